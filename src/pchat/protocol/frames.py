@@ -1,0 +1,175 @@
+"""Frames: JSON text frames, decoded into :class:`Request` and encoded from plain objects.
+
+Every client frame is a JSON object with ``type`` and, for requests that expect a reply, an
+integer ``id`` that the reply echoes. The structure of each request type is data
+(:data:`REQUEST_FIELDS`); what the values mean is checked by the chat core with
+:mod:`pchat.protocol.validation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from .codes import ErrorCode
+from .errors import RequestError, request_error
+
+__all__ = [
+    "PUSH_TYPES",
+    "RECOVERABLE_PUSHES",
+    "REQUEST_FIELDS",
+    "FrameError",
+    "Request",
+    "decode_client_frame",
+    "decode_server_frame",
+    "dumps",
+    "error_frame",
+    "error_from_wire",
+    "push_frame",
+    "reply_frame",
+    "request_frame",
+]
+
+# Field kinds: the JSON types a field may have. ``bool`` is excluded from ``int`` on purpose.
+_KINDS: Final[dict[str, tuple[type, ...]]] = {
+    "str": (str,),
+    "int": (int,),
+    "list": (list,),
+    "object": (dict,),
+}
+
+#: For each request type: field name -> (kind, required).
+REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
+    "connect": {
+        "room": ("str", True),
+        "username": ("str", True),
+        "token": ("str", True),
+        "role": ("str", False),
+        "recover": ("object", False),
+    },
+    "send": {"text": ("str", True), "cid": ("str", False)},
+    "history": {"before_seq": ("int", False), "before_ts": ("int", False), "limit": ("int", False)},
+    "delete": {"message_id": ("str", True)},
+    "react": {"reaction": ("str", True)},
+    "reactions_stats": {},
+    "poll_create": {
+        "question": ("str", True),
+        "options": ("list", True),
+        "publish_at": ("int", False),
+    },
+    "poll_vote": {"poll_id": ("str", True), "option": ("int", True)},
+    "poll_finish": {"poll_id": ("str", True)},
+    "polls": {},
+    "refresh": {"token": ("str", True)},
+    "ping": {},
+}
+
+#: Server pushes. Those with a ``seq`` are part of the room's stream and are recoverable.
+PUSH_TYPES: Final = frozenset(
+    {"message", "message_delete", "reaction", "reactions_stats", "poll", "online"}
+)
+RECOVERABLE_PUSHES: Final = frozenset({"message", "message_delete"})
+
+
+class FrameError(RequestError):
+    """A client frame that could not be decoded; ``request_id`` is set when it was readable."""
+
+    def __init__(self, code: ErrorCode, message: str, request_id: int | None = None) -> None:
+        super().__init__(code, message)
+        self.request_id = request_id
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One decoded client frame."""
+
+    type: str
+    id: int | None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode one frame (UTF-8 JSON bytes)."""
+    return orjson.dumps(obj)
+
+
+def _loads_object(data: str | bytes) -> dict[str, Any]:
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FrameError(ErrorCode.INVALID_UTF8, "frame is not valid UTF-8") from None
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise FrameError(ErrorCode.MALFORMED_FRAME, "frame is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise FrameError(ErrorCode.MALFORMED_FRAME, "frame must be a JSON object")
+    return obj
+
+
+def decode_client_frame(data: str | bytes) -> Request:
+    """Decode and structurally check one client frame; raise :class:`FrameError` if bad."""
+    obj = _loads_object(data)
+    raw_id = obj.get("id")
+    request_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
+    if raw_id is not None and request_id is None:
+        raise FrameError(ErrorCode.INVALID_FIELD, "id must be an integer")
+    ftype = obj.get("type")
+    if not isinstance(ftype, str):
+        raise FrameError(ErrorCode.MISSING_FIELD, "frame has no type", request_id)
+    spec = REQUEST_FIELDS.get(ftype)
+    if spec is None:
+        raise FrameError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {ftype[:32]!r}", request_id)
+    if request_id is None:
+        raise FrameError(ErrorCode.MISSING_FIELD, "request has no id")
+    args: dict[str, Any] = {}
+    for name, (kind, required) in spec.items():
+        value = obj.get(name)
+        if value is None:
+            if required:
+                raise FrameError(ErrorCode.MISSING_FIELD, f"{ftype} needs {name}", request_id)
+            continue
+        if not isinstance(value, _KINDS[kind]) or isinstance(value, bool):
+            raise FrameError(ErrorCode.INVALID_FIELD, f"{name} must be {kind}", request_id)
+        args[name] = value
+    return Request(ftype, request_id, args)
+
+
+def request_frame(ftype: str, request_id: int, **args: Any) -> bytes:
+    """A client frame (used by the Python SDK)."""
+    return dumps({"type": ftype, "id": request_id, **{k: v for k, v in args.items() if v is not None}})
+
+
+def reply_frame(request_id: int, result: dict[str, Any]) -> bytes:
+    """A successful reply to request ``request_id``."""
+    return dumps({"type": "reply", "id": request_id, "result": result})
+
+
+def error_frame(request_id: int | None, error: RequestError) -> bytes:
+    """An error reply; ``request_id`` is None when the frame's id could not be read."""
+    return dumps({"type": "error", "id": request_id, "error": error.to_wire()})
+
+
+def push_frame(ptype: str, body: dict[str, Any]) -> bytes:
+    """A server push of type ``ptype`` with the fields of ``body``."""
+    return dumps({"type": ptype, **body})
+
+
+def decode_server_frame(data: str | bytes) -> dict[str, Any]:
+    """Decode one server frame (SDK side); raise :class:`FrameError` if it is not an object."""
+    obj = _loads_object(data)
+    if not isinstance(obj.get("type"), str):
+        raise FrameError(ErrorCode.MALFORMED_FRAME, "server frame has no type")
+    return obj
+
+
+def error_from_wire(body: dict[str, Any]) -> RequestError:
+    """The exception for the ``error`` object of an error frame."""
+    return request_error(
+        int(body.get("code", ErrorCode.INTERNAL)),
+        str(body.get("message", "")),
+        retry_after_ms=body.get("retry_after_ms"),
+    )

@@ -1,0 +1,127 @@
+"""Server settings: keyword-only, defaults in one place, ``PCHAT_*`` environment variables.
+
+``None`` disables a limit. :meth:`Settings.from_env` reads ``PCHAT_<FIELD>`` for every field
+(``PCHAT_PORT=9000``, ``PCHAT_RATE_MESSAGES=none``); command-line options override both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_REACTIONS", "Settings"]
+
+DEFAULT_REACTIONS: tuple[str, ...] = ("like", "love", "haha", "wow", "sad", "angry", "clap", "fire")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything ``pchat serve`` can be told."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("./pchat-data")
+    #: Cluster backends; None selects the embedded SQLite store and in-memory broker.
+    store: str | None = None
+    broker: str | None = None
+
+    # Tokens.
+    token_issuer: str = "pchat"
+    token_ttl: int = 3600  # seconds
+    #: Leeway for clock skew when checking exp/nbf/iat, in seconds.
+    token_leeway: int = 5
+    #: Failed token-service calls from one address within the window before 429.
+    auth_failures_max: int | None = 10
+    auth_failures_window: float = 60.0
+
+    # Limits. None disables a limit.
+    max_frame_bytes: int = 16 * 1024
+    max_message_chars: int = 2000
+    max_username_chars: int = 32
+    history_page_max: int = 100
+    #: Messages per second per user (token bucket rate) and the burst it may save up.
+    rate_messages: float | None = 5.0
+    rate_messages_burst: int = 10
+    #: All frames per second per connection, and burst.
+    rate_frames: float | None = 50.0
+    rate_frames_burst: int = 100
+    #: Rate-limited requests tolerated within ``flood_window`` before closing with FLOOD.
+    flood_strikes: int | None = 30
+    flood_window: float = 10.0
+    rate_reactions: float | None = 10.0
+    rate_reactions_burst: int = 20
+    reactions: tuple[str, ...] = DEFAULT_REACTIONS
+
+    # Recovery, liveness, fan-out.
+    recovery_max_events: int = 1000
+    connect_timeout: float = 10.0
+    heartbeat: float | None = 25.0  # WebSocket ping interval; a missed pong closes
+    stats_interval: float = 1.0  # reaction statistics / online count push period
+    poll_tally_interval: float = 0.25  # coalescing window for poll tally pushes
+    #: A connection whose unsent output exceeds this many bytes is closed (SLOW_CONSUMER).
+    max_send_buffer: int | None = 4 * 1024 * 1024
+
+    # Demo and static files.
+    serve_demo: bool = True
+    demo_token_endpoint: bool = True
+    static_dir: Path | None = None
+
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "pchat.sqlite3"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.data_dir / "keys.sqlite3"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (values may be strings, as from argv)."""
+        return dataclasses.replace(self, **_coerce_all(changes))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``PCHAT_*`` variables, then ``overrides`` (None values ignored)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f"PCHAT_{f.name.upper()}"
+            if name in env and f.name != "extra":
+                values[f.name] = env[name]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**_coerce_all(values))
+
+
+_DEFAULTS = {f.name: f for f in fields(Settings)}
+
+
+def _coerce_all(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _coerce(name, value) for name, value in values.items()}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a string from the environment or argv into the field's type."""
+    if not isinstance(value, str):
+        return value
+    f = _DEFAULTS.get(name)
+    if f is None:
+        raise TypeError(f"unknown setting {name!r}")
+    kind = str(f.type)
+    if value.lower() in ("none", "off", "") and "None" in kind:
+        return None
+    if kind.startswith("bool"):
+        return value.lower() in ("1", "true", "yes", "on")
+    if kind.startswith("int"):
+        return int(value)
+    if kind.startswith("float"):
+        return float(value)
+    if "Path" in kind:
+        return Path(value)
+    if kind.startswith("tuple"):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return value
