@@ -140,7 +140,9 @@ def decode_client_frame(data: str | bytes) -> Request:
 
 def request_frame(ftype: str, request_id: int, **args: Any) -> bytes:
     """A client frame (used by the Python SDK)."""
-    return dumps({"type": ftype, "id": request_id, **{k: v for k, v in args.items() if v is not None}})
+    return dumps(
+        {"type": ftype, "id": request_id, **{k: v for k, v in args.items() if v is not None}}
+    )
 
 
 def reply_frame(request_id: int, result: dict[str, Any]) -> bytes:

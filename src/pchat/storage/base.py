@@ -214,4 +214,3 @@ class SigningKey:
     kid: str
     secret: bytes
     created_at: int
-
