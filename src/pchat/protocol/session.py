@@ -12,7 +12,7 @@ documented error for any other.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Final
 
 from .codes import ErrorCode
@@ -21,7 +21,7 @@ from .errors import request_error
 __all__ = ["ALLOWED", "SessionMachine", "SessionState"]
 
 
-class SessionState(str, Enum):
+class SessionState(StrEnum):
     AWAITING_CONNECT = "awaiting_connect"
     CONNECTING = "connecting"
     CONNECTED = "connected"
