@@ -1,0 +1,113 @@
+"""Live room state that is pushed periodically: reaction statistics and online counts.
+
+Reactions are counted in memory and written to the store in one increment per room per
+period; while reactions flow, the room gets a ``reactions_stats`` push with the store's
+totals (room-wide when nodes share a store). Online counts are reported to the broker and
+pushed to this node's connections when they changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from pchat.protocol.frames import push_frame
+
+if TYPE_CHECKING:
+    from .service import ChatService
+
+__all__ = ["LiveState"]
+
+log = logging.getLogger(__name__)
+
+# Presence is re-reported at least this often even when unchanged here, so that counts
+# of other nodes (cluster) reach this node's clients.
+_PRESENCE_REFRESH_TICKS = 5
+
+
+class LiveState:
+    """Per-room reaction counters and online counts of one node."""
+
+    def __init__(self, service: ChatService) -> None:
+        self._service = service
+        self._pending: dict[str, Counter[str]] = {}
+        self._online_dirty: set[str] = set()
+        self._online_sent: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ticks = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for room_id in list(self._pending):
+            await self.flush_reactions(room_id)
+
+    # Reactions ----------------------------------------------------------------------------
+
+    def count_reaction(self, room_id: str, reaction: str) -> None:
+        self._pending.setdefault(room_id, Counter())[reaction] += 1
+
+    async def flush_reactions(self, room_id: str) -> bool:
+        """Write the room's pending counts; True if there were any."""
+        counts = self._pending.pop(room_id, None)
+        if not counts:
+            return False
+        await self._service.store.add_reactions(room_id, dict(counts))
+        return True
+
+    # Online -------------------------------------------------------------------------------
+
+    def touch(self, room_id: str) -> None:
+        """The room's local connection count changed."""
+        self._online_dirty.add(room_id)
+
+    async def online_now(self, room_id: str) -> int:
+        local = self._service.room_sizes().get(room_id, 0)
+        return await self._service.broker.set_presence(room_id, local)
+
+    async def forget(self, room_id: str) -> None:
+        await self.flush_reactions(room_id)
+        await self._service.broker.set_presence(room_id, 0)
+        self._online_sent.pop(room_id, None)
+        self._online_dirty.discard(room_id)
+
+    # The periodic pass --------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        interval = self._service.settings.stats_interval
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("live state tick failed")
+
+    async def tick(self) -> None:
+        """One period: flush reactions and push stats; push changed online counts."""
+        service = self._service
+        for room_id in list(self._pending):
+            if await self.flush_reactions(room_id):
+                stats = await service.store.reaction_stats(room_id)
+                await service.publish(
+                    room_id, None, push_frame("reactions_stats", {"stats": stats})
+                )
+        self._ticks += 1
+        sizes = service.room_sizes()
+        rooms = set(sizes) if self._ticks % _PRESENCE_REFRESH_TICKS == 0 else self._online_dirty
+        self._online_dirty = set()
+        for room_id in rooms:
+            if room_id not in sizes:
+                continue
+            online = await service.broker.set_presence(room_id, sizes[room_id])
+            if self._online_sent.get(room_id) != online:
+                self._online_sent[room_id] = online
+                service.local_push(room_id, push_frame("online", {"online": online}))

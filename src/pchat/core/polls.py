@@ -1,0 +1,194 @@
+"""Polls: create (now or scheduled), vote once, finish; ``poll`` pushes.
+
+A scheduled poll is stored with its publish time; every node arms a timer for each
+scheduled poll at start and on creation. When a timer fires the store's conditional
+``publish_poll`` decides the one winner, which pushes the poll — exactly once, even after a
+restart or with several nodes. Tally pushes are coalesced per poll over
+``poll_tally_interval`` and carry the store's exact counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pchat.protocol.codes import ErrorCode
+from pchat.protocol.errors import request_error
+from pchat.protocol.frames import push_frame
+from pchat.protocol.models import Poll, PollOption, User
+from pchat.protocol.validation import validate_poll
+
+if TYPE_CHECKING:
+    from .service import ChatService
+    from .session import Session
+
+__all__ = ["PollService"]
+
+log = logging.getLogger(__name__)
+
+_VISIBLE = ("open", "finished")
+_ALL = ("scheduled", "open", "finished")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class PollService:
+    """Poll requests and the scheduler of one node."""
+
+    def __init__(self, service: ChatService) -> None:
+        self._service = service
+        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._dirty: set[tuple[str, str]] = set()
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        for room_id, poll_id, publish_at in await self._service.store.scheduled_polls():
+            self._arm(room_id, poll_id, publish_at)
+
+    async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # Requests -----------------------------------------------------------------------------
+
+    async def create(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = self._staff(session)
+        question, options = validate_poll(args["question"], args["options"])
+        now = _now_ms()
+        publish_at = args.get("publish_at")
+        scheduled = publish_at is not None and publish_at > now
+        poll = Poll(
+            id=secrets.token_hex(8),
+            question=question,
+            options=tuple(PollOption(o) for o in options),
+            status="scheduled" if scheduled else "open",
+            created_by=user,
+            created_at=now,
+            publish_at=publish_at,
+            published_at=None if scheduled else now,
+        )
+        poll = await self._service.store.create_poll(room_id, poll)
+        if scheduled:
+            assert publish_at is not None
+            self._arm(room_id, poll.id, publish_at)
+        else:
+            await self._push(room_id, poll)
+        return {"poll": poll.to_wire()}
+
+    async def vote(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = self._member(session)
+        option = args["option"]
+        poll = await self._service.store.vote(room_id, args["poll_id"], user.id, option)
+        self._mark_dirty(room_id, poll.id)
+        wire = poll.to_wire()
+        wire["my_vote"] = option
+        return {"poll": wire}
+
+    async def finish(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        _user, room_id = self._staff(session)
+        poll = await self._service.store.finish_poll(room_id, args["poll_id"], _now_ms())
+        timer = self._timers.pop((room_id, poll.id), None)
+        if timer is not None:
+            timer.cancel()
+        self._dirty.discard((room_id, poll.id))
+        await self._push(room_id, poll)
+        return {"poll": poll.to_wire()}
+
+    async def list(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = self._member(session)
+        return {"polls": await self.visible(room_id, user)}
+
+    async def visible(self, room_id: str, user: User) -> list[dict[str, Any]]:
+        """The polls ``user`` may see, each with ``my_vote`` when the user voted."""
+        from .service import is_staff
+
+        store = self._service.store
+        polls = await store.list_polls(room_id, _ALL if is_staff(user) else _VISIBLE)
+        votes = await store.user_votes(room_id, user.id) if polls else {}
+        out = []
+        for poll in polls:
+            wire = poll.to_wire()
+            if poll.id in votes:
+                wire["my_vote"] = votes[poll.id]
+            out.append(wire)
+        return out
+
+    # Helpers ------------------------------------------------------------------------------
+
+    def _member(self, session: Session) -> tuple[User, str]:
+        assert session.user is not None and session.room_id is not None
+        return session.user, session.room_id
+
+    def _staff(self, session: Session) -> tuple[User, str]:
+        from .service import is_staff
+
+        user, room_id = self._member(session)
+        if not is_staff(user):
+            raise request_error(ErrorCode.FORBIDDEN, "only moderators and admins manage polls")
+        return user, room_id
+
+    async def _push(self, room_id: str, poll: Poll) -> None:
+        await self._service.publish(room_id, None, push_frame("poll", {"poll": poll.to_wire()}))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # Scheduling ---------------------------------------------------------------------------
+
+    def _arm(self, room_id: str, poll_id: str, publish_at: int) -> None:
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, publish_at / 1000 - time.time())
+        old = self._timers.pop((room_id, poll_id), None)
+        if old is not None:
+            old.cancel()
+        self._timers[(room_id, poll_id)] = loop.call_later(
+            delay, self._spawn, self._publish(room_id, poll_id)
+        )
+
+    async def _publish(self, room_id: str, poll_id: str) -> None:
+        self._timers.pop((room_id, poll_id), None)
+        try:
+            poll = await self._service.store.publish_poll(room_id, poll_id, _now_ms())
+        except Exception:
+            log.exception("publishing poll %s in %s failed; retrying in 1 s", poll_id, room_id)
+            self._arm(room_id, poll_id, _now_ms() + 1000)
+            return
+        if poll is not None:
+            log.info("poll %s published in %s at %s", poll_id, room_id, datetime.now(UTC))
+            await self._push(room_id, poll)
+
+    # Tally coalescing ---------------------------------------------------------------------
+
+    def _mark_dirty(self, room_id: str, poll_id: str) -> None:
+        self._dirty.add((room_id, poll_id))
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(
+                self._service.settings.poll_tally_interval, self._spawn, self._flush_tallies()
+            )
+
+    async def _flush_tallies(self) -> None:
+        self._flush_handle = None
+        dirty, self._dirty = self._dirty, set()
+        for room_id, poll_id in dirty:
+            poll = await self._service.store.get_poll(room_id, poll_id)
+            if poll is not None:
+                await self._push(room_id, poll)

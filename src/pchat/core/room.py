@@ -1,0 +1,169 @@
+"""A room's local fan-out hub: the connections of one room on this node.
+
+Hot path: a push is encoded into one WebSocket frame once and the same bytes are written to
+every connection's transport. No task, queue or encoding per recipient.
+
+Joining connections are *buffered*: a connection is added before the room's position is
+read for its connect reply, and pushes that arrive meanwhile are kept (with their ``seq``)
+and flushed after the reply, skipping those the reply already covers. This is what makes
+"subscribe, then read" free of gaps and duplicates.
+
+Stream order: publications carry the stream position ``seq``. The hub delivers them in
+``seq`` order, drops duplicates, and holds a publication that arrives early until the
+missing ones arrive or are fetched from the store (``gap_fetcher``) — publications from
+several nodes may reach this node out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from pchat.protocol.wsframe import encode_text_frame
+
+__all__ = ["Room", "Sink"]
+
+log = logging.getLogger(__name__)
+
+GapFetcher = Callable[[str, int, int], Awaitable[list[tuple[int, bytes]]]]
+"""``(room_id, after_seq, upto_seq)`` -> the missing publications ``(seq, payload)``."""
+
+
+class Sink(Protocol):
+    """Where a connection's bytes go: an ``asyncio.Transport`` fits as it is."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+
+class Room:
+    """The connections of one room on this node and the ordered delivery to them."""
+
+    def __init__(
+        self,
+        room_id: str,
+        *,
+        max_send_buffer: int | None,
+        on_slow: Callable[[Sink], None],
+        gap_fetcher: GapFetcher | None = None,
+        gap_wait: float = 0.2,
+    ) -> None:
+        self.room_id = room_id
+        self._sinks: list[Sink] = []
+        self._joining: dict[Sink, list[tuple[int | None, bytes]]] = {}
+        self._max_send_buffer = max_send_buffer
+        self._on_slow = on_slow
+        self._gap_fetcher = gap_fetcher
+        self._gap_wait = gap_wait
+        #: Highest stream position delivered; None until known.
+        self.last_seq: int | None = None
+        self._early: dict[int, bytes] = {}
+        self._gap_task: asyncio.Task[None] | None = None
+
+    # Membership -------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._sinks) + len(self._joining)
+
+    def join(self, sink: Sink) -> None:
+        """Start buffering pushes for ``sink`` (before its connect reply is built)."""
+        self._joining[sink] = []
+
+    def activate(self, sink: Sink, covered_seq: int) -> None:
+        """Flush what was buffered for ``sink`` past ``covered_seq``, then go live."""
+        buffered = self._joining.pop(sink, None)
+        if buffered is None:
+            return
+        for seq, frame in buffered:
+            if seq is None or seq > covered_seq:
+                sink.write(frame)
+        self._sinks.append(sink)
+
+    def leave(self, sink: Sink) -> None:
+        if self._joining.pop(sink, None) is not None:
+            return
+        with contextlib.suppress(ValueError):
+            self._sinks.remove(sink)
+
+    def seed_position(self, seq: int) -> None:
+        """Set the delivered position if not known yet (at first subscription)."""
+        if self.last_seq is None:
+            self.last_seq = seq
+
+    # Delivery ---------------------------------------------------------------------------
+
+    def publish(self, seq: int | None, payload: bytes) -> None:
+        """Deliver one publication (``seq`` None: not part of the stream)."""
+        if seq is None:
+            self._deliver(None, payload)
+            return
+        last = self.last_seq
+        if last is None or seq == last + 1:
+            self.last_seq = seq
+            self._deliver(seq, payload)
+            if self._early:
+                self._drain_early()
+        elif seq > last + 1:
+            self._early[seq] = payload
+            if self._gap_task is None and self._gap_fetcher is not None:
+                self._gap_task = asyncio.get_running_loop().create_task(self._fill_gap())
+        # seq <= last: a duplicate, already delivered.
+
+    def local(self, payload: bytes) -> None:
+        """Deliver a push that is not part of the stream to this node's connections."""
+        self._deliver(None, payload)
+
+    def _drain_early(self) -> None:
+        early = self._early
+        while self.last_seq is not None and (self.last_seq + 1) in early:
+            seq = self.last_seq + 1
+            self.last_seq = seq
+            self._deliver(seq, early.pop(seq))
+        if self.last_seq is not None:
+            for stale in [s for s in early if s <= self.last_seq]:
+                del early[stale]
+
+    async def _fill_gap(self) -> None:
+        try:
+            await asyncio.sleep(self._gap_wait)
+            while self._early and self._gap_fetcher is not None and self.last_seq is not None:
+                upto = min(self._early) - 1
+                if upto <= self.last_seq:
+                    self._drain_early()
+                    continue
+                missing = await self._gap_fetcher(self.room_id, self.last_seq, upto)
+                if not missing:
+                    log.warning("room %s: stream gap after %s not fillable", self.room_id, upto)
+                    self.last_seq = upto
+                for seq, payload in missing:
+                    self.publish(seq, payload)
+                self._drain_early()
+        finally:
+            self._gap_task = None
+
+    def _deliver(self, seq: int | None, payload: bytes) -> None:
+        frame = encode_text_frame(payload)
+        limit = self._max_send_buffer
+        slow: list[Sink] | None = None
+        for sink in self._sinks:
+            sink.write(frame)
+            if limit is not None and sink.get_write_buffer_size() > limit:
+                if slow is None:
+                    slow = []
+                slow.append(sink)
+        for buffered in self._joining.values():
+            buffered.append((seq, frame))
+        if slow:
+            for sink in slow:
+                self.leave(sink)
+                self._on_slow(sink)
+
+    async def close(self) -> None:
+        if self._gap_task is not None:
+            self._gap_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gap_task

@@ -1,0 +1,477 @@
+"""The chat service: connect, messages, history, moderation, reactions, polls.
+
+Transport-agnostic: the server layer hands it a :class:`Session` per connection and each
+decoded :class:`Request`; it answers with the reply's ``result`` or raises a
+:class:`RequestError` (or :class:`CloseRequested`). Durable state goes through a
+:class:`MessageStore`, fan-out between nodes through a :class:`Broker`; both are injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import orjson
+
+from pchat.protocol.codes import CloseCode, ErrorCode
+from pchat.protocol.errors import RequestError, request_error
+from pchat.protocol.frames import Request, push_frame
+from pchat.protocol.models import User
+from pchat.protocol.session import SessionState
+from pchat.protocol.validation import (
+    ROLE_RANK,
+    validate_client_id,
+    validate_reaction,
+    validate_role,
+    validate_room_id,
+    validate_text,
+    validate_username,
+)
+from pchat.server.config import Settings
+from pchat.storage.base import Broker, MessageStore
+
+from .live import LiveState
+from .polls import PollService
+from .ratelimit import BucketMap, StrikeCounter, TokenBucket
+from .room import Room, Sink
+from .session import CloseRequested, Session
+
+__all__ = ["ChatService", "TokenClaimsLike", "Verifier"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class TokenClaimsLike(Protocol):
+    @property
+    def sub(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def exp(self) -> float: ...
+
+
+class Verifier(Protocol):
+    def verify(self, token: str, now: float | None = None) -> TokenClaimsLike: ...
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def is_staff(user: User) -> bool:
+    """Moderators and admins."""
+    return ROLE_RANK[user.role] >= ROLE_RANK["moderator"]
+
+
+class ChatService:
+    """Rooms on this node and every request a connected client can make."""
+
+    def __init__(
+        self, settings: Settings, *, store: MessageStore, broker: Broker, verifier: Verifier
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.broker = broker
+        self.verifier = verifier
+        self._rooms: dict[str, Room] = {}
+        self._opening: dict[str, asyncio.Task[Room]] = {}
+        self._sessions: set[Session] = set()
+        self._by_sink: dict[Sink, Session] = {}
+        self._msg_buckets = BucketMap(settings.rate_messages, settings.rate_messages_burst)
+        self._reaction_buckets = BucketMap(settings.rate_reactions, settings.rate_reactions_burst)
+        self._reaction_types = frozenset(settings.reactions)
+        self.live = LiveState(self)
+        self.polls = PollService(self)
+        self._handlers: dict[str, Handler] = {
+            "connect": self._connect,
+            "send": self._send,
+            "history": self._history,
+            "delete": self._delete,
+            "react": self._react,
+            "reactions_stats": self._reactions_stats,
+            "poll_create": self.polls.create,
+            "poll_vote": self.polls.vote,
+            "poll_finish": self.polls.finish,
+            "polls": self.polls.list,
+            "refresh": self._refresh,
+            "ping": self._ping,
+        }
+
+    # Lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.polls.start()
+        self.live.start()
+
+    def close_sessions(self) -> None:
+        """Tell every client to reconnect elsewhere or later (server shutting down)."""
+        for session in list(self._sessions):
+            session.close(CloseCode.SHUTDOWN, "server shutting down")
+
+    async def stop(self) -> None:
+        self.close_sessions()
+        await self.polls.stop()
+        await self.live.stop()
+        for room in list(self._rooms.values()):
+            await room.close()
+
+    # Sessions -----------------------------------------------------------------------------
+
+    def new_session(
+        self, sink: Sink, closer: Callable[[CloseCode, str], None], remote: str = ""
+    ) -> Session:
+        s = self.settings
+        now = time.monotonic()
+        frames = TokenBucket(s.rate_frames or 1e9, s.rate_frames_burst, now)
+        session = Session(
+            sink=sink,
+            closer=closer,
+            frames=frames,
+            strikes=StrikeCounter(s.flood_strikes, s.flood_window),
+            remote=remote,
+        )
+        self._sessions.add(session)
+        self._by_sink[sink] = session
+        return session
+
+    async def handle(self, session: Session, request: Request) -> dict[str, Any]:
+        """Run one request; rate limits apply to every frame."""
+        now = time.monotonic()
+        if self.settings.rate_frames is not None:
+            wait = session.frames.take(now)
+            if wait:
+                raise self._limited(session, now, wait)
+        session.machine.check(request.type)
+        return await self._handlers[request.type](session, request.args)
+
+    def _limited(self, session: Session, now: float, wait: float) -> RequestError:
+        if session.strikes.strike(now):
+            raise CloseRequested(CloseCode.FLOOD, "too many rate-limited requests")
+        return request_error(
+            ErrorCode.RATE_LIMITED, "slow down", retry_after_ms=max(1, int(wait * 1000))
+        )
+
+    async def disconnect(self, session: Session) -> None:
+        """Forget a connection that closed."""
+        session.cancel_timers()
+        if session.machine.state is not SessionState.CLOSED:
+            session.machine.advance("close")
+        self._sessions.discard(session)
+        self._by_sink.pop(session.sink, None)
+        room_id = session.room_id
+        if room_id is None:
+            return
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        room.leave(session.sink)
+        self.live.touch(room_id)
+        if len(room) == 0 and self._rooms.get(room_id) is room:
+            del self._rooms[room_id]
+            await self.broker.unsubscribe(room_id)
+            await room.close()
+            await self.live.forget(room_id)
+
+    # Rooms --------------------------------------------------------------------------------
+
+    async def _room(self, room_id: str) -> Room:
+        while True:
+            room = self._rooms.get(room_id)
+            if room is not None:
+                return room
+            task = self._opening.get(room_id)
+            if task is None:
+                task = asyncio.get_running_loop().create_task(self._open_room(room_id))
+                self._opening[room_id] = task
+                task.add_done_callback(lambda _t: self._opening.pop(room_id, None))
+            await asyncio.shield(task)
+
+    async def _open_room(self, room_id: str) -> Room:
+        room = Room(
+            room_id,
+            max_send_buffer=self.settings.max_send_buffer,
+            on_slow=self._slow_consumer,
+            gap_fetcher=self._fetch_gap,
+        )
+        await self.broker.subscribe(room_id, self._on_publication)
+        info = await self.store.room(room_id)
+        room.seed_position(info.last_seq)
+        self._rooms[room_id] = room
+        return room
+
+    def _on_publication(self, room_id: str, seq: int | None, payload: bytes) -> None:
+        room = self._rooms.get(room_id)
+        if room is not None:
+            room.publish(seq, payload)
+
+    async def _fetch_gap(self, room_id: str, after: int, upto: int) -> list[tuple[int, bytes]]:
+        events = await self.store.events_since(room_id, after, upto - after)
+        return [(e.seq, self._stream_push(e.kind, e.seq, e.message)) for e in events]
+
+    def _slow_consumer(self, sink: Sink) -> None:
+        session = self._by_sink.get(sink)
+        if session is not None:
+            session.close(CloseCode.SLOW_CONSUMER, "send queue full")
+
+    def room_sizes(self) -> dict[str, int]:
+        return {room_id: len(room) for room_id, room in self._rooms.items()}
+
+    def local_push(self, room_id: str, payload: bytes) -> None:
+        """A push to this node's connections of the room only (online counts)."""
+        room = self._rooms.get(room_id)
+        if room is not None:
+            room.local(payload)
+
+    async def publish(self, room_id: str, seq: int | None, payload: bytes) -> None:
+        await self.broker.publish(room_id, seq, payload)
+
+    @staticmethod
+    def _stream_push(kind: str, seq: int, message: Any) -> bytes:
+        if kind == "message":
+            return push_frame("message", {"seq": seq, "message": message.to_wire()})
+        return push_frame(
+            "message_delete",
+            {
+                "seq": seq,
+                "message_id": message.id,
+                "message_seq": message.seq,
+                "deleted_by": message.deleted_by.to_wire() if message.deleted_by else None,
+                "ts": message.deleted_at,
+            },
+        )
+
+    # Connect ------------------------------------------------------------------------------
+
+    async def _connect(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        session.machine.advance("connect")
+        try:
+            return await self._do_connect(session, args)
+        except BaseException:
+            if session.machine.state is SessionState.CONNECTING:
+                session.machine.advance("failed")
+            raise
+
+    async def _do_connect(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        s = self.settings
+        try:
+            claims = self.verifier.verify(args["token"])
+        except RequestError as exc:
+            code = (
+                CloseCode.TOKEN_EXPIRED
+                if exc.code is ErrorCode.TOKEN_EXPIRED
+                else CloseCode.BAD_TOKEN
+            )
+            raise CloseRequested(code, exc.message, error=exc) from None
+        try:
+            room_id = validate_room_id(args["room"])
+            username = validate_username(args["username"], s.max_username_chars)
+        except RequestError as exc:
+            raise CloseRequested(CloseCode.BAD_CONNECT, exc.message, error=exc) from None
+        role = validate_role(args.get("role", "viewer"))
+        if ROLE_RANK[role] > ROLE_RANK.get(claims.role, 0):
+            exc = request_error(
+                ErrorCode.ROLE_NOT_GRANTED, f"the token does not grant the role {role}"
+            )
+            raise CloseRequested(CloseCode.FORBIDDEN, exc.message, error=exc)
+        user = User(claims.sub, username, role)
+        session.user = user
+        session.room_id = room_id
+        self._arm_expiry(session, claims.exp)
+
+        room = await self._room(room_id)
+        while self._rooms.get(room_id) is not room:  # closed while we waited
+            room = await self._room(room_id)
+        room.join(session.sink)
+        try:
+            result = await self._connect_result(session, room_id, user, args.get("recover"))
+        except BaseException:
+            room.leave(session.sink)
+            raise
+        return result
+
+    async def _connect_result(
+        self, session: Session, room_id: str, user: User, recover: Any
+    ) -> dict[str, Any]:
+        s = self.settings
+        info = await self.store.room(room_id)
+        result: dict[str, Any] = {
+            "user": user.to_wire(),
+            "session": session.id,
+            "room": {
+                "id": room_id,
+                "epoch": info.epoch,
+                "seq": info.last_seq,
+                "online": await self.live.online_now(room_id),
+                "reactions": {
+                    "types": list(s.reactions),
+                    "stats": await self.store.reaction_stats(room_id),
+                },
+                "polls": await self.polls.visible(room_id, user),
+            },
+            "token_exp": session.token_exp,
+            "limits": {
+                "max_message_chars": s.max_message_chars,
+                "max_frame_bytes": s.max_frame_bytes,
+                "history_page_max": s.history_page_max,
+            },
+        }
+        if recover is not None:
+            result["recovery"] = await self._recover(room_id, info.epoch, info.last_seq, recover)
+        return result
+
+    def finish_connect(self, session: Session, result: dict[str, Any]) -> None:
+        """After the connect reply was written: go live and flush buffered pushes."""
+        room = self._rooms.get(session.room_id or "")
+        if room is None:
+            return
+        session.machine.advance("connected")
+        room.activate(session.sink, result["room"]["seq"])
+        self.live.touch(room.room_id)
+
+    async def _recover(
+        self, room_id: str, epoch: str, last_seq: int, recover: dict[str, Any]
+    ) -> dict[str, Any]:
+        since = recover.get("seq")
+        if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+            raise request_error(ErrorCode.INVALID_FIELD, "recover.seq must be an integer >= 0")
+        if recover.get("epoch") != epoch:
+            return {"recovered": False, "reason": "epoch_changed"}
+        if last_seq - since > self.settings.recovery_max_events:
+            return {"recovered": False, "reason": "gap_too_large"}
+        if since > last_seq:
+            return {"recovered": False, "reason": "epoch_changed"}
+        events = await self.store.events_since(room_id, since, last_seq - since)
+        # The pushes are encoded as they are for live delivery and embedded as they are.
+        pushes = [
+            orjson.Fragment(self._stream_push(e.kind, e.seq, e.message))
+            for e in events
+            if e.seq <= last_seq
+        ]
+        return {"recovered": True, "events": pushes}
+
+    def _arm_expiry(self, session: Session, exp: float) -> None:
+        session.token_exp = exp
+        session.cancel_timers()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, exp + self.settings.token_leeway - time.time())
+        session.expiry_timer = loop.call_later(
+            delay, session.close, CloseCode.TOKEN_EXPIRED, "token expired"
+        )
+
+    # Messages -----------------------------------------------------------------------------
+
+    def _user(self, session: Session) -> User:
+        assert session.user is not None and session.room_id is not None
+        return session.user
+
+    async def _send(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._user(session)
+        text = validate_text(args["text"], self.settings.max_message_chars)
+        cid = validate_client_id(args["cid"]) if "cid" in args else None
+        now = time.monotonic()
+        wait = self._msg_buckets.take(user.id, now)
+        if wait:
+            raise self._limited(session, now, wait)
+        room_id = session.room_id
+        assert room_id is not None
+        result = await self.store.append_message(
+            room_id,
+            message_id=new_id(),
+            user=user,
+            text=text,
+            cid=cid,
+            ts=now_ms(),
+        )
+        message = result.message
+        if result.created:
+            await self.publish(
+                room_id, message.seq, self._stream_push("message", message.seq, message)
+            )
+        return {"message": message.to_wire(), "duplicate": not result.created}
+
+    async def _history(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        limit = args.get("limit", 50)
+        if not 1 <= limit <= self.settings.history_page_max:
+            raise request_error(
+                ErrorCode.INVALID_FIELD, f"limit must be 1-{self.settings.history_page_max}"
+            )
+        assert session.room_id is not None
+        page = await self.store.history(
+            session.room_id,
+            before_seq=args.get("before_seq"),
+            before_ts=args.get("before_ts"),
+            limit=limit + 1,
+        )
+        has_more = len(page) > limit
+        if has_more:
+            page = page[1:]
+        return {"messages": [m.to_wire() for m in page], "has_more": has_more}
+
+    async def _delete(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._user(session)
+        room_id = session.room_id
+        assert room_id is not None
+        message_id = args["message_id"]
+        message = await self.store.get_message(room_id, message_id)
+        if message is None:
+            raise request_error(ErrorCode.NOT_FOUND, "no such message in this room")
+        if message.user.id != user.id and not is_staff(user):
+            raise request_error(ErrorCode.FORBIDDEN, "only moderators delete others' messages")
+        result = await self.store.delete_message(room_id, message_id, by=user, ts=now_ms())
+        if result is None:
+            raise request_error(ErrorCode.NOT_FOUND, "no such message in this room")
+        deleted = result.message
+        await self.publish(
+            room_id, result.seq, self._stream_push("message_delete", result.seq, deleted)
+        )
+        return {"message_id": message_id, "seq": result.seq}
+
+    # Reactions ----------------------------------------------------------------------------
+
+    async def _react(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._user(session)
+        reaction = validate_reaction(args["reaction"], self._reaction_types)
+        now = time.monotonic()
+        wait = self._reaction_buckets.take(user.id, now)
+        if wait:
+            raise self._limited(session, now, wait)
+        room_id = session.room_id
+        assert room_id is not None
+        self.live.count_reaction(room_id, reaction)
+        await self.publish(
+            room_id,
+            None,
+            push_frame("reaction", {"reaction": reaction, "user": user.to_wire(), "ts": now_ms()}),
+        )
+        return {}
+
+    async def _reactions_stats(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        assert session.room_id is not None
+        await self.live.flush_reactions(session.room_id)
+        return {"stats": await self.store.reaction_stats(session.room_id)}
+
+    # Tokens and liveness ------------------------------------------------------------------
+
+    async def _refresh(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._user(session)
+        claims = self.verifier.verify(args["token"])
+        if claims.sub != user.id:
+            raise request_error(ErrorCode.TOKEN_WRONG_USER, "the new token is for another user")
+        if ROLE_RANK[user.role] > ROLE_RANK.get(claims.role, 0):
+            raise request_error(ErrorCode.ROLE_NOT_GRANTED, "the new token does not grant the role")
+        self._arm_expiry(session, claims.exp)
+        return {"exp": claims.exp}
+
+    async def _ping(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ts": now_ms()}
+
+
+def new_id() -> str:
+    """A new message id: 16 hex characters, unique with overwhelming probability."""
+    return secrets.token_hex(8)

@@ -1,0 +1,63 @@
+"""One client connection as the chat core sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pchat.protocol.codes import CloseCode
+from pchat.protocol.errors import PChatError, RequestError
+from pchat.protocol.models import User
+from pchat.protocol.session import SessionMachine
+from pchat.protocol.wsframe import encode_text_frame
+
+from .ratelimit import StrikeCounter, TokenBucket
+from .room import Sink
+
+__all__ = ["CloseRequested", "Session"]
+
+
+class CloseRequested(PChatError):
+    """Raised in the chat core to close the connection with ``code``.
+
+    ``error``, when given, is sent first as the error reply to the request at hand.
+    """
+
+    def __init__(self, code: CloseCode, reason: str, *, error: RequestError | None = None) -> None:
+        super().__init__(f"close {int(code)}: {reason}")
+        self.code = code
+        self.reason = reason
+        self.error = error
+
+
+@dataclass(eq=False)
+class Session:
+    """A connection: its sink, state machine, user and room once connected, and limits."""
+
+    sink: Sink
+    #: Schedules the close of the connection with a code and reason (set by the server).
+    closer: Callable[[CloseCode, str], None]
+    frames: TokenBucket
+    strikes: StrikeCounter
+    remote: str = ""
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    machine: SessionMachine = field(default_factory=SessionMachine)
+    user: User | None = None
+    room_id: str | None = None
+    token_exp: float | None = None
+    bad_frames: int = 0
+    expiry_timer: asyncio.TimerHandle | None = None
+
+    def send(self, payload: bytes) -> None:
+        """Write one frame to this connection (replies go the same way as pushes)."""
+        self.sink.write(encode_text_frame(payload))
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        self.closer(code, reason)
+
+    def cancel_timers(self) -> None:
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+            self.expiry_timer = None

@@ -1,0 +1,138 @@
+"""App wiring: settings -> store, broker, keys, chat service, aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from pchat.core.apikeys import ApiKeyAuthenticator, FailureLimiter, create_api_key
+from pchat.core.service import ChatService
+from pchat.core.tokens import TokenSigner, load_or_create_signing_keys
+from pchat.storage.base import Broker, MessageStore
+from pchat.storage.keys import SQLiteKeyStore
+from pchat.storage.memory import MemoryBroker
+from pchat.storage.sqlite import SQLiteStore
+
+from .config import Settings
+from .http import TokenService, health_handler
+from .ws import SERVICE_KEY, websocket_handler
+
+__all__ = ["build_app", "ensure_first_key", "run"]
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def make_store(settings: Settings) -> MessageStore:
+    if settings.store is None:
+        return SQLiteStore(settings.db_path)
+    raise ValueError(f"unsupported store {settings.store!r} (only the embedded SQLite store yet)")
+
+
+def make_broker(settings: Settings) -> Broker:
+    if settings.broker is None:
+        return MemoryBroker()
+    raise ValueError(f"unsupported broker {settings.broker!r} (only the in-memory broker yet)")
+
+
+def build_app(settings: Settings) -> web.Application:
+    """The aiohttp application; the store opens on startup and closes on cleanup."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keys = SQLiteKeyStore(settings.keys_path)
+    signer = TokenSigner(
+        load_or_create_signing_keys(keys),
+        issuer=settings.token_issuer,
+        ttl=settings.token_ttl,
+        leeway=settings.token_leeway,
+    )
+    store = make_store(settings)
+    broker = make_broker(settings)
+    service = ChatService(settings, store=store, broker=broker, verifier=signer)
+    tokens = TokenService(
+        signer,
+        ApiKeyAuthenticator(keys),
+        FailureLimiter(settings.auth_failures_max, settings.auth_failures_window),
+    )
+
+    app = web.Application(client_max_size=64 * 1024)
+    app[SERVICE_KEY] = service
+    app.router.add_get("/public-chat/token/", tokens.handle)
+    app.router.add_get("/public-chat/token", tokens.handle)
+    app.router.add_get("/public-chat/ws", websocket_handler)
+    app.router.add_get("/healthz", health_handler)
+    static = settings.static_dir or STATIC_DIR
+    if settings.serve_demo and (static / "index.html").exists():
+        app.router.add_get("/", _index(static / "index.html"))
+        app.router.add_static("/", static)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await store.open()
+        await broker.open()
+        await service.start()
+        yield
+        await service.stop()
+        await broker.close()
+        await store.close()
+
+    async def goodbye(app: web.Application) -> None:
+        service.close_sessions()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(goodbye)
+    return app
+
+
+def _index(path: Path) -> web.Handler:  # type: ignore[type-arg]
+    async def index(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(path)
+
+    return index
+
+
+def ensure_first_key(settings: Settings) -> tuple[str, str] | None:
+    """On a first start with no API key, create one and return it (shown once)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keys = SQLiteKeyStore(settings.keys_path)
+    if keys.list_api_keys():
+        return None
+    return create_api_key(keys)
+
+
+def run(settings: Settings) -> None:
+    """``pchat serve``: serve until interrupted."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    first = ensure_first_key(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    if first is not None:
+        key, secret = first
+        print(
+            "First start: created an API key (the secret is shown only this once).\n"
+            f"  API_KEY={key}\n  API_SECRET={secret}\n"
+            f"Get a token:\n  curl -iL --request GET --url '{base}/public-chat/token/?sub=USER_ID'"
+            f" --header 'auth-api-key: {key}' --header 'auth-api-secret: {secret}'",
+            flush=True,
+        )
+    try:
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        loop = asyncio.new_event_loop()
+    print(f"pchat serving on {base} (data in {settings.data_dir})", file=sys.stderr, flush=True)
+    web.run_app(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=5.0,
+        loop=loop,
+    )

@@ -1,0 +1,65 @@
+"""HTTP endpoints: the token service (the seed's CAS), health, the demo's token helper."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from pchat.core.apikeys import ApiKeyAuthenticator, FailureLimiter
+from pchat.core.tokens import TokenSigner
+from pchat.protocol.codes import ErrorCode
+from pchat.protocol.errors import RequestError
+from pchat.protocol.validation import validate_role, validate_user_id
+
+__all__ = ["TokenService", "health_handler"]
+
+
+def _error(status: int, name: str, message: str, code: int | None = None) -> web.Response:
+    body: dict[str, Any] = {"name": name, "message": message}
+    if code is not None:
+        body["code"] = code
+    return web.json_response({"error": body}, status=status)
+
+
+class TokenService:
+    """``GET /public-chat/token/?sub=USER_ID[&role=ROLE]`` with the API key headers."""
+
+    def __init__(
+        self, signer: TokenSigner, auth: ApiKeyAuthenticator, limiter: FailureLimiter
+    ) -> None:
+        self.signer = signer
+        self.auth = auth
+        self.limiter = limiter
+
+    async def handle(self, request: web.Request) -> web.Response:
+        addr = request.remote or ""
+        now = time.monotonic()
+        wait = self.limiter.blocked(addr, now)
+        if wait is not None:
+            response = _error(429, "too_many_failures", "too many failed calls; try again later")
+            response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+            return response
+        key = request.headers.get("auth-api-key")
+        secret = request.headers.get("auth-api-secret")
+        if not self.auth.check(key, secret):
+            self.limiter.record_failure(addr, now)
+            return _error(401, "unauthorized", "missing or wrong auth-api-key / auth-api-secret")
+        try:
+            sub, role = self.parse(request)
+        except RequestError as exc:
+            return _error(400, exc.code.slug, exc.message, int(exc.code))
+        return web.json_response({"token": self.signer.issue(sub, role)})
+
+    @staticmethod
+    def parse(request: web.Request) -> tuple[str, str | None]:
+        sub = request.query.get("sub")
+        if sub is None:
+            raise RequestError(ErrorCode.INVALID_FIELD, "the query parameter sub is required")
+        role = request.query.get("role")
+        return validate_user_id(sub), validate_role(role) if role is not None else None
+
+
+async def health_handler(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

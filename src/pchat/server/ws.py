@@ -1,0 +1,117 @@
+"""The chat WebSocket endpoint: the one boundary where exceptions become frames and codes.
+
+Replies and pushes are written as complete pre-encoded frames straight to the connection's
+transport (see :mod:`pchat.core.room`); aiohttp handles the handshake, reading, ping/pong
+and the close handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import WSMsgType, web
+
+from pchat.core.service import ChatService
+from pchat.core.session import CloseRequested, Session
+from pchat.protocol.codes import CloseCode, ErrorCode
+from pchat.protocol.errors import RequestError, request_error
+from pchat.protocol.frames import FrameError, Request, decode_client_frame, error_frame, reply_frame
+from pchat.protocol.session import SessionState
+
+__all__ = ["websocket_handler"]
+
+log = logging.getLogger(__name__)
+
+#: Undecodable frames tolerated on one connection before it is closed.
+MAX_BAD_FRAMES = 20
+#: Seconds a closing connection has to complete the close handshake.
+CLOSE_GRACE = 3.0
+
+SERVICE_KEY = web.AppKey("service", ChatService)
+
+
+async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
+    service = request.app[SERVICE_KEY]
+    s = service.settings
+    ws = web.WebSocketResponse(
+        heartbeat=s.heartbeat,
+        max_msg_size=s.max_frame_bytes,
+        compress=False,
+        autoping=True,
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:  # the client went away during the handshake
+        return ws
+    loop = asyncio.get_running_loop()
+
+    closing: list[asyncio.Task[bool]] = []
+
+    def closer(code: CloseCode, reason: str) -> None:
+        if ws.closed or closing:
+            return
+        closing.append(loop.create_task(ws.close(code=int(code), message=reason.encode()[:120])))
+        # A client that does not read may never answer the close handshake: cut it off.
+        loop.call_later(CLOSE_GRACE, _abort_if_open, ws, transport)
+
+    session = service.new_session(transport, closer, request.remote or "")
+    connect_timer = loop.call_later(
+        s.connect_timeout, _close_if_waiting, session, CloseCode.CONNECT_TIMEOUT
+    )
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                await _on_frame(service, session, msg.data)
+                if session.machine.state is SessionState.CONNECTED:
+                    connect_timer.cancel()
+            elif msg.type is WSMsgType.ERROR:
+                break
+    finally:
+        connect_timer.cancel()
+        await service.disconnect(session)
+    return ws
+
+
+def _abort_if_open(ws: web.WebSocketResponse, transport: asyncio.BaseTransport) -> None:
+    if not transport.is_closing():
+        transport.abort()
+
+
+def _close_if_waiting(session: Session, code: CloseCode) -> None:
+    if session.machine.state is not SessionState.CONNECTED:
+        session.close(code, "no connect in time")
+
+
+async def _on_frame(service: ChatService, session: Session, data: str | bytes) -> None:
+    request: Request | None = None
+    try:
+        request = decode_client_frame(data)
+        result = await service.handle(session, request)
+    except FrameError as exc:
+        session.send(error_frame(exc.request_id, exc))
+        session.bad_frames += 1
+        if session.bad_frames > MAX_BAD_FRAMES:
+            session.close(CloseCode.PROTOCOL_VIOLATION, "too many malformed frames")
+        return
+    except RequestError as exc:
+        session.send(error_frame(_id(request), exc))
+        return
+    except CloseRequested as exc:
+        if exc.error is not None:
+            session.send(error_frame(_id(request), exc.error))
+        session.close(exc.code, exc.reason)
+        return
+    except Exception:
+        log.exception("request %s failed", request.type if request else "?")
+        session.send(error_frame(_id(request), request_error(ErrorCode.INTERNAL)))
+        session.close(CloseCode.SERVER_ERROR, "internal error")
+        return
+    assert request is not None and request.id is not None
+    session.send(reply_frame(request.id, result))
+    if request.type == "connect":
+        service.finish_connect(session, result)
+
+
+def _id(request: Request | None) -> int | None:
+    return request.id if request is not None else None
