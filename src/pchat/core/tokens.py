@@ -1,0 +1,234 @@
+"""Access tokens: HS256 JWTs issued to users and checked on ``connect`` and ``refresh``.
+
+A token names one user (``sub``), optionally a role, and is signed with the newest signing
+key; its header carries that key's ``kid``. Keys rotate: every listed key verifies the tokens
+it signed, so tokens issued before a rotation stay valid until they expire.
+
+:meth:`TokenSigner.verify` refuses a token with one :class:`~pchat.protocol.errors.TokenError`
+per reason, each with its own code (``200–209``), checked in this order:
+
+1. ``TOKEN_MALFORMED``: not three base64url segments of JSON objects;
+2. ``TOKEN_BAD_ALGORITHM``: the (unverified) header's ``alg`` is not ``HS256`` — checked
+   before anything else is trusted, so ``none``, ``HS512`` or ``RS256`` never reach a key;
+3. ``TOKEN_UNKNOWN_KEY``: no ``kid``, or one that names no key;
+4. ``TOKEN_BAD_SIGNATURE``: the signature does not match (tampered, or another key);
+5. ``TOKEN_MISSING_CLAIM``: no ``exp``, ``sub`` or ``iss``;
+6. ``TOKEN_EXPIRED`` / ``TOKEN_NOT_YET_VALID``: ``exp`` passed, ``nbf`` or ``iat`` ahead
+   (both with ``leeway`` seconds for clock skew);
+7. ``TOKEN_BAD_ISSUER``: ``iss`` is not this service's issuer;
+8. ``TOKEN_BAD_CLAIM``: ``sub`` is not a valid user id, ``role`` is not a known role, or a
+   time claim is not a number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import jwt
+from jwt.exceptions import InvalidSignatureError, InvalidTokenError
+
+from pchat.protocol.codes import ErrorCode
+from pchat.protocol.errors import RequestError, request_error
+from pchat.protocol.validation import ROLE_RANK, ROLES, validate_role, validate_user_id
+from pchat.storage.base import KeyStore, SigningKey
+
+__all__ = [
+    "ALGORITHM",
+    "MAX_TOKEN_LENGTH",
+    "SIGNING_KEY_BYTES",
+    "TokenClaims",
+    "TokenSigner",
+    "load_or_create_signing_keys",
+    "new_signing_key",
+    "rotate_signing_key",
+]
+
+#: The only algorithm issued and accepted.
+ALGORITHM = "HS256"
+#: Size of a generated signing key: 256 bits, the HS256 output size (RFC 7518 §3.2).
+SIGNING_KEY_BYTES = 32
+#: Longer tokens are refused as malformed before any decoding work.
+MAX_TOKEN_LENGTH = 8192
+
+# One JWS codec that knows a single algorithm. Short keys are an error, not a warning.
+_JWS = jwt.PyJWS(algorithms=[ALGORITHM], options={"enforce_minimum_key_length": True})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenClaims:
+    """What a verified token says: the user, its role, and when the token expires."""
+
+    sub: str
+    role: str = "viewer"
+    exp: int
+    iat: int | None = None
+    #: The id of the key that signed the token.
+    kid: str
+
+
+def _refuse(code: ErrorCode, message: str) -> NoReturn:
+    raise request_error(code, message)
+
+
+class TokenSigner:
+    """Issues and verifies access tokens with a set of HS256 signing keys.
+
+    The newest key (highest ``created_at``; the later one in ``keys`` on a tie) signs;
+    every key in ``keys`` verifies the tokens carrying its ``kid``.
+    """
+
+    def __init__(self, keys: list[SigningKey], *, issuer: str, ttl: int, leeway: int = 5) -> None:
+        if not keys:
+            raise ValueError("at least one signing key is required")
+        if ttl <= 0:
+            raise ValueError("ttl must be positive")
+        if leeway < 0:
+            raise ValueError("leeway must not be negative")
+        by_kid: dict[str, SigningKey] = {}
+        for key in keys:
+            if key.kid in by_kid:
+                raise ValueError(f"duplicate signing key id {key.kid!r}")
+            if len(key.secret) < SIGNING_KEY_BYTES:
+                raise ValueError(f"signing key {key.kid!r} is shorter than 32 bytes")
+            by_kid[key.kid] = key
+        self._keys = by_kid
+        self._current = max(enumerate(keys), key=lambda pair: (pair[1].created_at, pair[0]))[1]
+        self.issuer = issuer
+        self.ttl = ttl
+        self.leeway = leeway
+
+    @property
+    def current_kid(self) -> str:
+        """The id of the key that signs new tokens."""
+        return self._current.kid
+
+    def issue(self, sub: str, role: str | None = None, now: float | None = None) -> str:
+        """A new token for user ``sub``, valid for ``ttl`` seconds from ``now``.
+
+        Raises :class:`~pchat.protocol.errors.InvalidRequestError` if ``sub`` is not a valid
+        user id or ``role`` not a known role.
+        """
+        validate_user_id(sub)
+        iat = int(time.time() if now is None else now)
+        claims: dict[str, Any] = {
+            "sub": sub,
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + self.ttl,
+            "iss": self.issuer,
+            "jti": secrets.token_urlsafe(16),
+        }
+        if role is not None:
+            claims["role"] = validate_role(role)
+        payload = json.dumps(claims, separators=(",", ":")).encode()
+        return _JWS.encode(
+            payload, self._current.secret, algorithm=ALGORITHM, headers={"kid": self._current.kid}
+        )
+
+    def verify(self, token: str, now: float | None = None) -> TokenClaims:
+        """The claims of a valid token; raise :class:`~pchat.protocol.errors.TokenError`.
+
+        See the module docstring for the reasons, their codes and their order.
+        """
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+            _refuse(ErrorCode.TOKEN_MALFORMED, "token is not a JWT")
+        try:
+            header = _JWS.get_unverified_header(token)
+        except InvalidTokenError:
+            _refuse(ErrorCode.TOKEN_MALFORMED, "token is not a JWT")
+        # Pin the algorithm before trusting anything else the header says.
+        if header.get("alg") != ALGORITHM:
+            _refuse(ErrorCode.TOKEN_BAD_ALGORITHM, f"token algorithm must be {ALGORITHM}")
+        key = self._keys.get(header.get("kid", ""))
+        if key is None:
+            _refuse(ErrorCode.TOKEN_UNKNOWN_KEY, "token is signed with an unknown key")
+        try:
+            decoded = _JWS.decode_complete(token, key.secret, algorithms=[ALGORITHM])
+        except InvalidSignatureError:
+            _refuse(ErrorCode.TOKEN_BAD_SIGNATURE, "token signature is invalid")
+        except InvalidTokenError:
+            _refuse(ErrorCode.TOKEN_MALFORMED, "token is not a JWT")
+        try:
+            claims = json.loads(decoded["payload"])
+        except (ValueError, RecursionError):
+            claims = None
+        if not isinstance(claims, dict):
+            _refuse(ErrorCode.TOKEN_MALFORMED, "token payload is not a JSON object")
+        return self._check_claims(claims, key.kid, time.time() if now is None else now)
+
+    def _check_claims(self, claims: dict[str, Any], kid: str, now: float) -> TokenClaims:
+        for name in ("exp", "sub", "iss"):
+            if name not in claims:
+                _refuse(ErrorCode.TOKEN_MISSING_CLAIM, f"token has no {name} claim")
+        exp = _time_claim(claims, "exp")
+        nbf = _time_claim(claims, "nbf")
+        iat = _time_claim(claims, "iat")
+        assert exp is not None  # checked present above
+        if exp <= now - self.leeway:
+            _refuse(ErrorCode.TOKEN_EXPIRED, "token has expired")
+        if nbf is not None and nbf > now + self.leeway:
+            _refuse(ErrorCode.TOKEN_NOT_YET_VALID, "token is not valid yet (nbf)")
+        if iat is not None and iat > now + self.leeway:
+            _refuse(ErrorCode.TOKEN_NOT_YET_VALID, "token is issued in the future (iat)")
+        if claims["iss"] != self.issuer:
+            _refuse(ErrorCode.TOKEN_BAD_ISSUER, "token issuer is not accepted")
+        try:
+            sub = validate_user_id(claims["sub"])
+        except RequestError:
+            _refuse(ErrorCode.TOKEN_BAD_CLAIM, "token sub is not a valid user id")
+        role = claims.get("role", "viewer")
+        if not isinstance(role, str) or role not in ROLE_RANK:
+            _refuse(ErrorCode.TOKEN_BAD_CLAIM, f"token role must be one of {', '.join(ROLES)}")
+        return TokenClaims(
+            sub=sub,
+            role=role,
+            exp=math.floor(exp),
+            iat=None if iat is None else math.floor(iat),
+            kid=kid,
+        )
+
+
+def _time_claim(claims: dict[str, Any], name: str) -> float | None:
+    """A NumericDate claim (RFC 7519 §2) as a number, None if absent."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    # bool is an int subclass; NaN and infinities are not dates.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        _refuse(ErrorCode.TOKEN_BAD_CLAIM, f"token {name} claim must be a number")
+    return float(value)
+
+
+def new_signing_key(created_at: int | None = None) -> SigningKey:
+    """A fresh random signing key with a random id."""
+    return SigningKey(
+        kid=secrets.token_urlsafe(12),
+        secret=secrets.token_bytes(SIGNING_KEY_BYTES),
+        created_at=int(time.time()) if created_at is None else created_at,
+    )
+
+
+def load_or_create_signing_keys(store: KeyStore) -> list[SigningKey]:
+    """The store's signing keys; one is created and stored first if there are none."""
+    keys = store.signing_keys()
+    if not keys:
+        store.add_signing_key(new_signing_key())
+        keys = store.signing_keys()
+    return keys
+
+
+def rotate_signing_key(store: KeyStore) -> SigningKey:
+    """Add a new signing key that becomes the newest; older keys keep verifying.
+
+    The new key's ``created_at`` is later than every existing key's, even within the same
+    second, so it is the one that signs.
+    """
+    newest = max((k.created_at for k in store.signing_keys()), default=0)
+    key = new_signing_key(max(int(time.time()), newest + 1))
+    store.add_signing_key(key)
+    return key

@@ -1,0 +1,128 @@
+"""The SDK's states, events and the payloads its events carry.
+
+::
+
+    DISCONNECTED --connect()--> CONNECTING --ok--> CONNECTED
+         ^                          |                  |
+         +------- failed -----------+                  | connection lost (transient)
+         |                                             v
+         +---- terminal close / disconnect() ---- RECONNECTING --ok--> CONNECTED
+
+Every state change goes through one setter in the client and fires
+:attr:`Events.STATE_CHANGE` with a :class:`StateChange`.
+
+Payload of each event:
+
+=================== =============================================================
+``ERROR``           a :class:`~pchat.protocol.errors.PChatError`
+``CONNECT``         :class:`ConnectEvent`
+``DISCONNECT``      :class:`DisconnectEvent`
+``MESSAGE``         :class:`~pchat.protocol.models.Message` (once per message id)
+``MESSAGE_DELETE``  the deleted :class:`~pchat.protocol.models.Message`
+``REACTION``        :class:`Reaction`
+``REACTIONS_STATS`` ``dict[str, int]``
+``POLL``            :class:`~pchat.protocol.models.Poll`
+``HISTORY_LOAD``    ``list[Message]``: the page just loaded, oldest first
+``ONLINE``          ``int``: the room's connection count
+``STATE_CHANGE``    :class:`StateChange`
+=================== =============================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pchat.protocol.errors import PChatError
+from pchat.protocol.models import User
+
+__all__ = [
+    "ConnectEvent",
+    "DisconnectEvent",
+    "Events",
+    "HandlerError",
+    "Reaction",
+    "StateChange",
+    "States",
+]
+
+
+class Events(StrEnum):
+    """The events an SDK client fires; see the module docstring for each payload."""
+
+    ERROR = "error"
+    CONNECT = "connect"
+    DISCONNECT = "disconnect"
+    MESSAGE = "message"
+    MESSAGE_DELETE = "message_delete"
+    REACTION = "reaction"
+    REACTIONS_STATS = "reactions_stats"
+    POLL = "poll"
+    HISTORY_LOAD = "history_load"
+    STATE_CHANGE = "state_change"
+    ONLINE = "online"
+
+
+class States(StrEnum):
+    """The connection states of an SDK client."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectEvent:
+    """Fired on every successful connect and reconnect.
+
+    ``recovered`` is None on the first connect, True when a reconnect recovered every missed
+    event, False when it could not (the messages were reloaded from history).
+    """
+
+    user: User
+    room: str
+    epoch: str
+    seq: int
+    online: int
+    recovered: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectEvent:
+    """Fired when the connection is lost or closed.
+
+    ``code`` is the WebSocket close code (None: no close frame, the network dropped);
+    ``reconnect`` says whether the SDK is reconnecting by itself.
+    """
+
+    code: int | None
+    reason: str
+    reconnect: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """A reaction someone sent to the room; ``ts`` is the server time in ms."""
+
+    reaction: str
+    user: User
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """The payload of :attr:`Events.STATE_CHANGE`."""
+
+    new: States
+    old: States
+
+
+class HandlerError(PChatError):
+    """An event handler raised; the original exception is ``__cause__``."""
+
+    def __init__(self, event: str, error: BaseException) -> None:
+        self.event = event
+        self.error = error
+        super().__init__(f"{event} handler raised {type(error).__name__}: {error}")
+        self.__cause__ = error

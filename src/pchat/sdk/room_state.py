@@ -1,0 +1,294 @@
+"""What an SDK client knows about its room, and how each server frame changes it. No I/O.
+
+:class:`RoomState` applies connect replies (with their recovery), stream and state pushes,
+history pages and request replies. Each ``apply_*`` method returns an :class:`Outcome`: the
+events to fire, in order, and whether the client must reconnect (a gap in the stream) or
+reload the latest history page (a reconnect that could not recover). The shared test
+vectors (``tests/vectors/room_state.json``) drive this class directly.
+
+Rules (``docs/protocol.md`` §4):
+
+- ``messages`` is sorted by ``seq``, holds each message id once, and only messages with
+  ``seq <= last_seq`` or ones confirmed by a ``send`` reply;
+- a stream push is applied only when its ``seq`` is ``last_seq + 1``; a smaller one is a
+  duplicate and ignored; a larger one is a gap and is not applied;
+- ``MESSAGE`` fires once per message id (the sender sees its message twice: as a push and
+  as the ``send`` reply); ``MESSAGE_DELETE`` fires once, when a held message becomes
+  deleted, or for a delete of a message not held;
+- a deleted copy of a message always wins over a non-deleted one (deletion is final);
+- history messages newer than ``last_seq`` are not merged: the stream delivers them.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pchat.protocol.models import Message, Poll, User
+
+from .events import Events, Reaction
+
+__all__ = ["Outcome", "RoomState", "unknown_message"]
+
+_UNKNOWN_USER = User(id="", username="")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The effect of one frame: events to fire, in order, and what the client must do."""
+
+    events: list[tuple[Events, Any]] = field(default_factory=list)
+    #: A stream push skipped a position: reconnect with recovery.
+    gap: bool = False
+    #: The held messages were dropped (a reconnect that did not recover): load the latest page.
+    reset: bool = False
+    #: For a connect reply: None on the first connect, else whether the reconnect recovered.
+    recovered: bool | None = None
+
+    def add(self, event: Events, payload: Any) -> None:
+        self.events.append((event, payload))
+
+    def extend(self, other: Outcome) -> None:
+        self.events.extend(other.events)
+        self.gap = self.gap or other.gap
+
+
+def unknown_message(message_id: str, seq: int, deleted_by: User, deleted_at: int) -> Message:
+    """A deleted message the client never held, built from a ``message_delete`` push.
+
+    Its ``ts`` (0) and ``user`` (empty id and name) are unknown.
+    """
+    return Message(
+        id=message_id,
+        seq=seq,
+        ts=0,
+        user=_UNKNOWN_USER,
+        text="",
+        deleted=True,
+        deleted_by=deleted_by,
+        deleted_at=deleted_at,
+    )
+
+
+def _seq_key(message: Message) -> int:
+    return message.seq
+
+
+class RoomState:
+    """The client's view of one room: messages, stream position, polls, statistics."""
+
+    def __init__(self) -> None:
+        self.room_id: str | None = None
+        self.user: User | None = None
+        #: The room stream's epoch and the ``seq`` of the last stream event applied.
+        self.epoch: str | None = None
+        self.last_seq = 0
+        #: Held messages, oldest to newest.
+        self.messages: list[Message] = []
+        self._by_id: dict[str, Message] = {}
+        self.polls: dict[str, Poll] = {}
+        self.stats: dict[str, int] = {}
+        self.reaction_types: tuple[str, ...] = ()
+        self.online = 0
+        #: The token's expiry (seconds since the epoch) from the last connect reply.
+        self.token_exp: int | None = None
+        self.limits: dict[str, Any] = {}
+        #: Whether older history exists (True until a page says otherwise).
+        self.has_more = True
+        self.joined = False
+
+    # -- messages -----------------------------------------------------------------------
+
+    def get(self, message_id: str) -> Message | None:
+        """The held message with this id."""
+        return self._by_id.get(message_id)
+
+    def _put(self, message: Message) -> None:
+        """Insert a message or replace the held copy (same id, same seq)."""
+        held = self._by_id.get(message.id)
+        self._by_id[message.id] = message
+        if held is not None:
+            j = bisect_left(self.messages, held.seq, key=_seq_key)
+            if j < len(self.messages) and self.messages[j].id == message.id:
+                if held.seq == message.seq:
+                    self.messages[j] = message
+                    return
+                del self.messages[j]
+        self.messages.insert(bisect_left(self.messages, message.seq, key=_seq_key), message)
+
+    def _clear_messages(self) -> None:
+        self.messages.clear()
+        self._by_id.clear()
+        self.has_more = True
+
+    def _add_message(self, message: Message, out: Outcome) -> Message:
+        held = self._by_id.get(message.id)
+        if held is None:
+            self._put(message)
+            out.add(Events.MESSAGE, message)
+            return message
+        if message.deleted and not held.deleted:
+            self._put(message)
+            out.add(Events.MESSAGE_DELETE, message)
+            return message
+        return held
+
+    def _delete(self, push: dict[str, Any], out: Outcome) -> None:
+        by = User.from_wire(push["deleted_by"])
+        held = self._by_id.get(push["message_id"])
+        if held is None:
+            out.add(
+                Events.MESSAGE_DELETE,
+                unknown_message(push["message_id"], push["message_seq"], by, push["ts"]),
+            )
+        elif not held.deleted:
+            deleted = held.as_deleted(by, push["ts"])
+            self._put(deleted)
+            out.add(Events.MESSAGE_DELETE, deleted)
+        elif held.deleted_by is None:  # replayed deleted without details: fill them in
+            self._put(replace(held, deleted_by=by, deleted_at=push["ts"]))
+
+    # -- pushes -------------------------------------------------------------------------
+
+    def apply_push(self, push: dict[str, Any]) -> Outcome:
+        """Apply one server push (stream or state); unknown types are ignored."""
+        out = Outcome()
+        ptype = push.get("type")
+        if ptype in ("message", "message_delete"):
+            seq = push["seq"]
+            if seq <= self.last_seq:
+                return out  # a duplicate
+            if seq != self.last_seq + 1:
+                out.gap = True
+                return out
+            self.last_seq = seq
+            if ptype == "message":
+                self._add_message(Message.from_wire(push["message"]), out)
+            else:
+                self._delete(push, out)
+        elif ptype == "reaction":
+            out.add(
+                Events.REACTION,
+                Reaction(push["reaction"], User.from_wire(push["user"]), push["ts"]),
+            )
+        elif ptype == "reactions_stats":
+            self.stats = dict(push["stats"])
+            out.add(Events.REACTIONS_STATS, dict(self.stats))
+        elif ptype == "poll":
+            self._put_poll(Poll.from_wire(push["poll"]), out)
+        elif ptype == "online":
+            if push["online"] != self.online:
+                self.online = push["online"]
+                out.add(Events.ONLINE, self.online)
+        return out
+
+    # -- connect and recovery -----------------------------------------------------------
+
+    def _recovery_is_complete(self, events: list[dict[str, Any]], room_seq: int) -> bool:
+        """Whether the replayed events continue the stream from ``last_seq`` to ``room_seq``."""
+        seq = self.last_seq
+        for push in events:
+            if push.get("type") not in ("message", "message_delete"):
+                continue
+            if push["seq"] <= seq:
+                continue
+            if push["seq"] != seq + 1:
+                return False
+            seq += 1
+        return seq >= room_seq
+
+    def apply_connect(self, result: dict[str, Any]) -> Outcome:
+        """Apply a connect reply: the first one, or a reconnect's with its ``recovery``."""
+        room = result["room"]
+        rejoin = self.joined
+        out = Outcome()
+        recovery = result.get("recovery")
+        if (
+            rejoin
+            and recovery is not None
+            and recovery.get("recovered")
+            and self._recovery_is_complete(recovery.get("events", []), room["seq"])
+        ):
+            self.epoch = room["epoch"]
+            for push in recovery.get("events", []):
+                out.extend(self.apply_push(push))
+            out.recovered = True
+        else:
+            if rejoin:
+                out.recovered = False
+                out.reset = True
+            self._clear_messages()
+            self.epoch = room["epoch"]
+            self.last_seq = room["seq"]
+        self.user = User.from_wire(result["user"])
+        self.room_id = room["id"]
+        self.token_exp = result.get("token_exp")
+        self.limits = dict(result.get("limits") or {})
+        self._apply_room_state(room, out if rejoin else Outcome())
+        self.joined = True
+        return out
+
+    def _apply_room_state(self, room: dict[str, Any], out: Outcome) -> None:
+        """Online count, reaction statistics and polls; events only for what changed."""
+        if room.get("online", self.online) != self.online:
+            self.online = room["online"]
+            out.add(Events.ONLINE, self.online)
+        reactions = room.get("reactions") or {}
+        self.reaction_types = tuple(reactions.get("types", self.reaction_types))
+        stats = dict(reactions.get("stats", {}))
+        if stats != self.stats:
+            self.stats = stats
+            out.add(Events.REACTIONS_STATS, dict(stats))
+        for data in room.get("polls", []):
+            self._put_poll(Poll.from_wire(data), out)
+
+    # -- history and replies ------------------------------------------------------------
+
+    def apply_history(self, result: dict[str, Any]) -> Outcome:
+        """Merge a history page; fires ``HISTORY_LOAD`` with the page as now held."""
+        page: list[Message] = []
+        for data in result.get("messages", []):
+            message = Message.from_wire(data)
+            if message.seq > self.last_seq:
+                continue  # the stream delivers it
+            held = self._by_id.get(message.id)
+            if held is None or (message.deleted and not held.deleted):
+                self._put(message)
+                held = message
+            page.append(held)
+        self.has_more = bool(result.get("has_more", False))
+        out = Outcome()
+        out.add(Events.HISTORY_LOAD, page)
+        return out
+
+    def apply_sent(self, message: Message) -> tuple[Message, Outcome]:
+        """Apply the message of a ``send`` reply; returns it as held."""
+        out = Outcome()
+        return self._add_message(message, out), out
+
+    def _put_poll(self, poll: Poll, out: Outcome) -> Poll:
+        held = self.polls.get(poll.id)
+        if held is not None and poll.my_vote is None and held.my_vote is not None:
+            poll = replace(poll, my_vote=held.my_vote)  # pushes go to everyone: no my_vote
+        if held is None or held != poll or held.my_vote != poll.my_vote:
+            self.polls[poll.id] = poll
+            out.add(Events.POLL, poll)
+        return poll
+
+    def apply_poll(self, data: dict[str, Any]) -> tuple[Poll, Outcome]:
+        """Apply a poll from a reply (create, vote, finish); ``POLL`` fires if it changed."""
+        out = Outcome()
+        return self._put_poll(Poll.from_wire(data), out), out
+
+    def apply_polls(self, polls: list[dict[str, Any]]) -> tuple[list[Poll], Outcome]:
+        """Apply the reply of ``polls``."""
+        out = Outcome()
+        return [self._put_poll(Poll.from_wire(p), out) for p in polls], out
+
+    def apply_stats(self, stats: dict[str, int]) -> Outcome:
+        """Apply the reply of ``reactions_stats``; ``REACTIONS_STATS`` always fires."""
+        self.stats = dict(stats)
+        out = Outcome()
+        out.add(Events.REACTIONS_STATS, dict(self.stats))
+        return out

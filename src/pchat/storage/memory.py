@@ -1,0 +1,46 @@
+"""The single-node :class:`~pchat.storage.base.Broker`: fan-out within one process."""
+
+from __future__ import annotations
+
+import logging
+
+from .base import BrokerHandler
+
+__all__ = ["MemoryBroker"]
+
+logger = logging.getLogger(__name__)
+
+
+class MemoryBroker:
+    """Delivers each publication to the room's handler at once, in publish order.
+
+    One handler per room (subscribing again replaces it). A handler that raises is logged;
+    the publisher is not affected. Presence is this node's count: there is no other node.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, BrokerHandler] = {}
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self._handlers.clear()
+
+    async def publish(self, room_id: str, seq: int | None, payload: bytes) -> None:
+        handler = self._handlers.get(room_id)
+        if handler is None:
+            return
+        try:
+            handler(room_id, seq, payload)
+        except Exception:
+            logger.exception("broker handler for room %r failed", room_id)
+
+    async def subscribe(self, room_id: str, handler: BrokerHandler) -> None:
+        self._handlers[room_id] = handler
+
+    async def unsubscribe(self, room_id: str) -> None:
+        self._handlers.pop(room_id, None)
+
+    async def set_presence(self, room_id: str, node_count: int) -> int:
+        return node_count

@@ -1,0 +1,760 @@
+"""The embedded default :class:`~pchat.storage.base.MessageStore`: one SQLite file.
+
+How it is fast without giving up durability or order:
+
+- **WAL journal, ``synchronous=NORMAL``.** A commit appends to the write-ahead log without
+  an fsync; a power cut may lose the last commits but never corrupts the file.
+- **One writer thread, group commit.** The writer thread owns the only connection that
+  writes. Every write is a *job*; the writer takes every job queued (up to ``batch_max``)
+  and runs them in one transaction, each inside its own ``SAVEPOINT`` so that a job that
+  raises (``already_voted``, …) fails alone. Futures are resolved after the commit, in
+  submission order: appends to one room come back in ``seq`` order.
+- **One reader thread.** Reads run on their own connection (WAL lets them run while the
+  writer writes), a batch of reads in one read transaction. A read submitted after a write's
+  future resolved sees that write: the write was committed before its future resolved.
+- **Gap-free positions.** ``rooms.last_seq`` is bumped inside the writer by every appended
+  message and every delete; the ``events`` table is the stream.
+- **Time never goes backwards in a room.** A message whose ``ts`` is older than the room's
+  last message (the clock stepped back) is stored with the last message's ``ts``. So ``ts``
+  grows with ``seq``, and paging by time becomes paging by position: one index seek on
+  ``(room_id, ts)`` finds the position, the primary key does the rest.
+
+The schema version is kept in ``PRAGMA user_version``; ``_MIGRATIONS[i]`` migrates version
+``i`` to ``i + 1``, so a later change appends one entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from pchat.protocol.codes import ErrorCode
+from pchat.protocol.errors import request_error
+from pchat.protocol.models import Message, Poll, PollOption, User
+
+from .base import AppendResult, DeleteResult, RoomInfo, StreamEvent
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+_T = TypeVar("_T")
+
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # 0 -> 1: the initial schema.
+    (
+        """CREATE TABLE rooms (
+            room_id TEXT PRIMARY KEY,
+            epoch TEXT NOT NULL,
+            last_seq INTEGER NOT NULL,
+            last_ts INTEGER NOT NULL,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE messages (
+            room_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            username TEXT NOT NULL,
+            role TEXT NOT NULL,
+            text TEXT NOT NULL,
+            cid TEXT,
+            ts INTEGER NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            deleted_by_id TEXT,
+            deleted_by_name TEXT,
+            deleted_by_role TEXT,
+            deleted_at INTEGER,
+            PRIMARY KEY (room_id, seq)
+        ) WITHOUT ROWID""",
+        "CREATE UNIQUE INDEX messages_id ON messages (room_id, id)",
+        """CREATE UNIQUE INDEX messages_cid ON messages (room_id, user_id, cid)
+            WHERE cid IS NOT NULL""",
+        "CREATE INDEX messages_ts ON messages (room_id, ts, seq)",
+        """CREATE TABLE events (
+            room_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            message_seq INTEGER NOT NULL,
+            PRIMARY KEY (room_id, seq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE reactions (
+            room_id TEXT NOT NULL,
+            reaction TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (room_id, reaction)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE polls (
+            room_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            question TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_by_id TEXT NOT NULL,
+            created_by_name TEXT NOT NULL,
+            created_by_role TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            publish_at INTEGER,
+            published_at INTEGER,
+            finished_at INTEGER,
+            PRIMARY KEY (room_id, id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX polls_scheduled ON polls (publish_at) WHERE status = 'scheduled'",
+        # One row per option; ``votes`` is updated in the transaction that records the vote.
+        """CREATE TABLE poll_options (
+            room_id TEXT NOT NULL,
+            poll_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            votes INTEGER NOT NULL,
+            PRIMARY KEY (room_id, poll_id, idx)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE poll_votes (
+            room_id TEXT NOT NULL,
+            poll_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            option INTEGER NOT NULL,
+            ts INTEGER NOT NULL,
+            PRIMARY KEY (room_id, poll_id, user_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX poll_votes_user ON poll_votes (room_id, user_id, option)",
+    ),
+)
+
+#: The schema version this code writes (``PRAGMA user_version``).
+SCHEMA_VERSION: Final = len(_MIGRATIONS)
+
+_MAX_SEQ: Final = (1 << 63) - 1
+
+_MESSAGE_COLUMNS: Final = (
+    "seq",
+    "id",
+    "user_id",
+    "username",
+    "role",
+    "text",
+    "cid",
+    "ts",
+    "deleted",
+    "deleted_by_id",
+    "deleted_by_name",
+    "deleted_by_role",
+    "deleted_at",
+)
+_M: Final = ", ".join(_MESSAGE_COLUMNS)
+_M_JOINED: Final = ", ".join(f"m.{c}" for c in _MESSAGE_COLUMNS)
+
+_POLL_FIELDS: Final = (
+    "id",
+    "question",
+    "status",
+    "created_by_id",
+    "created_by_name",
+    "created_by_role",
+    "created_at",
+    "publish_at",
+    "published_at",
+    "finished_at",
+)
+_P: Final = ", ".join(_POLL_FIELDS)
+_P_JOINED: Final = ", ".join(f"p.{c}" for c in _POLL_FIELDS)
+
+_SQL_HISTORY: Final = (
+    f"SELECT {_M} FROM messages WHERE room_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+)
+# ``ts`` grows with ``seq`` in a room, so "older than ts" is "at or before the position of
+# the newest message older than ts": one seek on messages_ts, then the primary key.
+_SQL_HISTORY_TS: Final = f"""
+    SELECT {_M} FROM messages
+    WHERE room_id = ?1 AND ts < ?4 AND seq < min(?2, 1 + coalesce((
+        SELECT seq FROM messages WHERE room_id = ?1 AND ts < ?4 ORDER BY ts DESC, seq DESC LIMIT 1
+    ), 0))
+    ORDER BY seq DESC LIMIT ?3"""
+_SQL_EVENTS: Final = f"""
+    SELECT e.seq, e.kind, {_M_JOINED} FROM events AS e
+    JOIN messages AS m ON m.room_id = e.room_id AND m.seq = e.message_seq
+    WHERE e.room_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?"""
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# -- the worker threads -----------------------------------------------------------------------
+
+
+class _Job:
+    """One unit of work for a worker; ``fn`` None asks the worker to stop."""
+
+    __slots__ = ("fn", "future", "loop")
+
+    def __init__(
+        self,
+        fn: Callable[[sqlite3.Connection], Any] | None,
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.fn = fn
+        self.future = future
+        self.loop = loop
+
+
+_Outcome = tuple[_Job, Any, BaseException | None]
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    """Settle futures on their event loop, in order; a cancelled caller is skipped."""
+    for job, value, exc in outcomes:
+        if job.future.done():
+            continue
+        if exc is None:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(exc)
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Hand ``outcomes`` to their loops: one wake-up per loop and batch, order kept."""
+    for loop, group in itertools.groupby(outcomes, key=lambda o: o[0].loop):
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(_resolve, list(group))
+
+
+class _Worker:
+    """A thread owning one connection; runs queued jobs in batches, one transaction each.
+
+    A writer wraps each job in a savepoint so that a failing job is undone alone; if the
+    transaction itself fails, every job of the batch fails with it.
+    """
+
+    def __init__(self, name: str, conn: sqlite3.Connection, *, batch_max: int, write: bool) -> None:
+        self._conn = conn
+        self._write = write
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+
+    async def run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``fn(connection)`` on the worker thread and return its result."""
+        if self._stopping:
+            raise request_error(ErrorCode.UNAVAILABLE, "the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        self._queue.put(_Job(fn, future, loop))
+        return await future
+
+    async def stop(self) -> None:
+        """Finish every job queued so far, close the connection and end the thread."""
+        self._stopping = True
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Job(None, done, loop))
+        await done
+        self._thread.join()
+
+    def _main(self) -> None:
+        stop: _Job | None = None
+        try:
+            while stop is None:
+                batch: list[_Job] = []
+                job = self._queue.get()
+                while True:
+                    if job.fn is None:
+                        stop = job
+                        break
+                    batch.append(job)
+                    if len(batch) >= self._batch_max:
+                        break
+                    try:
+                        job = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    _settle(self._run_batch(batch))
+        finally:
+            if self._write:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA optimize")
+            self._conn.close()
+            if stop is not None:
+                _settle([(stop, None, None)])
+
+    def _run_batch(self, batch: list[_Job]) -> list[_Outcome]:
+        conn = self._conn
+        outcomes: list[_Outcome] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+            for job in batch:
+                outcomes.append(self._run_job(job))
+            conn.execute("COMMIT")
+        except Exception as exc:  # the transaction failed: no write of the batch holds
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            kept = [] if self._write else outcomes
+            return kept + [(job, None, exc) for job in batch[len(kept) :]]
+        return outcomes
+
+    def _run_job(self, job: _Job) -> _Outcome:
+        assert job.fn is not None
+        conn = self._conn
+        if not self._write:
+            try:
+                return (job, job.fn(conn), None)
+            except Exception as exc:
+                return (job, None, exc)
+        conn.execute("SAVEPOINT job")
+        try:
+            value = job.fn(conn)
+        except Exception as exc:
+            # If SQLite already rolled back the whole transaction, this raises and the
+            # batch fails as a whole (see _run_batch).
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            return (job, None, exc)
+        conn.execute("RELEASE job")
+        return (job, value, None)
+
+
+def _connect(path: Path, *, write: bool) -> sqlite3.Connection:
+    # isolation_level=None: no implicit transactions, the worker issues BEGIN/COMMIT itself.
+    # check_same_thread=False: opened here, then used by exactly one worker thread.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA cache_size = -32768")  # 32 MiB
+        if write:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        else:
+            conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+# -- rows to objects --------------------------------------------------------------------------
+
+
+def _message(row: Sequence[Any]) -> Message:
+    (seq, mid, uid, name, role, text, cid, ts, deleted, by_id, by_name, by_role, at) = row
+    return Message(
+        id=mid,
+        seq=seq,
+        ts=ts,
+        user=User(uid, name, role),
+        text=text,
+        cid=cid,
+        deleted=bool(deleted),
+        deleted_by=User(by_id, by_name, by_role) if by_id is not None else None,
+        deleted_at=at,
+    )
+
+
+def _poll(row: Sequence[Any], options: Iterable[Sequence[Any]]) -> Poll:
+    (pid, question, status, by_id, by_name, by_role, created, publish, published, finished) = row
+    return Poll(
+        id=pid,
+        question=question,
+        options=tuple(PollOption(text, votes) for text, votes in options),
+        status=status,
+        created_by=User(by_id, by_name, by_role),
+        created_at=created,
+        publish_at=publish,
+        published_at=published,
+        finished_at=finished,
+    )
+
+
+# -- jobs: each runs on a worker thread with that worker's connection ----------------------
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"{path}: schema version {version} is newer than this pchat's ({SCHEMA_VERSION})"
+        )
+    for statements in _MIGRATIONS[version:]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _room_info(conn: sqlite3.Connection, room_id: str) -> RoomInfo | None:
+    row = conn.execute("SELECT epoch, last_seq FROM rooms WHERE room_id = ?", (room_id,)).fetchone()
+    return None if row is None else RoomInfo(room_id, row[0], row[1])
+
+
+def _ensure_room(conn: sqlite3.Connection, room_id: str) -> RoomInfo:
+    conn.execute(
+        "INSERT INTO rooms (room_id, epoch, last_seq, last_ts, created_at) VALUES (?, ?, 0, 0, ?)"
+        " ON CONFLICT (room_id) DO NOTHING",
+        (room_id, secrets.token_hex(8), _now_ms()),
+    )
+    info = _room_info(conn, room_id)
+    assert info is not None
+    return info
+
+
+def _append(
+    conn: sqlite3.Connection,
+    room_id: str,
+    message_id: str,
+    user: User,
+    text: str,
+    cid: str | None,
+    ts: int,
+) -> AppendResult:
+    if cid is not None:
+        row = conn.execute(
+            f"SELECT {_M} FROM messages WHERE room_id = ? AND user_id = ? AND cid = ?",
+            (room_id, user.id, cid),
+        ).fetchone()
+        if row is not None:
+            return AppendResult(_message(row), created=False)
+    rows = conn.execute(
+        "UPDATE rooms SET last_seq = last_seq + 1, last_ts = max(last_ts, ?1)"
+        " WHERE room_id = ?2 RETURNING last_seq, last_ts",
+        (ts, room_id),
+    ).fetchall()
+    if rows:
+        seq, ts = rows[0]
+    else:
+        seq = 1
+        conn.execute(
+            "INSERT INTO rooms (room_id, epoch, last_seq, last_ts, created_at)"
+            " VALUES (?, ?, 1, ?, ?)",
+            (room_id, secrets.token_hex(8), ts, _now_ms()),
+        )
+    conn.execute(
+        "INSERT INTO messages (room_id, seq, id, user_id, username, role, text, cid, ts)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (room_id, seq, message_id, user.id, user.username, user.role, text, cid, ts),
+    )
+    conn.execute(
+        "INSERT INTO events (room_id, seq, kind, message_seq) VALUES (?, ?, 'message', ?)",
+        (room_id, seq, seq),
+    )
+    message = Message(id=message_id, seq=seq, ts=ts, user=user, text=text, cid=cid)
+    return AppendResult(message, created=True)
+
+
+def _get_message(conn: sqlite3.Connection, room_id: str, message_id: str) -> Message | None:
+    row = conn.execute(
+        f"SELECT {_M} FROM messages WHERE room_id = ? AND id = ?", (room_id, message_id)
+    ).fetchone()
+    return None if row is None else _message(row)
+
+
+def _delete(
+    conn: sqlite3.Connection, room_id: str, message_id: str, by: User, ts: int
+) -> DeleteResult | None:
+    message = _get_message(conn, room_id, message_id)
+    if message is None:
+        return None
+    if message.deleted:
+        raise request_error(ErrorCode.ALREADY_DELETED, "the message was deleted before")
+    ((seq,),) = conn.execute(
+        "UPDATE rooms SET last_seq = last_seq + 1 WHERE room_id = ? RETURNING last_seq",
+        (room_id,),
+    ).fetchall()
+    conn.execute(
+        "UPDATE messages SET text = '', deleted = 1, deleted_by_id = ?, deleted_by_name = ?,"
+        " deleted_by_role = ?, deleted_at = ? WHERE room_id = ? AND seq = ?",
+        (by.id, by.username, by.role, ts, room_id, message.seq),
+    )
+    conn.execute(
+        "INSERT INTO events (room_id, seq, kind, message_seq) VALUES (?, ?, 'message_delete', ?)",
+        (room_id, seq, message.seq),
+    )
+    return DeleteResult(message.as_deleted(by, ts), seq)
+
+
+def _history(
+    conn: sqlite3.Connection, room_id: str, before_seq: int, before_ts: int | None, limit: int
+) -> list[Message]:
+    if before_ts is None:
+        cursor = conn.execute(_SQL_HISTORY, (room_id, before_seq, limit))
+    else:
+        cursor = conn.execute(_SQL_HISTORY_TS, (room_id, before_seq, limit, before_ts))
+    messages = [_message(row) for row in cursor]
+    messages.reverse()
+    return messages
+
+
+def _events(
+    conn: sqlite3.Connection, room_id: str, after_seq: int, limit: int
+) -> list[StreamEvent]:
+    return [
+        StreamEvent(row[0], row[1], _message(row[2:]))
+        for row in conn.execute(_SQL_EVENTS, (room_id, after_seq, limit))
+    ]
+
+
+def _add_reactions(conn: sqlite3.Connection, room_id: str, counts: dict[str, int]) -> None:
+    conn.executemany(
+        "INSERT INTO reactions (room_id, reaction, count) VALUES (?, ?, ?)"
+        " ON CONFLICT (room_id, reaction) DO UPDATE SET count = count + excluded.count",
+        [(room_id, reaction, n) for reaction, n in counts.items()],
+    )
+
+
+def _reaction_stats(conn: sqlite3.Connection, room_id: str) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT reaction, count FROM reactions WHERE room_id = ? ORDER BY reaction", (room_id,)
+    )
+    return dict(rows)
+
+
+def _create_poll(conn: sqlite3.Connection, room_id: str, poll: Poll) -> Poll:
+    by = poll.created_by
+    conn.execute(
+        f"INSERT INTO polls (room_id, {_P}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            room_id,
+            poll.id,
+            poll.question,
+            poll.status,
+            by.id,
+            by.username,
+            by.role,
+            poll.created_at,
+            poll.publish_at,
+            poll.published_at,
+            poll.finished_at,
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO poll_options (room_id, poll_id, idx, text, votes) VALUES (?, ?, ?, ?, ?)",
+        [(room_id, poll.id, i, o.text, o.votes) for i, o in enumerate(poll.options)],
+    )
+    return replace(poll, my_vote=None)
+
+
+def _get_poll(conn: sqlite3.Connection, room_id: str, poll_id: str) -> Poll | None:
+    row = conn.execute(
+        f"SELECT {_P} FROM polls WHERE room_id = ? AND id = ?", (room_id, poll_id)
+    ).fetchone()
+    if row is None:
+        return None
+    options = conn.execute(
+        "SELECT text, votes FROM poll_options WHERE room_id = ? AND poll_id = ? ORDER BY idx",
+        (room_id, poll_id),
+    )
+    return _poll(row, options)
+
+
+def _list_polls(conn: sqlite3.Connection, room_id: str, statuses: list[str]) -> list[Poll]:
+    marks = ", ".join("?" * len(statuses))
+    rows = conn.execute(
+        f"SELECT {_P_JOINED}, o.text, o.votes FROM polls AS p"
+        " JOIN poll_options AS o ON o.room_id = p.room_id AND o.poll_id = p.id"
+        f" WHERE p.room_id = ? AND p.status IN ({marks})"
+        " ORDER BY p.created_at, p.id, o.idx",
+        (room_id, *statuses),
+    )
+    polls: list[Poll] = []
+    for _, group in itertools.groupby(rows, key=lambda r: r[0]):
+        items = list(group)
+        polls.append(_poll(items[0][:-2], ((r[-2], r[-1]) for r in items)))
+    return polls
+
+
+def _scheduled_polls(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+    rows = conn.execute(
+        "SELECT room_id, id, coalesce(publish_at, 0) FROM polls"
+        " WHERE status = 'scheduled' ORDER BY publish_at"
+    )
+    return [(r, p, t) for r, p, t in rows]
+
+
+def _publish_poll(conn: sqlite3.Connection, room_id: str, poll_id: str, ts: int) -> Poll | None:
+    won = conn.execute(
+        "UPDATE polls SET status = 'open', published_at = ?"
+        " WHERE room_id = ? AND id = ? AND status = 'scheduled'",
+        (ts, room_id, poll_id),
+    ).rowcount
+    return _get_poll(conn, room_id, poll_id) if won else None
+
+
+def _existing_poll(conn: sqlite3.Connection, room_id: str, poll_id: str) -> Poll:
+    poll = _get_poll(conn, room_id, poll_id)
+    if poll is None:
+        raise request_error(ErrorCode.NOT_FOUND, "no such poll")
+    return poll
+
+
+def _vote(conn: sqlite3.Connection, room_id: str, poll_id: str, user_id: str, option: int) -> Poll:
+    poll = _existing_poll(conn, room_id, poll_id)
+    if poll.status != "open":
+        raise request_error(ErrorCode.POLL_NOT_OPEN, f"the poll is {poll.status}")
+    if not 0 <= option < len(poll.options):
+        raise request_error(ErrorCode.INVALID_FIELD, "option: out of range")
+    inserted = conn.execute(
+        "INSERT INTO poll_votes (room_id, poll_id, user_id, option, ts) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (room_id, poll_id, user_id, option, _now_ms()),
+    ).rowcount
+    if not inserted:
+        raise request_error(ErrorCode.ALREADY_VOTED, "you voted in this poll already")
+    conn.execute(
+        "UPDATE poll_options SET votes = votes + 1 WHERE room_id = ? AND poll_id = ? AND idx = ?",
+        (room_id, poll_id, option),
+    )
+    options = list(poll.options)
+    options[option] = replace(options[option], votes=options[option].votes + 1)
+    return replace(poll, options=tuple(options), my_vote=option)
+
+
+def _finish_poll(conn: sqlite3.Connection, room_id: str, poll_id: str, ts: int) -> Poll:
+    poll = _existing_poll(conn, room_id, poll_id)
+    if poll.status == "finished":
+        raise request_error(ErrorCode.POLL_NOT_OPEN, "the poll is finished")
+    conn.execute(
+        "UPDATE polls SET status = 'finished', finished_at = ? WHERE room_id = ? AND id = ?",
+        (ts, room_id, poll_id),
+    )
+    return replace(poll, status="finished", finished_at=ts)
+
+
+def _user_votes(conn: sqlite3.Connection, room_id: str, user_id: str) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT poll_id, option FROM poll_votes WHERE room_id = ? AND user_id = ?",
+        (room_id, user_id),
+    )
+    return dict(rows)
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+
+class SQLiteStore:
+    """The embedded message store: one SQLite file, one writer and one reader thread.
+
+    ``path`` must be a file (not ``:memory:``): the writer and the reader open it twice.
+    ``batch_max`` caps the number of writes committed together.
+    """
+
+    def __init__(self, path: str | Path, *, batch_max: int = 512) -> None:
+        if batch_max < 1:
+            raise ValueError("batch_max must be at least 1")
+        self._path = Path(path)
+        self._batch_max = batch_max
+        self._writer: _Worker | None = None
+        self._reader: _Worker | None = None
+
+    async def open(self) -> None:
+        """Create or migrate the schema and start the writer and reader threads."""
+        if self._writer is not None:
+            return
+        conn = await asyncio.to_thread(_connect, self._path, write=True)
+        self._writer = _Worker("pchat-sqlite-writer", conn, batch_max=self._batch_max, write=True)
+        try:
+            await self._write(lambda c: _migrate(c, self._path))
+            conn = await asyncio.to_thread(_connect, self._path, write=False)
+        except BaseException:
+            await self.close()
+            raise
+        self._reader = _Worker("pchat-sqlite-reader", conn, batch_max=self._batch_max, write=False)
+
+    async def close(self) -> None:
+        """Commit every write submitted so far, then close both connections."""
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        if writer is not None:
+            await writer.stop()
+        if reader is not None:
+            await reader.stop()
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._writer is None:
+            raise request_error(ErrorCode.UNAVAILABLE, "the store is not open")
+        return await self._writer.run(fn)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._reader is None:
+            raise request_error(ErrorCode.UNAVAILABLE, "the store is not open")
+        return await self._reader.run(fn)
+
+    async def room(self, room_id: str) -> RoomInfo:
+        info = await self._read(lambda c: _room_info(c, room_id))
+        if info is None:
+            info = await self._write(lambda c: _ensure_room(c, room_id))
+        return info
+
+    async def append_message(
+        self, room_id: str, *, message_id: str, user: User, text: str, cid: str | None, ts: int
+    ) -> AppendResult:
+        return await self._write(lambda c: _append(c, room_id, message_id, user, text, cid, ts))
+
+    async def get_message(self, room_id: str, message_id: str) -> Message | None:
+        return await self._read(lambda c: _get_message(c, room_id, message_id))
+
+    async def delete_message(
+        self, room_id: str, message_id: str, *, by: User, ts: int
+    ) -> DeleteResult | None:
+        return await self._write(lambda c: _delete(c, room_id, message_id, by, ts))
+
+    async def history(
+        self,
+        room_id: str,
+        *,
+        before_seq: int | None = None,
+        before_ts: int | None = None,
+        limit: int = 50,
+    ) -> list[Message]:
+        if limit <= 0:
+            return []
+        seq = _MAX_SEQ if before_seq is None else before_seq
+        return await self._read(lambda c: _history(c, room_id, seq, before_ts, limit))
+
+    async def events_since(self, room_id: str, after_seq: int, limit: int) -> list[StreamEvent]:
+        if limit <= 0:
+            return []
+        return await self._read(lambda c: _events(c, room_id, after_seq, limit))
+
+    async def add_reactions(self, room_id: str, counts: dict[str, int]) -> None:
+        if counts:
+            counts = dict(counts)  # the caller may reuse its dict before the writer runs
+            await self._write(lambda c: _add_reactions(c, room_id, counts))
+
+    async def reaction_stats(self, room_id: str) -> dict[str, int]:
+        return await self._read(lambda c: _reaction_stats(c, room_id))
+
+    async def create_poll(self, room_id: str, poll: Poll) -> Poll:
+        return await self._write(lambda c: _create_poll(c, room_id, poll))
+
+    async def get_poll(self, room_id: str, poll_id: str) -> Poll | None:
+        return await self._read(lambda c: _get_poll(c, room_id, poll_id))
+
+    async def list_polls(self, room_id: str, statuses: Iterable[str]) -> list[Poll]:
+        wanted = sorted(set(statuses))
+        if not wanted:
+            return []
+        return await self._read(lambda c: _list_polls(c, room_id, wanted))
+
+    async def scheduled_polls(self) -> list[tuple[str, str, int]]:
+        return await self._read(_scheduled_polls)
+
+    async def publish_poll(self, room_id: str, poll_id: str, ts: int) -> Poll | None:
+        return await self._write(lambda c: _publish_poll(c, room_id, poll_id, ts))
+
+    async def vote(self, room_id: str, poll_id: str, user_id: str, option: int) -> Poll:
+        return await self._write(lambda c: _vote(c, room_id, poll_id, user_id, option))
+
+    async def finish_poll(self, room_id: str, poll_id: str, ts: int) -> Poll:
+        return await self._write(lambda c: _finish_poll(c, room_id, poll_id, ts))
+
+    async def user_votes(self, room_id: str, user_id: str) -> dict[str, int]:
+        return await self._read(lambda c: _user_votes(c, room_id, user_id))

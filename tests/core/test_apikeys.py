@@ -1,0 +1,229 @@
+"""API keys: creation, constant-time checks, revocation, the failure limiter."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+import pytest
+
+from pchat.core.apikeys import ApiKeyAuthenticator, FailureLimiter, create_api_key, hash_secret
+from pchat.storage.base import ApiKeyRecord, SigningKey
+
+
+class MemoryKeyStore:
+    """A KeyStore in a few dicts, counting lookups."""
+
+    def __init__(self) -> None:
+        self.api_keys: dict[str, ApiKeyRecord] = {}
+        self.signing: list[SigningKey] = []
+        self.lookups = 0
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        self.api_keys[record.key] = record
+
+    def get_api_key(self, key: str) -> ApiKeyRecord | None:
+        self.lookups += 1
+        return self.api_keys.get(key)
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        return list(self.api_keys.values())
+
+    def revoke_api_key(self, key: str, ts: int) -> bool:
+        record = self.api_keys.get(key)
+        if record is None or record.revoked_at is not None:
+            return False
+        self.api_keys[key] = ApiKeyRecord(record.key, record.secret_hash, record.created_at, ts)
+        return True
+
+    def signing_keys(self) -> list[SigningKey]:
+        return list(self.signing)
+
+    def add_signing_key(self, key: SigningKey) -> None:
+        self.signing.append(key)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store() -> MemoryKeyStore:
+    return MemoryKeyStore()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def auth(store: MemoryKeyStore, clock: Clock) -> ApiKeyAuthenticator:
+    return ApiKeyAuthenticator(store, clock=clock)
+
+
+# Creation.
+
+
+def test_create_shapes(store: MemoryKeyStore) -> None:
+    key, secret = create_api_key(store)
+    assert re.fullmatch(r"pk_[A-Za-z0-9_-]{24}", key)
+    assert re.fullmatch(r"sk_[A-Za-z0-9_-]{43}", secret)
+    assert list(store.api_keys) == [key]
+
+
+def test_create_is_random(store: MemoryKeyStore) -> None:
+    pairs = {create_api_key(store) for _ in range(50)}
+    assert len({k for k, _ in pairs}) == len({s for _, s in pairs}) == 50
+
+
+def test_secret_stored_only_as_sha256(store: MemoryKeyStore) -> None:
+    key, secret = create_api_key(store)
+    record = store.api_keys[key]
+    assert record.secret_hash == hashlib.sha256(secret.encode()).hexdigest() == hash_secret(secret)
+    assert secret not in repr(record)
+    assert secret[3:] not in repr(record)
+    assert record.revoked_at is None
+    assert record.created_at > 0
+
+
+# Checking.
+
+
+def test_check_accepts_the_pair(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
+    key, secret = create_api_key(store)
+    assert auth.check(key, secret) is True
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [(None, "sk_x"), ("pk_x", None), ("", ""), (None, None)],
+)
+def test_check_refuses_missing(
+    auth: ApiKeyAuthenticator, key: str | None, secret: str | None
+) -> None:
+    assert auth.check(key, secret) is False
+
+
+def test_check_refuses_wrong_secret(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
+    key, secret = create_api_key(store)
+    other_key, other_secret = create_api_key(store)
+    assert auth.check(key, secret + "x") is False
+    assert auth.check(key, secret[:-1]) is False
+    assert auth.check(key, other_secret) is False
+    assert auth.check(other_key, secret) is False
+    assert auth.check(key, record_hash := store.api_keys[key].secret_hash) is False  # the hash
+    assert record_hash
+    assert auth.check(key, "\udcff") is False  # lone surrogate from a header: no crash
+
+
+def test_check_refuses_unknown_key(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
+    _, secret = create_api_key(store)
+    assert auth.check("pk_nope", secret) is False
+
+
+def test_constant_time_compare_used_for_every_outcome(
+    auth: ApiKeyAuthenticator, store: MemoryKeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, str]] = []
+    real = hmac.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)  # what apikeys calls
+    key, secret = create_api_key(store)
+    revoked, revoked_secret = create_api_key(store)
+    store.revoke_api_key(revoked, 1)
+
+    assert auth.check(key, secret) is True
+    assert auth.check(key, "sk_wrong") is False
+    assert auth.check("pk_unknown", secret) is False
+    assert auth.check(revoked, revoked_secret) is False
+    assert len(calls) == 4
+    # Unknown and revoked keys are compared against the same dummy hash, never skipped.
+    assert calls[2][1] == calls[3][1] != store.api_keys[revoked].secret_hash
+    assert all(len(a) == len(b) == 64 for a, b in calls)
+
+
+def test_revoke_takes_effect_within_the_cache_ttl(
+    auth: ApiKeyAuthenticator, store: MemoryKeyStore, clock: Clock
+) -> None:
+    key, secret = create_api_key(store)
+    assert auth.check(key, secret)
+    store.revoke_api_key(key, 5)
+    clock.now += 2.0
+    assert auth.check(key, secret) is False
+
+
+def test_records_are_cached(auth: ApiKeyAuthenticator, store: MemoryKeyStore, clock: Clock) -> None:
+    key, secret = create_api_key(store)
+    for _ in range(10):
+        assert auth.check(key, secret)
+        assert not auth.check("pk_unknown", secret)
+    assert store.lookups == 2
+    clock.now += 2.5
+    assert auth.check(key, secret)
+    assert store.lookups == 3
+
+
+def test_cache_is_bounded(store: MemoryKeyStore, clock: Clock) -> None:
+    auth = ApiKeyAuthenticator(store, clock=clock, cache_size=8)
+    for i in range(100):
+        auth.check(f"pk_{i}", "sk_x")
+    assert len(auth._cache) == 8
+
+
+# The failure limiter.
+
+
+def test_limiter_blocks_after_max_failures() -> None:
+    limiter = FailureLimiter(3, 60.0)
+    for t in (0.0, 1.0, 2.0):
+        assert limiter.blocked("1.2.3.4", t) is None
+        limiter.record_failure("1.2.3.4", t)
+    assert limiter.blocked("1.2.3.4", 2.0) == pytest.approx(58.0)
+    assert limiter.blocked("5.6.7.8", 2.0) is None  # per address
+    # The oldest failure leaves the window at t=60; the address may try once more.
+    assert limiter.blocked("1.2.3.4", 59.9) == pytest.approx(0.1)
+    assert limiter.blocked("1.2.3.4", 60.0) is None
+    limiter.record_failure("1.2.3.4", 60.0)
+    assert limiter.blocked("1.2.3.4", 60.0) == pytest.approx(1.0)
+
+
+def test_limiter_disabled() -> None:
+    limiter = FailureLimiter(None, 60.0)
+    for t in range(100):
+        limiter.record_failure("a", float(t))
+    assert limiter.blocked("a", 100.0) is None
+    assert len(limiter) == 0
+
+
+def test_limiter_forgets_old_addresses() -> None:
+    limiter = FailureLimiter(3, 10.0)
+    for i in range(100):
+        limiter.record_failure(f"10.0.0.{i}", 0.0)
+    limiter.record_failure("late", 11.0)
+    assert len(limiter) == 1
+
+
+def test_limiter_memory_is_bounded() -> None:
+    limiter = FailureLimiter(2, 60.0, max_addresses=50)
+    for i in range(1000):
+        limiter.record_failure(f"addr{i}", float(i) / 100)
+    assert len(limiter) == 50
+    limiter.record_failure("addr999", 10.0)
+    assert limiter.blocked("addr999", 10.0) is not None  # the most recent one is kept
+
+
+def test_limiter_validates() -> None:
+    with pytest.raises(ValueError):
+        FailureLimiter(0, 60.0)
+    with pytest.raises(ValueError):
+        FailureLimiter(3, 0.0)
