@@ -130,6 +130,9 @@ class RawClient:
                 self.pushes.append(frame)
                 self._push_event.set()
         self.close_code = self.ws.close_code
+        for fut in self._replies.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(f"closed with {self.close_code}"))
         self._closed.set()
         self._push_event.set()
 
@@ -138,6 +141,15 @@ class RawClient:
             await self.ws.send_bytes(data)
         else:
             await self.ws.send_str(data)
+
+    async def reply_to_raw(self, data: str | bytes, timeout: float = 5.0) -> dict[str, Any]:
+        """The reply to a frame sent with ``send_raw`` (its id read from the frame)."""
+        rid = orjson.loads(data)["id"]
+        for i, frame in enumerate(self._unmatched):
+            if frame.get("id") == rid:
+                return self._unmatched.pop(i)
+        fut = self._replies.setdefault(rid, asyncio.get_running_loop().create_future())
+        return await asyncio.wait_for(fut, t(timeout))
 
     async def error_without_id(self, timeout: float = 5.0) -> dict[str, Any]:
         """The next error frame that answered no known request (id null or unknown)."""
@@ -153,6 +165,8 @@ class RawClient:
         rid = self._next_id
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[rid] = fut
+        if self._closed.is_set():
+            raise ConnectionError(f"closed with {self.close_code}")
         await self.ws.send_bytes(orjson.dumps({"type": ftype, "id": rid, **args}))
         return await asyncio.wait_for(fut, t(timeout))
 

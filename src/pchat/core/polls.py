@@ -14,6 +14,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -146,8 +147,8 @@ class PollService:
     async def _push(self, room_id: str, poll: Poll) -> None:
         await self._service.publish(room_id, None, push_frame("poll", {"poll": poll.to_wire()}))
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        task = asyncio.get_running_loop().create_task(fn(*args))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -160,7 +161,7 @@ class PollService:
         if old is not None:
             old.cancel()
         self._timers[(room_id, poll_id)] = loop.call_later(
-            delay, self._spawn, self._publish(room_id, poll_id)
+            delay, self._spawn, self._publish, room_id, poll_id
         )
 
     async def _publish(self, room_id: str, poll_id: str) -> None:
@@ -182,7 +183,7 @@ class PollService:
         if self._flush_handle is None:
             loop = asyncio.get_running_loop()
             self._flush_handle = loop.call_later(
-                self._service.settings.poll_tally_interval, self._spawn, self._flush_tallies()
+                self._service.settings.poll_tally_interval, self._spawn, self._flush_tallies
             )
 
     async def _flush_tallies(self) -> None:

@@ -1,0 +1,218 @@
+"""Bad input over a real connection: each case gets its documented error or close code."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from pchat.protocol.codes import CloseCode
+from tests.helpers import RawClient, RunningServer, start_server
+
+
+async def test_malformed_frames_keep_the_connection(raw: Any) -> None:
+    c = await raw("b1", user="alice")
+    for data, code in [
+        ("{nope", 101),
+        ("[1]", 101),
+        ('{"type":"dance","id":1}', 102),
+        ('{"type":"send","id":2}', 103),
+        ('{"type":"send","id":3,"text":[]}', 104),
+        (b'{"type":"ping","id":4,"x":"\xff"}', 105),
+    ]:
+        await c.send_raw(data)
+        frame = await c.error_without_id() if code in (101, 105) else await c.reply_to_raw(data)
+        assert frame["type"] == "error" and frame["error"]["code"] == code, (data, frame)
+    assert "ts" in await c.ok("ping")
+
+
+async def test_request_errors(raw: Any) -> None:
+    c = await raw(None)
+    assert (await c.request("send", text="x"))["error"]["code"] == 106
+    d = await raw("b2", user="alice")
+    second = await d.request("connect", room="b2", username="a", token="checked-after-state")
+    assert second["error"]["code"] == 107
+    assert (await d.request("send", text="x" * 2001))["error"]["code"] == 109
+    assert (await d.request("send", text=" \n "))["error"]["code"] == 110
+    assert (await d.request("send", text="hi", cid="bad cid!"))["error"]["code"] == 104
+
+
+async def test_rate_limit_then_flood_close(tmp_path: Any) -> None:
+    srv = await start_server(
+        tmp_path / "d", rate_messages=2.0, rate_messages_burst=2, flood_strikes=3
+    )
+    try:
+        c = await _client(srv, "b3", "alice")
+        codes = []
+        for i in range(6):
+            try:
+                frame = await c.request("send", text=f"m{i}")
+            except ConnectionError:
+                break
+            codes.append(frame["error"]["code"] if frame["type"] == "error" else 0)
+            if frame["type"] == "error":
+                assert frame["error"]["temporary"] is True and frame["error"]["retry_after_ms"] > 0
+            if c._closed.is_set():
+                break
+        assert codes[:2] == [0, 0] and codes[2:5] == [108, 108, 108]
+        assert await c.closed() == CloseCode.FLOOD
+    finally:
+        await _stop(srv)
+
+
+async def _client(srv: RunningServer, room: str, user: str, **extra: Any) -> RawClient:
+    assert srv.http is not None
+    c = RawClient(await srv.http.ws_connect(srv.ws_url))
+    c.connected = await c.ok(
+        "connect", room=room, username=user, token=await srv.token(user), **extra
+    )
+    return c
+
+
+async def _stop(srv: RunningServer) -> None:
+    await srv.stop()
+    assert srv.http is not None
+    await srv.http.close()
+
+
+def _b64(obj: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(obj)).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "close"),
+    [
+        ("alg_none", 201, CloseCode.BAD_TOKEN),
+        ("garbage", 200, CloseCode.BAD_TOKEN),
+        ("tampered", 202, CloseCode.BAD_TOKEN),
+        ("bad_room", 115, CloseCode.BAD_CONNECT),
+        ("bad_username", 116, CloseCode.BAD_CONNECT),
+        ("role_not_granted", 117, CloseCode.FORBIDDEN),
+    ],
+)
+async def test_connect_refusals_close(
+    server: RunningServer, raw: Any, case: str, error: int, close: int
+) -> None:
+    token = await server.token("alice")
+    args: dict[str, Any] = {"room": "b4", "username": "alice", "token": token}
+    if case == "alg_none":
+        args["token"] = (
+            f"{_b64({'typ': 'JWT', 'alg': 'none'})}.{_b64({'sub': 'alice', 'exp': time.time() + 99})}."
+        )
+    elif case == "garbage":
+        args["token"] = "not-a-jwt"
+    elif case == "tampered":
+        head, _, sig = token.split(".")
+        args["token"] = (
+            f"{head}.{_b64({'sub': 'mallory', 'exp': time.time() + 99, 'iss': 'pchat'})}.{sig}"
+        )
+    elif case == "bad_room":
+        args["room"] = "no spaces"
+    elif case == "bad_username":
+        args["username"] = "evil\u202eusername"
+    elif case == "role_not_granted":
+        args["role"] = "admin"
+    c = await raw(None)
+    frame = await c.request("connect", **args)
+    assert frame["type"] == "error" and frame["error"]["code"] == error
+    assert await c.closed() == close
+
+
+async def test_expired_token_and_expiry_while_connected(tmp_path: Any) -> None:
+    srv = await start_server(tmp_path / "d", token_ttl=1, token_leeway=0)
+    try:
+        c = await _client(srv, "b5", "alice")
+        fresh = await srv.token("alice")
+        assert (await c.ok("refresh", token=fresh))["exp"] >= c.connected["token_exp"]
+        other = await srv.token("bob")
+        assert (await c.request("refresh", token=other))["error"]["code"] == 209
+        assert await c.closed(timeout=5) == CloseCode.TOKEN_EXPIRED
+        await asyncio.sleep(1.1)
+        d = RawClient(await srv.http.ws_connect(srv.ws_url))  # type: ignore[union-attr]
+        frame = await d.request("connect", room="b5", username="alice", token=fresh)
+        assert frame["error"]["code"] == 203
+        assert await d.closed() == CloseCode.TOKEN_EXPIRED
+    finally:
+        await _stop(srv)
+
+
+async def test_connect_timeout(tmp_path: Any) -> None:
+    srv = await start_server(tmp_path / "d", connect_timeout=0.2)
+    try:
+        assert srv.http is not None
+        c = RawClient(await srv.http.ws_connect(srv.ws_url))
+        assert await c.closed() == CloseCode.CONNECT_TIMEOUT
+    finally:
+        await _stop(srv)
+
+
+async def test_oversized_frame_closes_1009(raw: Any) -> None:
+    c = await raw("b6", user="alice")
+    await c.send_raw(orjson.dumps({"type": "send", "id": 9, "text": "x" * 20000}))
+    assert await c.closed() == 1009
+
+
+async def test_invalid_utf8_text_frame_closes_1007(raw: Any) -> None:
+    c = await raw("b7", user="alice")
+    await c.ws.send_frame(b'{"type":"ping","id":1,"x":"\xff\xfe"}', aiohttp.WSMsgType.TEXT)
+    assert await c.closed() == 1007
+
+
+async def test_too_many_malformed_frames(raw: Any) -> None:
+    c = await raw("b8", user="alice")
+    for _ in range(25):
+        await c.send_raw("{")
+    assert await c.closed() == CloseCode.PROTOCOL_VIOLATION
+
+
+async def test_slow_consumer_is_closed_others_unaffected(tmp_path: Any) -> None:
+    srv = await start_server(
+        tmp_path / "d", max_send_buffer=64 * 1024, rate_messages=None, rate_frames=None
+    )
+    try:
+        assert srv.http is not None
+        sender = await _client(srv, "b9", "alice")
+        fast = await _client(srv, "b9", "bob")
+        ws = await srv.http.ws_connect(srv.ws_url)
+        await ws.send_bytes(
+            orjson.dumps(
+                {
+                    "type": "connect",
+                    "id": 1,
+                    "room": "b9",
+                    "username": "s",
+                    "token": await srv.token("slow"),
+                }
+            )
+        )
+        await asyncio.sleep(0.2)  # connected; from now on this client never reads
+        text = "y" * 1900
+        n = 0
+        while not ws.closed and n < 8000:
+            await sender.ok("send", text=text)
+            n += 1
+            if n % 200 == 0:
+                await asyncio.sleep(0.05)
+                if srv.runner is not None and _slow_gone(srv):
+                    break
+        assert _slow_gone(srv), "the non-reading client was not dropped"
+        got = 0
+        while got < n:
+            await fast.push("message")
+            got += 1
+        await ws.close()
+    finally:
+        await _stop(srv)
+
+
+def _slow_gone(srv: RunningServer) -> bool:
+    from pchat.server.ws import SERVICE_KEY
+
+    assert srv.runner is not None
+    service = srv.runner.app[SERVICE_KEY]
+    return service.room_sizes().get("b9", 0) == 2

@@ -1,0 +1,75 @@
+"""Polls over a real server: permissions, one vote, exact tallies, scheduled publish."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from tests.helpers import RunningServer
+
+
+async def test_poll_lifecycle(raw: Any) -> None:
+    mod = await raw("p1", user="mia", role="moderator")
+    viewer = await raw("p1", user="bob")
+    refused = await viewer.request("poll_create", question="Q?", options=["a", "b"])
+    assert refused["error"]["name"] == "forbidden"
+    poll = (await mod.ok("poll_create", question="Best?", options=["red", "blue"]))["poll"]
+    assert poll["status"] == "open" and [o["votes"] for o in poll["options"]] == [0, 0]
+    pushed = await viewer.push("poll")
+    assert pushed["poll"]["id"] == poll["id"]
+    voted = (await viewer.ok("poll_vote", poll_id=poll["id"], option=1))["poll"]
+    assert voted["my_vote"] == 1 and voted["options"][1]["votes"] == 1
+    again = await viewer.request("poll_vote", poll_id=poll["id"], option=0)
+    assert again["error"]["code"] == 113
+    out_of_range = await mod.request("poll_vote", poll_id=poll["id"], option=5)
+    assert out_of_range["error"]["code"] == 104
+    tally = await mod.push("poll")
+    while tally["poll"]["total_votes"] < 1:
+        tally = await mod.push("poll")
+    assert "my_vote" not in tally["poll"]
+    denied = await viewer.request("poll_finish", poll_id=poll["id"])
+    assert denied["error"]["name"] == "forbidden"
+    finished = (await mod.ok("poll_finish", poll_id=poll["id"]))["poll"]
+    assert finished["status"] == "finished" and finished["finished_at"] is not None
+    late = await mod.request("poll_vote", poll_id=poll["id"], option=0)
+    assert late["error"]["code"] == 114
+    listing = (await viewer.ok("polls"))["polls"]
+    assert listing[0]["my_vote"] == 1 and listing[0]["status"] == "finished"
+    assert (await viewer.request("poll_vote", poll_id="nope", option=0))["error"]["code"] == 112
+
+
+async def test_concurrent_votes_are_exact(raw: Any) -> None:
+    mod = await raw("p2", user="mia", role="admin")
+    poll = (await mod.ok("poll_create", question="Q", options=["a", "b", "c"]))["poll"]
+    voters = [await raw("p2", user=f"v{i}") for i in range(30)]
+    await asyncio.gather(
+        *[v.ok("poll_vote", poll_id=poll["id"], option=i % 3) for i, v in enumerate(voters)]
+    )
+    final = (await mod.ok("poll_finish", poll_id=poll["id"]))["poll"]
+    assert [o["votes"] for o in final["options"]] == [10, 10, 10]
+
+
+async def test_scheduled_poll_survives_restart_and_creator_leaving(
+    server: RunningServer, raw: Any
+) -> None:
+    mod = await raw("p3", user="mia", role="moderator")
+    publish_at = int(time.time() * 1000) + 1500
+    poll = (
+        await mod.ok("poll_create", question="Later?", options=["y", "n"], publish_at=publish_at)
+    )["poll"]
+    assert poll["status"] == "scheduled" and poll["publish_at"] == publish_at
+    early = await raw("p3", user="bob")
+    assert early.connected["room"]["polls"] == []  # viewers do not see scheduled polls
+    vote = await early.request("poll_vote", poll_id=poll["id"], option=0)
+    assert vote["error"]["code"] in (112, 114)
+    await mod.close()
+    await early.close()
+    await server.restart()
+    watcher = await raw("p3", user="carl")
+    pushed = await watcher.push("poll", timeout=5)
+    assert pushed["poll"]["id"] == poll["id"] and pushed["poll"]["status"] == "open"
+    assert pushed["poll"]["published_at"] >= publish_at
+    await asyncio.sleep(0.3)
+    assert not [p for p in watcher.pushes if p["type"] == "poll"]  # published once
+    assert (await watcher.ok("poll_vote", poll_id=poll["id"], option=0))["poll"]["total_votes"] == 1
