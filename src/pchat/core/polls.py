@@ -111,7 +111,7 @@ class PollService:
         await self._push(room_id, poll)
         return {"poll": poll.to_wire()}
 
-    async def list(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    async def list_polls(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         user, room_id = self._member(session)
         return {"polls": await self.visible(room_id, user)}
 

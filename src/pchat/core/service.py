@@ -98,7 +98,7 @@ class ChatService:
             "poll_create": self.polls.create,
             "poll_vote": self.polls.vote,
             "poll_finish": self.polls.finish,
-            "polls": self.polls.list,
+            "polls": self.polls.list_polls,
             "refresh": self._refresh,
             "ping": self._ping,
         }
@@ -275,10 +275,10 @@ class ChatService:
             raise CloseRequested(CloseCode.BAD_CONNECT, exc.message, error=exc) from None
         role = validate_role(args.get("role", "viewer"))
         if ROLE_RANK[role] > ROLE_RANK.get(claims.role, 0):
-            exc = request_error(
+            refusal = request_error(
                 ErrorCode.ROLE_NOT_GRANTED, f"the token does not grant the role {role}"
             )
-            raise CloseRequested(CloseCode.FORBIDDEN, exc.message, error=exc)
+            raise CloseRequested(CloseCode.FORBIDDEN, refusal.message, error=refusal)
         user = User(claims.sub, username, role)
         session.user = user
         session.room_id = room_id

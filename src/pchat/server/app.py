@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -88,7 +88,7 @@ def build_app(settings: Settings) -> web.Application:
     return app
 
 
-def _index(path: Path) -> web.Handler:  # type: ignore[type-arg]
+def _index(path: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
     async def index(request: web.Request) -> web.FileResponse:
         return web.FileResponse(path)
 

@@ -73,7 +73,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def _abort_if_open(ws: web.WebSocketResponse, transport: asyncio.BaseTransport) -> None:
+def _abort_if_open(ws: web.WebSocketResponse, transport: asyncio.Transport) -> None:
     if not transport.is_closing():
         transport.abort()
 
