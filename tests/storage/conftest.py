@@ -16,8 +16,6 @@ import pytest
 from pchat.storage.base import MessageStore
 from pchat.storage.sqlite import SQLiteStore
 
-__all__ = ["STORE_FACTORIES", "StoreMaker"]
-
 StoreFactory = Callable[[Path], Awaitable[MessageStore]]
 StoreMaker = Callable[[], Awaitable[MessageStore]]
 

@@ -1,0 +1,97 @@
+"""The room hub: one encoding per push, joining buffers, stream order, slow consumers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pchat.core.room import Room
+from pchat.protocol.wsframe import encode_text_frame
+
+
+class FakeSink:
+    def __init__(self, buffered: int = 0) -> None:
+        self.frames: list[bytes] = []
+        self.buffered = buffered
+
+    def write(self, data: bytes) -> None:
+        self.frames.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+
+def room(**kw: object) -> tuple[Room, list[FakeSink]]:
+    slow: list[FakeSink] = []
+    r = Room("r", max_send_buffer=1000, on_slow=slow.append, **kw)  # type: ignore[arg-type]
+    return r, slow
+
+
+def test_same_bytes_to_every_connection() -> None:
+    r, _ = room()
+    sinks = [FakeSink() for _ in range(3)]
+    for s in sinks:
+        r.join(s)
+        r.activate(s, 0)
+    r.publish(1, b'{"type":"message"}')
+    assert all(s.frames == [encode_text_frame(b'{"type":"message"}')] for s in sinks)
+    assert sinks[0].frames[0] is sinks[1].frames[0]  # encoded once, shared
+
+
+def test_joining_buffer_skips_what_the_reply_covered() -> None:
+    r, _ = room()
+    s = FakeSink()
+    r.seed_position(0)
+    r.join(s)
+    r.publish(1, b"1")
+    r.publish(None, b"online")
+    r.publish(2, b"2")
+    assert s.frames == []
+    r.activate(s, covered_seq=1)
+    assert s.frames == [encode_text_frame(b"online"), encode_text_frame(b"2")]
+    r.publish(3, b"3")
+    assert s.frames[-1] == encode_text_frame(b"3")
+
+
+def test_duplicates_dropped_and_early_held() -> None:
+    r, _ = room()
+    s = FakeSink()
+    r.join(s)
+    r.activate(s, 0)
+    r.seed_position(5)
+    r.publish(5, b"5")  # duplicate of what is known
+    r.publish(7, b"7")  # early: held
+    assert s.frames == []
+    r.publish(6, b"6")
+    assert s.frames == [encode_text_frame(b"6"), encode_text_frame(b"7")]
+    assert r.last_seq == 7
+
+
+async def test_gap_is_filled_from_the_store() -> None:
+    calls: list[tuple[str, int, int]] = []
+
+    async def fetch(room_id: str, after: int, upto: int) -> list[tuple[int, bytes]]:
+        calls.append((room_id, after, upto))
+        return [(seq, str(seq).encode()) for seq in range(after + 1, upto + 1)]
+
+    r, _ = room(gap_fetcher=fetch, gap_wait=0.01)
+    s = FakeSink()
+    r.join(s)
+    r.activate(s, 0)
+    r.seed_position(1)
+    r.publish(4, b"4")
+    await asyncio.sleep(0.05)
+    assert calls == [("r", 1, 3)]
+    assert s.frames == [encode_text_frame(x) for x in (b"2", b"3", b"4")]
+    await r.close()
+
+
+def test_slow_consumer_removed_others_served() -> None:
+    r, slow = room()
+    good, bad = FakeSink(), FakeSink(buffered=5000)
+    for s in (good, bad):
+        r.join(s)
+        r.activate(s, 0)
+    r.publish(None, b"x")
+    assert slow == [bad] and len(r) == 1
+    r.publish(None, b"y")
+    assert len(good.frames) == 2 and len(bad.frames) == 1
