@@ -56,7 +56,11 @@ def test_request_frame_round_trip() -> None:
 
 
 def test_reply_and_error_frames() -> None:
-    assert orjson.loads(reply_frame(3, {"ok": 1})) == {"type": "reply", "id": 3, "result": {"ok": 1}}
+    assert orjson.loads(reply_frame(3, {"ok": 1})) == {
+        "type": "reply",
+        "id": 3,
+        "result": {"ok": 1},
+    }
     err = request_error(ErrorCode.RATE_LIMITED, "slow", retry_after_ms=250)
     body = orjson.loads(error_frame(4, err))
     assert body == {

@@ -11,6 +11,7 @@ An exception raised by an ``ERROR`` handler itself is only logged.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterable
@@ -104,7 +105,7 @@ class EventEmitter:
                 if inspect.isawaitable(result):
                     task = asyncio.ensure_future(result)
                     self._tasks.add(task)
-                    task.add_done_callback(lambda t, ev=event: self._task_done(ev, t))
+                    task.add_done_callback(functools.partial(self._task_done, event))
             except Exception as exc:
                 self._report(event, exc)
 

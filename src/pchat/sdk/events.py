@@ -44,6 +44,7 @@ __all__ = [
     "Reaction",
     "StateChange",
     "States",
+    "TokenRefreshError",
 ]
 
 
@@ -125,4 +126,13 @@ class HandlerError(PChatError):
         self.event = event
         self.error = error
         super().__init__(f"{event} handler raised {type(error).__name__}: {error}")
+        self.__cause__ = error
+
+
+class TokenRefreshError(PChatError):
+    """The ``token_refresher`` raised, or returned something that is not a token."""
+
+    def __init__(self, error: BaseException | None, message: str = "") -> None:
+        self.error = error
+        super().__init__(message or f"token refresher raised {type(error).__name__}: {error}")
         self.__cause__ = error

@@ -177,10 +177,9 @@ class RoomState:
             out.add(Events.REACTIONS_STATS, dict(self.stats))
         elif ptype == "poll":
             self._put_poll(Poll.from_wire(push["poll"]), out)
-        elif ptype == "online":
-            if push["online"] != self.online:
-                self.online = push["online"]
-                out.add(Events.ONLINE, self.online)
+        elif ptype == "online" and push["online"] != self.online:
+            self.online = push["online"]
+            out.add(Events.ONLINE, self.online)
         return out
 
     # -- connect and recovery -----------------------------------------------------------

@@ -1,0 +1,619 @@
+"""The Python SDK client, :class:`PChatSDK`: the vendor SDK's API in Python's idiom.
+
+::
+
+    sdk = PChatSDK("http://127.0.0.1:8080")
+    sdk.on(Events.MESSAGE, print)
+    await sdk.connect("lobby", "Ann", token)
+    await sdk.load_history()
+    await sdk.send_message("hello")
+
+The client keeps one :class:`~pchat.sdk.connection.Connection` at a time and a
+:class:`~pchat.sdk.room_state.RoomState` that every frame goes through. When the connection
+is lost with a transient close code (or none), it reconnects by itself with full-jitter
+backoff and recovers the missed stream events; terminal close codes are not retried.
+
+Calls made by the application raise on failure (and do not fire ``ERROR``); ``ERROR`` reports
+what happens in the background: a terminal close, a failed token refresh, a handler that
+raised, an error frame without a request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pchat.protocol.codes import CloseCode, ErrorCode, close_is_reconnectable
+from pchat.protocol.errors import (
+    ConnectionClosedError,
+    PChatError,
+    RequestError,
+    RequestTimeoutError,
+    StateError,
+    TokenError,
+)
+from pchat.protocol.frames import error_from_wire
+from pchat.protocol.models import Message, Poll, User
+
+from .backoff import DEFAULT_BASE, DEFAULT_MAX_DELAY, Backoff
+from .connection import AiohttpConnector, Connection, Connector
+from .emitter import EventEmitter
+from .events import (
+    ConnectEvent,
+    DisconnectEvent,
+    Events,
+    StateChange,
+    States,
+    TokenRefreshError,
+)
+from .room_state import Outcome, RoomState
+
+__all__ = ["PChatSDK", "TokenRefresher", "ws_url"]
+
+log = logging.getLogger("pchat.sdk")
+
+#: Returns a fresh token for the same user, directly or as an awaitable.
+TokenRefresher = Callable[[], str | Awaitable[str]]
+
+_WS_PATH = "/public-chat/ws"
+# How long to wait for the server's close after a refused connect, to report its code.
+_CLOSE_GRACE = 1.0
+
+
+def ws_url(base_url: str) -> str:
+    """The chat WebSocket URL of a service: ``http`` becomes ``ws``, ``https`` ``wss``."""
+    parts = urlsplit(base_url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    path = parts.path.rstrip("/")
+    if not path.endswith(_WS_PATH):
+        path += _WS_PATH
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+def _to_ms(value: datetime | int | float) -> int:
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)  # a naive datetime is local time
+    return int(value)
+
+
+@dataclass(slots=True)
+class _Params:
+    room: str
+    username: str
+    token: str
+    role: str | None
+
+
+class PChatSDK(EventEmitter):
+    """A client of one pchat room.
+
+    ``url`` is the service's base URL (the WebSocket is at ``<url>/public-chat/ws``).
+    ``token_refresher`` (sync or async, no arguments) returns a new token before the
+    current one expires and after a connect refused as expired. Times are in seconds.
+    ``connector`` opens the WebSocket (default: aiohttp); ``rng`` drives the backoff jitter.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token_refresher: TokenRefresher | None = None,
+        request_timeout: float = 10.0,
+        ping_interval: float | None = 25.0,
+        refresh_margin: float = 60.0,
+        backoff_base: float = DEFAULT_BASE,
+        backoff_max: float = DEFAULT_MAX_DELAY,
+        connector: Connector | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.ws_url = ws_url(url)
+        self.request_timeout = request_timeout
+        self.ping_interval = ping_interval
+        self.refresh_margin = refresh_margin
+        self._refresher = token_refresher
+        self._connector: Connector = connector or AiohttpConnector()
+        self._backoff = Backoff(base=backoff_base, max_delay=backoff_max, rng=rng)
+        self._state = States.DISCONNECTED
+        self._room = RoomState()
+        self._params: _Params | None = None
+        self._conn: Connection | None = None  # the connected connection
+        self._opening: Connection | None = None  # a connection awaiting its connect reply
+        self._failed_close: tuple[int | None, str] = (None, "")
+        self._need_token = False
+        self._history_lock = asyncio.Lock()
+        self._state_waiters: list[asyncio.Future[None]] = []
+        self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._timers: list[asyncio.Task[None]] = []  # ping and token refresh
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- public state -------------------------------------------------------------------
+
+    @property
+    def state(self) -> States:
+        """The connection state."""
+        return self._state
+
+    @property
+    def user(self) -> User | None:
+        """The user, as the server confirmed it on connect."""
+        return self._room.user
+
+    @property
+    def room_id(self) -> str | None:
+        """The room connected to (or last connected to)."""
+        return self._room.room_id
+
+    @property
+    def messages(self) -> list[Message]:
+        """The held messages, oldest to newest, each id once; deleted ones marked (a copy)."""
+        return list(self._room.messages)
+
+    @property
+    def polls(self) -> dict[str, Poll]:
+        """The room's polls by id (a copy)."""
+        return dict(self._room.polls)
+
+    @property
+    def reactions_stats(self) -> dict[str, int]:
+        """Reaction totals per type (a copy)."""
+        return dict(self._room.stats)
+
+    @property
+    def reaction_types(self) -> tuple[str, ...]:
+        """The reactions the room accepts."""
+        return self._room.reaction_types
+
+    @property
+    def online(self) -> int:
+        """The room's connection count."""
+        return self._room.online
+
+    @property
+    def has_more_history(self) -> bool:
+        """Whether older history exists than the last page loaded."""
+        return self._room.has_more
+
+    @property
+    def epoch(self) -> str | None:
+        """The room stream's epoch."""
+        return self._room.epoch
+
+    @property
+    def last_seq(self) -> int:
+        """The position of the last stream event applied."""
+        return self._room.last_seq
+
+    # -- connect and disconnect ---------------------------------------------------------
+
+    async def connect(
+        self, room_id: str, username: str, token: str, *, role: str | None = None
+    ) -> ConnectEvent:
+        """Join ``room_id`` as ``username``; raises if the server refuses or cannot be reached.
+
+        A first connect is not retried, except once with a new token when the token has
+        expired and a ``token_refresher`` exists.
+        """
+        if self._state is not States.DISCONNECTED:
+            raise StateError(f"connect() needs state disconnected, not {self._state}")
+        self._params = _Params(room_id, username, token, role)
+        self._room = RoomState()
+        self._backoff.reset()
+        self._set_state(States.CONNECTING)
+        try:
+            try:
+                return await self._open(recover=False)
+            except TokenError as exc:
+                if exc.code != ErrorCode.TOKEN_EXPIRED or self._refresher is None:
+                    raise
+            self._params.token = await self._call_refresher()
+            return await self._open(recover=False)
+        except BaseException:
+            self._set_state(States.DISCONNECTED)
+            raise
+
+    async def disconnect(self) -> None:
+        """Leave the room (close ``1000``); pending calls fail with ConnectionClosedError."""
+        if self._state is States.DISCONNECTED:
+            return
+        reconnect, self._reconnect_task = self._reconnect_task, None
+        if reconnect is not None and reconnect is not asyncio.current_task():
+            reconnect.cancel()
+            await asyncio.wait({reconnect})
+        self._stop_timers()
+        conns = [c for c in (self._conn, self._opening) if c is not None]
+        self._conn = self._opening = None
+        self._set_state(States.DISCONNECTED)
+        for conn in conns:
+            await conn.close(CloseCode.NORMAL, "client disconnect")
+        self.emit(Events.DISCONNECT, DisconnectEvent(CloseCode.NORMAL, "client disconnect", False))
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=self.request_timeout)
+
+    async def _open(self, *, recover: bool) -> ConnectEvent:
+        """Open a connection, send ``connect`` and apply the reply; become CONNECTED."""
+        assert self._params is not None
+        params = self._params
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                transport = await self._connector(self.ws_url)
+        except TimeoutError:
+            raise RequestTimeoutError("WebSocket handshake timed out") from None
+        conn = Connection(
+            transport,
+            on_push=lambda frame: self._on_push(conn, frame),
+            on_close=lambda code, reason: self._on_close(conn, code, reason),
+            request_timeout=self.request_timeout,
+        )
+        self._opening = conn
+        conn.start()
+        args: dict[str, Any] = {
+            "room": params.room,
+            "username": params.username,
+            "token": params.token,
+            "role": params.role,
+        }
+        if recover and self._room.epoch is not None:
+            args["recover"] = {"epoch": self._room.epoch, "seq": self._room.last_seq}
+        try:
+            result = await conn.request("connect", **args)
+            if self._opening is not conn:  # disconnect() was called meanwhile
+                raise ConnectionClosedError(CloseCode.NORMAL, "client disconnect")
+        except BaseException as exc:
+            if isinstance(exc, RequestError) and not exc.temporary:
+                await conn.wait_closed(min(_CLOSE_GRACE, self.request_timeout))
+            self._failed_close = (conn.close_code, conn.close_reason)
+            await conn.close()
+            raise
+        finally:
+            if self._opening is conn:
+                self._opening = None
+        return self._connected(conn, result)
+
+    def _connected(self, conn: Connection, result: dict[str, Any]) -> ConnectEvent:
+        outcome = self._room.apply_connect(result)
+        self._conn = conn
+        self._backoff.reset()
+        self._set_state(States.CONNECTED)
+        room = self._room
+        assert room.user is not None and room.room_id is not None and room.epoch is not None
+        event = ConnectEvent(
+            room.user, room.room_id, room.epoch, room.last_seq, room.online, outcome.recovered
+        )
+        self.emit(Events.CONNECT, event)
+        self._fire(outcome)
+        self._wake_seq_waiters()
+        if outcome.reset:
+            self._spawn(self._reload_history())
+        self._start_timers(conn)
+        conn.accept_pushes()
+        if conn.closed and conn is self._conn:  # closed before we were listening
+            self._on_close(conn, conn.close_code, conn.close_reason)
+        return event
+
+    # -- connection loss and reconnect --------------------------------------------------
+
+    def _on_close(self, conn: Connection, code: int | None, reason: str) -> None:
+        if conn is self._conn:
+            self._lost(code, reason)
+
+    def _lost(self, code: int | None, reason: str, *, force_reconnect: bool = False) -> None:
+        """The current connection is gone: reconnect, or stop for good."""
+        conn, self._conn = self._conn, None
+        self._stop_timers()
+        if conn is not None and not conn.closed:
+            self._spawn(conn.close(CloseCode.NORMAL, reason))
+        if code == CloseCode.TOKEN_EXPIRED:
+            self._need_token = True
+        reconnect = force_reconnect or (
+            close_is_reconnectable(code)
+            and (code != CloseCode.TOKEN_EXPIRED or self._refresher is not None)
+        )
+        if reconnect:
+            self._set_state(States.RECONNECTING)
+            self.emit(Events.DISCONNECT, DisconnectEvent(code, reason, True))
+            self._reconnect_task = asyncio.create_task(self._reconnect_loop())
+        else:
+            self._terminal(ConnectionClosedError(code, reason), code, reason)
+
+    def _terminal(self, error: PChatError, code: int | None, reason: str) -> None:
+        self._set_state(States.DISCONNECTED)
+        self.emit(Events.DISCONNECT, DisconnectEvent(code, reason, False))
+        self.emit(Events.ERROR, error)
+
+    async def _reconnect_loop(self) -> None:
+        while self._state is States.RECONNECTING:
+            await asyncio.sleep(self._backoff.next_delay())
+            try:
+                if self._need_token and self._refresher is not None:
+                    assert self._params is not None
+                    self._params.token = await self._call_refresher()
+                    self._need_token = False
+                await self._open(recover=True)
+            except TokenRefreshError as exc:
+                self.emit(Events.ERROR, exc)
+            except (RequestError, ConnectionClosedError) as exc:
+                if not self._retry_after(exc):
+                    code, reason = self._failed_close
+                    self._reconnect_task = None
+                    self._terminal(exc, code, reason or str(exc))
+                    return
+            except RequestTimeoutError:
+                pass
+            else:
+                self._reconnect_task = None
+                return
+
+    def _retry_after(self, exc: RequestError | ConnectionClosedError) -> bool:
+        """Whether a failed reconnect attempt should be retried."""
+        expired = (
+            exc.code == ErrorCode.TOKEN_EXPIRED
+            if isinstance(exc, RequestError)
+            else exc.code == CloseCode.TOKEN_EXPIRED
+        )
+        if expired:
+            self._need_token = True
+            return self._refresher is not None
+        if isinstance(exc, RequestError):
+            return exc.temporary
+        return close_is_reconnectable(exc.code)
+
+    async def _reload_history(self) -> None:
+        """After a reconnect that could not recover: load the latest page."""
+        try:
+            await self.load_history()
+        except StateError:
+            pass  # the connection was lost again; the next connect reloads
+        except PChatError as exc:
+            if self._state is States.CONNECTED:
+                self.emit(Events.ERROR, exc)
+
+    # -- pushes ---------------------------------------------------------------------------
+
+    def _on_push(self, conn: Connection, frame: dict[str, Any]) -> None:
+        if conn is not self._conn:
+            return
+        if frame["type"] == "error":
+            self.emit(Events.ERROR, error_from_wire(frame.get("error") or {}))
+            return
+        outcome = self._room.apply_push(frame)
+        self._fire(outcome)
+        self._wake_seq_waiters()
+        if outcome.gap and conn is self._conn:
+            log.warning("pchat: gap in the stream after seq %d; recovering", self._room.last_seq)
+            self._lost(None, "gap in the stream", force_reconnect=True)
+
+    def _fire(self, outcome: Outcome) -> None:
+        for event, payload in outcome.events:
+            self.emit(event, payload)
+
+    def _wake_seq_waiters(self) -> None:
+        last = self._room.last_seq
+        keep: list[tuple[int, asyncio.Future[None]]] = []
+        for seq, future in self._seq_waiters:
+            if seq <= last:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                keep.append((seq, future))
+        self._seq_waiters = keep
+
+    async def _wait_seq(self, seq: int) -> None:
+        """Wait (at most request_timeout) until the stream has been applied up to ``seq``."""
+        if self._room.last_seq >= seq:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq_waiters.append((seq, future))
+        try:
+            await asyncio.wait_for(future, self.request_timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._seq_waiters = [w for w in self._seq_waiters if w[1] is not future]
+
+    # -- state, timers, background tasks ------------------------------------------------
+
+    def _set_state(self, new: States) -> None:
+        old, self._state = self._state, new
+        if new is old:
+            return
+        for future in self._state_waiters:
+            if not future.done():
+                future.set_result(None)
+        self._state_waiters.clear()
+        self.emit(Events.STATE_CHANGE, StateChange(new, old))
+
+    async def _wait_connected(self, timeout: float) -> bool:
+        """Wait until no longer (re)connecting; whether the client is connected."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self._state in (States.CONNECTING, States.RECONNECTING):
+                    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                    self._state_waiters.append(future)
+                    await future
+        except TimeoutError:
+            return False
+        return self._state is States.CONNECTED
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _start_timers(self, conn: Connection) -> None:
+        if self.ping_interval is not None:
+            self._timers.append(asyncio.create_task(self._ping_loop(conn, self.ping_interval)))
+        self._schedule_refresh(conn)
+
+    def _stop_timers(self) -> None:
+        current = asyncio.current_task()
+        for task in self._timers:
+            if task is not current:
+                task.cancel()
+        self._timers.clear()
+
+    async def _ping_loop(self, conn: Connection, interval: float) -> None:
+        while conn is self._conn:
+            await asyncio.sleep(interval)
+            try:
+                await conn.request("ping")
+            except RequestTimeoutError:
+                if conn is self._conn:
+                    log.warning("pchat: no reply to ping; reconnecting")
+                    self._lost(CloseCode.PING_TIMEOUT, "no reply to ping", force_reconnect=True)
+                return
+            except PChatError:
+                return
+
+    def _schedule_refresh(self, conn: Connection) -> None:
+        exp = self._room.token_exp
+        if exp is None or self._refresher is None:
+            return
+        lifetime = exp - time.time()
+        delay = max(lifetime - self.refresh_margin, 0.8 * lifetime, 0.0)
+        self._timers.append(asyncio.create_task(self._refresh_after(conn, delay)))
+
+    async def _refresh_after(self, conn: Connection, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if conn is not self._conn or self._params is None:
+            return
+        try:
+            token = await self._call_refresher()
+            result = await conn.request("refresh", token=token)
+        except ConnectionClosedError:
+            return  # the reconnect gets a new token if it needs one
+        except PChatError as exc:
+            self.emit(Events.ERROR, exc)
+            return
+        self._params.token = token
+        self._room.token_exp = result.get("exp")
+        if conn is self._conn:
+            self._schedule_refresh(conn)
+
+    async def _call_refresher(self) -> str:
+        assert self._refresher is not None
+        try:
+            token = self._refresher()
+            if inspect.isawaitable(token):
+                token = await token
+        except Exception as exc:
+            raise TokenRefreshError(exc) from exc
+        if not isinstance(token, str) or not token:
+            raise TokenRefreshError(None, "token refresher returned no token")
+        return token
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _connection(self) -> Connection:
+        if self._state is not States.CONNECTED or self._conn is None:
+            raise StateError(f"this call needs state connected, not {self._state}")
+        return self._conn
+
+    async def _request(self, rtype: str, **args: Any) -> Any:
+        return await self._connection().request(rtype, **args)
+
+    async def load_history(
+        self, timestamp: datetime | int | None = None, *, limit: int | None = None
+    ) -> list[Message]:
+        """Load the page of messages before ``timestamp`` (ms or datetime), by default
+        before the oldest held message; fires ``HISTORY_LOAD`` and returns the page.
+
+        Calls are queued: each runs after the previous one finished, in call order.
+        """
+        self._connection()
+        async with self._history_lock:
+            args: dict[str, Any] = {"limit": limit}
+            if timestamp is not None:
+                args["before_ts"] = _to_ms(timestamp)
+            elif self._room.messages:
+                args["before_seq"] = self._room.messages[0].seq
+            result = await self._request("history", **args)
+            outcome = self._room.apply_history(result)
+            self._fire(outcome)
+            page: list[Message] = outcome.events[0][1]
+            return page
+
+    async def send_message(self, text: str, *, cid: str | None = None) -> Message:
+        """Send ``text``; returns the stored message.
+
+        A client id (``cid``) is generated when not given: if the connection drops before
+        the reply, the SDK waits for its reconnect and sends again with the same ``cid``,
+        which the server recognises, so the message is not stored twice.
+        """
+        conn = self._connection()
+        cid = cid or uuid.uuid4().hex
+        try:
+            result = await conn.request("send", text=text, cid=cid)
+        except ConnectionClosedError:
+            if not await self._wait_connected(self.request_timeout):
+                raise
+            result = await self._request("send", text=text, cid=cid)
+        message, outcome = self._room.apply_sent(Message.from_wire(result["message"]))
+        self._fire(outcome)
+        return message
+
+    async def delete_message(self, message_id: str) -> Message | None:
+        """Soft-delete a message; returns it as now held (None if not held).
+
+        ``MESSAGE_DELETE`` fires from the room's ``message_delete`` push; this call waits
+        (up to ``request_timeout``) for that push before returning.
+        """
+        result = await self._request("delete", message_id=message_id)
+        await self._wait_seq(int(result["seq"]))
+        return self._room.get(message_id)
+
+    async def send_reaction(self, reaction: str) -> None:
+        """Send a reaction (one of :attr:`reaction_types`); ``REACTION`` fires from the push."""
+        await self._request("react", reaction=reaction)
+
+    async def get_reactions_stats(self) -> dict[str, int]:
+        """Ask for the reaction totals; fires ``REACTIONS_STATS`` and returns them."""
+        result = await self._request("reactions_stats")
+        self._fire(self._room.apply_stats(result["stats"]))
+        return dict(self._room.stats)
+
+    async def create_poll(
+        self,
+        question: str,
+        options: list[str],
+        scheduled_date: datetime | int | None = None,
+    ) -> Poll:
+        """Create a poll, published now or at ``scheduled_date`` (ms or datetime)."""
+        publish_at = None if scheduled_date is None else _to_ms(scheduled_date)
+        result = await self._request(
+            "poll_create", question=question, options=list(options), publish_at=publish_at
+        )
+        return self._apply_poll(result["poll"])
+
+    async def vote(self, poll_id: str, option_index: int) -> Poll:
+        """Vote for option ``option_index`` (from 0) of a poll; a vote cannot be changed."""
+        result = await self._request("poll_vote", poll_id=poll_id, option=option_index)
+        return self._apply_poll(result["poll"])
+
+    async def finish_poll(self, poll_id: str) -> Poll:
+        """Finish a poll (moderators and admins)."""
+        result = await self._request("poll_finish", poll_id=poll_id)
+        return self._apply_poll(result["poll"])
+
+    async def get_polls(self) -> list[Poll]:
+        """The room's polls, fetched anew; ``POLL`` fires for each that changed."""
+        result = await self._request("polls")
+        polls, outcome = self._room.apply_polls(result["polls"])
+        self._fire(outcome)
+        return polls
+
+    def _apply_poll(self, data: dict[str, Any]) -> Poll:
+        poll, outcome = self._room.apply_poll(data)
+        self._fire(outcome)
+        return poll
