@@ -19,6 +19,8 @@ async def test_token_service(server: RunningServer) -> None:
         token = (await r.json())["token"]
     header = orjson.loads(_b64(token.split(".")[0]))
     assert header == {"typ": "JWT", "alg": "HS256", "kid": header["kid"]}
+    assert list(header) == ["typ", "alg", "kid"]
+    assert token.startswith("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIs")  # as in the seed
     async with server.http.get(
         url, params={"sub": "alice"}, headers={**ok, "auth-api-secret": "x"}
     ) as r:

@@ -126,8 +126,14 @@ class TokenSigner:
         if role is not None:
             claims["role"] = validate_role(role)
         payload = json.dumps(claims, separators=(",", ":")).encode()
+        # Unsorted headers keep the seed's order: {"typ":"JWT","alg":"HS256",...}, so tokens
+        # start with the same "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIs" as the tutorial's.
         return _JWS.encode(
-            payload, self._current.secret, algorithm=ALGORITHM, headers={"kid": self._current.kid}
+            payload,
+            self._current.secret,
+            algorithm=ALGORITHM,
+            headers={"kid": self._current.kid},
+            sort_headers=False,
         )
 
     def verify(self, token: str, now: float | None = None) -> TokenClaims:
