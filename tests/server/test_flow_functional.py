@@ -167,3 +167,30 @@ async def test_history_survives_restart(server: RunningServer, raw: Any) -> None
     b = await raw("r7", user="bob")
     assert b.connected["room"]["epoch"] == epoch and b.connected["room"]["seq"] == sent["seq"]
     assert (await b.ok("history"))["messages"] == [sent]
+
+
+async def test_demo_token_endpoint(server: RunningServer, raw: Any) -> None:
+    assert server.http is not None
+    async with server.http.get(
+        f"{server.url}/demo/token", params={"sub": "d1", "role": "moderator"}
+    ) as r:
+        assert r.status == 200
+        token = (await r.json())["token"]
+    c = await raw(None)
+    reply = await c.ok("connect", room="demo", username="D", token=token, role="moderator")
+    assert reply["user"]["role"] == "moderator"
+    async with server.http.get(f"{server.url}/demo/token", params={"sub": "bad id"}) as r:
+        assert r.status == 400
+
+
+async def test_demo_token_endpoint_can_be_off(tmp_path: Any) -> None:
+    from tests.helpers import start_server
+
+    srv = await start_server(tmp_path / "d", demo_token_endpoint=False)
+    try:
+        assert srv.http is not None
+        async with srv.http.get(f"{srv.url}/demo/token", params={"sub": "x"}) as r:
+            assert r.status == 404
+    finally:
+        await srv.stop()
+        await srv.http.close()

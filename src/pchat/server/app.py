@@ -19,7 +19,7 @@ from pchat.storage.memory import MemoryBroker
 from pchat.storage.sqlite import SQLiteStore
 
 from .config import Settings
-from .http import TokenService, health_handler
+from .http import DemoTokens, TokenService, health_handler
 from .ws import SERVICE_KEY, websocket_handler
 
 __all__ = ["build_app", "ensure_first_key", "run"]
@@ -66,6 +66,8 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/public-chat/token", tokens.handle)
     app.router.add_get("/public-chat/ws", websocket_handler)
     app.router.add_get("/healthz", health_handler)
+    if settings.demo_token_endpoint:
+        app.router.add_get("/demo/token", DemoTokens(signer).handle)
     static = settings.static_dir or STATIC_DIR
     if settings.serve_demo and (static / "index.html").exists():
         app.router.add_get("/", _index(static / "index.html"))

@@ -13,7 +13,7 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import RequestError
 from pchat.protocol.validation import validate_role, validate_user_id
 
-__all__ = ["TokenService", "health_handler"]
+__all__ = ["DemoTokens", "TokenService", "health_handler"]
 
 
 def _error(status: int, name: str, message: str, code: int | None = None) -> web.Response:
@@ -59,6 +59,26 @@ class TokenService:
             raise RequestError(ErrorCode.INVALID_FIELD, "the query parameter sub is required")
         role = request.query.get("role")
         return validate_user_id(sub), validate_role(role) if role is not None else None
+
+
+class DemoTokens:
+    """``GET /demo/token?sub=USER_ID[&role=ROLE]`` for the bundled demo only.
+
+    The demo page must never hold an API key or secret (the seed's warning), so the server
+    plays the part of the operator's backend: it issues the token on the server side, as
+    the token service would. Anyone who can reach it gets any role: turn it off
+    (``PCHAT_DEMO_TOKEN_ENDPOINT=false``) wherever the demo is not wanted.
+    """
+
+    def __init__(self, signer: TokenSigner) -> None:
+        self.signer = signer
+
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            sub, role = TokenService.parse(request)
+        except RequestError as exc:
+            return _error(400, exc.code.slug, exc.message, int(exc.code))
+        return web.json_response({"token": self.signer.issue(sub, role)})
 
 
 async def health_handler(request: web.Request) -> web.Response:
