@@ -270,6 +270,10 @@ class PChatSDK(EventEmitter):
             result = await conn.request("connect", **args)
             if self._opening is not conn:  # disconnect() was called meanwhile
                 raise ConnectionClosedError(CloseCode.NORMAL, "client disconnect")
+            try:
+                outcome = self._room.apply_connect(result)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ConnectionClosedError(None, f"malformed connect reply: {exc!r}") from exc
         except BaseException as exc:
             if isinstance(exc, RequestError) and not exc.temporary:
                 await conn.wait_closed(min(_CLOSE_GRACE, self.request_timeout))
@@ -279,10 +283,9 @@ class PChatSDK(EventEmitter):
         finally:
             if self._opening is conn:
                 self._opening = None
-        return self._connected(conn, result)
+        return self._connected(conn, outcome)
 
-    def _connected(self, conn: Connection, result: dict[str, Any]) -> ConnectEvent:
-        outcome = self._room.apply_connect(result)
+    def _connected(self, conn: Connection, outcome: Outcome) -> ConnectEvent:
         self._conn = conn
         self._backoff.reset()
         self._set_state(States.CONNECTED)
@@ -351,6 +354,8 @@ class PChatSDK(EventEmitter):
                     return
             except RequestTimeoutError:
                 pass
+            except Exception:  # e.g. an injected connector failing in its own way
+                log.warning("pchat: reconnect attempt failed", exc_info=True)
             else:
                 self._reconnect_task = None
                 return

@@ -216,9 +216,18 @@ class Connection:
                 except FrameError as exc:
                     log.warning("pchat: ignoring a bad server frame: %s", exc)
                     continue
-                self._dispatch(frame)
+                try:
+                    self._dispatch(frame)
+                except (KeyError, TypeError, ValueError):
+                    log.warning(
+                        "pchat: ignoring a malformed %s frame", frame["type"], exc_info=True
+                    )
         except Exception:
             log.exception("pchat: the connection's reader failed")
+            try:
+                await self._transport.close(1011, "client error")
+            except Exception:
+                log.debug("pchat: error while closing the transport", exc_info=True)
         finally:
             self._finish(self._transport.close_code, self._transport.close_reason)
 

@@ -78,7 +78,9 @@ class ConnectEvent:
     """Fired on every successful connect and reconnect.
 
     ``recovered`` is None on the first connect, True when a reconnect recovered every missed
-    event, False when it could not (the messages were reloaded from history).
+    event, False when it could not (the messages are then reloaded from history and
+    ``HISTORY_LOAD`` follows). On a reconnect, ``CONNECT`` fires first, then the ``MESSAGE``
+    and ``MESSAGE_DELETE`` events of what was recovered, then live events.
     """
 
     user: User

@@ -162,11 +162,13 @@ class RoomState:
             if seq != self.last_seq + 1:
                 out.gap = True
                 return out
-            self.last_seq = seq
             if ptype == "message":
-                self._add_message(Message.from_wire(push["message"]), out)
+                message = Message.from_wire(push["message"])  # parse before changing state
+                self.last_seq = seq
+                self._add_message(message, out)
             else:
                 self._delete(push, out)
+                self.last_seq = seq
         elif ptype == "reaction":
             out.add(
                 Events.REACTION,

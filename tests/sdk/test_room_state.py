@@ -1,0 +1,135 @@
+"""The SDK's room state against the shared vectors (tests/vectors/room_state.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pchat.protocol.models import Message, Poll, User
+from pchat.sdk.events import Events, Reaction
+from pchat.sdk.room_state import Outcome, RoomState
+
+VECTORS = Path(__file__).parent.parent / "vectors" / "room_state.json"
+CASES: list[dict[str, Any]] = json.loads(VECTORS.read_text(encoding="utf-8"))
+
+
+def event_string(event: Events, payload: Any) -> str:
+    """The vectors' string form of one event (see tests/vectors/README.md)."""
+    if event in (Events.MESSAGE, Events.MESSAGE_DELETE):
+        assert isinstance(payload, Message)
+        return f"{event.value}:{payload.id}"
+    if event is Events.HISTORY_LOAD:
+        return "history_load:" + ",".join(m.id for m in payload)
+    if event is Events.POLL:
+        assert isinstance(payload, Poll)
+        return f"poll:{payload.id}"
+    if event is Events.REACTION:
+        assert isinstance(payload, Reaction)
+        return f"reaction:{payload.reaction}"
+    if event is Events.ONLINE:
+        return f"online:{payload}"
+    return event.value
+
+
+def apply_step(state: RoomState, kind: str, frame: dict[str, Any]) -> Outcome:
+    if kind in ("connect", "recovery"):
+        if kind == "recovery":
+            assert state.joined and "recovery" in frame
+        return state.apply_connect(frame)
+    if kind == "push":
+        return state.apply_push(frame)
+    if kind == "history":
+        return state.apply_history(frame)
+    if kind == "send":
+        return state.apply_sent(Message.from_wire(frame["message"]))[1]
+    if kind == "poll_reply":
+        return state.apply_poll(frame["poll"])[1]
+    raise AssertionError(f"unknown step kind {kind!r}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_vector(case: dict[str, Any]) -> None:
+    state = RoomState()
+    events: list[str] = []
+    gap = False
+    reset = False
+    recovered: bool | None = None
+    for step in case["steps"]:
+        outcome = apply_step(state, step["kind"], step["frame"])
+        events += [event_string(ev, payload) for ev, payload in outcome.events]
+        gap = gap or outcome.gap
+        if step["kind"] in ("connect", "recovery"):
+            reset, recovered = outcome.reset, outcome.recovered
+
+    expect = case["expect"]
+    held = [
+        {"id": m.id, "seq": m.seq, "text": m.text, "deleted": m.deleted} for m in state.messages
+    ]
+    assert held == expect["messages"]
+    assert state.last_seq == expect["last_seq"]
+    assert state.epoch == expect["epoch"]
+    assert gap == expect.get("gap", False)
+    if "reset" in expect:
+        assert reset == expect["reset"]
+    if "recovered" in expect:
+        assert recovered == expect["recovered"]
+    if "has_more" in expect:
+        assert state.has_more == expect["has_more"]
+    if "polls" in expect:
+        polls = {
+            pid: {"status": p.status, "votes": [o.votes for o in p.options], "my_vote": p.my_vote}
+            for pid, p in state.polls.items()
+        }
+        assert polls == expect["polls"]
+    if "stats" in expect:
+        assert state.stats == expect["stats"]
+    if "online" in expect:
+        assert state.online == expect["online"]
+    if "events" in expect:
+        assert events == expect["events"]
+
+
+def test_vectors_cover_the_required_situations() -> None:
+    kinds = {step["kind"] for case in CASES for step in case["steps"]}
+    assert kinds == {"connect", "recovery", "push", "history", "send", "poll_reply"}
+    assert any(case["expect"].get("gap") for case in CASES)
+    assert any(case["expect"].get("reset") for case in CASES)
+
+
+def test_delete_of_an_unknown_message_builds_one_from_the_push() -> None:
+    state = RoomState()
+    state.apply_connect(CASES[0]["steps"][0]["frame"])
+    by = {"id": "u-mod", "username": "Mia", "role": "moderator"}
+    outcome = state.apply_push(
+        {
+            "type": "message_delete",
+            "seq": 1,
+            "message_id": "old",
+            "message_seq": 0,
+            "deleted_by": by,
+            "ts": 5,
+        }
+    )
+    [(event, message)] = outcome.events
+    assert event is Events.MESSAGE_DELETE
+    assert message.id == "old" and message.deleted and message.deleted_at == 5
+    assert message.deleted_by == User.from_wire(by)
+    assert state.messages == []
+
+
+def test_messages_stay_sorted_when_a_send_reply_comes_first() -> None:
+    state = RoomState()
+    state.apply_connect(CASES[0]["steps"][0]["frame"])
+    user = {"id": "u", "username": "U", "role": "viewer"}
+
+    def wire(mid: str, seq: int) -> dict[str, Any]:
+        return {"id": mid, "seq": seq, "ts": seq, "user": user, "text": mid, "deleted": False}
+
+    state.apply_sent(Message.from_wire(wire("b", 2)))
+    state.apply_push({"type": "message", "seq": 1, "message": wire("a", 1)})
+    state.apply_push({"type": "message", "seq": 2, "message": wire("b", 2)})
+    assert [m.id for m in state.messages] == ["a", "b"]
+    assert state.last_seq == 2
