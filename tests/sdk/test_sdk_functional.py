@@ -83,3 +83,95 @@ async def test_reconnects_and_recovers_after_a_restart(
     await bob.connect("lobby", "Bob", await server.token("bob"))
     second = await bob.send_message("after")
     await until(lambda: [m.id for m in ann.messages] == [first.id, second.id])
+
+
+async def test_delete_reaction_and_poll_flows(server: RunningServer, make_sdk: MakeSDK) -> None:
+    mod, viewer = make_sdk(), make_sdk()
+    deleted: list[Message] = []
+    reactions: list[Any] = []
+    stats: list[dict[str, int]] = []
+    polls: list[Any] = []
+    viewer.on(Events.MESSAGE_DELETE, deleted.append)
+    viewer.on(Events.REACTION, reactions.append)
+    viewer.on(Events.REACTIONS_STATS, stats.append)
+    viewer.on(Events.POLL, polls.append)
+    await mod.connect("flows", "Mia", await server.token("mia", "moderator"), role="moderator")
+    await viewer.connect("flows", "Vic", await server.token("vic"))
+
+    own = await viewer.send_message("mine")
+    other = await mod.send_message("theirs")
+    with pytest.raises(ForbiddenError):
+        await viewer.delete_message(other.id)
+    await viewer.delete_message(own.id)
+    await mod.delete_message(other.id)
+    await until(lambda: [m.id for m in deleted] == [own.id, other.id])
+    await until(lambda: all(m.deleted and m.text == "" for m in viewer.messages))
+
+    await mod.send_reaction("clap")
+    await viewer.send_reaction("clap")
+    await until(lambda: len(reactions) == 2 and bool(stats) and stats[-1].get("clap") == 2)
+    assert await viewer.get_reactions_stats() == {"clap": 2}
+
+    poll = await mod.create_poll("Encore?", ["yes", "no"])
+    await until(lambda: any(p.id == poll.id for p in polls))
+    assert (await viewer.vote(poll.id, 0)).my_vote == 0
+    await until(lambda: viewer.polls[poll.id].total_votes == 1)
+    finished = await mod.finish_poll(poll.id)
+    assert finished.status == "finished"
+    await until(lambda: viewer.polls[poll.id].status == "finished")
+
+
+async def test_scheduled_poll_through_a_restart(server: RunningServer, make_sdk: MakeSDK) -> None:
+    import time
+
+    mod, viewer = make_sdk(), make_sdk()
+    published: list[Any] = []
+    viewer.on(Events.POLL, published.append)
+    await mod.connect("sched", "Mia", await server.token("mia", "admin"), role="admin")
+    await viewer.connect("sched", "Vic", await server.token("vic"))
+    poll = await mod.create_poll(
+        "Later?", ["a", "b"], scheduled_date=int(time.time() * 1000) + 1200
+    )
+    assert poll.status == "scheduled"
+    await mod.disconnect()
+    await server.restart()
+    await until(lambda: viewer.state is States.CONNECTED)
+    await until(lambda: any(p.id == poll.id and p.status == "open" for p in published), timeout=6)
+    assert [p.status for p in published if p.id == poll.id] == ["open"]
+
+
+async def test_history_after_restart_and_idempotent_retry(
+    server: RunningServer, make_sdk: MakeSDK
+) -> None:
+    ann = make_sdk()
+    await ann.connect("hist", "Ann", await server.token("ann"))
+    first = await ann.send_message("kept", cid="fixed-cid")
+    again = await ann.send_message("kept", cid="fixed-cid")
+    assert again.id == first.id
+    await ann.disconnect()
+    await server.restart()
+    reader = make_sdk()
+    await reader.connect("hist", "Rob", await server.token("rob"))
+    page = await reader.load_history()
+    assert [m.id for m in page] == [first.id]
+
+
+async def test_recovers_after_the_connection_drops(
+    server: RunningServer, make_sdk: MakeSDK
+) -> None:
+    from pchat.server.ws import SERVICE_KEY
+
+    ann, bob = make_sdk(), make_sdk()
+    await ann.connect("drop", "Ann", await server.token("ann"))
+    await bob.connect("drop", "Bob", await server.token("bob"))
+    assert server.runner is not None
+    service = server.runner.app[SERVICE_KEY]
+    bob_id = bob.user.id if bob.user else ""
+    for session in list(service._sessions):
+        if session.user is not None and session.user.id == bob_id:
+            session.sink.abort()  # type: ignore[attr-defined]  # the network drops
+    sent = [await ann.send_message(f"while away {i}") for i in range(3)]
+    await ann.delete_message(sent[1].id)
+    await until(lambda: bob.state is States.CONNECTED and len(bob.messages) == 3)
+    assert [m.id for m in bob.messages] == [m.id for m in sent]
+    assert [m.deleted for m in bob.messages] == [False, True, False]
