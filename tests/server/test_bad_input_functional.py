@@ -215,3 +215,20 @@ def _slow_gone(srv: RunningServer) -> bool:
     assert srv.runner is not None
     service = srv.runner.app[SERVICE_KEY]
     return service.room_sizes().get("b9", 0) == 2
+
+
+async def test_pings_keep_live_connections_and_drop_dead_ones(tmp_path: Any) -> None:
+    srv = await start_server(tmp_path / "d", heartbeat=0.2)
+    try:
+        assert srv.http is not None
+        live = await _client(srv, "hb", "alice")
+        token = await srv.token("bob")
+        dead_ws = await srv.http.ws_connect(srv.ws_url, autoping=False)
+        dead = RawClient(dead_ws)
+        await dead.ok("connect", room="hb", username="bob", token=token)
+        await asyncio.sleep(1.0)  # five ping periods
+        assert dead.close_code is not None or await dead.closed(timeout=2) is not None
+        assert live.close_code is None
+        assert "ts" in await live.ok("ping")
+    finally:
+        await _stop(srv)
