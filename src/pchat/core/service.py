@@ -366,20 +366,23 @@ class ChatService:
 
     # Messages -----------------------------------------------------------------------------
 
-    def _user(self, session: Session) -> User:
+    def _member(self, session: Session) -> tuple[User, str]:
+        """The user and room of a connected session."""
         assert session.user is not None and session.room_id is not None
-        return session.user
+        return session.user, session.room_id
 
-    async def _send(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        user = self._user(session)
-        text = validate_text(args["text"], self.settings.max_message_chars)
-        cid = validate_client_id(args["cid"]) if "cid" in args else None
+    def _take(self, session: Session, buckets: BucketMap, key: str) -> None:
+        """Take one token from ``key``'s bucket or raise ``rate_limited`` (or close: flood)."""
         now = time.monotonic()
-        wait = self._msg_buckets.take(user.id, now)
+        wait = buckets.take(key, now)
         if wait:
             raise self._limited(session, now, wait)
-        room_id = session.room_id
-        assert room_id is not None
+
+    async def _send(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = self._member(session)
+        text = validate_text(args["text"], self.settings.max_message_chars)
+        cid = validate_client_id(args["cid"]) if "cid" in args else None
+        self._take(session, self._msg_buckets, user.id)
         result = await self.store.append_message(
             room_id,
             message_id=new_id(),
@@ -414,9 +417,7 @@ class ChatService:
         return {"messages": [m.to_wire() for m in page], "has_more": has_more}
 
     async def _delete(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        user = self._user(session)
-        room_id = session.room_id
-        assert room_id is not None
+        user, room_id = self._member(session)
         message_id = args["message_id"]
         message = await self.store.get_message(room_id, message_id)
         if message is None:
@@ -435,14 +436,9 @@ class ChatService:
     # Reactions ----------------------------------------------------------------------------
 
     async def _react(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        user = self._user(session)
+        user, room_id = self._member(session)
         reaction = validate_reaction(args["reaction"], self._reaction_types)
-        now = time.monotonic()
-        wait = self._reaction_buckets.take(user.id, now)
-        if wait:
-            raise self._limited(session, now, wait)
-        room_id = session.room_id
-        assert room_id is not None
+        self._take(session, self._reaction_buckets, user.id)
         self.live.count_reaction(room_id, reaction)
         await self.publish(
             room_id,
@@ -459,7 +455,7 @@ class ChatService:
     # Tokens and liveness ------------------------------------------------------------------
 
     async def _refresh(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        user = self._user(session)
+        user, _room_id = self._member(session)
         claims = self.verifier.verify(args["token"])
         if claims.sub != user.id:
             raise request_error(ErrorCode.TOKEN_WRONG_USER, "the new token is for another user")
