@@ -47,7 +47,7 @@ def test_joining_buffer_skips_what_the_reply_covered() -> None:
     r.publish(2, b"2")
     assert s.frames == []
     r.activate(s, covered_seq=1)
-    assert s.frames == [encode_text_frame(b"online"), encode_text_frame(b"2")]
+    assert s.frames == [encode_text_frame(b"online") + encode_text_frame(b"2")]
     r.publish(3, b"3")
     assert s.frames[-1] == encode_text_frame(b"3")
 
@@ -95,3 +95,24 @@ def test_slow_consumer_removed_others_served() -> None:
     assert slow == [bad] and len(r) == 1
     r.publish(None, b"y")
     assert len(good.frames) == 2 and len(bad.frames) == 1
+
+
+async def test_coalescing_gathers_a_window_into_one_write() -> None:
+    r = Room("r", max_send_buffer=None, on_slow=lambda s: None, coalesce=0.02)
+    early, late = FakeSink(), FakeSink()
+    r.join(early)
+    r.activate(early, 0)
+    r.publish(1, b"1")
+    r.publish(2, b"2")
+    assert early.frames == []
+    r.join(late)
+    r.publish(3, b"3")
+    r.activate(late, covered_seq=1)  # flushes the window to the live connection first
+    assert early.frames == [b"".join(encode_text_frame(x) for x in (b"1", b"2", b"3"))]
+    assert late.frames == [encode_text_frame(b"3")]
+    r.publish(4, b"4")
+    r.publish(None, b"online")
+    await asyncio.sleep(0.05)
+    want = b"".join(encode_text_frame(x) for x in (b"4", b"online"))
+    assert early.frames[-1] == want and late.frames[-1] == want
+    await r.close()

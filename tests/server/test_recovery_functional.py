@@ -103,3 +103,41 @@ async def test_join_during_traffic_has_no_gap_or_duplicate(raw: Any, server: Run
         while len(seqs) < 32 - start:
             seqs.append((await j.push("message"))["seq"])
         assert seqs == list(range(start + 1, 33))
+
+
+async def test_coalescing_keeps_order_and_joins_gap_free(tmp_path: Any) -> None:
+    import asyncio
+
+    from tests.helpers import RawClient
+
+    srv = await start_server(tmp_path / "d", coalesce_ms=5, rate_messages=None)
+    assert srv.http is not None
+
+    async def client(user: str) -> RawClient:
+        assert srv.http is not None
+        c = RawClient(await srv.http.ws_connect(srv.ws_url))
+        c.connected = await c.ok("connect", room="co", username=user, token=await srv.token(user))
+        return c
+
+    try:
+        senders = [await client(f"s{i}") for i in range(3)]
+
+        async def blast(c: RawClient) -> None:
+            for i in range(10):
+                await c.ok("send", text=str(i))
+
+        task = asyncio.gather(*[blast(s) for s in senders])
+        joiners = []
+        for i in range(4):
+            joiners.append(await client(f"j{i}"))
+            await asyncio.sleep(0.005)
+        await task
+        for j in [*joiners, *senders]:
+            start = j.connected["room"]["seq"]
+            seqs = [(await j.push("message"))["seq"] for _ in range(30 - start)]
+            assert seqs == list(range(start + 1, 31))
+        for c in [*joiners, *senders]:
+            await c.close()
+    finally:
+        await srv.stop()
+        await srv.http.close()

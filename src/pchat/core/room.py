@@ -1,7 +1,9 @@
 """A room's local fan-out hub: the connections of one room on this node.
 
 Hot path: a push is encoded into one WebSocket frame once and the same bytes are written to
-every connection's transport. No task, queue or encoding per recipient.
+every connection's transport. No task, queue or encoding per recipient. With a coalescing
+window (``coalesce`` seconds, 0 = off) the frames of the window are joined and each
+connection gets them in one write: the per-recipient cost is paid once per window.
 
 Joining connections are *buffered*: a connection is added before the room's position is
 read for its connect reply, and pushes that arrive meanwhile are kept (with their ``seq``)
@@ -51,9 +53,15 @@ class Room:
         on_slow: Callable[[Sink], None],
         gap_fetcher: GapFetcher | None = None,
         gap_wait: float = 0.2,
+        coalesce: float = 0.0,
     ) -> None:
         self.room_id = room_id
-        self._sinks: list[Sink] = []
+        # A dict keeps insertion order, iterates as fast as a list and removes in O(1).
+        self._sinks: dict[Sink, None] = {}
+        #: Seconds to gather pushes into one write per connection (0: write each at once).
+        self._coalesce = coalesce
+        self._pending: list[bytes] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
         self._joining: dict[Sink, list[tuple[int | None, bytes]]] = {}
         self._max_send_buffer = max_send_buffer
         self._on_slow = on_slow
@@ -78,16 +86,17 @@ class Room:
         buffered = self._joining.pop(sink, None)
         if buffered is None:
             return
-        for seq, frame in buffered:
-            if seq is None or seq > covered_seq:
-                sink.write(frame)
-        self._sinks.append(sink)
+        # Pushes still gathered for a coalesced write are in ``buffered`` too: write them
+        # to the live connections first, so that the newcomer does not get them twice.
+        self.flush()
+        data = b"".join(frame for seq, frame in buffered if seq is None or seq > covered_seq)
+        if data:
+            sink.write(data)
+        self._sinks[sink] = None
 
     def leave(self, sink: Sink) -> None:
-        if self._joining.pop(sink, None) is not None:
-            return
-        with contextlib.suppress(ValueError):
-            self._sinks.remove(sink)
+        if self._joining.pop(sink, None) is None:
+            self._sinks.pop(sink, None)
 
     def seed_position(self, seq: int) -> None:
         """Set the delivered position if not known yet (at first subscription)."""
@@ -147,22 +156,43 @@ class Room:
 
     def _deliver(self, seq: int | None, payload: bytes) -> None:
         frame = encode_text_frame(payload)
+        for buffered in self._joining.values():
+            buffered.append((seq, frame))
+        if not self._coalesce:
+            self._write_all(frame)
+            return
+        self._pending.append(frame)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(self._coalesce, self.flush)
+
+    def flush(self) -> None:
+        """Write the gathered pushes: one write per connection for the whole window."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending = []
+            self._write_all(data)
+
+    def _write_all(self, data: bytes) -> None:
+        """The hot loop: the same bytes to every live connection's transport."""
         limit = self._max_send_buffer
         slow: list[Sink] | None = None
         for sink in self._sinks:
-            sink.write(frame)
+            sink.write(data)
             if limit is not None and sink.get_write_buffer_size() > limit:
                 if slow is None:
                     slow = []
                 slow.append(sink)
-        for buffered in self._joining.values():
-            buffered.append((seq, frame))
         if slow:
             for sink in slow:
                 self.leave(sink)
                 self._on_slow(sink)
 
     async def close(self) -> None:
+        self.flush()
         if self._gap_task is not None:
             self._gap_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

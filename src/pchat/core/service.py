@@ -198,6 +198,7 @@ class ChatService:
             max_send_buffer=self.settings.max_send_buffer,
             on_slow=self._slow_consumer,
             gap_fetcher=self._fetch_gap,
+            coalesce=self.settings.coalesce_ms / 1000,
         )
         await self.broker.subscribe(room_id, self._on_publication)
         info = await self.store.room(room_id)

@@ -62,6 +62,8 @@ class Settings:
     heartbeat: float | None = 25.0  # WebSocket ping interval; a missed pong closes
     stats_interval: float = 1.0  # reaction statistics / online count push period
     poll_tally_interval: float = 0.25  # coalescing window for poll tally pushes
+    #: Gather a room's pushes for this many ms into one write per connection (0: off).
+    coalesce_ms: float = 0.0
     #: A connection whose unsent output exceeds this many bytes is closed (SLOW_CONSUMER).
     max_send_buffer: int | None = 4 * 1024 * 1024
 
