@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -58,6 +60,10 @@ class TokenClaimsLike(Protocol):
 
 class Verifier(Protocol):
     def verify(self, token: str, now: float | None = None) -> TokenClaimsLike: ...
+
+
+#: This process, as named in connect replies: which node (and worker) serves a client.
+NODE = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def now_ms() -> int:
@@ -304,6 +310,7 @@ class ChatService:
         result: dict[str, Any] = {
             "user": user.to_wire(),
             "session": session.id,
+            "node": NODE,
             "room": {
                 "id": room_id,
                 "epoch": info.epoch,

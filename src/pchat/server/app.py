@@ -41,8 +41,11 @@ def make_broker(settings: Settings) -> Broker:
     raise ValueError(f"unsupported broker {settings.broker!r} (only the in-memory broker yet)")
 
 
-def build_app(settings: Settings) -> web.Application:
-    """The aiohttp application; the store opens on startup and closes on cleanup."""
+def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Application:
+    """The aiohttp application; the store opens on startup and closes on cleanup.
+
+    ``broker`` overrides the one the settings select (worker processes pass theirs).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys = SQLiteKeyStore(settings.keys_path)
     signer = TokenSigner(
@@ -52,7 +55,7 @@ def build_app(settings: Settings) -> web.Application:
         leeway=settings.token_leeway,
     )
     store = make_store(settings)
-    broker = make_broker(settings)
+    broker = make_broker(settings) if broker is None else broker
     service = ChatService(settings, store=store, broker=broker, verifier=signer)
     tokens = TokenService(
         signer,
@@ -122,13 +125,13 @@ def run(settings: Settings) -> None:
             f" --header 'auth-api-key: {key}' --header 'auth-api-secret: {secret}'",
             flush=True,
         )
-    try:
-        import uvloop
+    if settings.workers > 1:
+        from .workers import run_workers
 
-        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        loop = asyncio.new_event_loop()
-    print(f"pchat serving on {base} (data in {settings.data_dir})", file=sys.stderr, flush=True)
+        print(f"pchat serving on {base} with {settings.workers} workers", flush=True)
+        run_workers(settings)
+        return
+    print(f"pchat serving on {base} (data in {settings.data_dir})", flush=True)
     web.run_app(
         build_app(settings),
         host=settings.host,
@@ -136,5 +139,14 @@ def run(settings: Settings) -> None:
         print=None,
         access_log=None,
         shutdown_timeout=5.0,
-        loop=loop,
+        loop=new_event_loop(),
     )
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (it is a dependency on every platform it builds on)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()

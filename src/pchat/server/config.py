@@ -25,6 +25,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path("./pchat-data")
+    #: Worker processes sharing the port (SO_REUSEPORT) and relaying through a local hub.
+    workers: int = 1
     #: Cluster backends; None selects the embedded SQLite store and in-memory broker.
     store: str | None = None
     broker: str | None = None

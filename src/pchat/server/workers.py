@@ -1,0 +1,112 @@
+"""``pchat serve --workers N``: N worker processes on one port, one hub between them.
+
+Each worker is a whole pchat server (its own event loop, rooms and SQLite connections)
+bound with ``SO_REUSEPORT``, so the kernel spreads connections over the workers and a big
+room is split across processes: one pass over a room's local connections stays short. The
+parent runs :class:`~pchat.storage.local.LocalHub`, which relays publications between the
+workers, restarts a worker that died, and stops them all on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import tempfile
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+from aiohttp import web
+
+from pchat.storage.local import LocalBroker, LocalHub
+
+from .config import Settings
+
+__all__ = ["run_workers", "worker_main"]
+
+log = logging.getLogger(__name__)
+
+
+def worker_main(settings: Settings, hub_path: str, index: int) -> None:
+    """One worker: a full server whose broker is the parent's hub."""
+    from .app import build_app, new_event_loop
+
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s %(levelname)s w{index} %(name)s: %(message)s"
+    )
+    web.run_app(
+        build_app(settings, broker=LocalBroker(Path(hub_path))),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=True,
+        print=None,
+        access_log=None,
+        shutdown_timeout=5.0,
+        loop=new_event_loop(),
+    )
+
+
+def run_workers(settings: Settings) -> None:
+    """Run the hub and ``settings.workers`` workers until SIGINT or SIGTERM."""
+    from .app import new_event_loop
+
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(_supervise(settings))
+    finally:
+        loop.close()
+
+
+async def _prepare(settings: Settings) -> None:
+    """Create what workers would otherwise race to create: signing keys, the schema."""
+    from pchat.core.tokens import load_or_create_signing_keys
+    from pchat.storage.keys import SQLiteKeyStore
+
+    from .app import make_store
+
+    load_or_create_signing_keys(SQLiteKeyStore(settings.keys_path))
+    store = make_store(settings)
+    await store.open()
+    await store.close()
+
+
+async def _supervise(settings: Settings) -> None:
+    await _prepare(settings)
+    hub_path = Path(tempfile.gettempdir()) / f"pchat-hub-{os.getpid()}.sock"
+    hub = LocalHub(hub_path)
+    await hub.start()
+    ctx = multiprocessing.get_context("spawn")
+    procs: list[BaseProcess] = []
+
+    def spawn(index: int) -> BaseProcess:
+        proc = ctx.Process(
+            target=worker_main, args=(settings, str(hub_path), index), name=f"pchat-w{index}"
+        )
+        proc.start()
+        return proc
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        procs = [spawn(i) for i in range(settings.workers)]
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except TimeoutError:
+                for i, proc in enumerate(procs):
+                    if not proc.is_alive():
+                        log.error("worker %d exited with %s; restarting it", i, proc.exitcode)
+                        procs[i] = spawn(i)
+    finally:
+        for proc in procs:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            await loop.run_in_executor(None, proc.join, 10.0)
+            if proc.is_alive():
+                proc.kill()
+        await hub.close()
