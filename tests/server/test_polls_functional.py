@@ -73,3 +73,33 @@ async def test_scheduled_poll_survives_restart_and_creator_leaving(
     await asyncio.sleep(0.3)
     assert not [p for p in watcher.pushes if p["type"] == "poll"]  # published once
     assert (await watcher.ok("poll_vote", poll_id=poll["id"], option=0))["poll"]["total_votes"] == 1
+
+
+async def test_polls_scheduled_elsewhere_are_armed_by_the_scan(tmp_path: Any) -> None:
+    from pchat.protocol.models import Poll, PollOption, User
+    from pchat.server.ws import SERVICE_KEY
+    from tests.helpers import RawClient, start_server
+
+    srv = await start_server(tmp_path / "d", poll_scan_interval=0.1)
+    try:
+        assert srv.http is not None and srv.runner is not None
+        c = RawClient(await srv.http.ws_connect(srv.ws_url))
+        await c.ok("connect", room="p4", username="v", token=await srv.token("v"))
+        store = srv.runner.app[SERVICE_KEY].store
+        now = int(time.time() * 1000)
+        poll = Poll(
+            id="from-another-node",
+            question="Armed?",
+            options=(PollOption("y"), PollOption("n")),
+            status="scheduled",
+            created_by=User("m", "M", "moderator"),
+            created_at=now,
+            publish_at=now + 300,
+        )
+        await store.create_poll("p4", poll)  # as another node would, without telling us
+        pushed = await c.push("poll", timeout=3)
+        assert pushed["poll"]["id"] == "from-another-node" and pushed["poll"]["status"] == "open"
+        await c.close()
+    finally:
+        await srv.stop()
+        await srv.http.close()

@@ -49,12 +49,37 @@ class PollService:
         self._dirty: set[tuple[str, str]] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._scanner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        await self.scan()
+        self._scanner = asyncio.get_running_loop().create_task(self._scan_forever())
+
+    async def scan(self) -> None:
+        """Arm a timer for every scheduled poll not armed here yet.
+
+        At start this picks up polls scheduled before a restart; periodically, polls
+        created on other nodes or workers, so that one of them publishes even when the
+        creating node is gone.
+        """
         for room_id, poll_id, publish_at in await self._service.store.scheduled_polls():
-            self._arm(room_id, poll_id, publish_at)
+            if (room_id, poll_id) not in self._timers:
+                self._arm(room_id, poll_id, publish_at)
+
+    async def _scan_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._service.settings.poll_scan_interval)
+            try:
+                await self.scan()
+            except Exception:
+                log.exception("scanning scheduled polls failed")
 
     async def stop(self) -> None:
+        if self._scanner is not None:
+            self._scanner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scanner
+            self._scanner = None
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

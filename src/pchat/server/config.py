@@ -64,6 +64,7 @@ class Settings:
     heartbeat: float | None = 25.0  # WebSocket ping interval; a missed pong closes
     stats_interval: float = 1.0  # reaction statistics / online count push period
     poll_tally_interval: float = 0.25  # coalescing window for poll tally pushes
+    poll_scan_interval: float = 5.0  # how often scheduled polls of other nodes are armed
     #: Gather a room's pushes for this many ms into one write per connection (0: off).
     coalesce_ms: float = 0.0
     #: A connection whose unsent output exceeds this many bytes is closed (SLOW_CONSUMER).
