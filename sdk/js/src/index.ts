@@ -1,0 +1,46 @@
+/**
+ * pchatsdk: the browser SDK of pchat. The public names, and nothing else.
+ *
+ * ```ts
+ * import { PChatSDK, Events, States } from 'pchatsdk';
+ * ```
+ * @module
+ */
+export { Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, backoffDelay } from './backoff.js';
+export { PChatSDK, wsUrl } from './client.js';
+export type { ConnectOptions, PChatSDKOptions, TokenRefresher } from './client.js';
+export { CloseCode, ErrorCode, TEMPORARY_ERRORS, closeIsReconnectable } from './codes.js';
+export type { WebSocketConstructor, WebSocketLike } from './connection.js';
+export type { EventSpec, Handler } from './emitter.js';
+export {
+  ConflictError,
+  ConnectionClosedError,
+  ForbiddenError,
+  HandlerError,
+  InvalidRequestError,
+  NotFoundError,
+  PChatError,
+  RateLimitedError,
+  RequestError,
+  RequestTimeoutError,
+  StateError,
+  TokenError,
+  TokenRefreshError,
+  errorFromWire,
+} from './errors.js';
+export { Outcome, RoomState } from './roomState.js';
+export type { RoomEvent } from './roomState.js';
+export { Events, States } from './types.js';
+export type {
+  ConnectEvent,
+  DisconnectEvent,
+  EventMap,
+  Limits,
+  Message,
+  Poll,
+  PollOption,
+  PollStatus,
+  ReactionEvent,
+  StateChangeEvent,
+  User,
+} from './types.js';

@@ -1,0 +1,364 @@
+/**
+ * What a client knows about its room, and how each server frame changes it. No I/O.
+ *
+ * {@link RoomState} applies connect replies (with their recovery), stream and state pushes,
+ * history pages and request replies. Each `apply*` method returns an {@link Outcome}: the
+ * events to fire, in order, and whether the client must reconnect (a gap in the stream) or
+ * reload the latest history page (a reconnect that could not recover). The shared test
+ * vectors (`tests/vectors/room_state.json`) drive this class directly; the Python SDK's
+ * `room_state.py` follows the same rules.
+ *
+ * Rules (docs/protocol.md §4):
+ * - `messages` is sorted by `seq`, holds each message id once, and only messages with
+ *   `seq <= lastSeq` or ones confirmed by a `send` reply;
+ * - a stream push is applied only when its `seq` is `lastSeq + 1`; a smaller one is a
+ *   duplicate and ignored; a larger one is a gap and is not applied;
+ * - MESSAGE fires once per message id (the sender sees its message twice: as a push and
+ *   as the `send` reply); MESSAGE_DELETE fires once, when a held message becomes deleted,
+ *   or for a delete of a message not held;
+ * - a deleted copy of a message always wins over a non-deleted one (deletion is final);
+ * - history messages newer than `lastSeq` are not merged: the stream delivers them.
+ * @module
+ */
+import {
+  UNKNOWN_USER,
+  asDeleted,
+  messageFromWire,
+  pollFromWire,
+  samePoll,
+  userFromWire,
+  type Json,
+} from './models.js';
+import type { EventMap, Limits, Message, Poll, User } from './types.js';
+
+/** One event the client must fire, with its payload. */
+export type RoomEvent = {
+  [E in keyof EventMap]: { readonly event: E; readonly payload: EventMap[E] };
+}[keyof EventMap];
+
+/** The effect of one frame: events to fire, in order, and what the client must do. */
+export class Outcome {
+  readonly events: RoomEvent[] = [];
+  /** A stream push skipped a position: reconnect with recovery. */
+  gap = false;
+  /** The held messages were dropped (a reconnect that did not recover): load the latest page. */
+  reset = false;
+  /** For a connect reply: `null` on the first connect, else whether the reconnect recovered. */
+  recovered: boolean | null = null;
+
+  add<E extends keyof EventMap>(event: E, payload: EventMap[E]): void {
+    this.events.push({ event, payload } as RoomEvent);
+  }
+
+  extend(other: Outcome): void {
+    this.events.push(...other.events);
+    this.gap = this.gap || other.gap;
+  }
+}
+
+function isStream(type: unknown): boolean {
+  return type === 'message' || type === 'message_delete';
+}
+
+function sameStats(a: Record<string, number>, b: Record<string, number>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+function statsFromWire(value: unknown): Record<string, number> {
+  const stats: Record<string, number> = {};
+  if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      if (typeof v === 'number') stats[k] = v;
+    }
+  }
+  return stats;
+}
+
+/** The client's view of one room: messages, stream position, polls, statistics. */
+export class RoomState {
+  roomId: string | null = null;
+  user: User | null = null;
+  /** The room stream's epoch. */
+  epoch: string | null = null;
+  /** The `seq` of the last stream event applied. */
+  lastSeq = 0;
+  /** Held messages, oldest to newest. */
+  readonly messages: Message[] = [];
+  private readonly byId = new Map<string, Message>();
+  /** Polls by id, in the order first seen. */
+  readonly polls = new Map<string, Poll>();
+  stats: Record<string, number> = {};
+  reactionTypes: string[] = [];
+  online = 0;
+  /** The token's expiry (seconds since the epoch) from the last connect reply. */
+  tokenExp: number | null = null;
+  limits: Limits = {};
+  /** Whether older history exists (true until a page says otherwise). */
+  hasMore = true;
+  /** Whether a connect reply has been applied (the next one is a reconnect). */
+  joined = false;
+
+  // -- messages -------------------------------------------------------------------------
+
+  /** The held message with this id. */
+  get(messageId: string): Message | undefined {
+    return this.byId.get(messageId);
+  }
+
+  /** The index of the first held message with `seq >= seq`. */
+  private indexOf(seq: number): number {
+    let lo = 0;
+    let hi = this.messages.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.messages[mid] as Message).seq < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Insert a message, or replace the held copy with the same id. */
+  private put(message: Message): void {
+    const held = this.byId.get(message.id);
+    this.byId.set(message.id, message);
+    if (held !== undefined) {
+      const j = this.indexOf(held.seq);
+      if (this.messages[j]?.id === message.id) {
+        if (held.seq === message.seq) {
+          this.messages[j] = message;
+          return;
+        }
+        this.messages.splice(j, 1);
+      }
+    }
+    this.messages.splice(this.indexOf(message.seq), 0, message);
+  }
+
+  private clearMessages(): void {
+    this.messages.length = 0;
+    this.byId.clear();
+    this.hasMore = true;
+  }
+
+  private addMessage(message: Message, out: Outcome): Message {
+    const held = this.byId.get(message.id);
+    if (held === undefined) {
+      this.put(message);
+      out.add('message', message);
+      return message;
+    }
+    if (message.deleted && !held.deleted) {
+      this.put(message);
+      out.add('message_delete', message);
+      return message;
+    }
+    return held;
+  }
+
+  private applyDelete(push: Json, out: Outcome): void {
+    const by = userFromWire(push.deleted_by);
+    const id = String(push.message_id);
+    const at = typeof push.ts === 'number' ? push.ts : 0;
+    const held = this.byId.get(id);
+    if (held === undefined) {
+      out.add('message_delete', {
+        id,
+        seq: typeof push.message_seq === 'number' ? push.message_seq : 0,
+        ts: 0,
+        user: UNKNOWN_USER,
+        text: '',
+        deleted: true,
+        deleted_by: by,
+        deleted_at: at,
+      });
+    } else if (!held.deleted) {
+      const deleted = asDeleted(held, by, at);
+      this.put(deleted);
+      out.add('message_delete', deleted);
+    } else if (!held.deleted_by) {
+      // Replayed already deleted without details: fill them in, silently.
+      this.put({ ...held, deleted_by: by, deleted_at: at });
+    }
+  }
+
+  // -- pushes ---------------------------------------------------------------------------
+
+  /** Apply one server push (stream or state); unknown types are ignored. */
+  applyPush(push: Json): Outcome {
+    const out = new Outcome();
+    switch (push.type) {
+      case 'message':
+      case 'message_delete': {
+        const seq = typeof push.seq === 'number' ? push.seq : 0;
+        if (seq <= this.lastSeq) return out; // a duplicate
+        if (seq !== this.lastSeq + 1) {
+          out.gap = true;
+          return out;
+        }
+        this.lastSeq = seq;
+        if (push.type === 'message') this.addMessage(messageFromWire(push.message), out);
+        else this.applyDelete(push, out);
+        break;
+      }
+      case 'reaction':
+        out.add('reaction', {
+          reaction: String(push.reaction),
+          user: userFromWire(push.user),
+          ts: typeof push.ts === 'number' ? push.ts : 0,
+        });
+        break;
+      case 'reactions_stats':
+        this.stats = statsFromWire(push.stats);
+        out.add('reactions_stats', { ...this.stats });
+        break;
+      case 'poll':
+        this.putPoll(pollFromWire(push.poll), out);
+        break;
+      case 'online':
+        if (typeof push.online === 'number' && push.online !== this.online) {
+          this.online = push.online;
+          out.add('online', this.online);
+        }
+        break;
+      default:
+        break;
+    }
+    return out;
+  }
+
+  // -- connect and recovery -------------------------------------------------------------
+
+  /** Whether the replayed events continue the stream from `lastSeq` up to `roomSeq`. */
+  private recoveryIsComplete(events: readonly Json[], roomSeq: number): boolean {
+    let seq = this.lastSeq;
+    for (const push of events) {
+      if (!isStream(push.type) || typeof push.seq !== 'number') continue;
+      if (push.seq <= seq) continue;
+      if (push.seq !== seq + 1) return false;
+      seq += 1;
+    }
+    return seq >= roomSeq;
+  }
+
+  /** Apply a connect reply: the first one, or a reconnect's with its `recovery`. */
+  applyConnect(result: Json): Outcome {
+    const room = (result.room ?? {}) as Json;
+    const roomSeq = typeof room.seq === 'number' ? room.seq : 0;
+    const rejoin = this.joined;
+    const out = new Outcome();
+    const recovery = result.recovery as Json | undefined | null;
+    const events = Array.isArray(recovery?.events) ? (recovery.events as Json[]) : [];
+    if (
+      rejoin &&
+      recovery &&
+      recovery.recovered === true &&
+      this.recoveryIsComplete(events, roomSeq)
+    ) {
+      this.epoch = String(room.epoch);
+      for (const push of events) out.extend(this.applyPush(push));
+      out.recovered = true;
+    } else {
+      if (rejoin) {
+        out.recovered = false;
+        out.reset = true;
+      }
+      this.clearMessages();
+      this.epoch = String(room.epoch);
+      this.lastSeq = roomSeq;
+    }
+    this.user = userFromWire(result.user);
+    this.roomId = String(room.id);
+    this.tokenExp = typeof result.token_exp === 'number' ? result.token_exp : null;
+    this.limits = { ...((result.limits ?? {}) as Limits) };
+    this.applyRoomState(room, rejoin ? out : new Outcome());
+    this.joined = true;
+    return out;
+  }
+
+  /** Online count, reaction statistics and polls; events only for what changed. */
+  private applyRoomState(room: Json, out: Outcome): void {
+    if (typeof room.online === 'number' && room.online !== this.online) {
+      this.online = room.online;
+      out.add('online', this.online);
+    }
+    const reactions = (room.reactions ?? {}) as Json;
+    if (Array.isArray(reactions.types)) this.reactionTypes = reactions.types.map(String);
+    const stats = statsFromWire(reactions.stats);
+    if (!sameStats(stats, this.stats)) {
+      this.stats = stats;
+      out.add('reactions_stats', { ...stats });
+    }
+    for (const data of Array.isArray(room.polls) ? room.polls : []) {
+      this.putPoll(pollFromWire(data), out);
+    }
+  }
+
+  // -- history and replies --------------------------------------------------------------
+
+  /** Merge a history page; HISTORY_LOAD carries the page as now held. */
+  applyHistory(result: Json): { page: Message[]; outcome: Outcome } {
+    const page: Message[] = [];
+    for (const data of Array.isArray(result.messages) ? result.messages : []) {
+      const message = messageFromWire(data);
+      if (message.seq > this.lastSeq) continue; // the stream delivers it
+      let held = this.byId.get(message.id);
+      if (held === undefined || (message.deleted && !held.deleted)) {
+        this.put(message);
+        held = message;
+      }
+      page.push(held);
+    }
+    this.hasMore = result.has_more === true;
+    const outcome = new Outcome();
+    outcome.add('history_load', page);
+    return { page, outcome };
+  }
+
+  /** Apply the message of a `send` reply; returns it as held. */
+  applySent(result: Json): { message: Message; outcome: Outcome } {
+    const outcome = new Outcome();
+    return { message: this.addMessage(messageFromWire(result.message), outcome), outcome };
+  }
+
+  private putPoll(incoming: Poll, out: Outcome): Poll {
+    let poll = incoming;
+    const held = this.polls.get(poll.id);
+    if (held !== undefined && poll.my_vote == null && held.my_vote != null) {
+      poll = { ...poll, my_vote: held.my_vote }; // pushes go to everyone: no my_vote
+    }
+    const changed =
+      held === undefined ||
+      !samePoll(held, poll) ||
+      (held.my_vote ?? null) !== (poll.my_vote ?? null);
+    if (changed) {
+      this.polls.set(poll.id, poll);
+      out.add('poll', poll);
+      return poll;
+    }
+    return held;
+  }
+
+  /** Apply a poll from a reply (create, vote, finish); POLL fires if it changed. */
+  applyPoll(data: unknown): { poll: Poll; outcome: Outcome } {
+    const outcome = new Outcome();
+    return { poll: this.putPoll(pollFromWire(data), outcome), outcome };
+  }
+
+  /** Apply the reply of `polls`. */
+  applyPolls(list: unknown): { polls: Poll[]; outcome: Outcome } {
+    const outcome = new Outcome();
+    const polls = (Array.isArray(list) ? list : []).map((p) =>
+      this.putPoll(pollFromWire(p), outcome),
+    );
+    return { polls, outcome };
+  }
+
+  /** Apply the reply of `reactions_stats`; REACTIONS_STATS always fires. */
+  applyStats(stats: unknown): Outcome {
+    this.stats = statsFromWire(stats);
+    const outcome = new Outcome();
+    outcome.add('reactions_stats', { ...this.stats });
+    return outcome;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The SDK's states and events, the objects of the protocol and the payload of each event.
+ *
+ * ```
+ * DISCONNECTED --connect()--> CONNECTING --ok--> CONNECTED
+ *      ^                          |                  |
+ *      +------- failed -----------+                  | connection lost (transient)
+ *      |                                             v
+ *      +---- terminal close / disconnect() ---- RECONNECTING --ok--> CONNECTED
+ * ```
+ *
+ * Wire objects (User, Message, Poll) keep the field names of docs/protocol.md exactly
+ * (`deleted_by`, `total_votes`, `my_vote`, …): no camelCase conversion. The SDK's own
+ * objects (event payloads, options) are camelCase.
+ * @module
+ */
+import type { PChatError } from './errors.js';
+
+/** The connection states of a client. */
+export const States = {
+  CONNECTING: 'connecting',
+  CONNECTED: 'connected',
+  RECONNECTING: 'reconnecting',
+  DISCONNECTED: 'disconnected',
+} as const;
+export type States = (typeof States)[keyof typeof States];
+
+/** The events a client fires; {@link EventMap} gives each one's payload. */
+export const Events = {
+  ERROR: 'error',
+  CONNECT: 'connect',
+  DISCONNECT: 'disconnect',
+  MESSAGE: 'message',
+  MESSAGE_DELETE: 'message_delete',
+  REACTION: 'reaction',
+  REACTIONS_STATS: 'reactions_stats',
+  POLL: 'poll',
+  HISTORY_LOAD: 'history_load',
+  STATE_CHANGE: 'state_change',
+  ONLINE: 'online',
+} as const;
+export type Events = (typeof Events)[keyof typeof Events];
+
+/** A user as seen in a room: `id` is the token's `sub`, `role` the role claimed. */
+export interface User {
+  readonly id: string;
+  readonly username: string;
+  readonly role: string;
+}
+
+/**
+ * A chat message. `seq` is its position in the room's stream, `ts` the server time in ms.
+ * A deleted message has `text: ''`, `deleted: true`, `deleted_by` and `deleted_at`.
+ */
+export interface Message {
+  readonly id: string;
+  readonly seq: number;
+  readonly ts: number;
+  readonly user: User;
+  readonly text: string;
+  readonly deleted: boolean;
+  readonly cid?: string;
+  readonly deleted_by?: User | null;
+  readonly deleted_at?: number | null;
+}
+
+/** One option of a poll with its tally. */
+export interface PollOption {
+  readonly text: string;
+  readonly votes: number;
+}
+
+/** Poll statuses. */
+export type PollStatus = 'scheduled' | 'open' | 'finished';
+
+/**
+ * A poll. Times are in ms or `null`. `my_vote` is the index this user voted for; the SDK
+ * keeps it across pushes (which go to everyone and carry none).
+ */
+export interface Poll {
+  readonly id: string;
+  readonly question: string;
+  readonly options: readonly PollOption[];
+  // `string & {}` keeps the three literals for completion while allowing future statuses.
+  readonly status: PollStatus | (string & {});
+  readonly total_votes: number;
+  readonly created_by: User;
+  readonly created_at: number;
+  readonly publish_at: number | null;
+  readonly published_at: number | null;
+  readonly finished_at: number | null;
+  readonly my_vote?: number | null;
+}
+
+/**
+ * Payload of `Events.CONNECT`, fired on every successful connect and reconnect.
+ * `recovered` is `null` on the first connect, `true` when a reconnect recovered every
+ * missed event, `false` when it could not (the messages were reloaded from history).
+ */
+export interface ConnectEvent {
+  readonly user: User;
+  readonly roomId: string;
+  readonly epoch: string;
+  readonly seq: number;
+  readonly online: number;
+  readonly recovered: boolean | null;
+}
+
+/**
+ * Payload of `Events.DISCONNECT`. `code` is the WebSocket close code (`null` when the SDK
+ * dropped the connection itself, e.g. after a ping timeout or a gap in the stream);
+ * `reconnect` says whether the SDK is reconnecting by itself.
+ */
+export interface DisconnectEvent {
+  readonly code: number | null;
+  readonly reason: string;
+  readonly reconnect: boolean;
+}
+
+/** Payload of `Events.REACTION`: a reaction someone sent; `ts` is the server time in ms. */
+export interface ReactionEvent {
+  readonly reaction: string;
+  readonly user: User;
+  readonly ts: number;
+}
+
+/** Payload of `Events.STATE_CHANGE`. */
+export interface StateChangeEvent {
+  readonly newState: States;
+  readonly oldState: States;
+}
+
+/** The payload of each event. */
+export interface EventMap {
+  error: PChatError;
+  connect: ConnectEvent;
+  disconnect: DisconnectEvent;
+  message: Message;
+  message_delete: Message;
+  reaction: ReactionEvent;
+  reactions_stats: Record<string, number>;
+  poll: Poll;
+  history_load: Message[];
+  state_change: StateChangeEvent;
+  online: number;
+}
+
+/** Connection limits from the connect reply. */
+export interface Limits {
+  readonly max_message_chars?: number;
+  readonly max_frame_bytes?: number;
+  readonly history_page_max?: number;
+}

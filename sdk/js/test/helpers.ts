@@ -1,0 +1,56 @@
+// Small async helpers shared by the client tests.
+import type { EventMap } from '../src/types.js';
+import type { PChatSDK } from '../src/client.js';
+
+/** Every wait in the tests is bounded by this (ms). */
+export const TIMEOUT = 5_000;
+
+/** Resolve with the payload of the next `event` for which `test` holds. */
+export function next<E extends keyof EventMap>(
+  sdk: PChatSDK,
+  event: E,
+  test: (payload: EventMap[E]) => boolean = () => true,
+  timeout = TIMEOUT,
+): Promise<EventMap[E]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sdk.off(event, handler);
+      reject(new Error(`no ${event} event within ${timeout} ms`));
+    }, timeout);
+    const handler = (payload: EventMap[E]) => {
+      if (!test(payload)) return;
+      clearTimeout(timer);
+      sdk.off(event, handler);
+      resolve(payload);
+    };
+    sdk.on(event, handler);
+  });
+}
+
+/** Wait until `condition()` is true (polling), or fail after `timeout` ms. */
+export async function until(condition: () => boolean, timeout = TIMEOUT, what = 'condition'): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeout) throw new Error(`${what} not met within ${timeout} ms`);
+    await sleep(5);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Record every event fired by `sdk` as `name` or `name:detail`. */
+export function record(sdk: PChatSDK, events: (keyof EventMap)[]): string[] {
+  const log: string[] = [];
+  for (const event of events) {
+    sdk.on(event, (payload: unknown) => {
+      const p = payload as { id?: string; newState?: string } | number;
+      if (typeof p === 'object' && p && 'id' in p) log.push(`${event}:${p.id}`);
+      else if (typeof p === 'object' && p && 'newState' in p) log.push(`${event}:${p.newState}`);
+      else if (typeof p === 'number') log.push(`${event}:${p}`);
+      else log.push(event);
+    });
+  }
+  return log;
+}
