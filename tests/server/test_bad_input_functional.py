@@ -232,3 +232,27 @@ async def test_pings_keep_live_connections_and_drop_dead_ones(tmp_path: Any) -> 
         assert "ts" in await live.ok("ping")
     finally:
         await _stop(srv)
+
+
+async def test_a_crashing_handler_is_logged_and_closed(
+    server: RunningServer, raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pchat.server.ws import SERVICE_KEY
+
+    assert server.runner is not None
+    store = server.runner.app[SERVICE_KEY].store
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    c = await raw("b10", user="alice")
+    store.history = broken  # type: ignore[method-assign]
+    frame = await c.request("history")
+    assert frame["error"] == {
+        "code": 100,
+        "name": "internal",
+        "message": "internal",
+        "temporary": True,
+    }  # no details leak
+    assert await c.closed() == CloseCode.SERVER_ERROR
+    assert "disk on fire" in caplog.text
