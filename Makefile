@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM := npm --no-audit --no-fund --loglevel=error
 
-.PHONY: run test lint typecheck py-test js-test web-build web-test check clean
+.PHONY: run test lint typecheck py-test js-test web-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,18 @@ sdk/js/node_modules/.installed: sdk/js/package-lock.json
 sdk/js/dist/index.js: sdk/js/node_modules/.installed $(wildcard sdk/js/src/*.ts)
 	cd sdk/js && $(NPM) run build
 
+web/node_modules/.installed: web/package-lock.json sdk/js/node_modules/.installed
+	cd web && $(NPM) ci
+	touch $@
+
+web/dist/index.html: web/node_modules/.installed sdk/js/dist/index.js $(wildcard web/src/*.ts* web/src/*/*.ts* web/src/*.css)
+	cd web && $(NPM) run build
+
+# The demo is served at / when Node is there to build it; the chat service runs either way.
 run: $(STAMP)
-	$(BIN)/pchat serve
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web/dist/index.html; \
+	else echo "npm not found: serving without the web demo"; fi
+	PCHAT_STATIC_DIR=web/dist $(BIN)/pchat serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
@@ -39,7 +49,11 @@ py-test: $(STAMP)
 js-test: $(STAMP) sdk/js/dist/index.js
 	cd sdk/js && $(NPM) run typecheck && $(NPM) test
 
-test: lint typecheck js-test py-test
+web-test: $(STAMP) web/node_modules/.installed sdk/js/dist/index.js
+	bash scripts/chromium.sh
+	cd web && $(NPM) run e2e
+
+test: lint typecheck js-test web-test py-test
 
 clean:
-	rm -rf $(VENV) build *.egg-info sdk/js/node_modules sdk/js/dist
+	rm -rf $(VENV) build *.egg-info sdk/js/node_modules sdk/js/dist web/node_modules web/dist

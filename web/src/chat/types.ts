@@ -1,0 +1,95 @@
+/**
+ * The view model the components render: plain, read-only data. `adapt.ts` builds it from
+ * the SDK's objects, so the components do not depend on the SDK's internal shapes.
+ */
+
+import type { Role } from '../identity';
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
+
+export interface ChatUser {
+  readonly id: string;
+  readonly username: string;
+  readonly role: Role;
+}
+
+export interface ChatMessage {
+  readonly id: string;
+  readonly seq: number;
+  /** Server time in ms. */
+  readonly ts: number;
+  readonly user: ChatUser;
+  readonly text: string;
+  readonly deleted: boolean;
+  readonly deletedBy: ChatUser | null;
+}
+
+export type PollStatus = 'scheduled' | 'open' | 'finished';
+
+export interface ChatPollOption {
+  readonly text: string;
+  readonly votes: number;
+}
+
+export interface ChatPoll {
+  readonly id: string;
+  readonly question: string;
+  readonly options: readonly ChatPollOption[];
+  readonly status: PollStatus;
+  readonly totalVotes: number;
+  readonly createdBy: ChatUser | null;
+  readonly createdAt: number | null;
+  readonly publishAt: number | null;
+  readonly finishedAt: number | null;
+  /** The option index this user voted for; null: not voted. */
+  readonly myVote: number | null;
+}
+
+export interface Notice {
+  readonly id: number;
+  readonly kind: 'error' | 'info';
+  readonly text: string;
+  /** How many times in a row this text was reported. */
+  readonly count: number;
+}
+
+/** One reaction someone just sent, for the floating burst animation. */
+export interface ReactionBurst {
+  readonly key: number;
+  readonly reaction: string;
+  readonly username: string;
+}
+
+export interface ChatSnapshot {
+  readonly state: ConnectionState;
+  readonly user: ChatUser | null;
+  readonly messages: readonly ChatMessage[];
+  readonly hasMore: boolean;
+  readonly loadingHistory: boolean;
+  readonly polls: readonly ChatPoll[];
+  readonly reactionTypes: readonly string[];
+  readonly reactionsStats: Readonly<Record<string, number>>;
+  readonly online: number;
+}
+
+export const DEFAULT_REACTIONS: readonly string[] = [
+  'like',
+  'love',
+  'haha',
+  'wow',
+  'sad',
+  'angry',
+  'clap',
+  'fire',
+];
+
+export const REACTION_EMOJI: Readonly<Record<string, string>> = {
+  like: '👍',
+  love: '❤️',
+  haha: '😂',
+  wow: '😮',
+  sad: '😢',
+  angry: '😠',
+  clap: '👏',
+  fire: '🔥',
+};

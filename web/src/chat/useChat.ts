@@ -1,0 +1,241 @@
+/**
+ * The chat controller: one SDK client per joined session, its events turned into React
+ * state. The SDK is the source of truth (messages, polls, statistics, online count); after
+ * each event the hook takes a fresh snapshot of what the SDK holds.
+ */
+
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Events, PChatSDK } from 'pchatsdk';
+import type { Role } from '../identity';
+import { errorText, toMessage, toPoll, toState, toUser } from './adapt';
+import {
+  DEFAULT_REACTIONS,
+  type ChatMessage,
+  type ChatPoll,
+  type ChatSnapshot,
+  type Notice,
+  type ReactionBurst,
+} from './types';
+
+export interface ChatSession {
+  readonly room: string;
+  readonly username: string;
+  readonly role: Role;
+  readonly userId: string;
+  readonly token: string;
+}
+
+export interface ChatController {
+  readonly snapshot: ChatSnapshot;
+  readonly notices: readonly Notice[];
+  readonly bursts: readonly ReactionBurst[];
+  readonly maxMessageChars: number;
+  dismiss(id: number): void;
+  send(text: string): Promise<unknown>;
+  remove(message: ChatMessage): Promise<unknown>;
+  react(reaction: string): Promise<unknown>;
+  createPoll(question: string, options: string[], publishAt?: Date): Promise<unknown>;
+  vote(poll: ChatPoll, option: number): Promise<unknown>;
+  finish(poll: ChatPoll): Promise<unknown>;
+  loadOlder(): Promise<unknown>;
+}
+
+const NOTICE_MS = 8000;
+const BURST_MS = 1600;
+const MAX_BURSTS = 24;
+const MAX_MESSAGE_CHARS = 2000;
+
+const EMPTY: ChatSnapshot = {
+  state: 'connecting',
+  user: null,
+  messages: [],
+  hasMore: false,
+  loadingHistory: false,
+  polls: [],
+  reactionTypes: DEFAULT_REACTIONS,
+  reactionsStats: {},
+  online: 0,
+};
+
+function snapshotOf(sdk: PChatSDK, loadingHistory: boolean): ChatSnapshot {
+  const types = sdk.reactionTypes;
+  return {
+    state: toState(sdk.state),
+    user: sdk.user ? toUser(sdk.user) : null,
+    messages: sdk.messages.map(toMessage),
+    hasMore: sdk.hasMoreHistory,
+    loadingHistory,
+    polls: sdk.polls.map(toPoll),
+    reactionTypes: types.length ? [...types] : DEFAULT_REACTIONS,
+    reactionsStats: { ...sdk.reactionsStats },
+    online: sdk.online,
+  };
+}
+
+/**
+ * Connects to `session.room` while mounted. `onFatal` is called when the first connect
+ * fails (bad name, refused token …), with the server's error text.
+ */
+export function useChat(
+  session: ChatSession,
+  refreshToken: () => Promise<string>,
+  onFatal: (message: string) => void,
+): ChatController {
+  const [sdk, setSdk] = useState<PChatSDK | null>(null);
+  const [snapshot, setSnapshot] = useState<ChatSnapshot>(EMPTY);
+  const [notices, setNotices] = useState<Notice[]>([]);
+  const [bursts, setBursts] = useState<ReactionBurst[]>([]);
+  const loading = useRef(false);
+  const counter = useRef(0);
+  const timers = useRef(new Set<ReturnType<typeof setTimeout>>());
+  // Kept in refs so the connection effect depends on the session only.
+  const refreshRef = useRef(refreshToken);
+  const fatalRef = useRef(onFatal);
+  refreshRef.current = refreshToken;
+  fatalRef.current = onFatal;
+
+  const later = useCallback((fn: () => void, ms: number) => {
+    const t = setTimeout(() => {
+      timers.current.delete(t);
+      fn();
+    }, ms);
+    timers.current.add(t);
+  }, []);
+
+  const dismiss = useCallback((id: number) => {
+    setNotices((list) => list.filter((n) => n.id !== id));
+  }, []);
+
+  const notify = useCallback(
+    (text: string, kind: Notice['kind'] = 'error') => {
+      const id = ++counter.current;
+      setNotices((list) => {
+        // The same report again (e.g. "slow down" while clicking fast): count, don't stack.
+        const last = list[list.length - 1];
+        if (last && last.text === text && last.kind === kind) {
+          return [...list.slice(0, -1), { id, kind, text, count: last.count + 1 }];
+        }
+        return [...list.slice(-3), { id, kind, text, count: 1 }];
+      });
+      later(() => dismiss(id), NOTICE_MS);
+    },
+    [dismiss, later],
+  );
+
+  useEffect(() => {
+    const client = new PChatSDK({ tokenRefresher: () => refreshRef.current() });
+    let active = true;
+    const refresh = () => {
+      if (active) setSnapshot(snapshotOf(client, loading.current));
+    };
+    client.on(
+      [
+        Events.CONNECT,
+        Events.DISCONNECT,
+        Events.MESSAGE,
+        Events.MESSAGE_DELETE,
+        Events.REACTIONS_STATS,
+        Events.POLL,
+        Events.HISTORY_LOAD,
+        Events.STATE_CHANGE,
+        Events.ONLINE,
+      ],
+      refresh,
+    );
+    client.on(Events.ERROR, (error) => {
+      if (active) notify(errorText(error));
+    });
+    client.on(Events.REACTION, (event) => {
+      if (!active) return;
+      const key = ++counter.current;
+      setBursts((list) => [
+        ...list.slice(-MAX_BURSTS + 1),
+        { key, reaction: event.reaction, username: event.user.username },
+      ]);
+      later(() => setBursts((list) => list.filter((b) => b.key !== key)), BURST_MS);
+      refresh();
+    });
+    client.on(Events.CONNECT, (event) => {
+      if (active && event.recovered === false) {
+        notify('Reconnected: too much was missed, the latest messages were reloaded.', 'info');
+      }
+    });
+
+    setSdk(client);
+    client
+      .connect(session.room, session.username, session.token, { role: session.role })
+      .then(async () => {
+        refresh();
+        loading.current = true;
+        refresh();
+        try {
+          await client.loadHistory();
+        } finally {
+          loading.current = false;
+          refresh();
+        }
+      })
+      .catch((error: unknown) => {
+        if (active) fatalRef.current(errorText(error));
+      });
+
+    const pending = timers.current;
+    return () => {
+      active = false;
+      client.removeAllListeners();
+      void client.disconnect();
+      for (const t of pending) clearTimeout(t);
+      pending.clear();
+    };
+  }, [session, notify, later]);
+
+  // Every action reports its failure as a notice and rejects, so a form can keep its input.
+  const act = useCallback(
+    async <T>(action: (client: PChatSDK) => Promise<T>): Promise<T> => {
+      if (!sdk) throw new Error('not connected');
+      try {
+        return await action(sdk);
+      } catch (error) {
+        notify(errorText(error));
+        throw error;
+      } finally {
+        setSnapshot(snapshotOf(sdk, loading.current));
+      }
+    },
+    [sdk, notify],
+  );
+
+  const loadOlder = useCallback(async () => {
+    if (!sdk || loading.current || !sdk.hasMoreHistory) return;
+    loading.current = true;
+    setSnapshot(snapshotOf(sdk, true));
+    try {
+      await sdk.loadHistory();
+    } catch (error) {
+      notify(errorText(error));
+    } finally {
+      loading.current = false;
+      setSnapshot(snapshotOf(sdk, false));
+    }
+  }, [sdk, notify]);
+
+  return useMemo(
+    () => ({
+      snapshot,
+      notices,
+      bursts,
+      // The server's default; the SDK does not expose the connect reply's limits.
+      maxMessageChars: MAX_MESSAGE_CHARS,
+      dismiss,
+      loadOlder,
+      send: (text: string) => act((c) => c.sendMessage(text)),
+      remove: (message: ChatMessage) => act((c) => c.deleteMessage(message.id)),
+      react: (reaction: string) => act((c) => c.sendReaction(reaction)),
+      createPoll: (question: string, options: string[], publishAt?: Date) =>
+        act((c) => c.createPoll(question, options, publishAt)),
+      vote: (poll: ChatPoll, option: number) => act((c) => c.vote(poll.id, option)),
+      finish: (poll: ChatPoll) => act((c) => c.finishPoll(poll.id)),
+    }),
+    [snapshot, notices, bursts, dismiss, loadOlder, act],
+  );
+}

@@ -1,0 +1,164 @@
+import { useEffect, useLayoutEffect, useRef } from 'react';
+import type { ChatMessage } from '../chat/types';
+import { Avatar, RoleTag } from './UserBits';
+
+interface Props {
+  messages: readonly ChatMessage[];
+  myId: string | null;
+  canModerate: boolean;
+  hasMore: boolean;
+  loading: boolean;
+  onLoadOlder: () => void;
+  onDelete: (message: ChatMessage) => void;
+}
+
+// Within this many pixels of an edge counts as "at" it.
+const EDGE = 48;
+// Messages of one author closer together than this are drawn as one group.
+const GROUP_MS = 3 * 60 * 1000;
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+export function MessageList(props: Props) {
+  const { messages, myId, canModerate, hasMore, loading, onLoadOlder, onDelete } = props;
+  const scroller = useRef<HTMLDivElement>(null);
+  // Where the view was before React changed the list: pinned to the bottom, or this far
+  // from it (kept when older messages are put on top, so the view does not jump).
+  const atBottom = useRef(true);
+  const fromBottom = useRef(0);
+  const firstId = useRef<string | null>(null);
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const first = messages[0]?.id ?? null;
+    const prepended = firstId.current !== null && first !== firstId.current;
+    firstId.current = first;
+    if (atBottom.current) {
+      el.scrollTop = el.scrollHeight;
+    } else if (prepended) {
+      el.scrollTop = el.scrollHeight - fromBottom.current;
+    }
+    fromBottom.current = el.scrollHeight - el.scrollTop;
+  }, [messages]);
+
+  // Stay pinned to the newest message when the list's box changes size (a window resize,
+  // the composer growing, the layout switching to one column).
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    const observer = new ResizeObserver(() => {
+      if (atBottom.current) el.scrollTop = el.scrollHeight;
+    });
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+
+  function onScroll() {
+    const el = scroller.current;
+    if (!el) return;
+    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < EDGE;
+    fromBottom.current = el.scrollHeight - el.scrollTop;
+    if (el.scrollTop < EDGE && hasMore && !loading) onLoadOlder();
+  }
+
+  return (
+    <div className="messages" ref={scroller} onScroll={onScroll} data-testid="message-list">
+      <div className="history-edge">
+        {hasMore ? (
+          <button
+            type="button"
+            className="link-button"
+            onClick={onLoadOlder}
+            disabled={loading}
+            data-testid="load-older"
+          >
+            {loading ? 'Loading…' : 'Load older messages'}
+          </button>
+        ) : (
+          <span className="muted small" data-testid="history-start">
+            {messages.length ? 'Beginning of the conversation' : 'No messages yet — say hello!'}
+          </span>
+        )}
+      </div>
+      <ol className="message-items">
+        {messages.map((m, i) => {
+          const prev = messages[i - 1];
+          const grouped =
+            prev !== undefined && prev.user.id === m.user.id && m.ts - prev.ts < GROUP_MS;
+          const mine = myId !== null && m.user.id === myId;
+          const deletable = !m.deleted && (mine || canModerate);
+          return (
+            <li
+              key={m.id}
+              className={[
+                'message',
+                mine ? 'mine' : 'theirs',
+                grouped ? 'grouped' : '',
+                m.deleted ? 'deleted' : '',
+              ].join(' ')}
+              data-testid="message"
+              data-message-id={m.id}
+              data-seq={m.seq}
+              data-mine={mine ? 'true' : 'false'}
+              data-deleted={m.deleted ? 'true' : 'false'}
+            >
+              {!mine && (grouped ? <span className="avatar-space" /> : <Avatar user={m.user} />)}
+              <div className="bubble-wrap">
+                {!grouped && (
+                  <div className="meta">
+                    <span className="author" data-testid="message-author">
+                      {mine ? 'You' : m.user.username}
+                    </span>
+                    <RoleTag role={m.user.role} />
+                    <time dateTime={new Date(m.ts).toISOString()} title={fullFormat.format(m.ts)}>
+                      {timeFormat.format(m.ts)}
+                    </time>
+                  </div>
+                )}
+                <div className="bubble">
+                  {m.deleted ? (
+                    <span className="deleted-text" data-testid="message-text">
+                      message deleted
+                      {m.deletedBy && m.deletedBy.id !== m.user.id
+                        ? ` by ${m.deletedBy.username}`
+                        : ''}
+                    </span>
+                  ) : (
+                    <span className="text" data-testid="message-text">
+                      {m.text}
+                    </span>
+                  )}
+                  {deletable && (
+                    <button
+                      type="button"
+                      className="delete-button"
+                      onClick={() => onDelete(m)}
+                      title="Delete message"
+                      aria-label="Delete message"
+                      data-testid="message-delete"
+                    >
+                      <TrashIcon />
+                    </button>
+                  )}
+                </div>
+              </div>
+            </li>
+          );
+        })}
+      </ol>
+    </div>
+  );
+}
+
+function TrashIcon() {
+  return (
+    <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+      <path
+        fill="currentColor"
+        d="M6 1.5h4a.5.5 0 0 1 .5.5V3H13a.5.5 0 0 1 0 1h-.6l-.7 9.1A1.5 1.5 0 0 1 10.2 14.5H5.8a1.5 1.5 0 0 1-1.5-1.4L3.6 4H3a.5.5 0 0 1 0-1h2.5V2a.5.5 0 0 1 .5-.5zm.5 1.5h3v-.5h-3V3zM4.6 4l.7 9a.5.5 0 0 0 .5.5h4.4a.5.5 0 0 0 .5-.5l.7-9H4.6z"
+      />
+    </svg>
+  );
+}
