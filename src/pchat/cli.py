@@ -2,7 +2,7 @@
 
 ::
 
-    pchat serve [--host H] [--port P] [--data-dir DIR]
+    pchat serve [--host H] [--port P] [--data-dir DIR] [--store URL] [--broker URL]
     pchat keys create [--json] [--data-dir DIR]
     pchat keys list [--data-dir DIR]
     pchat keys revoke KEY [--data-dir DIR]
@@ -64,6 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[data_dir], help="run the chat server")
     serve.add_argument("--host", help="address to listen on (default: $PCHAT_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: $PCHAT_PORT or 8080)")
+    serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="postgresql://USER@HOST/DB[?schema=NAME] for a cluster (default: $PCHAT_STORE,"
+        " or the SQLite file in the data directory)",
+    )
+    serve.add_argument(
+        "--broker",
+        metavar="URL",
+        help="redis://HOST:PORT/DB[?prefix=P] for a cluster (default: $PCHAT_BROKER,"
+        " or in-memory: one node)",
+    )
     serve.set_defaults(command=_serve)
 
     keys = commands.add_parser("keys", help="manage API keys")
@@ -107,7 +119,7 @@ def _key_store(settings: Settings) -> Iterator[KeyStore]:
 def _serve(args: argparse.Namespace) -> int:
     from pchat.server.app import run
 
-    run(_settings(args, host=args.host, port=args.port))
+    run(_settings(args, host=args.host, port=args.port, store=args.store, broker=args.broker))
     return 0
 
 

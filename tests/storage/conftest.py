@@ -2,8 +2,15 @@
 
 ``STORE_FACTORIES`` maps a backend name to an async factory that builds (without opening)
 a store on the test's own data: calling it twice in one test gives two stores on the same
-data, which is how the persistence tests reopen a store. Cluster backends add an entry here
-(and derive a unique key prefix or schema from ``tmp_path``).
+data, which is how the persistence tests reopen a store. Cluster backends derive a unique
+schema (PostgreSQL) or key prefix (Redis) from ``tmp_path`` and drop it at teardown
+(``STORE_CLEANUPS``).
+
+``BROKER_FACTORIES`` does the same for brokers: ``make_broker()`` called twice in one test
+gives two brokers sharing the test's channels, as two nodes of one cluster would.
+
+A backend whose service is unreachable is skipped, with the reason, unless ``CI`` is set:
+in CI every backend must run (see :mod:`tests.storage.backends`).
 """
 
 from __future__ import annotations
@@ -13,18 +20,43 @@ from pathlib import Path
 
 import pytest
 
-from pchat.storage.base import MessageStore
+from pchat.storage.base import Broker, MessageStore
+from pchat.storage.memory import MemoryBroker
 from pchat.storage.sqlite import SQLiteStore
+from tests.storage.backends import (
+    drop_redis_prefix,
+    drop_schema,
+    postgres_dsn,
+    redis_url,
+    require_postgres,
+    require_redis,
+    unique_name,
+)
 
 StoreFactory = Callable[[Path], Awaitable[MessageStore]]
 StoreMaker = Callable[[], Awaitable[MessageStore]]
+Cleanup = Callable[[Path], Awaitable[None]]
+BrokerFactory = Callable[[Path], Awaitable[Broker]]
+BrokerMaker = Callable[..., Awaitable[Broker]]
 
 
 async def _sqlite(tmp_path: Path) -> MessageStore:
     return SQLiteStore(tmp_path / "pchat.db")
 
 
-STORE_FACTORIES: dict[str, StoreFactory] = {"sqlite": _sqlite}
+async def _postgres(tmp_path: Path) -> MessageStore:
+    from pchat.storage.postgres import PostgresStore
+
+    await require_postgres()
+    return PostgresStore(postgres_dsn(), schema=unique_name(tmp_path))
+
+
+async def _drop_postgres(tmp_path: Path) -> None:
+    await drop_schema(unique_name(tmp_path))
+
+
+STORE_FACTORIES: dict[str, StoreFactory] = {"sqlite": _sqlite, "postgres": _postgres}
+STORE_CLEANUPS: dict[str, Cleanup] = {"postgres": _drop_postgres}
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))
@@ -42,9 +74,64 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     yield make
     for store in reversed(opened):
         await store.close()
+    cleanup = STORE_CLEANUPS.get(request.param)
+    if cleanup is not None and opened:
+        await cleanup(tmp_path)
 
 
 @pytest.fixture
 async def store(make_store: StoreMaker) -> MessageStore:
     """An open store of each backend."""
     return await make_store()
+
+
+async def _memory_broker(tmp_path: Path, **options: float) -> Broker:
+    return MemoryBroker()
+
+
+async def _redis_broker(tmp_path: Path, **options: float) -> Broker:
+    from pchat.storage.redis import RedisBroker
+
+    await require_redis()
+    return RedisBroker(redis_url(), prefix=f"{unique_name(tmp_path)}:", **options)
+
+
+async def _drop_redis(tmp_path: Path) -> None:
+    await drop_redis_prefix(f"{unique_name(tmp_path)}:")
+
+
+BROKER_FACTORIES: dict[str, Callable[..., Awaitable[Broker]]] = {
+    "memory": _memory_broker,
+    "redis": _redis_broker,
+}
+BROKER_CLEANUPS: dict[str, Cleanup] = {"redis": _drop_redis}
+
+
+@pytest.fixture(params=sorted(BROKER_FACTORIES))
+async def make_broker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BrokerMaker]:
+    """Open a new broker (a node) of the backend on this test's channels; closed at teardown.
+
+    Keyword arguments go to the backend (those it does not know are ignored by memory).
+    """
+    factory = BROKER_FACTORIES[request.param]
+    opened: list[Broker] = []
+
+    async def make(**options: float) -> Broker:
+        broker = await factory(tmp_path, **options)
+        await broker.open()
+        opened.append(broker)
+        return broker
+
+    yield make
+    for broker in reversed(opened):
+        await broker.close()
+    cleanup = BROKER_CLEANUPS.get(request.param)
+    if cleanup is not None and opened:
+        await cleanup(tmp_path)
+
+
+@pytest.fixture
+def broker_backend(make_broker: BrokerMaker, request: pytest.FixtureRequest) -> str:
+    """The name of the broker backend under test."""
+    name: str = request.node.callspec.params["make_broker"]
+    return name

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -28,16 +29,37 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
+def _split_option(url: str, name: str) -> tuple[str, str | None]:
+    """``url`` without its query parameter ``name``, and that parameter's value."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    value = next((v for k, v in query if k == name), None)
+    rest = urlencode([(k, v) for k, v in query if k != name])
+    return urlunsplit(parts._replace(query=rest)), value
+
+
 def make_store(settings: Settings) -> MessageStore:
+    """SQLite by default; ``postgresql://…[?schema=NAME]`` selects PostgreSQL."""
     if settings.store is None:
         return SQLiteStore(settings.db_path)
-    raise ValueError(f"unsupported store {settings.store!r} (only the embedded SQLite store yet)")
+    if settings.store.startswith(("postgresql://", "postgres://")):
+        from pchat.storage.postgres import PostgresStore
+
+        dsn, schema = _split_option(settings.store, "schema")
+        return PostgresStore(dsn, schema=schema or "public")
+    raise ValueError(f"unsupported store {settings.store!r} (use postgresql://…)")
 
 
 def make_broker(settings: Settings) -> Broker:
+    """In-memory by default; ``redis://…[?prefix=P]`` (or ``rediss://``) selects Redis."""
     if settings.broker is None:
         return MemoryBroker()
-    raise ValueError(f"unsupported broker {settings.broker!r} (only the in-memory broker yet)")
+    if settings.broker.startswith(("redis://", "rediss://", "unix://")):
+        from pchat.storage.redis import RedisBroker
+
+        url, prefix = _split_option(settings.broker, "prefix")
+        return RedisBroker(url, prefix=prefix or "pchat:")
+    raise ValueError(f"unsupported broker {settings.broker!r} (use redis://…)")
 
 
 def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Application:

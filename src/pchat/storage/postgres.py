@@ -1,0 +1,727 @@
+"""The cluster :class:`~pchat.storage.base.MessageStore`: PostgreSQL through asyncpg.
+
+Every node of a cluster opens the same database (and schema); the store keeps the promises
+of the SQLite store across nodes:
+
+- **Gap-free positions without sequences.** A PostgreSQL sequence hands out numbers that
+  commit out of order and leave holes on rollback, so positions come from the room's row:
+  a write locks ``rooms`` (``SELECT … FOR UPDATE``), numbers its events from ``last_seq`` and
+  stores the new ``last_seq`` in the same transaction. Writers of one room — on any node —
+  take turns on that row lock; writers of different rooms never wait for each other.
+- **Group commit per room.** Appends to one room queued on this node are written by one
+  transaction (one lock, one multi-row insert, one commit) and answered in ``seq`` order.
+- **Idempotent sends.** The ``cid`` lookup runs after the room lock is taken, so two sends
+  with one ``cid`` (on one node or two) store one message.
+- **Exactly once.** ``publish_poll`` is a conditional ``UPDATE``: one caller wins. Votes lock
+  their poll's row, so the tallies a vote returns are exact.
+- **Time never goes backwards in a room**, as in SQLite: ``ts`` grows with ``seq``, so paging
+  by time becomes paging by position (one index seek on ``(room_id, ts, seq)``).
+
+Schema: the tables live in ``schema`` (default ``public``; one schema per test, or per
+tenant). ``schema_migrations`` records each applied migration; ``_MIGRATIONS[i]`` migrates
+version ``i`` to ``i + 1``, so a later change appends one entry. Nodes starting at once
+migrate one after the other (an advisory lock), and a node refuses a schema newer than its
+code.
+
+Connection failures become ``unavailable`` request errors (temporary: the client retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
+
+import asyncpg
+
+from pchat.protocol.codes import ErrorCode
+from pchat.protocol.errors import request_error
+from pchat.protocol.models import Message, Poll, PollOption, User
+
+from .base import AppendResult, DeleteResult, RoomInfo, StreamEvent
+
+__all__ = ["SCHEMA_VERSION", "PostgresStore"]
+
+_T = TypeVar("_T")
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    _Conn: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+_Row: TypeAlias = "asyncpg.Record | tuple[Any, ...]"
+
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # 0 -> 1: the initial schema.
+    (
+        """CREATE TABLE rooms (
+            room_id text PRIMARY KEY,
+            epoch text NOT NULL,
+            last_seq bigint NOT NULL,
+            last_ts bigint NOT NULL,
+            created_at bigint NOT NULL
+        )""",
+        """CREATE TABLE messages (
+            room_id text NOT NULL,
+            seq bigint NOT NULL,
+            id text NOT NULL,
+            user_id text NOT NULL,
+            username text NOT NULL,
+            role text NOT NULL,
+            text text NOT NULL,
+            cid text,
+            ts bigint NOT NULL,
+            deleted boolean NOT NULL DEFAULT false,
+            deleted_by_id text,
+            deleted_by_name text,
+            deleted_by_role text,
+            deleted_at bigint,
+            PRIMARY KEY (room_id, seq)
+        )""",
+        "CREATE UNIQUE INDEX messages_id ON messages (room_id, id)",
+        """CREATE UNIQUE INDEX messages_cid ON messages (room_id, user_id, cid)
+            WHERE cid IS NOT NULL""",
+        "CREATE INDEX messages_ts ON messages (room_id, ts, seq)",
+        """CREATE TABLE events (
+            room_id text NOT NULL,
+            seq bigint NOT NULL,
+            kind text NOT NULL,
+            message_seq bigint NOT NULL,
+            PRIMARY KEY (room_id, seq)
+        )""",
+        """CREATE TABLE reactions (
+            room_id text NOT NULL,
+            reaction text NOT NULL,
+            count bigint NOT NULL,
+            PRIMARY KEY (room_id, reaction)
+        )""",
+        """CREATE TABLE polls (
+            room_id text NOT NULL,
+            id text NOT NULL,
+            question text NOT NULL,
+            status text NOT NULL,
+            created_by_id text NOT NULL,
+            created_by_name text NOT NULL,
+            created_by_role text NOT NULL,
+            created_at bigint NOT NULL,
+            publish_at bigint,
+            published_at bigint,
+            finished_at bigint,
+            PRIMARY KEY (room_id, id)
+        )""",
+        "CREATE INDEX polls_scheduled ON polls (publish_at) WHERE status = 'scheduled'",
+        """CREATE TABLE poll_options (
+            room_id text NOT NULL,
+            poll_id text NOT NULL,
+            idx integer NOT NULL,
+            text text NOT NULL,
+            votes bigint NOT NULL,
+            PRIMARY KEY (room_id, poll_id, idx)
+        )""",
+        """CREATE TABLE poll_votes (
+            room_id text NOT NULL,
+            poll_id text NOT NULL,
+            user_id text NOT NULL,
+            option integer NOT NULL,
+            ts bigint NOT NULL,
+            PRIMARY KEY (room_id, poll_id, user_id)
+        )""",
+        "CREATE INDEX poll_votes_user ON poll_votes (room_id, user_id)",
+    ),
+)
+
+#: The schema version this code writes (the highest row of ``schema_migrations``).
+SCHEMA_VERSION: Final = len(_MIGRATIONS)
+
+_MAX_SEQ: Final = (1 << 63) - 1
+_SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+_M: Final = (
+    "seq, id, user_id, username, role, text, cid, ts,"
+    " deleted, deleted_by_id, deleted_by_name, deleted_by_role, deleted_at"
+)
+_M_JOINED: Final = ", ".join(f"m.{c.strip()}" for c in _M.split(","))
+_P: Final = (
+    "id, question, status, created_by_id, created_by_name, created_by_role,"
+    " created_at, publish_at, published_at, finished_at"
+)
+_P_JOINED: Final = ", ".join(f"p.{c.strip()}" for c in _P.split(","))
+
+_SQL_HISTORY: Final = (
+    f"SELECT {_M} FROM messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+)
+# ``ts`` grows with ``seq`` in a room: "older than ts" is "at or before the position of the
+# newest message older than ts" — one seek on messages_ts, then the primary key.
+_SQL_HISTORY_TS: Final = f"""
+    SELECT {_M} FROM messages
+    WHERE room_id = $1 AND ts < $4 AND seq < least($2, 1 + coalesce((
+        SELECT seq FROM messages WHERE room_id = $1 AND ts < $4
+        ORDER BY ts DESC, seq DESC LIMIT 1
+    ), 0))
+    ORDER BY seq DESC LIMIT $3"""
+_SQL_EVENTS: Final = f"""
+    SELECT e.seq AS event_seq, e.kind, {_M_JOINED} FROM events AS e
+    JOIN messages AS m ON m.room_id = e.room_id AND m.seq = e.message_seq
+    WHERE e.room_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"""
+_SQL_LOCK_ROOM: Final = "SELECT last_seq, last_ts FROM rooms WHERE room_id = $1 FOR UPDATE"
+_SQL_NEW_ROOM: Final = (
+    "INSERT INTO rooms (room_id, epoch, last_seq, last_ts, created_at)"
+    " VALUES ($1, $2, 0, 0, $3) ON CONFLICT (room_id) DO NOTHING"
+)
+_SQL_CIDS: Final = f"""
+    SELECT {_M_JOINED} FROM messages AS m
+    JOIN unnest($2::text[], $3::text[]) AS k(user_id, cid)
+      ON m.user_id = k.user_id AND m.cid = k.cid
+    WHERE m.room_id = $1 AND m.cid IS NOT NULL"""
+# One statement writes a batch: its messages, their events and the room's new position.
+_SQL_APPEND: Final = """
+    WITH m AS (
+        INSERT INTO messages (room_id, seq, id, user_id, username, role, text, cid, ts)
+        SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[],
+                                 $6::text[], $7::text[], $8::text[], $9::bigint[])
+        RETURNING seq
+    ), e AS (
+        INSERT INTO events (room_id, seq, kind, message_seq)
+        SELECT $1, seq, 'message', seq FROM m
+    )
+    UPDATE rooms SET last_seq = $10, last_ts = $11 WHERE room_id = $1"""
+_SQL_POLL_ROWS: Final = f"""
+    SELECT {_P_JOINED}, o.text AS option_text, o.votes FROM polls AS p
+    JOIN poll_options AS o ON o.room_id = p.room_id AND o.poll_id = p.id"""
+
+# What a lost or refused connection looks like: the request may succeed later.
+_UNAVAILABLE: Final = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _lock_key(schema: str) -> int:
+    """The advisory lock that serialises migrations of ``schema`` (a signed 64-bit int)."""
+    digest = hashlib.sha256(f"pchat-migrate:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# -- rows to objects --------------------------------------------------------------------------
+
+
+def _message(row: _Row) -> Message:
+    (seq, mid, uid, name, role, text, cid, ts, deleted, by_id, by_name, by_role, at) = row
+    return Message(
+        id=mid,
+        seq=seq,
+        ts=ts,
+        user=User(uid, name, role),
+        text=text,
+        cid=cid,
+        deleted=deleted,
+        deleted_by=User(by_id, by_name, by_role) if by_id is not None else None,
+        deleted_at=at,
+    )
+
+
+def _poll(row: _Row, options: Iterable[tuple[str, int]]) -> Poll:
+    (pid, question, status, by_id, by_name, by_role, created, publish, published, finished) = row
+    return Poll(
+        id=pid,
+        question=question,
+        options=tuple(PollOption(text, votes) for text, votes in options),
+        status=status,
+        created_by=User(by_id, by_name, by_role),
+        created_at=created,
+        publish_at=publish,
+        published_at=published,
+        finished_at=finished,
+    )
+
+
+def _polls(rows: Iterable[asyncpg.Record]) -> list[Poll]:
+    """Polls from rows of ``_SQL_POLL_ROWS`` ordered by poll, then option."""
+    polls: list[Poll] = []
+    head: tuple[Any, ...] | None = None
+    options: list[tuple[str, int]] = []
+    for row in rows:
+        if head is None or row[0] != head[0]:
+            if head is not None:
+                polls.append(_poll(head, options))
+            head, options = tuple(row[:10]), []
+        options.append((row[10], row[11]))
+    if head is not None:
+        polls.append(_poll(head, options))
+    return polls
+
+
+# -- group commit of appends --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Append:
+    message_id: str
+    user: User
+    text: str
+    cid: str | None
+    ts: int
+    future: asyncio.Future[AppendResult]
+
+
+class PostgresStore:
+    """The cluster message store on PostgreSQL; every node opens the same ``dsn``/``schema``.
+
+    ``pool_size`` caps this node's connections; ``batch_max`` caps the appends of one room
+    written by one transaction.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "public",
+        pool_size: int = 10,
+        batch_max: int = 256,
+        command_timeout: float = 10.0,
+    ) -> None:
+        if not _SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"schema must match {_SCHEMA_NAME.pattern}, not {schema!r}")
+        if batch_max < 1 or pool_size < 1:
+            raise ValueError("batch_max and pool_size must be at least 1")
+        self.dsn = dsn
+        self.schema = schema
+        self._pool_size = pool_size
+        self._batch_max = batch_max
+        self._command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+        self._appends: dict[str, list[_Append]] = {}
+        self._append_tasks: dict[str, asyncio.Task[None]] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, then create or migrate the schema."""
+        if self._pool is not None:
+            return
+        pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=1,
+            max_size=self._pool_size,
+            command_timeout=self._command_timeout,
+            server_settings={"search_path": self.schema, "application_name": "pchat"},
+        )
+        try:
+            async with pool.acquire() as conn:
+                await self._migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def _migrate(self, conn: _Conn) -> None:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(self.schema))
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"schema {self.schema!r} is at version {version},"
+                    f" newer than this pchat's ({SCHEMA_VERSION})"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[number]:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)", number + 1
+                )
+
+    async def close(self) -> None:
+        """Finish the queued appends, then close the connections."""
+        tasks = list(self._append_tasks.values())
+        if tasks:
+            await asyncio.wait(tasks)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[_Conn]:
+        """A pooled connection; a lost or refused connection raises ``unavailable``."""
+        pool = self._pool
+        if pool is None:
+            raise request_error(ErrorCode.UNAVAILABLE, "the store is not open")
+        try:
+            async with pool.acquire(timeout=self._command_timeout) as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise request_error(ErrorCode.UNAVAILABLE, "the database is unavailable") from exc
+
+    async def _run(self, fn: Callable[[_Conn], Awaitable[_T]]) -> _T:
+        async with self._conn() as conn:
+            return await fn(conn)
+
+    async def _tx(self, fn: Callable[[_Conn], Awaitable[_T]]) -> _T:
+        async with self._conn() as conn, conn.transaction():
+            return await fn(conn)
+
+    # -- rooms and appends -----------------------------------------------------------------
+
+    async def room(self, room_id: str) -> RoomInfo:
+        async def run(conn: _Conn) -> RoomInfo:
+            row = await conn.fetchrow(
+                "SELECT epoch, last_seq FROM rooms WHERE room_id = $1", room_id
+            )
+            if row is None:
+                await conn.execute(_SQL_NEW_ROOM, room_id, secrets.token_hex(8), _now_ms())
+                row = await conn.fetchrow(
+                    "SELECT epoch, last_seq FROM rooms WHERE room_id = $1", room_id
+                )
+            assert row is not None
+            return RoomInfo(room_id, row[0], row[1])
+
+        return await self._run(run)
+
+    async def append_message(
+        self, room_id: str, *, message_id: str, user: User, text: str, cid: str | None, ts: int
+    ) -> AppendResult:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AppendResult] = loop.create_future()
+        self._appends.setdefault(room_id, []).append(
+            _Append(message_id, user, text, cid, ts, future)
+        )
+        if room_id not in self._append_tasks:
+            self._append_tasks[room_id] = loop.create_task(self._drain_appends(room_id))
+        return await future
+
+    async def _drain_appends(self, room_id: str) -> None:
+        """Write the room's queued appends, a batch per transaction, until none is left."""
+        try:
+            while pending := self._appends.get(room_id):
+                batch = [a for a in pending[: self._batch_max] if not a.future.done()]
+                del pending[: self._batch_max]
+                if not batch:
+                    continue
+                try:
+                    results = await self._tx(
+                        partial(self._append_batch, room_id=room_id, batch=batch)
+                    )
+                except Exception as exc:  # the transaction failed: no append of it holds
+                    for append in batch:
+                        if not append.future.done():
+                            append.future.set_exception(exc)
+                    continue
+                for append, result in zip(batch, results, strict=True):
+                    if not append.future.done():
+                        append.future.set_result(result)
+        finally:
+            # No await since the loop ended: no append can have been queued meanwhile.
+            del self._append_tasks[room_id]
+            if not self._appends.get(room_id):
+                self._appends.pop(room_id, None)
+
+    async def _append_batch(
+        self, conn: _Conn, room_id: str, batch: list[_Append]
+    ) -> list[AppendResult]:
+        row = await conn.fetchrow(_SQL_LOCK_ROOM, room_id)
+        if row is None:
+            await conn.execute(_SQL_NEW_ROOM, room_id, secrets.token_hex(8), _now_ms())
+            row = await conn.fetchrow(_SQL_LOCK_ROOM, room_id)
+        assert row is not None
+        last_seq, last_ts = row[0], row[1]
+        # After the lock: a send with the same cid that committed first is visible here.
+        keys = [(a.user.id, a.cid) for a in batch if a.cid is not None]
+        known: dict[tuple[str, str | None], Message] = {}
+        if keys:
+            rows = await conn.fetch(_SQL_CIDS, room_id, [k[0] for k in keys], [k[1] for k in keys])
+            known = {(m.user.id, m.cid): m for m in map(_message, rows)}
+        results: list[AppendResult] = []
+        new: list[Message] = []
+        for a in batch:
+            earlier = known.get((a.user.id, a.cid)) if a.cid is not None else None
+            if earlier is not None:
+                results.append(AppendResult(earlier, created=False))
+                continue
+            last_seq += 1
+            last_ts = max(last_ts, a.ts)
+            message = Message(
+                id=a.message_id, seq=last_seq, ts=last_ts, user=a.user, text=a.text, cid=a.cid
+            )
+            if a.cid is not None:
+                known[(a.user.id, a.cid)] = message
+            new.append(message)
+            results.append(AppendResult(message, created=True))
+        if new:
+            await conn.execute(
+                _SQL_APPEND,
+                room_id,
+                [m.seq for m in new],
+                [m.id for m in new],
+                [m.user.id for m in new],
+                [m.user.username for m in new],
+                [m.user.role for m in new],
+                [m.text for m in new],
+                [m.cid for m in new],
+                [m.ts for m in new],
+                last_seq,
+                last_ts,
+            )
+        return results
+
+    async def get_message(self, room_id: str, message_id: str) -> Message | None:
+        row = await self._run(
+            lambda c: c.fetchrow(
+                f"SELECT {_M} FROM messages WHERE room_id = $1 AND id = $2", room_id, message_id
+            )
+        )
+        return None if row is None else _message(row)
+
+    async def delete_message(
+        self, room_id: str, message_id: str, *, by: User, ts: int
+    ) -> DeleteResult | None:
+        async def run(conn: _Conn) -> DeleteResult | None:
+            room = await conn.fetchrow(_SQL_LOCK_ROOM, room_id)
+            if room is None:
+                return None
+            row = await conn.fetchrow(
+                f"SELECT {_M} FROM messages WHERE room_id = $1 AND id = $2", room_id, message_id
+            )
+            if row is None:
+                return None
+            message = _message(row)
+            if message.deleted:
+                raise request_error(ErrorCode.ALREADY_DELETED, "the message was deleted before")
+            seq = room[0] + 1
+            await conn.execute(
+                """WITH m AS (
+                    UPDATE messages SET text = '', deleted = true, deleted_by_id = $3,
+                        deleted_by_name = $4, deleted_by_role = $5, deleted_at = $6
+                    WHERE room_id = $1 AND seq = $2
+                ), e AS (
+                    INSERT INTO events (room_id, seq, kind, message_seq)
+                    VALUES ($1, $7, 'message_delete', $2)
+                )
+                UPDATE rooms SET last_seq = $7 WHERE room_id = $1""",
+                room_id,
+                message.seq,
+                by.id,
+                by.username,
+                by.role,
+                ts,
+                seq,
+            )
+            return DeleteResult(message.as_deleted(by, ts), seq)
+
+        return await self._tx(run)
+
+    async def history(
+        self,
+        room_id: str,
+        *,
+        before_seq: int | None = None,
+        before_ts: int | None = None,
+        limit: int = 50,
+    ) -> list[Message]:
+        if limit <= 0:
+            return []
+        seq = _MAX_SEQ if before_seq is None else before_seq
+        if before_ts is None:
+            rows = await self._run(lambda c: c.fetch(_SQL_HISTORY, room_id, seq, limit))
+        else:
+            rows = await self._run(
+                lambda c: c.fetch(_SQL_HISTORY_TS, room_id, seq, limit, before_ts)
+            )
+        messages = [_message(row) for row in rows]
+        messages.reverse()
+        return messages
+
+    async def events_since(self, room_id: str, after_seq: int, limit: int) -> list[StreamEvent]:
+        if limit <= 0:
+            return []
+        rows = await self._run(lambda c: c.fetch(_SQL_EVENTS, room_id, after_seq, limit))
+        return [StreamEvent(row[0], row[1], _message(row[2:])) for row in rows]
+
+    # -- reactions -------------------------------------------------------------------------
+
+    async def add_reactions(self, room_id: str, counts: dict[str, int]) -> None:
+        if not counts:
+            return
+        # Sorted: concurrent increments lock the rows in one order and cannot deadlock.
+        names = sorted(counts)
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO reactions (room_id, reaction, count)"
+                " SELECT $1, * FROM unnest($2::text[], $3::bigint[])"
+                " ON CONFLICT (room_id, reaction)"
+                " DO UPDATE SET count = reactions.count + excluded.count",
+                room_id,
+                names,
+                [counts[n] for n in names],
+            )
+        )
+
+    async def reaction_stats(self, room_id: str) -> dict[str, int]:
+        rows = await self._run(
+            lambda c: c.fetch(
+                "SELECT reaction, count FROM reactions WHERE room_id = $1 ORDER BY reaction",
+                room_id,
+            )
+        )
+        return {row[0]: row[1] for row in rows}
+
+    # -- polls -----------------------------------------------------------------------------
+
+    async def create_poll(self, room_id: str, poll: Poll) -> Poll:
+        by = poll.created_by
+        await self._run(
+            lambda c: c.execute(
+                f"""WITH p AS (
+                    INSERT INTO polls (room_id, {_P})
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                )
+                INSERT INTO poll_options (room_id, poll_id, idx, text, votes)
+                SELECT $1, $2, o.idx - 1, o.text, o.votes
+                FROM unnest($12::text[], $13::bigint[]) WITH ORDINALITY AS o(text, votes, idx)""",
+                room_id,
+                poll.id,
+                poll.question,
+                poll.status,
+                by.id,
+                by.username,
+                by.role,
+                poll.created_at,
+                poll.publish_at,
+                poll.published_at,
+                poll.finished_at,
+                [o.text for o in poll.options],
+                [o.votes for o in poll.options],
+            )
+        )
+        return replace(poll, my_vote=None)
+
+    @staticmethod
+    async def _fetch_poll(conn: _Conn, room_id: str, poll_id: str) -> Poll | None:
+        rows = await conn.fetch(
+            f"{_SQL_POLL_ROWS} WHERE p.room_id = $1 AND p.id = $2 ORDER BY o.idx", room_id, poll_id
+        )
+        polls = _polls(rows)
+        return polls[0] if polls else None
+
+    async def get_poll(self, room_id: str, poll_id: str) -> Poll | None:
+        return await self._run(lambda c: self._fetch_poll(c, room_id, poll_id))
+
+    async def list_polls(self, room_id: str, statuses: Iterable[str]) -> list[Poll]:
+        wanted = sorted(set(statuses))
+        if not wanted:
+            return []
+        rows = await self._run(
+            lambda c: c.fetch(
+                f"{_SQL_POLL_ROWS} WHERE p.room_id = $1 AND p.status = ANY($2::text[])"
+                " ORDER BY p.created_at, p.id, o.idx",
+                room_id,
+                wanted,
+            )
+        )
+        return _polls(rows)
+
+    async def scheduled_polls(self) -> list[tuple[str, str, int]]:
+        rows = await self._run(
+            lambda c: c.fetch(
+                "SELECT room_id, id, coalesce(publish_at, 0) FROM polls"
+                " WHERE status = 'scheduled' ORDER BY publish_at"
+            )
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def publish_poll(self, room_id: str, poll_id: str, ts: int) -> Poll | None:
+        async def run(conn: _Conn) -> Poll | None:
+            won = await conn.fetchval(
+                "UPDATE polls SET status = 'open', published_at = $3"
+                " WHERE room_id = $1 AND id = $2 AND status = 'scheduled' RETURNING true",
+                room_id,
+                poll_id,
+                ts,
+            )
+            return await self._fetch_poll(conn, room_id, poll_id) if won else None
+
+        return await self._tx(run)
+
+    async def _locked_poll(self, conn: _Conn, room_id: str, poll_id: str) -> Poll:
+        # Lock first, read after: a statement that waited for the lock would read the
+        # options as they were before the previous holder committed.
+        locked = await conn.fetchval(
+            "SELECT true FROM polls WHERE room_id = $1 AND id = $2 FOR UPDATE", room_id, poll_id
+        )
+        poll = await self._fetch_poll(conn, room_id, poll_id) if locked else None
+        if poll is None:
+            raise request_error(ErrorCode.NOT_FOUND, "no such poll")
+        return poll
+
+    async def vote(self, room_id: str, poll_id: str, user_id: str, option: int) -> Poll:
+        async def run(conn: _Conn) -> Poll:
+            # The poll's row lock orders the votes of one poll: each sees the ones before.
+            poll = await self._locked_poll(conn, room_id, poll_id)
+            if poll.status != "open":
+                raise request_error(ErrorCode.POLL_NOT_OPEN, f"the poll is {poll.status}")
+            if not 0 <= option < len(poll.options):
+                raise request_error(ErrorCode.INVALID_FIELD, "option: out of range")
+            counted = await conn.fetchval(
+                """WITH v AS (
+                    INSERT INTO poll_votes (room_id, poll_id, user_id, option, ts)
+                    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1
+                )
+                UPDATE poll_options SET votes = votes + 1
+                WHERE room_id = $1 AND poll_id = $2 AND idx = $4 AND EXISTS (SELECT 1 FROM v)
+                RETURNING true""",
+                room_id,
+                poll_id,
+                user_id,
+                option,
+                _now_ms(),
+            )
+            if not counted:
+                raise request_error(ErrorCode.ALREADY_VOTED, "you voted in this poll already")
+            options = list(poll.options)
+            options[option] = replace(options[option], votes=options[option].votes + 1)
+            return replace(poll, options=tuple(options), my_vote=option)
+
+        return await self._tx(run)
+
+    async def finish_poll(self, room_id: str, poll_id: str, ts: int) -> Poll:
+        async def run(conn: _Conn) -> Poll:
+            poll = await self._locked_poll(conn, room_id, poll_id)
+            if poll.status == "finished":
+                raise request_error(ErrorCode.POLL_NOT_OPEN, "the poll is finished")
+            await conn.execute(
+                "UPDATE polls SET status = 'finished', finished_at = $3"
+                " WHERE room_id = $1 AND id = $2",
+                room_id,
+                poll_id,
+                ts,
+            )
+            return replace(poll, status="finished", finished_at=ts)
+
+        return await self._tx(run)
+
+    async def user_votes(self, room_id: str, user_id: str) -> dict[str, int]:
+        rows = await self._run(
+            lambda c: c.fetch(
+                "SELECT poll_id, option FROM poll_votes WHERE room_id = $1 AND user_id = $2",
+                room_id,
+                user_id,
+            )
+        )
+        return {row[0]: row[1] for row in rows}

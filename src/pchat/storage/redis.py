@@ -1,0 +1,491 @@
+"""The cluster :class:`~pchat.storage.base.Broker`: Redis pub/sub and presence (redis-py).
+
+Fan-out. Each room is one channel (``{prefix}room:{room_id}``); a node subscribes only to the
+rooms it has members in. A publication is ``header + payload`` where the header holds the
+publishing node's id and the stream position (``seq``, -1 for none). The publishing node
+delivers to its own room at once — its clients keep chatting while Redis is away — and
+ignores its own publications when they come back through Redis.
+
+Publishing never blocks the chat core: publications go to an outbox that one sender task
+writes to Redis in pipelined batches, in order. While Redis is unreachable the outbox keeps
+up to ``max_backlog`` publications (the oldest are dropped beyond that) and sends them when
+Redis is back, so other nodes receive them late rather than never.
+
+Nothing of the stream is lost for good when a publication is: the room hub of the chat
+core delivers in ``seq`` order and fetches what it missed from the store as soon as it sees a
+later position. To give it that later position even when no new message follows, a stream
+publication also records itself as the room's *last* publication (``{prefix}last:{room}``,
+kept only if its ``seq`` is higher); after a resubscription and on every heartbeat the
+broker hands each subscribed room's last publication to its handler when it is newer than
+every position the handler got — a publication pub/sub lost — and the hub fetches whatever
+else is missing from the store.
+
+Presence. Each node writes its connection count for a room into the hash
+``{prefix}presence:{room_id}`` (field: node id, value: ``count:deadline``) and re-writes it
+every ``heartbeat``; a count whose deadline (``presence_ttl``, Redis' clock) passed — a dead
+node's — is removed and not counted. ``set_presence`` returns the sum over live nodes.
+
+Health. :attr:`RedisBroker.healthy` is False while the subscriber connection is down or
+silent (checked by PING every ``heartbeat``) or the last command failed; the listener
+reconnects with backoff and resubscribes every room on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import struct
+import time
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any, Final
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from .base import BrokerHandler
+
+__all__ = ["RedisBroker"]
+
+log = logging.getLogger(__name__)
+
+_HEADER: Final = struct.Struct(">8sq")  # node id, seq (-1: not part of the stream)
+_NO_SEQ: Final = -1
+_BATCH_MAX: Final = 512
+_LAST_TTL_MS: Final = 24 * 3600 * 1000
+
+# KEYS: channel, last-key; ARGV: seq, data, ttl ms. Publishes; keeps the highest seq's data.
+_PUBLISH_STREAM: Final = """
+local cur = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
+if tonumber(ARGV[1]) > cur then
+    redis.call('HSET', KEYS[2], 'seq', ARGV[1], 'data', ARGV[2])
+    redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return redis.call('PUBLISH', KEYS[1], ARGV[2])
+"""
+
+# KEYS: presence hash; ARGV: node, count, ttl ms. Returns the sum of the live counts.
+_PRESENCE: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+if tonumber(ARGV[2]) > 0 then
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. (now + ttl))
+else
+    redis.call('HDEL', KEYS[1], ARGV[1])
+end
+local total = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+    local count, deadline = string.match(all[i + 1], '(%d+):(%d+)')
+    if count == nil or tonumber(deadline) < now then
+        redis.call('HDEL', KEYS[1], all[i])
+    else
+        total = total + tonumber(count)
+    end
+end
+if #all > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return total
+"""
+
+
+class RedisBroker:
+    """Fan-out between nodes and room-wide presence over one Redis server.
+
+    ``prefix`` namespaces every key and channel (one cluster per prefix). ``presence_ttl``
+    is how long a node's count outlives its last report; ``heartbeat`` (default a third of
+    it) how often the node reports, checks the connection and re-delivers last publications.
+    ``timeout`` bounds each Redis call.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "pchat:",
+        presence_ttl: float = 15.0,
+        heartbeat: float | None = None,
+        timeout: float = 2.0,
+        max_backlog: int = 100_000,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.node_id = secrets.token_bytes(8)
+        self._node_field = self.node_id.hex()
+        self._ttl_ms = max(1, int(presence_ttl * 1000))
+        self._heartbeat = heartbeat if heartbeat is not None else presence_ttl / 3
+        self._timeout = timeout
+        self._max_backlog = max_backlog
+        self._redis: Redis | None = None
+        self._sub_client: Redis | None = None
+        self._pubsub: PubSub | None = None
+        self._handlers: dict[str, BrokerHandler] = {}
+        self._confirmed: dict[bytes, asyncio.Event] = {}
+        self._outbox: deque[tuple[int, str, int, bytes]] = deque()
+        self._outbox_next = 0
+        self._outbox_ready = asyncio.Event()
+        self._dropped = 0
+        self._presence: dict[str, int] = {}
+        self._totals: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
+        self._cmd_ok = False
+        self._sub_ok = False
+        self._resubscribe = False
+        self._closing = False
+        #: The highest stream position handed to each room's handler (to skip repeats).
+        self._delivered: dict[str, int] = {}
+
+    # -- lifecycle and health -----------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        """Whether Redis answered the last command and the subscriber connection is live."""
+        return self._cmd_ok and self._sub_ok
+
+    async def open(self) -> None:
+        """Connect (raises if Redis is unreachable now), then start the background tasks."""
+        if self._redis is not None:
+            return
+        self._closing = False
+        options: dict[str, Any] = {
+            "socket_timeout": self._timeout,
+            "socket_connect_timeout": self._timeout,
+            "retry": Retry(NoBackoff(), 0),  # the broker retries (and reports) by itself
+        }
+        self._redis = Redis.from_url(self.url, **options)
+        self._sub_client = Redis.from_url(self.url, **options)
+        try:
+            await self._redis.ping()
+        except BaseException:
+            await self.close()
+            raise
+        self._cmd_ok = True
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._listen(), name="pchat-redis-listen"),
+            loop.create_task(self._send(), name="pchat-redis-send"),
+            loop.create_task(self._beat(), name="pchat-redis-heartbeat"),
+        ]
+        with contextlib.suppress(TimeoutError):  # else the listener goes on trying
+            async with asyncio.timeout(self._timeout):
+                while not self._sub_ok:
+                    await asyncio.sleep(0.005)
+
+    async def close(self) -> None:
+        """Send what the outbox holds (within ``timeout``), withdraw presence, disconnect."""
+        send = self._tasks[1] if len(self._tasks) > 1 else None
+        if send is not None and self._outbox:
+            deadline = time.monotonic() + self._timeout
+            while self._outbox and self._cmd_ok and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        self._closing = True
+        tasks = self._tasks + list(self._background)
+        for task in tasks:
+            task.cancel()
+        # redis-py may absorb a cancellation inside a read: the loops also stop on _closing.
+        if tasks:
+            await asyncio.wait(tasks, timeout=self._timeout + 2.0)
+        self._tasks = []
+        redis, self._redis = self._redis, None
+        if redis is not None:
+            if self._presence and self._cmd_ok:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self._timeout):
+                        pipe = redis.pipeline(transaction=False)
+                        for room_id in self._presence:
+                            pipe.hdel(self._key("presence", room_id), self._node_field)
+                        await pipe.execute()
+            await redis.aclose()
+        sub, self._sub_client = self._sub_client, None
+        if sub is not None:
+            await sub.aclose()
+        self._handlers.clear()
+        self._presence.clear()
+        self._cmd_ok = self._sub_ok = False
+
+    def _key(self, kind: str, room_id: str) -> str:
+        return f"{self.prefix}{kind}:{room_id}"
+
+    def _channel(self, room_id: str) -> bytes:
+        return self._key("room", room_id).encode()
+
+    def _set_cmd_ok(self, ok: bool, error: BaseException | None = None) -> None:
+        if ok != self._cmd_ok:
+            if ok:
+                log.info("redis broker: commands work again")
+            else:
+                log.warning("redis broker: commands fail (%r); degraded", error)
+        self._cmd_ok = ok
+
+    # -- publish ------------------------------------------------------------------------
+
+    async def publish(self, room_id: str, seq: int | None, payload: bytes) -> None:
+        """Deliver to this node's room now and queue the publication for the other nodes."""
+        handler = self._handlers.get(room_id)
+        if handler is not None:
+            self._call(handler, room_id, seq, payload)
+        if self._redis is None:
+            return
+        data = _HEADER.pack(self.node_id, _NO_SEQ if seq is None else seq) + payload
+        self._outbox.append((self._outbox_next, room_id, _NO_SEQ if seq is None else seq, data))
+        self._outbox_next += 1
+        if len(self._outbox) > self._max_backlog:
+            self._outbox.popleft()
+            self._dropped += 1
+            if self._dropped % 1000 == 1:
+                log.warning("redis broker: outbox full, %d publications dropped", self._dropped)
+        self._outbox_ready.set()
+
+    async def _send(self) -> None:
+        """Write the outbox to Redis in pipelined batches; retry a failed batch."""
+        delay = 0.05
+        while not self._closing:
+            if not self._outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+            batch = [self._outbox[i] for i in range(min(len(self._outbox), _BATCH_MAX))]
+            try:
+                await self._publish_batch(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._set_cmd_ok(False, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            delay = 0.05
+            self._set_cmd_ok(True)
+            last = batch[-1][0]
+            while self._outbox and self._outbox[0][0] <= last:
+                self._outbox.popleft()
+
+    async def _publish_batch(self, batch: list[tuple[int, str, int, bytes]]) -> None:
+        assert self._redis is not None
+        async with asyncio.timeout(self._timeout):
+            pipe = self._redis.pipeline(transaction=False)
+            for _, room_id, seq, data in batch:
+                channel = self._channel(room_id)
+                if seq == _NO_SEQ:
+                    pipe.publish(channel, data)
+                else:
+                    last = self._key("last", room_id)
+                    pipe.eval(_PUBLISH_STREAM, 2, channel, last, seq, data, _LAST_TTL_MS)
+            await pipe.execute()
+
+    # -- subscribe ----------------------------------------------------------------------
+
+    async def subscribe(self, room_id: str, handler: BrokerHandler) -> None:
+        """Deliver the room's publications to ``handler``; waits (at most ``timeout``) until
+        Redis confirmed the subscription. Subscribing again replaces the handler."""
+        known = room_id in self._handlers
+        self._handlers[room_id] = handler
+        if known:
+            return
+        channel = self._channel(room_id)
+        confirmed = self._confirmed.setdefault(channel, asyncio.Event())
+        pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await pubsub.subscribe(channel)
+                    await confirmed.wait()
+            except Exception as exc:
+                log.warning("redis broker: subscribing to %r failed (%r)", room_id, exc)
+                self._resubscribe = True
+        # What was published before is the store's to tell (the core reads it next): only
+        # later publications are handed over if pub/sub loses them.
+        await self._resync([room_id], deliver=False)
+
+    async def unsubscribe(self, room_id: str) -> None:
+        """Stop delivering the room's publications here."""
+        if self._handlers.pop(room_id, None) is None:
+            return
+        self._delivered.pop(room_id, None)
+        channel = self._channel(room_id)
+        self._confirmed.pop(channel, None)
+        pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await pubsub.unsubscribe(channel)
+            except Exception:  # the next connection subscribes only to the rooms left
+                self._resubscribe = True
+
+    async def _listen(self) -> None:
+        """Keep one subscriber connection: (re)subscribe every room, read, check liveness."""
+        delay = 0.1
+        control = f"{self.prefix}node:{self._node_field}".encode()
+        while not self._closing:
+            assert self._sub_client is not None
+            pubsub = self._sub_client.pubsub()
+            try:
+                async with asyncio.timeout(self._timeout):
+                    channels = {self._channel(r) for r in self._handlers}
+                    await pubsub.subscribe(control, *channels)
+                    self._pubsub = pubsub
+                    self._resubscribe = False
+                    # Rooms subscribed to while this connection was being set up.
+                    added = {self._channel(r) for r in self._handlers} - channels
+                    if added:
+                        await pubsub.subscribe(*added)
+                delay = 0.1
+                await self._read(pubsub, control)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("redis broker: subscriber failed", exc_info=True)
+                if self._sub_ok:
+                    log.warning("redis broker: subscriber connection lost (%r); degraded", exc)
+                self._sub_ok = False
+            finally:
+                self._pubsub = None
+                for event in self._confirmed.values():
+                    event.clear()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pubsub.aclose(), self._timeout)  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _read(self, pubsub: PubSub, control: bytes) -> None:
+        """Read until the connection fails, falls silent or must be rebuilt."""
+        heard = pinged = time.monotonic()
+        silent_after = 2 * self._heartbeat + self._timeout
+        while not self._resubscribe and not self._closing:
+            message = await pubsub.get_message(timeout=min(1.0, self._heartbeat))
+            now = time.monotonic()
+            if message is not None:
+                heard = now
+                kind = message["type"]
+                if kind == "message":
+                    self._on_message(message["channel"], message["data"])
+                elif kind == "subscribe":
+                    if message["channel"] == control:
+                        if not self._sub_ok:
+                            log.info("redis broker: subscribed; healthy")
+                        self._sub_ok = True
+                        self._spawn(self._resync(list(self._handlers)))
+                    else:
+                        self._confirmed.setdefault(message["channel"], asyncio.Event()).set()
+            if now - heard > silent_after:
+                raise ConnectionError(f"no answer from Redis for {now - heard:.1f} s")
+            if now - pinged >= self._heartbeat:
+                pinged = now
+                async with asyncio.timeout(self._timeout):
+                    await pubsub.ping()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _on_message(self, channel: bytes, data: bytes) -> None:
+        room_id = channel.decode()[len(self.prefix) + len("room:") :]
+        handler = self._handlers.get(room_id)
+        if handler is None or len(data) < _HEADER.size:
+            return
+        node, seq = _HEADER.unpack_from(data)
+        if node == self.node_id:
+            return  # delivered when it was published
+        self._call(handler, room_id, None if seq == _NO_SEQ else seq, data[_HEADER.size :])
+
+    def _call(self, handler: BrokerHandler, room_id: str, seq: int | None, payload: bytes) -> None:
+        if seq is not None and seq > self._delivered.get(room_id, 0):
+            self._delivered[room_id] = seq
+        try:
+            handler(room_id, seq, payload)
+        except Exception:
+            log.exception("broker handler for room %r failed", room_id)
+
+    async def _resync(self, rooms: list[str], *, deliver: bool = True) -> None:
+        """Hand each room's last stream publication to its handler if it was not handed
+        over yet (pub/sub lost it); with ``deliver`` False only note its position."""
+        if not rooms or self._redis is None:
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                pipe = self._redis.pipeline(transaction=False)
+                for room_id in rooms:
+                    pipe.hget(self._key("last", room_id), "data")
+                found = await pipe.execute()
+        except Exception as exc:
+            self._set_cmd_ok(False, exc)
+            return
+        for room_id, data in zip(rooms, found, strict=True):
+            handler = self._handlers.get(room_id)
+            if handler is not None and data is not None and len(data) >= _HEADER.size:
+                _node, seq = _HEADER.unpack_from(data)
+                if seq <= self._delivered.get(room_id, 0):
+                    continue
+                if deliver:
+                    self._call(handler, room_id, seq, data[_HEADER.size :])
+                else:
+                    self._delivered[room_id] = seq
+
+    # -- presence and heartbeat ---------------------------------------------------------
+
+    async def set_presence(self, room_id: str, node_count: int) -> int:
+        """Report this node's count for the room; the sum over live nodes.
+
+        While Redis is unreachable this answers at once with the last known total, adjusted
+        by this node's change; the heartbeat reports the count when Redis is back.
+        """
+        before = self._presence.get(room_id, 0)
+        if node_count > 0:
+            self._presence[room_id] = node_count
+        else:
+            self._presence.pop(room_id, None)
+        estimate = max(node_count, self._totals.get(room_id, before) - before + node_count)
+        if self._redis is None or not self._cmd_ok:
+            self._totals[room_id] = estimate
+            return estimate
+        try:
+            async with asyncio.timeout(self._timeout):
+                total = await self._report(room_id, node_count)
+        except Exception as exc:
+            self._set_cmd_ok(False, exc)
+            self._totals[room_id] = estimate
+            return estimate
+        if node_count == 0:
+            self._totals.pop(room_id, None)
+        else:
+            self._totals[room_id] = total
+        return total
+
+    async def _report(self, room_id: str, node_count: int) -> int:
+        assert self._redis is not None
+        key = self._key("presence", room_id)
+        result = self._redis.eval(_PRESENCE, 1, key, self._node_field, node_count, self._ttl_ms)
+        return int(await result)
+
+    async def _beat(self) -> None:
+        """Every ``heartbeat``: re-report presence (or PING) and re-deliver last publications."""
+        while not self._closing:
+            await asyncio.sleep(self._heartbeat)
+            assert self._redis is not None
+            try:
+                async with asyncio.timeout(self._timeout):
+                    rooms = list(self._presence.items())
+                    if rooms:
+                        pipe = self._redis.pipeline(transaction=False)
+                        for room_id, count in rooms:
+                            key = self._key("presence", room_id)
+                            pipe.eval(_PRESENCE, 1, key, self._node_field, count, self._ttl_ms)
+                        totals = await pipe.execute()
+                        for (room_id, _), total in zip(rooms, totals, strict=True):
+                            if room_id in self._presence:
+                                self._totals[room_id] = int(total)
+                    else:
+                        await self._redis.ping()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._set_cmd_ok(False, exc)
+                continue
+            self._set_cmd_ok(True)
+            if self._sub_ok:
+                await self._resync(list(self._handlers))

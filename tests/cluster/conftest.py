@@ -1,0 +1,238 @@
+"""A pchat cluster on loopback: nodes on real PostgreSQL and Redis, clients that fail over.
+
+Each test gets its own schema and key prefix (dropped at teardown) and one data directory
+shared by its nodes, so that every node signs and checks tokens with the same keys (what
+copying ``keys.sqlite3`` to every node does in production, docs/operations.md).
+
+Nodes run in this process (:class:`tests.helpers.RunningServer`, so a test can look at a
+node's broker), or as a ``pchat serve`` subprocess (:class:`ProcessNode`) that a test can
+``kill -9``. Clients are :class:`~pchat.sdk.PChatSDK` instances whose connector tries
+their own node first and then the others, as a load balancer would send them elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from pchat.core.tokens import load_or_create_signing_keys
+from pchat.protocol.errors import ConnectionClosedError
+from pchat.sdk import PChatSDK
+from pchat.sdk.connection import AiohttpConnector, Connector, Transport
+from pchat.storage.keys import SQLiteKeyStore
+from tests.helpers import RunningServer, make_settings, start_server, t
+from tests.storage.backends import (
+    drop_redis_prefix,
+    drop_schema,
+    postgres_dsn,
+    redis_url,
+    require_postgres,
+    require_redis,
+    unique_name,
+)
+
+#: Settings of every node: fast periodic pushes, no rate limits in the way of the load.
+NODE_SETTINGS: dict[str, Any] = {
+    "stats_interval": 0.1,
+    "poll_tally_interval": 0.05,
+    "poll_scan_interval": 0.5,
+    "rate_messages": None,
+    "rate_reactions": None,
+    "rate_frames": None,
+    "serve_demo": False,
+}
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    """Wait until ``predicate()`` holds (scaled timeout)."""
+    try:
+        async with asyncio.timeout(t(timeout)):
+            while not predicate():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what or predicate}") from None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ProcessNode:
+    """``pchat serve`` in a subprocess, on the cluster's store and broker."""
+
+    data_dir: Path
+    store: str
+    broker: str
+    port: int = 0
+    proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/public-chat/ws"
+
+    async def start(self) -> None:
+        self.port = _free_port()
+        env = dict(os.environ)
+        env.update({f"PCHAT_{k.upper()}": str(v) for k, v in NODE_SETTINGS.items()})
+        log = (self.data_dir / f"node-{self.port}.log").open("wb")
+        self.proc = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "pchat", "serve", "--port", str(self.port)),
+            *("--data-dir", str(self.data_dir), "--store", self.store, "--broker", self.broker),
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        async with aiohttp.ClientSession() as http:
+            async with asyncio.timeout(t(20)):
+                while True:
+                    try:
+                        async with http.get(f"{self.url}/healthz") as response:
+                            if response.status == 200:
+                                return
+                    except aiohttp.ClientError:
+                        pass
+                    if self.proc.returncode is not None:
+                        raise RuntimeError(f"node exited with {self.proc.returncode}")
+                    await asyncio.sleep(0.05)
+
+    async def kill(self) -> None:
+        """``kill -9``: no close frame, no cleanup, nothing flushed."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+            await self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                async with asyncio.timeout(10):
+                    await self.proc.wait()
+            except TimeoutError:
+                await self.kill()
+
+
+Node = RunningServer | ProcessNode
+
+
+@dataclass
+class Cluster:
+    """The nodes of one test and the clients connected to them."""
+
+    data_dir: Path
+    store: str
+    broker: str
+    nodes: list[Node] = field(default_factory=list)
+    sdks: list[PChatSDK] = field(default_factory=list)
+    http: aiohttp.ClientSession | None = None
+    _first: RunningServer | None = None
+
+    async def start_node(self, *, process: bool = False) -> Node:
+        node: Node
+        if process:
+            node = ProcessNode(self.data_dir, self.store, self.broker)
+            await node.start()
+        else:
+            node = await start_server(
+                self.data_dir, store=self.store, broker=self.broker, **NODE_SETTINGS
+            )
+            if self._first is None:
+                self._first = node
+        self.nodes.append(node)
+        return node
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.ws_url for n in self.nodes]
+
+    async def token(self, sub: str, role: str | None = None) -> str:
+        """A token from the token service (of the first in-process node: keys are shared)."""
+        assert self._first is not None
+        return await self._first.token(sub, role)
+
+    def failover(self, first: Node) -> Connector:
+        """Connect to ``first``, else to the next node that answers."""
+        connector = AiohttpConnector()
+        current = self.nodes.index(first)
+
+        async def connect(_url: str) -> Transport:
+            nonlocal current
+            error: ConnectionClosedError | None = None
+            for step in range(len(self.nodes)):
+                index = (current + step) % len(self.nodes)
+                try:
+                    transport = await connector(self.nodes[index].ws_url)
+                except ConnectionClosedError as exc:
+                    error = exc
+                    continue
+                current = index
+                return transport
+            assert error is not None
+            raise error
+
+        return connect
+
+    async def client(
+        self, node: Node, room: str, name: str, *, role: str | None = None, **options: Any
+    ) -> PChatSDK:
+        """A connected SDK client of ``node`` that fails over to the other nodes."""
+        options.setdefault("request_timeout", t(5))
+        options.setdefault("backoff_base", 0.05)
+        options.setdefault("backoff_max", 0.3)
+        options.setdefault("rng", random.Random(len(self.sdks)))
+        sdk = PChatSDK(node.url, connector=self.failover(node), **options)
+        self.sdks.append(sdk)
+        await sdk.connect(room, name, await self.token(name, role), role=role)
+        return sdk
+
+    async def close(self) -> None:
+        for sdk in self.sdks:
+            await sdk.disconnect()
+            await sdk.drain()
+        for node in reversed(self.nodes):
+            await node.stop()
+        if self._first is not None and self._first.http is not None:
+            await self._first.http.close()
+        for node in self.nodes:
+            if isinstance(node, RunningServer) and node is not self._first and node.http:
+                await node.http.close()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """An empty cluster on this test's schema and prefix; start nodes with ``start_node``."""
+    await require_postgres()
+    await require_redis()
+    name = unique_name(tmp_path)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    # Created once before any node starts: every node loads the same signing key.
+    load_or_create_signing_keys(SQLiteKeyStore(make_settings(data_dir).keys_path))
+    store = f"{postgres_dsn()}?schema={name}"
+    broker = f"{redis_url()}?prefix={name}:"
+    c = Cluster(data_dir, store, broker)
+    try:
+        yield c
+    finally:
+        await c.close()
+        await drop_schema(name)
+        await drop_redis_prefix(f"{name}:")
