@@ -712,3 +712,49 @@ async def test_the_transport_is_injectable(fake: FakeServer, make_sdk: MakeSDK) 
     fake.drop()
     await until(lambda: len(opened) == 2 and sdk.state is States.CONNECTED)
     assert opened[0] == fake.url.replace("http://", "ws://") + "/public-chat/ws"
+
+
+async def test_send_failing_before_the_close_is_noticed_waits_for_a_new_connection(
+    fake: FakeServer, make_sdk: MakeSDK
+) -> None:
+    default = AiohttpConnector()
+    transports: list[Any] = []
+
+    class FailsOnce:
+        """Its first send of a ``send`` frame fails as a dead socket would, then it drops."""
+
+        def __init__(self, inner: Transport) -> None:
+            self.inner = inner
+            self.failed = False
+
+        @property
+        def close_code(self) -> int | None:
+            return self.inner.close_code
+
+        @property
+        def close_reason(self) -> str:
+            return self.inner.close_reason
+
+        async def send(self, data: str) -> None:
+            if '"send"' in data and not self.failed and len(transports) == 1:
+                self.failed = True
+                fake.drop()  # the reader notices only later
+                raise ConnectionClosedError(None, "write on a dead socket")
+            await self.inner.send(data)
+
+        async def receive(self) -> str | bytes | None:
+            return await self.inner.receive()
+
+        async def close(self, code: int = 1000, reason: str = "") -> None:
+            await self.inner.close(code, reason)
+
+    async def connector(url: str) -> Transport:
+        transport = FailsOnce(await default(url))
+        transports.append(transport)
+        return transport
+
+    sdk = make_sdk(connector=connector)
+    await sdk.connect("lobby", "Ann", "u-ann")
+    sent = await sdk.send_message("through the next connection")
+    assert len(transports) == 2 and transports[0].failed
+    assert len(fake.messages) == 1 and [m.id for m in sdk.messages] == [sent.id]

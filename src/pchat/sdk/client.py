@@ -451,6 +451,25 @@ class PChatSDK(EventEmitter):
             return False
         return self._state is States.CONNECTED
 
+    async def _wait_replaced(self, old: Connection, timeout: float) -> bool:
+        """Wait until connected again through a connection other than ``old``.
+
+        A send can fail before the reader has noticed the close, while the state still
+        says connected: waiting for the state alone would retry on the dead connection.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while self._conn is old or self._state is not States.CONNECTED:
+                    if self._state is States.DISCONNECTED:
+                        return False
+                    if self._state is States.CONNECTED:  # the close is not noticed yet
+                        await asyncio.sleep(0.01)
+                    elif not await self._wait_connected(timeout):
+                        return False
+        except TimeoutError:
+            return False
+        return True
+
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
         self._background.add(task)
@@ -561,7 +580,7 @@ class PChatSDK(EventEmitter):
         try:
             result = await conn.request("send", text=text, cid=cid)
         except ConnectionClosedError:
-            if not await self._wait_connected(self.request_timeout):
+            if not await self._wait_replaced(conn, self.request_timeout):
                 raise
             result = await self._request("send", text=text, cid=cid)
         message, outcome = self._room.apply_sent(Message.from_wire(result["message"]))
