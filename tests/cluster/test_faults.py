@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from redis.asyncio import Redis
 
@@ -149,6 +150,12 @@ async def redis_up() -> bool:
         await client.aclose()
 
 
+async def health(node: Node) -> tuple[int, str]:
+    """The node's /healthz status code and status."""
+    async with aiohttp.ClientSession() as http, http.get(f"{node.url}/healthz") as response:
+        return response.status, (await response.json())["status"]
+
+
 async def three_nodes_with_talk(cluster: Cluster) -> tuple[list[Node], list[PChatSDK], Talkers]:
     nodes = [await cluster.start_node() for _ in range(3)]
     watchers = [await cluster.client(node, "hall", f"w{i}") for i, node in enumerate(nodes)]
@@ -169,11 +176,13 @@ async def test_a_paused_redis_degrades_health_and_loses_nothing(
     try:
         paused_at = asyncio.get_running_loop().time()
         await until(lambda: not any(broker_of(n).healthy for n in nodes), PAUSE, "degraded")
+        assert await health(nodes[0]) == (503, "degraded")
         await talkers.more(10, PAUSE)  # sends are acknowledged meanwhile: PostgreSQL is up
         await asyncio.sleep(max(0.0, PAUSE - (asyncio.get_running_loop().time() - paused_at)))
     finally:
         os.kill(pid, signal.SIGCONT)
     await until(lambda: all(broker_of(n).healthy for n in nodes), 20, "healthy again")
+    assert await health(nodes[0]) == (200, "ok")
     await talkers.more(20)
     acked = await talkers.stop()
     await assert_everyone_has_everything(acked, clients)

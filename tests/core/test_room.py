@@ -29,6 +29,7 @@ def room(**kw: object) -> tuple[Room, list[FakeSink]]:
 def test_same_bytes_to_every_connection() -> None:
     r, _ = room()
     sinks = [FakeSink() for _ in range(3)]
+    r.seed_position(0)
     for s in sinks:
         r.join(s)
         r.activate(s, 0)
@@ -100,6 +101,7 @@ def test_slow_consumer_removed_others_served() -> None:
 async def test_coalescing_gathers_a_window_into_one_write() -> None:
     r = Room("r", max_send_buffer=None, on_slow=lambda s: None, coalesce=0.02)
     early, late = FakeSink(), FakeSink()
+    r.seed_position(0)
     r.join(early)
     r.activate(early, 0)
     r.publish(1, b"1")
@@ -115,4 +117,50 @@ async def test_coalescing_gathers_a_window_into_one_write() -> None:
     await asyncio.sleep(0.05)
     want = b"".join(encode_text_frame(x) for x in (b"4", b"online"))
     assert early.frames[-1] == want and late.frames[-1] == want
+    await r.close()
+
+
+def test_publications_before_the_position_is_known_are_held() -> None:
+    r, _ = room()
+    s = FakeSink()
+    r.join(s)
+    r.publish(4, b"4")  # subscribed, the store's position not read yet
+    r.publish(5, b"5")
+    assert s.frames == []
+    r.seed_position(4)  # 4 is already covered by what the store said
+    r.activate(s, covered_seq=4)
+    assert s.frames == [encode_text_frame(b"5")]
+
+
+async def test_catch_up_fetches_the_tail_that_never_arrived() -> None:
+    async def fetch(room_id: str, after: int, upto: int) -> list[tuple[int, bytes]]:
+        return [(seq, str(seq).encode()) for seq in range(after + 1, upto + 1)]
+
+    r, _ = room(gap_fetcher=fetch, gap_wait=0.0)
+    s = FakeSink()
+    r.seed_position(2)
+    r.join(s)
+    r.activate(s, 2)
+    r.catch_up(2)  # nothing missing
+    await asyncio.sleep(0.01)
+    assert s.frames == []
+    r.catch_up(4)  # the store has 3 and 4; no publication of them ever came
+    await asyncio.sleep(0.02)
+    assert s.frames == [encode_text_frame(b"3"), encode_text_frame(b"4")]
+    assert r.last_seq == 4
+    await r.close()
+
+
+async def test_unfillable_gap_moves_on() -> None:
+    async def fetch(room_id: str, after: int, upto: int) -> list[tuple[int, bytes]]:
+        return []
+
+    r, _ = room(gap_fetcher=fetch, gap_wait=0.0)
+    s = FakeSink()
+    r.seed_position(1)
+    r.join(s)
+    r.activate(s, 1)
+    r.publish(4, b"4")
+    await asyncio.sleep(0.02)
+    assert s.frames == [encode_text_frame(b"4")] and r.last_seq == 4
     await r.close()

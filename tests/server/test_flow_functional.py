@@ -194,3 +194,9 @@ async def test_demo_token_endpoint_can_be_off(tmp_path: Any) -> None:
     finally:
         await srv.stop()
         await srv.http.close()
+
+
+async def test_health(server: RunningServer) -> None:
+    assert server.http is not None
+    async with server.http.get(f"{server.url}/healthz") as r:
+        assert r.status == 200 and await r.json() == {"status": "ok", "broker": True}

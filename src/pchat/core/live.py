@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # Presence is re-reported at least this often even when unchanged here, so that counts
 # of other nodes (cluster) reach this node's clients.
 _PRESENCE_REFRESH_TICKS = 5
+# Every so many periods each room's position is compared with the store's (tail recovery).
+_CATCH_UP_TICKS = 5
 
 
 class LiveState:
@@ -101,6 +103,8 @@ class LiveState:
                     room_id, None, push_frame("reactions_stats", {"stats": stats})
                 )
         self._ticks += 1
+        if self._ticks % _CATCH_UP_TICKS == 0:
+            await service.catch_up()
         sizes = service.room_sizes()
         rooms = set(sizes) if self._ticks % _PRESENCE_REFRESH_TICKS == 0 else self._online_dirty
         self._online_dirty = set()

@@ -70,6 +70,7 @@ class Room:
         #: Highest stream position delivered; None until known.
         self.last_seq: int | None = None
         self._early: dict[int, bytes] = {}
+        self._catch_up_to = 0
         self._gap_task: asyncio.Task[None] | None = None
 
     # Membership -------------------------------------------------------------------------
@@ -99,9 +100,14 @@ class Room:
             self._sinks.pop(sink, None)
 
     def seed_position(self, seq: int) -> None:
-        """Set the delivered position if not known yet (at first subscription)."""
-        if self.last_seq is None:
-            self.last_seq = seq
+        """Set the delivered position (at first subscription) and deliver what came since."""
+        if self.last_seq is not None:
+            return
+        self.last_seq = seq
+        if self._early:
+            self._drain_early()
+            if self._early:
+                self._start_gap_fill()
 
     # Delivery ---------------------------------------------------------------------------
 
@@ -111,16 +117,29 @@ class Room:
             self._deliver(None, payload)
             return
         last = self.last_seq
-        if last is None or seq == last + 1:
+        if last is None:
+            # Subscribed, position not read yet: hold it until seed_position().
+            self._early[seq] = payload
+        elif seq == last + 1:
             self.last_seq = seq
             self._deliver(seq, payload)
             if self._early:
                 self._drain_early()
         elif seq > last + 1:
             self._early[seq] = payload
-            if self._gap_task is None and self._gap_fetcher is not None:
-                self._gap_task = asyncio.get_running_loop().create_task(self._fill_gap())
+            self._start_gap_fill()
         # seq <= last: a duplicate, already delivered.
+
+    def catch_up(self, store_seq: int) -> None:
+        """The store is at ``store_seq``: fetch what never arrived (a publisher that died
+        between commit and publish, a publication lost by the broker)."""
+        if self.last_seq is not None and store_seq > self.last_seq:
+            self._catch_up_to = max(self._catch_up_to, store_seq)
+            self._start_gap_fill()
+
+    def _start_gap_fill(self) -> None:
+        if self._gap_task is None and self._gap_fetcher is not None:
+            self._gap_task = asyncio.get_running_loop().create_task(self._fill_gap())
 
     def local(self, payload: bytes) -> None:
         """Deliver a push that is not part of the stream to this node's connections."""
@@ -136,21 +155,33 @@ class Room:
             for stale in [s for s in early if s <= self.last_seq]:
                 del early[stale]
 
+    def _gap_target(self) -> int | None:
+        """The last position that is missing, or None when nothing is."""
+        last = self.last_seq
+        if last is None:
+            return None
+        if self._early:
+            return min(self._early) - 1
+        return self._catch_up_to if self._catch_up_to > last else None
+
     async def _fill_gap(self) -> None:
         try:
-            await asyncio.sleep(self._gap_wait)
-            while self._early and self._gap_fetcher is not None and self.last_seq is not None:
-                upto = min(self._early) - 1
-                if upto <= self.last_seq:
-                    self._drain_early()
-                    continue
-                missing = await self._gap_fetcher(self.room_id, self.last_seq, upto)
-                if not missing:
-                    log.warning("room %s: stream gap after %s not fillable", self.room_id, upto)
-                    self.last_seq = upto
+            await asyncio.sleep(self._gap_wait)  # most gaps close by themselves
+            while self._gap_fetcher is not None and self.last_seq is not None:
+                self._drain_early()
+                upto = self._gap_target()
+                if upto is None:
+                    break
+                after = self.last_seq
+                missing = await self._gap_fetcher(self.room_id, after, upto)
                 for seq, payload in missing:
                     self.publish(seq, payload)
-                self._drain_early()
+                if self.last_seq == after:  # nothing arrived: the store has no such events
+                    log.warning(
+                        "room %s: stream gap %s..%s not fillable", self.room_id, after, upto
+                    )
+                    self.last_seq = upto
+                    self._catch_up_to = 0
         finally:
             self._gap_task = None
 

@@ -188,15 +188,16 @@ class ChatService:
 
     async def _room(self, room_id: str) -> Room:
         while True:
+            task = self._opening.get(room_id)
+            if task is not None:
+                await asyncio.shield(task)
+                continue
             room = self._rooms.get(room_id)
             if room is not None:
                 return room
-            task = self._opening.get(room_id)
-            if task is None:
-                task = asyncio.get_running_loop().create_task(self._open_room(room_id))
-                self._opening[room_id] = task
-                task.add_done_callback(lambda _t: self._opening.pop(room_id, None))
-            await asyncio.shield(task)
+            task = asyncio.get_running_loop().create_task(self._open_room(room_id))
+            self._opening[room_id] = task
+            task.add_done_callback(lambda _t: self._opening.pop(room_id, None))
 
     async def _open_room(self, room_id: str) -> Room:
         room = Room(
@@ -206,11 +207,23 @@ class ChatService:
             gap_fetcher=self._fetch_gap,
             coalesce=self.settings.coalesce_ms / 1000,
         )
-        await self.broker.subscribe(room_id, self._on_publication)
-        info = await self.store.room(room_id)
-        room.seed_position(info.last_seq)
+        # Registered before subscribing: publications that arrive while the position is
+        # read are held by the room (not dropped) and delivered by seed_position().
         self._rooms[room_id] = room
+        try:
+            await self.broker.subscribe(room_id, self._on_publication)
+            info = await self.store.room(room_id)
+        except BaseException:
+            del self._rooms[room_id]
+            raise
+        room.seed_position(info.last_seq)
         return room
+
+    async def catch_up(self) -> None:
+        """Compare each local room with the store and fetch events that never arrived."""
+        for room_id, room in list(self._rooms.items()):
+            if room_id not in self._opening:
+                room.catch_up((await self.store.room(room_id)).last_seq)
 
     def _on_publication(self, room_id: str, seq: int | None, payload: bytes) -> None:
         room = self._rooms.get(room_id)

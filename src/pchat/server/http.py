@@ -82,4 +82,14 @@ class DemoTokens:
 
 
 async def health_handler(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """``200 {"status": "ok"}``, or ``503 {"status": "degraded"}`` while the broker is down.
+
+    Degraded nodes keep serving their own connections (publications are queued and
+    recovered), so load balancers should probe TCP, not this, for liveness.
+    """
+    from .ws import SERVICE_KEY
+
+    service = request.app[SERVICE_KEY]
+    broker_ok = bool(getattr(service.broker, "healthy", True))
+    body = {"status": "ok" if broker_ok else "degraded", "broker": broker_ok}
+    return web.json_response(body, status=200 if broker_ok else 503)

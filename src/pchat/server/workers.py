@@ -36,8 +36,10 @@ def worker_main(settings: Settings, hub_path: str, index: int) -> None:
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s %(levelname)s w{index} %(name)s: %(message)s"
     )
+    # With a cluster broker (Redis) every worker is a node of its own; else the hub relays.
+    broker = None if settings.broker is not None else LocalBroker(Path(hub_path))
     web.run_app(
-        build_app(settings, broker=LocalBroker(Path(hub_path))),
+        build_app(settings, broker=broker),
         host=settings.host,
         port=settings.port,
         reuse_port=True,
