@@ -82,6 +82,7 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
         signer,
         ApiKeyAuthenticator(keys),
         FailureLimiter(settings.auth_failures_max, settings.auth_failures_window),
+        frozenset(settings.trusted_proxies),
     )
 
     app = web.Application(client_max_size=64 * 1024)

@@ -39,6 +39,8 @@ class Settings:
     #: Failed token-service calls from one address within the window before 429.
     auth_failures_max: int | None = 10
     auth_failures_window: float = 60.0
+    #: Proxy addresses whose X-Forwarded-For is believed (e.g. the load balancer's).
+    trusted_proxies: tuple[str, ...] = ()
 
     # Limits. None disables a limit.
     max_frame_bytes: int = 16 * 1024

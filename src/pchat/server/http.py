@@ -13,7 +13,20 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import RequestError
 from pchat.protocol.validation import validate_role, validate_user_id
 
-__all__ = ["DemoTokens", "TokenService", "health_handler"]
+__all__ = ["DemoTokens", "TokenService", "client_address", "health_handler"]
+
+
+def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
+    """The caller's address: behind trusted proxies, the nearest untrusted hop of
+    ``X-Forwarded-For`` (read right to left, as each proxy appends the address it saw)."""
+    addr = request.remote or ""
+    if addr not in trusted_proxies:
+        return addr
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed(hops):
+        if hop and hop not in trusted_proxies:
+            return hop
+    return addr
 
 
 def _error(status: int, name: str, message: str, code: int | None = None) -> web.Response:
@@ -27,14 +40,19 @@ class TokenService:
     """``GET /public-chat/token/?sub=USER_ID[&role=ROLE]`` with the API key headers."""
 
     def __init__(
-        self, signer: TokenSigner, auth: ApiKeyAuthenticator, limiter: FailureLimiter
+        self,
+        signer: TokenSigner,
+        auth: ApiKeyAuthenticator,
+        limiter: FailureLimiter,
+        trusted_proxies: frozenset[str] = frozenset(),
     ) -> None:
         self.signer = signer
         self.auth = auth
         self.limiter = limiter
+        self.trusted_proxies = trusted_proxies
 
     async def handle(self, request: web.Request) -> web.Response:
-        addr = request.remote or ""
+        addr = client_address(request, self.trusted_proxies)
         now = time.monotonic()
         wait = self.limiter.blocked(addr, now)
         if wait is not None:
