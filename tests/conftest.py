@@ -6,9 +6,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncio
+
 import pytest
+import uvloop
 
 from tests.helpers import RawClient, RunningServer, start_server
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """The server runs on uvloop in production, so its tests do too (loop details such as
+    the order of callbacks differ from asyncio's); the SDK is tested on both loops."""
+    if "tests/sdk/" in str(item.path).replace("\\", "/"):
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture

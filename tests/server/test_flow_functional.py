@@ -200,3 +200,13 @@ async def test_health(server: RunningServer) -> None:
     assert server.http is not None
     async with server.http.get(f"{server.url}/healthz") as r:
         assert r.status == 200 and await r.json() == {"status": "ok", "broker": True}
+
+
+async def test_room_reopens_after_everyone_left(server: RunningServer, raw: Any) -> None:
+    for _round in range(3):  # each round empties the room, which closes it on the server
+        clients = await asyncio.gather(*[raw("reopen", user=f"u{i}") for i in range(15)])
+        assert all(c.connected["room"]["id"] == "reopen" for c in clients)
+        await clients[0].ok("send", text="still works")
+        for c in clients:
+            await c.close()
+        await asyncio.sleep(0.05)

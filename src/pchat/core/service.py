@@ -187,17 +187,24 @@ class ChatService:
     # Rooms --------------------------------------------------------------------------------
 
     async def _room(self, room_id: str) -> Room:
+        """The room, opened (subscribed, position known) by the first caller; later callers
+        wait for that opening. Loops only if the room was closed again meanwhile."""
         while True:
             task = self._opening.get(room_id)
-            if task is not None:
-                await asyncio.shield(task)
-                continue
-            room = self._rooms.get(room_id)
-            if room is not None:
+            if task is not None and task.done():
+                # Finished: forget it here rather than in a done callback, which may not
+                # have run yet (awaiting a finished task does not yield to the loop).
+                del self._opening[room_id]
+                task = None
+            if task is None:
+                room = self._rooms.get(room_id)
+                if room is not None:
+                    return room
+                task = asyncio.get_running_loop().create_task(self._open_room(room_id))
+                self._opening[room_id] = task
+            room = await asyncio.shield(task)
+            if self._rooms.get(room_id) is room:
                 return room
-            task = asyncio.get_running_loop().create_task(self._open_room(room_id))
-            self._opening[room_id] = task
-            task.add_done_callback(lambda _t: self._opening.pop(room_id, None))
 
     async def _open_room(self, room_id: str) -> Room:
         room = Room(
@@ -222,7 +229,7 @@ class ChatService:
     async def catch_up(self) -> None:
         """Compare each local room with the store and fetch events that never arrived."""
         for room_id, room in list(self._rooms.items()):
-            if room_id not in self._opening:
+            if room.last_seq is not None:  # opened
                 room.catch_up((await self.store.room(room_id)).last_seq)
 
     def _on_publication(self, room_id: str, seq: int | None, payload: bytes) -> None:
@@ -305,9 +312,7 @@ class ChatService:
         self._arm_expiry(session, claims.exp)
 
         room = await self._room(room_id)
-        while self._rooms.get(room_id) is not room:  # closed while we waited
-            room = await self._room(room_id)
-        room.join(session.sink)
+        room.join(session.sink)  # at once: _room() returned the live room, no await since
         try:
             result = await self._connect_result(session, room_id, user, args.get("recover"))
         except BaseException:
