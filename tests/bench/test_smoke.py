@@ -53,6 +53,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "0",
         "--history",
         "0",
+        "--join-timeout",
+        "20",
         "--no-plot",
         "--out",
         str(out),

@@ -103,3 +103,30 @@ async def test_polls_scheduled_elsewhere_are_armed_by_the_scan(tmp_path: Any) ->
     finally:
         await srv.stop()
         await srv.http.close()
+
+
+async def test_joiners_see_current_polls(raw: Any) -> None:
+    mod = await raw("p5", user="mia", role="moderator")
+    first = await raw("p5", user="a")
+    assert first.connected["room"]["polls"] == []  # now cached on the server
+    poll = (await mod.ok("poll_create", question="Now?", options=["y", "n"]))["poll"]
+    await first.push("poll")
+    second = await raw("p5", user="b")
+    assert [p["id"] for p in second.connected["room"]["polls"]] == [poll["id"]]
+    await second.ok("poll_vote", poll_id=poll["id"], option=1)
+    while (await first.push("poll"))["poll"]["total_votes"] < 1:
+        pass
+    third = await raw("p5", user="c")
+    assert third.connected["room"]["polls"][0]["options"][1]["votes"] == 1
+    scheduled = await mod.ok(
+        "poll_create",
+        question="Later",
+        options=["a", "b"],
+        publish_at=int(time.time() * 1000) + 60_000,
+    )
+    other_mod = await raw("p5", user="max", role="moderator")
+    ids = [p["id"] for p in other_mod.connected["room"]["polls"]]
+    assert scheduled["poll"]["id"] in ids  # staff see scheduled polls at once
+    assert scheduled["poll"]["id"] not in [
+        p["id"] for p in (await raw("p5", user="d")).connected["room"]["polls"]
+    ]

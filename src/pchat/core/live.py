@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ class LiveState:
         self._pending: dict[str, Counter[str]] = {}
         self._online_dirty: set[str] = set()
         self._online_sent: dict[str, int] = {}
+        self._stats: dict[str, tuple[float, dict[str, int]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ticks = 0
 
@@ -73,14 +75,31 @@ class LiveState:
         self._online_dirty.add(room_id)
 
     async def online_now(self, room_id: str) -> int:
+        """The room's online count for a connect reply: the last room-wide count known here
+        (at most a period old), at least this node's own count; asked of the broker only
+        when none is known yet."""
         local = self._service.room_sizes().get(room_id, 0)
+        known = self._online_sent.get(room_id)
+        if known is not None:
+            return max(known, local)
         return await self._service.broker.set_presence(room_id, local)
+
+    async def reaction_stats(self, room_id: str) -> dict[str, int]:
+        """The room's reaction totals, read from the store at most once per period."""
+        now = time.monotonic()
+        cached = self._stats.get(room_id)
+        if cached is not None and now - cached[0] < self._service.settings.stats_interval:
+            return dict(cached[1])
+        stats = await self._service.store.reaction_stats(room_id)
+        self._stats[room_id] = (now, stats)
+        return dict(stats)
 
     async def forget(self, room_id: str) -> None:
         await self.flush_reactions(room_id)
         await self._service.broker.set_presence(room_id, 0)
         self._online_sent.pop(room_id, None)
         self._online_dirty.discard(room_id)
+        self._stats.pop(room_id, None)
 
     # The periodic pass --------------------------------------------------------------------
 
@@ -99,6 +118,7 @@ class LiveState:
         for room_id in list(self._pending):
             if await self.flush_reactions(room_id):
                 stats = await service.store.reaction_stats(room_id)
+                self._stats[room_id] = (time.monotonic(), stats)
                 await service.publish(
                     room_id, None, push_frame("reactions_stats", {"stats": stats})
                 )

@@ -50,6 +50,8 @@ class PollService:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scanner: asyncio.Task[None] | None = None
+        self._cache: dict[str, list[Poll]] = {}
+        self._versions: dict[str, int] = {}
 
     async def start(self) -> None:
         await self.scan()
@@ -145,7 +147,10 @@ class PollService:
         from .service import is_staff
 
         store = self._service.store
-        polls = await store.list_polls(room_id, _ALL if is_staff(user) else _VISIBLE)
+        if is_staff(user):  # few, and they also see scheduled polls, which push nothing
+            polls = await store.list_polls(room_id, _ALL)
+        else:
+            polls = await self._visible_polls(room_id)
         votes = await store.user_votes(room_id, user.id) if polls else {}
         out = []
         for poll in polls:
@@ -154,6 +159,29 @@ class PollService:
                 wire["my_vote"] = votes[poll.id]
             out.append(wire)
         return out
+
+    async def _visible_polls(self, room_id: str) -> list[Poll]:
+        """The room's open and finished polls, from a cache that every ``poll`` push through
+        this node clears: each change of them anywhere in the cluster (publish, tally,
+        finish) is pushed to every node with members."""
+        cached = self._cache.get(room_id)
+        if cached is not None:
+            return cached
+        version = self._versions.get(room_id, 0)
+        polls = await self._service.store.list_polls(room_id, _VISIBLE)
+        if self._versions.get(room_id, 0) == version:  # no change while we read
+            self._cache[room_id] = polls
+        return polls
+
+    def changed(self, room_id: str) -> None:
+        """A poll of the room changed: forget the cached list."""
+        self._cache.pop(room_id, None)
+        self._versions[room_id] = self._versions.get(room_id, 0) + 1
+
+    def forget(self, room_id: str) -> None:
+        """The room closed on this node."""
+        self._cache.pop(room_id, None)
+        self._versions.pop(room_id, None)
 
     # Helpers ------------------------------------------------------------------------------
 

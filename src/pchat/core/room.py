@@ -69,6 +69,8 @@ class Room:
         self._gap_wait = gap_wait
         #: Highest stream position delivered; None until known.
         self.last_seq: int | None = None
+        #: The stream's epoch, as the store said when the room was opened here.
+        self.epoch: str | None = None
         self._early: dict[int, bytes] = {}
         self._catch_up_to = 0
         self._gap_task: asyncio.Task[None] | None = None

@@ -66,6 +66,9 @@ class Verifier(Protocol):
 NODE = f"{socket.gethostname()}:{os.getpid()}"
 
 
+_POLL_PUSH = b'{"type":"poll"'
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -183,6 +186,7 @@ class ChatService:
             await self.broker.unsubscribe(room_id)
             await room.close()
             await self.live.forget(room_id)
+            self.polls.forget(room_id)
 
     # Rooms --------------------------------------------------------------------------------
 
@@ -223,6 +227,7 @@ class ChatService:
         except BaseException:
             del self._rooms[room_id]
             raise
+        room.epoch = info.epoch
         room.seed_position(info.last_seq)
         return room
 
@@ -236,6 +241,8 @@ class ChatService:
         room = self._rooms.get(room_id)
         if room is not None:
             room.publish(seq, payload)
+            if seq is None and payload.startswith(_POLL_PUSH):
+                self.polls.changed(room_id)
 
     async def _fetch_gap(self, room_id: str, after: int, upto: int) -> list[tuple[int, bytes]]:
         events = await self.store.events_since(room_id, after, upto - after)
@@ -314,29 +321,35 @@ class ChatService:
         room = await self._room(room_id)
         room.join(session.sink)  # at once: _room() returned the live room, no await since
         try:
-            result = await self._connect_result(session, room_id, user, args.get("recover"))
+            result = await self._connect_result(session, room, user, args.get("recover"))
         except BaseException:
             room.leave(session.sink)
             raise
         return result
 
     async def _connect_result(
-        self, session: Session, room_id: str, user: User, recover: Any
+        self, session: Session, room: Room, user: User, recover: Any
     ) -> dict[str, Any]:
+        """The connect reply. Served from the room's memory where possible: a join storm of
+        thousands of clients must not become thousands of store reads."""
         s = self.settings
-        info = await self.store.room(room_id)
+        room_id = room.room_id
+        # Everything up to this position was delivered before the join; everything after it
+        # reaches the connection through its join buffer (see Room).
+        covered = room.last_seq
+        assert covered is not None and room.epoch is not None
         result: dict[str, Any] = {
             "user": user.to_wire(),
             "session": session.id,
             "node": NODE,
             "room": {
                 "id": room_id,
-                "epoch": info.epoch,
-                "seq": info.last_seq,
+                "epoch": room.epoch,
+                "seq": covered,
                 "online": await self.live.online_now(room_id),
                 "reactions": {
                     "types": list(s.reactions),
-                    "stats": await self.store.reaction_stats(room_id),
+                    "stats": await self.live.reaction_stats(room_id),
                 },
                 "polls": await self.polls.visible(room_id, user),
             },
@@ -348,7 +361,7 @@ class ChatService:
             },
         }
         if recover is not None:
-            result["recovery"] = await self._recover(room_id, info.epoch, info.last_seq, recover)
+            result["recovery"] = await self._recover(room_id, room.epoch, covered, recover)
         return result
 
     def finish_connect(self, session: Session, result: dict[str, Any]) -> None:
