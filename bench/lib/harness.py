@@ -1,0 +1,252 @@
+"""The measurements: broadcast at an offered load, idle memory and join storm, history pages.
+
+Each measurement starts a fresh server (pinned to ``server_cpus``) and drives it from the
+load generator (pinned to ``loadgen_cpus``); pchat gets a fresh data directory each time,
+with signing keys copied from one template so that one token file serves every run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import loadgen
+from .procs import ServerProcess, free_port, pinned
+from .systems import System
+
+__all__ = ["Config", "Harness"]
+
+#: Seconds a server gets to settle between its start and the load.
+SETTLE = 0.3
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """What the runner was asked to measure."""
+
+    root: Path
+    out: Path
+    work: Path
+    subscribers: int = 5000
+    rates: tuple[float, ...] = (20, 40, 80, 160, 0)
+    runs: int = 3
+    warmup: float = 3.0
+    duration: float = 10.0
+    inflight: int = 4
+    size: int = 200
+    nonreaders: int = 0
+    concurrency: int = 100
+    join_timeout: float = 60.0
+    idle: int = 10000
+    idle_hold: float = 5.0
+    history: int = 1_000_000
+    history_pages: int = 2000
+    server_cpus: str | None = "0"
+    loadgen_cpus: str | None = "1"
+
+    @property
+    def pchat_python(self) -> Path:
+        return self.root / ".venv" / "bin" / "python"
+
+    @property
+    def tools(self) -> Path:
+        return self.root / "bench" / "lib" / "pchat_tools.py"
+
+
+class Harness:
+    """Runs one measurement at a time and returns its record (a flat dict)."""
+
+    def __init__(self, config: Config, binary: Path, log: Callable[[str], None]) -> None:
+        self.config = config
+        self.binary = binary
+        self.log = log
+        self._keys_dir = config.work / "keys"
+        self._tokens: Path | None = None
+        self._serial = 0
+
+    # -- pchat plumbing ---------------------------------------------------------------------
+
+    def _tool(self, *args: str, cpus: str | None = None, timeout: float = 3600) -> dict[str, Any]:
+        argv = pinned([str(self.config.pchat_python), str(self.config.tools), *args], cpus)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, cwd=self.config.root
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()[-2000:]}")
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    def tokens(self) -> Path:
+        """One token per subscriber of the biggest run, plus one for the publisher."""
+        if self._tokens is None:
+            count = max(self.config.subscribers, self.config.idle) + 1
+            path = self.config.work / "tokens.txt"
+            self._tool(
+                "tokens",
+                "--data-dir",
+                str(self._keys_dir),
+                "--count",
+                str(count),
+                "--out",
+                str(path),
+            )
+            self._tokens = path
+        return self._tokens
+
+    def _fresh_data_dir(self, system: System) -> Path:
+        self._serial += 1
+        data_dir = self.config.work / f"data-{self._serial:04d}-{system.name}"
+        data_dir.mkdir(parents=True)
+        if system.is_pchat:
+            self.tokens()
+            shutil.copy2(self._keys_dir / "keys.sqlite3", data_dir / "keys.sqlite3")
+        return data_dir
+
+    # -- servers ----------------------------------------------------------------------------
+
+    def _start(self, system: System, data_dir: Path, label: str) -> tuple[ServerProcess, int]:
+        port = free_port()
+        server = ServerProcess(
+            pinned(system.argv(port, data_dir), self.config.server_cpus),
+            env=system.environ(port, data_dir),
+            log_path=self.config.out / "logs" / f"{label}.log",
+            cwd=self.config.root,
+        )
+        try:
+            server.wait_ready(port, settle=SETTLE)
+        except BaseException:
+            server.stop()
+            raise
+        return server, port
+
+    def _drive(self, system: System, label: str, options: dict[str, Any]) -> dict[str, Any]:
+        """Start ``system``, run the load generator against it, stop it; the result."""
+        data_dir = self._fresh_data_dir(system)
+        server, port = self._start(system, data_dir, label)
+        try:
+            opts = loadgen.Options(
+                port=port,
+                proto=system.proto,
+                tokens=self.tokens() if system.is_pchat else None,
+                server_pids=server.pids(),
+                concurrency=self.config.concurrency,
+                join_timeout=self.config.join_timeout,
+                **options,
+            )
+            result = loadgen.run(self.binary, opts, cpus=self.config.loadgen_cpus)
+            alive = server.proc.poll() is None
+        finally:
+            status = server.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+        result["server_alive_at_end"] = alive
+        result["server_exit_status"] = status
+        return result
+
+    # -- measurements -----------------------------------------------------------------------
+
+    def broadcast(self, system: System, rate: float, run: int) -> dict[str, Any]:
+        """Deliveries, latency and server CPU at one offered load."""
+        c = self.config
+        label = f"broadcast-{system.name}-{_rate_label(rate)}-run{run}"
+        result = self._drive(
+            system,
+            label,
+            {
+                "subscribers": c.subscribers,
+                "rate": rate,
+                "inflight": c.inflight,
+                "size": c.size,
+                "warmup": c.warmup,
+                "duration": c.duration,
+                "nonreaders": c.nonreaders,
+            },
+        )
+        return {
+            "system": system.name,
+            "offered_rate": rate,
+            "run": run,
+            **result,
+            **_derived(result),
+        }
+
+    def idle(self, system: System, run: int) -> dict[str, Any]:
+        """Server RSS per idle connection and the join storm, at ``config.idle`` clients."""
+        c = self.config
+        label = f"idle-{system.name}-run{run}"
+        result = self._drive(
+            system, label, {"subscribers": c.idle, "idle": True, "duration": c.idle_hold}
+        )
+        return {"system": system.name, "connections": c.idle, "run": run, **result}
+
+    def history_fill(self) -> tuple[Path, dict[str, Any]]:
+        """A pchat data directory whose room holds ``config.history`` messages."""
+        data_dir = self.config.work / "history"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.tokens()
+        shutil.copy2(self._keys_dir / "keys.sqlite3", data_dir / "keys.sqlite3")
+        self.log(f"filling history: {self.config.history:,} messages (SQLiteStore)...")
+        fill = self._tool(
+            "history-fill", "--data-dir", str(data_dir), "--count", str(self.config.history)
+        )
+        self.log(f"  filled in {fill['fill_seconds']} s, {fill['db_bytes'] / 1e6:.0f} MB")
+        return data_dir, fill
+
+    def history(self, system: System, data_dir: Path, run: int) -> dict[str, Any]:
+        """50-message history pages over the WebSocket of a pchat server on ``data_dir``."""
+        server, port = self._start(system, data_dir, f"history-{system.name}-run{run}")
+        try:
+            result = self._tool(
+                "history-measure",
+                "--url",
+                f"ws://127.0.0.1:{port}/public-chat/ws",
+                "--token-file",
+                str(self.tokens()),
+                "--total",
+                str(self.config.history),
+                "--pages",
+                str(self.config.history_pages),
+                cpus=self.config.loadgen_cpus,
+                timeout=600,
+            )
+        finally:
+            server.stop()
+        return {"system": system.name, "run": run, **result}
+
+    def history_store(self, data_dir: Path) -> dict[str, Any]:
+        """The same pages through the store API in-process (no server, no WebSocket)."""
+        return self._tool(
+            "history-store",
+            "--data-dir",
+            str(data_dir),
+            "--total",
+            str(self.config.history),
+            "--pages",
+            str(self.config.history_pages),
+            cpus=self.config.server_cpus,
+            timeout=600,
+        )
+
+
+def _rate_label(rate: float) -> str:
+    return "sat" if rate <= 0 else f"{rate:g}"
+
+
+def _derived(r: dict[str, Any]) -> dict[str, Any]:
+    """Per-million and per-core figures of one broadcast result."""
+    window = r.get("window_seconds") or 0
+    deliveries = r.get("deliveries") or 0
+    server_cpu = r.get("server_cpu_seconds")
+    readers = max(0, (r.get("joined") or 0) - (r.get("nonreaders") or 0))
+    return {
+        "offered_deliveries_per_s": r["rate"] * readers if r.get("rate", 0) > 0 else None,
+        "server_cpu_per_million": (
+            server_cpu / deliveries * 1e6 if server_cpu is not None and deliveries else None
+        ),
+        "server_cpu_pct": server_cpu / window * 100 if server_cpu is not None and window else None,
+        "loadgen_cpu_pct": r["loadgen_cpu_seconds"] / window * 100 if window else None,
+    }

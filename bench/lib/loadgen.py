@@ -1,0 +1,109 @@
+"""Building and running the C load generator (``bench/loadgen/``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .procs import pinned
+
+__all__ = ["FIELDS", "LoadgenError", "Options", "build", "run"]
+
+LOADGEN_DIR = Path(__file__).resolve().parents[1] / "loadgen"
+
+#: Every field of the loadgen's JSON object (the smoke test checks them all).
+FIELDS: tuple[str, ...] = (
+    "proto", "mode", "subscribers", "nonreaders", "joined", "join_seconds", "rate",
+    "inflight", "size", "warmup", "duration", "drain", "window_seconds", "sent", "sent_per_s",
+    "sent_total", "deliveries", "deliveries_per_s", "deliveries_total", "delivery_ratio",
+    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_p999_ms",
+    "latency_max_ms", "latency_mean_ms", "errors", "error_kinds", "closed",
+    "closed_readers", "closed_nonreaders", "close_codes", "publish_skipped", "stalls",
+    "loadgen_cpu_seconds", "loadgen_cpu_total_seconds", "server_cpu_seconds",
+    "server_rss_before_kb", "server_rss_after_kb", "server_rss_per_conn_bytes",
+)  # fmt: skip
+
+
+class LoadgenError(RuntimeError):
+    """The load generator failed or printed no result."""
+
+
+def build() -> Path:
+    """``make`` the load generator; its path. Raises if there is no C compiler."""
+    if shutil.which("gcc") is None:
+        raise LoadgenError("gcc is missing: the load generator cannot be built")
+    result = subprocess.run(["make", "-s", "-C", str(LOADGEN_DIR)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise LoadgenError(f"building the load generator failed:\n{result.stdout}{result.stderr}")
+    return LOADGEN_DIR / "loadgen"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """One load generator run (see ``loadgen --help``)."""
+
+    port: int
+    proto: str
+    subscribers: int
+    rate: float = 0.0
+    inflight: int = 4
+    warmup: float = 3.0
+    duration: float = 10.0
+    nonreaders: int = 0
+    idle: bool = False
+    tokens: Path | None = None
+    concurrency: int = 100
+    join_timeout: float = 60.0
+    size: int = 200
+    server_pids: Sequence[int] = ()
+
+    def argv(self, binary: Path) -> list[str]:
+        flags: dict[str, object] = {
+            "--port": self.port,
+            "--proto": self.proto,
+            "--subscribers": self.subscribers,
+            "--duration": self.duration,
+            "--concurrency": self.concurrency,
+            "--join-timeout": self.join_timeout,
+        }
+        if not self.idle:
+            flags |= {
+                "--rate": self.rate,
+                "--inflight": self.inflight,
+                "--warmup": self.warmup,
+                "--size": self.size,
+                "--nonreaders": self.nonreaders,
+            }
+        if self.tokens is not None:
+            flags["--tokens"] = self.tokens
+        if self.server_pids:
+            flags["--server-pid"] = ",".join(map(str, self.server_pids))
+        args = [str(binary), *(["--idle"] if self.idle else [])]
+        for flag, value in flags.items():
+            args += [flag, str(value)]
+        return args
+
+    def timeout(self) -> float:
+        return self.join_timeout * 2 + self.warmup + self.duration + 60
+
+
+def run(binary: Path, options: Options, *, cpus: str | None) -> dict[str, Any]:
+    """Run the load generator pinned to ``cpus``; its JSON result (plus its stderr)."""
+    argv = pinned(options.argv(binary), cpus)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=options.timeout())
+    except subprocess.TimeoutExpired as exc:
+        raise LoadgenError(f"the load generator timed out: {' '.join(argv)}") from exc
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise LoadgenError(
+            f"the load generator failed ({done.returncode}): {done.stderr.strip()[-2000:]}"
+        )
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["loadgen_notes"] = done.stderr.strip().splitlines()[-20:]
+    return result

@@ -1,0 +1,129 @@
+"""Processes of a benchmark: a server pinned to CPUs, its process tree, its shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["ServerProcess", "descendants", "free_port", "pinned"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def pinned(command: Sequence[str], cpus: str | None) -> list[str]:
+    """``command`` run on ``cpus`` (taskset list syntax: ``0``, ``0-1``); unpinned if None."""
+    if not cpus:
+        return list(command)
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise RuntimeError("taskset is missing (util-linux); pass --no-pin to run unpinned")
+    return [taskset, "-c", cpus, *command]
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (workers of a multi-process server)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+class ServerProcess:
+    """A server under test, in its own process group, with its output in a log file."""
+
+    def __init__(
+        self, command: Sequence[str], *, env: Mapping[str, str], log_path: Path, cwd: Path
+    ) -> None:
+        self.command = list(command)
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.command,
+            env={**os.environ, **env},
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, port: int, timeout: float = 30.0, settle: float = 0.3) -> None:
+        """Wait until the port accepts connections; raise if the server died or timed out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    time.sleep(settle)  # let a multi-process server finish starting
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not listen on {port} within {timeout} s: {self.tail()}")
+
+    def pids(self, stable_for: float = 0.5, timeout: float = 10.0) -> list[int]:
+        """The server's processes, once their set has not changed for ``stable_for`` s.
+
+        A multi-process server may still be starting workers when its port first answers.
+        """
+        deadline = time.monotonic() + timeout
+        pids = descendants(self.proc.pid)
+        since = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - since < stable_for:
+            time.sleep(0.1)
+            now = descendants(self.proc.pid)
+            if sorted(now) != sorted(pids):
+                pids, since = now, time.monotonic()
+        return pids
+
+    def tail(self, lines: int = 15) -> str:
+        self._log.flush()
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM the process group, SIGKILL it if it lingers; the exit status."""
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait(5)
+        # Workers of the group that outlived their parent.
+        self._signal(signal.SIGKILL)
+        self._log.close()
+        return self.proc.returncode
+
+    def _signal(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)

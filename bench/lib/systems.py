@@ -1,0 +1,153 @@
+"""The systems under test: pchat and its peers, and how the runner starts each.
+
+Every system serves WebSocket on ``127.0.0.1:PORT`` with one room (the contract in
+``bench/README.md``). ``proto`` tells the load generator how to join and publish:
+``pchat`` (the pchat protocol), ``socketio`` (engine.io v4 / socket.io) or ``ws`` (every
+text frame is broadcast as is). Commands hold ``{port}`` and ``{data_dir}`` placeholders.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+__all__ = ["PCHAT_BENCH_ENV", "System", "builtin_systems", "parse_variant", "unavailable"]
+
+#: pchat with its per-user and per-connection limits off: one publisher sends thousands
+#: of messages per second, and nobody is pinged during a run.
+PCHAT_BENCH_ENV: Mapping[str, str] = {
+    "PCHAT_RATE_MESSAGES": "none",
+    "PCHAT_RATE_FRAMES": "none",
+    "PCHAT_RATE_REACTIONS": "none",
+    "PCHAT_FLOOD_STRIKES": "none",
+    "PCHAT_HEARTBEAT": "none",
+}
+
+
+@dataclass(frozen=True)
+class System:
+    """One server under test."""
+
+    name: str
+    proto: str
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: Files that must exist for the system to run (else it is skipped with a note).
+    requires: tuple[Path, ...] = ()
+    #: A Python interpreter that must import these modules (else skipped).
+    imports: tuple[str, ...] = ()
+    #: pchat needs signed tokens and a data directory.
+    is_pchat: bool = False
+
+    def argv(self, port: int, data_dir: Path) -> list[str]:
+        return [a.format(port=port, data_dir=data_dir) for a in self.command]
+
+    def environ(self, port: int, data_dir: Path) -> dict[str, str]:
+        env = {k: v.format(port=port, data_dir=data_dir) for k, v in self.env.items()}
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+
+def builtin_systems(root: Path) -> dict[str, System]:
+    """pchat and the four peers of ``bench/peers/``, by name."""
+    venv = root / ".venv" / "bin"
+    bench_venv = root / ".venv-bench" / "bin"
+    peers = root / "bench" / "peers"
+    node = shutil.which("node") or "node"
+    systems = [
+        System(
+            name="pchat",
+            proto="pchat",
+            command=(
+                str(venv / "pchat"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--data-dir",
+                "{data_dir}",
+            ),
+            env={**PCHAT_BENCH_ENV, "PCHAT_DATA_DIR": "{data_dir}", "PCHAT_PORT": "{port}"},
+            requires=(venv / "pchat", venv / "python"),
+            is_pchat=True,
+        ),
+        System(
+            name="raw",
+            proto="ws",
+            command=(str(venv / "python"), str(peers / "raw" / "server.py"), "--port", "{port}"),
+            requires=(venv / "python", peers / "raw" / "server.py"),
+        ),
+        System(
+            name="ws-node",
+            proto="ws",
+            command=(node, str(peers / "node_ws" / "server.js"), "--port", "{port}"),
+            requires=(peers / "node_ws" / "server.js", peers / "node_ws" / "node_modules"),
+        ),
+        System(
+            name="socketio-node",
+            proto="socketio",
+            command=(node, str(peers / "node_socketio" / "server.js"), "--port", "{port}"),
+            requires=(
+                peers / "node_socketio" / "server.js",
+                peers / "node_socketio" / "node_modules",
+            ),
+        ),
+        System(
+            name="python-socketio",
+            proto="socketio",
+            command=(
+                str(bench_venv / "python"),
+                str(peers / "python_socketio" / "server.py"),
+                "--port",
+                "{port}",
+            ),
+            requires=(bench_venv / "python", peers / "python_socketio" / "server.py"),
+            imports=("socketio",),
+        ),
+    ]
+    return {s.name: s for s in systems}
+
+
+def parse_variant(spec: str, systems: Mapping[str, System]) -> System:
+    """``NAME=BASE:KEY=VALUE[:KEY=VALUE…]``: BASE started with extra environment.
+
+    ``pchat-c10=pchat:PCHAT_COALESCE_MS=10`` is pchat with that variable set.
+    """
+    name, sep, rest = spec.partition("=")
+    if not sep or not name:
+        raise ValueError(f"bad --variant {spec!r}: NAME=BASE:KEY=VALUE[:KEY=VALUE…]")
+    base_name, *pairs = rest.split(":")
+    if base_name not in systems:
+        raise ValueError(f"--variant {spec!r}: unknown system {base_name!r}")
+    env = dict(systems[base_name].env)
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise ValueError(f"bad --variant {spec!r}: {pair!r} is not KEY=VALUE")
+        env[key] = value
+    return replace(systems[base_name], name=name, env=env)
+
+
+def unavailable(system: System) -> str | None:
+    """Why ``system`` cannot run here, or None."""
+    for path in system.requires:
+        if not path.exists():
+            return f"{path} is missing"
+    if system.command[0] == "node" and shutil.which("node") is None:
+        return "node is not installed"
+    if system.imports:
+        check = subprocess.run(
+            [system.command[0], "-c", "import " + ", ".join(system.imports)],
+            capture_output=True,
+            text=True,
+        )
+        if check.returncode != 0:
+            return (
+                f"{system.command[0]} cannot import {', '.join(system.imports)} "
+                "(run `make -C bench venv`)"
+            )
+    return None

@@ -1,0 +1,1469 @@
+/*
+ * loadgen: a lean, single-threaded epoll WebSocket load generator for fan-out benchmarks.
+ *
+ * It opens N subscriber connections to one room, joins them (pchat, engine.io/socket.io or
+ * plain WebSocket), then publishes 200-byte messages from one more connection at a fixed
+ * rate (or saturating, with a bounded number in flight) and prints ONE JSON object on
+ * stdout: deliveries per second, latency percentiles, join time, errors, closes, its own
+ * CPU time and, when given the server's pids, the server's CPU time over the same window.
+ *
+ * Message text (the benchmark contract, bench/README.md): "@@<CLOCK_REALTIME ns>@@" padded
+ * with 'x' to --size bytes. Every "@@digits@@" marker received by a subscriber is one
+ * delivery; latency = receive time - marker time.
+ *
+ * Design notes:
+ * - Server frames are parsed as a stream (any length, any fragmentation of reads or
+ *   messages) with no per-connection read buffer: payload bytes are scanned for markers
+ *   in place from one shared read buffer. Only the messages exchanged while joining are
+ *   accumulated. This keeps a connection at a few hundred bytes (10,000+ connections).
+ * - Level-triggered epoll with one read() per ready connection per loop: fair between
+ *   connections, and a connection with a big backlog does not starve the others.
+ * - Latencies go into a fixed-size log-linear histogram (microseconds, <= 1.6% error).
+ * - Client frames are masked (RFC 6455 section 5.3); WebSocket pings get pongs, engine.io
+ *   pings ("2") get pongs ("3").
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_BUF_SIZE (256 * 1024)
+#define MAX_EVENTS 1024
+#define MAX_JOIN_MSG (1024 * 1024)   /* a join-phase message larger than this is an error */
+#define MAX_PUB_BACKLOG (4u << 20)   /* publisher output queued beyond this: skip a send */
+#define MAX_SERVER_PIDS 64
+#define MAX_CLOSE_CODES 16
+#define MAX_BURST 1000               /* messages sent at once when the rate timer lags */
+#define STALL_NS 5000000000LL        /* saturating mode: no receipt for 5 s resets in-flight */
+
+enum proto { P_PCHAT, P_SOCKETIO, P_WS };
+enum cstate { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_JOINING, C_JOINED, C_CLOSED };
+enum pstate { PS_HDR, PS_PAYLOAD };
+
+struct conn {
+    int fd;
+    int idx;                 /* 0..N-1: subscribers; N: the publisher */
+    uint8_t state;
+    uint8_t reader;          /* 0: a non-reader (stopped reading after joining) */
+    uint8_t draining;        /* a non-reader read again after the window, to see its fate */
+    uint8_t want_out;        /* EPOLLOUT is registered */
+    /* output queue */
+    uint8_t *out;
+    size_t out_len, out_off, out_cap;
+    /* handshake response or a join-phase message being accumulated */
+    uint8_t *acc;
+    size_t acc_len, acc_cap;
+    /* frame parser */
+    uint8_t pstate;
+    uint8_t hdr[14];
+    uint8_t hdr_len, hdr_need;
+    uint8_t opcode;          /* opcode of the current frame */
+    uint8_t msg_op;          /* opcode of the current (possibly fragmented) message */
+    uint8_t fin;
+    uint64_t remaining;      /* payload bytes left in the current frame */
+    uint8_t ctl[125];
+    uint8_t ctl_len;
+    uint8_t mhead[16];       /* the first bytes of the current message */
+    uint8_t mhead_len;
+    uint64_t msg_len;
+    /* marker scanner */
+    uint8_t mstate, mdigits;
+    uint64_t mval;
+};
+
+/* ---- options ---------------------------------------------------------------------------- */
+
+static struct {
+    const char *host;
+    int port;
+    const char *path;
+    int proto;
+    int subscribers;
+    int nonreaders;
+    double rate;
+    int inflight;
+    double warmup;
+    double duration;
+    const char *tokens_file;
+    const char *room;
+    int concurrency;
+    double join_timeout;
+    double drain;
+    int idle;
+    int size;
+    int nonreader_rcvbuf;
+    pid_t server_pids[MAX_SERVER_PIDS];
+    int n_server_pids;
+    int quiet;
+} opt = {
+    .host = "127.0.0.1",
+    .proto = -1,
+    .subscribers = 100,
+    .rate = 10,
+    .inflight = 4,
+    .warmup = 2,
+    .duration = 10,
+    .room = "bench",
+    .concurrency = 100,
+    .join_timeout = 60,
+    .drain = 3,
+    .size = 200,
+    .nonreader_rcvbuf = 4096,
+};
+
+/* ---- state ------------------------------------------------------------------------------ */
+
+static struct conn *conns;
+static int n_conns;                    /* subscribers + 1 publisher */
+static struct conn *pub;
+static int epfd, timer_fd = -1;
+static uint8_t timer_tag;              /* epoll data.ptr for the rate timer */
+static uint8_t rbuf[READ_BUF_SIZE];
+static char **tokens;
+static int n_tokens;
+static struct sockaddr_in server_addr;
+static uint32_t rng = 2463534242u;
+
+static int next_to_connect, pending, joined, failed;
+static int64_t join_start, join_end;
+static int publishing;
+static int64_t pub_start, win_start, win_end;
+static int in_window, window_done;
+static uint64_t pub_seq;               /* request ids / messages sent in total */
+static int inflight;
+static int64_t last_progress;
+
+static struct {
+    uint64_t sent, sent_total, deliveries, deliveries_total, publish_skipped, stalls;
+    uint64_t err_connect, err_handshake, err_join, err_join_timeout, err_protocol;
+    uint64_t err_server_frames, err_publisher;
+    uint64_t closed_readers, closed_nonreaders;
+    int close_codes[MAX_CLOSE_CODES][2];
+    int n_close_codes;
+    double cpu_win_start, cpu_win;
+    double srv_cpu_start, srv_cpu;
+    long srv_rss_before, srv_rss_after;
+} st = {.srv_cpu = -1, .srv_rss_before = -1, .srv_rss_after = -1};
+
+/* Latency histogram in microseconds: values < 128 exact, then 64 sub-buckets per power
+ * of two (relative error <= 1/64). Index 128 + (shift-1)*64 + (mantissa-64). */
+#define HIST_SIZE (128 + 64 * 40)
+static uint64_t hist[HIST_SIZE];
+static uint64_t hist_count, hist_max_us;
+static double hist_sum_us;
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("loadgen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+static void note(const char *fmt, ...)
+{
+    if (opt.quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("loadgen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static uint32_t xorshift(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q)
+        die("out of memory");
+    return q;
+}
+
+static double self_cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* utime + stime of the server's processes (all threads), in seconds; -1 if unreadable. */
+static double server_cpu_seconds(void)
+{
+    if (opt.n_server_pids == 0)
+        return -1;
+    double total = 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    for (int i = 0; i < opt.n_server_pids; i++) {
+        char path[64], line[4096];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)opt.server_pids[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return -1;
+        size_t n = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        line[n] = 0;
+        /* fields after the command name (which may hold spaces) start after the last ')' */
+        char *p = strrchr(line, ')');
+        if (!p)
+            return -1;
+        unsigned long long utime = 0, stime = 0;
+        /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+        if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                   &stime) != 2)
+            return -1;
+        total += (double)(utime + stime) / (double)hz;
+    }
+    return total;
+}
+
+/* VmRSS of the server's processes in KiB; -1 if unreadable. */
+static long server_rss_kb(void)
+{
+    if (opt.n_server_pids == 0)
+        return -1;
+    long total = 0;
+    for (int i = 0; i < opt.n_server_pids; i++) {
+        char path[64], line[256];
+        snprintf(path, sizeof path, "/proc/%d/status", (int)opt.server_pids[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return -1;
+        long kb = -1;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+                break;
+        fclose(f);
+        if (kb < 0)
+            return -1;
+        total += kb;
+    }
+    return total;
+}
+
+static void hist_add(int64_t ns)
+{
+    uint64_t us = ns > 0 ? (uint64_t)ns / 1000 : 0;
+    size_t idx;
+    if (us < 128) {
+        idx = us;
+    } else {
+        int msb = 63 - __builtin_clzll(us);
+        int shift = msb - 6;
+        idx = 128 + (size_t)(shift - 1) * 64 + ((us >> shift) - 64);
+        if (idx >= HIST_SIZE)
+            idx = HIST_SIZE - 1;
+    }
+    hist[idx]++;
+    hist_count++;
+    hist_sum_us += (double)us;
+    if (us > hist_max_us)
+        hist_max_us = us;
+}
+
+static double hist_bucket_mid_us(size_t idx)
+{
+    if (idx < 128)
+        return (double)idx;
+    int shift = (int)((idx - 128) / 64) + 1;
+    uint64_t mant = (idx - 128) % 64 + 64;
+    return (double)(mant << shift) + (double)(1ull << shift) / 2.0;
+}
+
+/* The q-quantile in ms (nearest rank), -1 without samples. */
+static double hist_quantile_ms(double q)
+{
+    if (hist_count == 0)
+        return -1;
+    uint64_t rank = (uint64_t)(q * (double)hist_count);
+    if (rank >= hist_count)
+        rank = hist_count - 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < HIST_SIZE; i++) {
+        seen += hist[i];
+        if (seen > rank) {
+            double us = hist_bucket_mid_us(i);
+            if (us > (double)hist_max_us)
+                us = (double)hist_max_us;
+            return us / 1000.0;
+        }
+    }
+    return (double)hist_max_us / 1000.0;
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+static void epoll_set(struct conn *c, uint32_t events, int op)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (epoll_ctl(epfd, op, c->fd, &ev) < 0 && op != EPOLL_CTL_DEL)
+        die("epoll_ctl: %s", strerror(errno));
+}
+
+static uint32_t conn_events(struct conn *c)
+{
+    uint32_t ev = c->reader ? EPOLLIN : EPOLLRDHUP;
+    if (c->want_out)
+        ev |= EPOLLOUT;
+    return ev;
+}
+
+static void conn_close(struct conn *c, int was_error);
+
+static void queue_out(struct conn *c, const uint8_t *p, size_t n)
+{
+    if (c->out_len + n > c->out_cap) {
+        if (c->out_off > 0) {
+            memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+            c->out_len -= c->out_off;
+            c->out_off = 0;
+        }
+        if (c->out_len + n > c->out_cap) {
+            size_t cap = c->out_cap ? c->out_cap : 1024;
+            while (cap < c->out_len + n)
+                cap *= 2;
+            c->out = xrealloc(c->out, cap);
+            c->out_cap = cap;
+        }
+    }
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += n;
+}
+
+/* Write the queued output; 0 on success (possibly partial), -1 if the connection died. */
+static int flush_out(struct conn *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        c->out_off += (size_t)w;
+    }
+    int want = c->out_off < c->out_len;
+    if (!want) {
+        c->out_off = c->out_len = 0;
+    }
+    if (want != c->want_out && c->state != C_CONNECTING) {
+        c->want_out = (uint8_t)want;
+        epoll_set(c, conn_events(c), EPOLL_CTL_MOD);
+    }
+    return 0;
+}
+
+static void send_bytes(struct conn *c, const uint8_t *p, size_t n)
+{
+    if (c->state == C_CLOSED)
+        return;
+    queue_out(c, p, n);
+    if (flush_out(c) < 0)
+        conn_close(c, c->state != C_JOINED);
+}
+
+/* A masked client frame (RFC 6455 5.2/5.3) with FIN set. */
+static void send_frame(struct conn *c, int opcode, const uint8_t *payload, size_t n)
+{
+    uint8_t stackbuf[1024];
+    uint8_t *buf = n + 14 <= sizeof stackbuf ? stackbuf : xrealloc(NULL, n + 14);
+    size_t h = 0;
+    buf[h++] = (uint8_t)(0x80 | opcode);
+    if (n < 126) {
+        buf[h++] = (uint8_t)(0x80 | n);
+    } else if (n <= 0xffff) {
+        buf[h++] = 0x80 | 126;
+        buf[h++] = (uint8_t)(n >> 8);
+        buf[h++] = (uint8_t)n;
+    } else {
+        buf[h++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            buf[h++] = (uint8_t)((uint64_t)n >> (8 * i));
+    }
+    uint32_t key = xorshift();
+    uint8_t mask[4] = {(uint8_t)(key >> 24), (uint8_t)(key >> 16), (uint8_t)(key >> 8),
+                       (uint8_t)key};
+    memcpy(buf + h, mask, 4);
+    h += 4;
+    for (size_t i = 0; i < n; i++)
+        buf[h + i] = payload[i] ^ mask[i & 3];
+    send_bytes(c, buf, h + n);
+    if (buf != stackbuf)
+        free(buf);
+}
+
+static void send_text(struct conn *c, const char *s, size_t n)
+{
+    send_frame(c, 0x1, (const uint8_t *)s, n);
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+static void base64_16(const uint8_t in[16], char out[25])
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < 16; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < 16)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < 16)
+            v |= in[i + 2];
+        out[o++] = tbl[(v >> 18) & 63];
+        out[o++] = tbl[(v >> 12) & 63];
+        out[o++] = i + 1 < 16 ? tbl[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < 16 ? tbl[v & 63] : '=';
+    }
+    out[o] = 0;
+}
+
+static void start_connect(struct conn *c)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die("socket: %s (raise the open-file limit?)", strerror(errno));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (c->idx >= opt.subscribers - opt.nonreaders && c->idx < opt.subscribers &&
+        opt.nonreader_rcvbuf > 0) {
+        /* set before connect() so that the advertised window stays small */
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opt.nonreader_rcvbuf, sizeof opt.nonreader_rcvbuf);
+    }
+    c->fd = fd;
+    c->reader = 1;
+    c->state = C_CONNECTING;
+    c->pstate = PS_HDR;
+    c->hdr_len = 0;
+    c->hdr_need = 2;
+    pending++;
+    int r = connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr);
+    if (r < 0 && errno != EINPROGRESS) {
+        st.err_connect++;
+        note("connect: %s", strerror(errno));
+        c->want_out = 0;
+        epoll_set(c, EPOLLOUT, EPOLL_CTL_ADD); /* registered so conn_close can remove it */
+        conn_close(c, 1);
+        return;
+    }
+    c->want_out = 1;
+    epoll_set(c, EPOLLOUT, EPOLL_CTL_ADD);
+}
+
+static void send_handshake(struct conn *c)
+{
+    uint8_t key[16];
+    char key64[25], req[1024];
+    for (int i = 0; i < 16; i += 4) {
+        uint32_t v = xorshift();
+        memcpy(key + i, &v, 4);
+    }
+    base64_16(key, key64);
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     opt.path, opt.host, opt.port, key64);
+    c->state = C_HANDSHAKE;
+    c->want_out = 0;
+    epoll_set(c, EPOLLIN, EPOLL_CTL_MOD);
+    send_bytes(c, (const uint8_t *)req, (size_t)n);
+}
+
+static void on_joined(struct conn *c)
+{
+    c->state = C_JOINED;
+    free(c->acc);
+    c->acc = NULL;
+    c->acc_len = c->acc_cap = 0;
+    pending--;
+    if (c == pub)
+        return;
+    joined++;
+    if (c->idx >= opt.subscribers - opt.nonreaders) {
+        /* a non-reader: from now on only notice when the server drops it */
+        c->reader = 0;
+        epoll_set(c, conn_events(c), EPOLL_CTL_MOD);
+    }
+}
+
+static void record_close_code(int code)
+{
+    for (int i = 0; i < st.n_close_codes; i++)
+        if (st.close_codes[i][0] == code) {
+            st.close_codes[i][1]++;
+            return;
+        }
+    if (st.n_close_codes < MAX_CLOSE_CODES) {
+        st.close_codes[st.n_close_codes][0] = code;
+        st.close_codes[st.n_close_codes][1] = 1;
+        st.n_close_codes++;
+    }
+}
+
+/* Close a connection. Before it joined that is a failure (was_error says whether the
+ * cause was already counted); after, a close (counted by reader kind). */
+static void conn_close(struct conn *c, int was_error)
+{
+    if (c->state == C_CLOSED || c->state == C_IDLE)
+        return;
+    if (c->state != C_JOINED) {
+        pending--;
+        if (c != pub)
+            failed++;
+        if (!was_error)
+            st.err_join++;
+    } else if (c == pub) {
+        st.err_publisher++;
+    } else if (c->reader && !c->draining) {
+        st.closed_readers++;
+    } else {
+        st.closed_nonreaders++;
+    }
+    epoll_set(c, 0, EPOLL_CTL_DEL);
+    close(c->fd);
+    c->fd = -1;
+    c->state = C_CLOSED;
+    free(c->out);
+    free(c->acc);
+    c->out = c->acc = NULL;
+    c->out_len = c->out_off = c->out_cap = c->acc_len = c->acc_cap = 0;
+}
+
+/* ---- publishing ------------------------------------------------------------------------- */
+
+static void publish_one(void)
+{
+    if (!pub || pub->state != C_JOINED)
+        return;
+    if (pub->out_len - pub->out_off > MAX_PUB_BACKLOG) {
+        st.publish_skipped++;
+        return;
+    }
+    char text[4096];
+    int64_t t = now_ns();
+    int m = snprintf(text, sizeof text, "@@%" PRId64 "@@", t);
+    if (m < opt.size) {
+        memset(text + m, 'x', (size_t)(opt.size - m));
+        m = opt.size;
+    }
+    text[m] = 0;
+    char msg[4096 + 128];
+    int n;
+    pub_seq++;
+    switch (opt.proto) {
+    case P_PCHAT:
+        n = snprintf(msg, sizeof msg, "{\"type\":\"send\",\"id\":%" PRIu64 ",\"text\":\"%s\"}",
+                     pub_seq + 1, text);
+        break;
+    case P_SOCKETIO:
+        n = snprintf(msg, sizeof msg, "42[\"msg\",\"%s\"]", text);
+        break;
+    default:
+        n = snprintf(msg, sizeof msg, "%s", text);
+        break;
+    }
+    send_text(pub, msg, (size_t)n);
+    st.sent_total++;
+    if (in_window)
+        st.sent++;
+    if (opt.rate <= 0)
+        inflight++;
+}
+
+static void publish_saturating(void)
+{
+    while (publishing && inflight < opt.inflight && pub && pub->state == C_JOINED) {
+        uint64_t before = st.sent_total;
+        publish_one();
+        if (st.sent_total == before)
+            break;
+    }
+}
+
+/* ---- receiving -------------------------------------------------------------------------- */
+
+static void on_delivery(struct conn *c, uint64_t sent_ns, int64_t now)
+{
+    if (c == pub || c->draining)
+        return;
+    st.deliveries_total++;
+    if (c->idx == 0 && opt.rate <= 0) {
+        if (inflight > 0)
+            inflight--;
+        last_progress = now;
+    }
+    if (in_window) {
+        st.deliveries++;
+        hist_add(now - (int64_t)sent_ns);
+    }
+}
+
+/* Find "@@digits@@" markers in a chunk of message payload; a marker may span chunks. */
+static void scan_markers(struct conn *c, const uint8_t *p, size_t n, int64_t now)
+{
+    const uint8_t *end = p + n;
+    while (p < end) {
+        if (c->mstate == 0) {
+            p = memchr(p, '@', (size_t)(end - p));
+            if (!p)
+                return;
+            c->mstate = 1;
+            p++;
+            continue;
+        }
+        uint8_t ch = *p++;
+        switch (c->mstate) {
+        case 1: /* "@" */
+            if (ch == '@') {
+                c->mstate = 2;
+                c->mval = 0;
+                c->mdigits = 0;
+            } else {
+                c->mstate = 0;
+            }
+            break;
+        case 2: /* "@@" digits */
+            if (ch >= '0' && ch <= '9' && c->mdigits < 20) {
+                c->mval = c->mval * 10 + (uint64_t)(ch - '0');
+                c->mdigits++;
+            } else if (ch == '@') {
+                c->mstate = c->mdigits ? 3 : 2; /* "@@@" keeps looking for digits */
+            } else {
+                c->mstate = 0;
+            }
+            break;
+        case 3: /* "@@digits@" */
+            if (ch == '@')
+                on_delivery(c, c->mval, now);
+            c->mstate = 0;
+            break;
+        }
+    }
+}
+
+static void acc_append(struct conn *c, const uint8_t *p, size_t n)
+{
+    if (c->acc_len + n > c->acc_cap) {
+        size_t cap = c->acc_cap ? c->acc_cap : 512;
+        while (cap < c->acc_len + n)
+            cap *= 2;
+        c->acc = xrealloc(c->acc, cap + 1);
+        c->acc_cap = cap;
+    }
+    memcpy(c->acc + c->acc_len, p, n);
+    c->acc_len += n;
+    c->acc[c->acc_len] = 0;
+}
+
+/* Does the JSON text hold "key": followed by value (a literal: "\"reply\"" or "1")? The first
+ * occurrence of the key is taken, which is the top-level one in the frames looked at. */
+static int json_field_is(const char *s, const char *key, const char *value)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(s, pat);
+    if (!p)
+        return 0;
+    p += strlen(pat);
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ':')
+        p++;
+    size_t n = strlen(value);
+    if (strncmp(p, value, n) != 0)
+        return 0;
+    char after = p[n];
+    return !(after >= '0' && after <= '9');
+}
+
+/* A whole message arrived while joining (its bytes are in c->acc). */
+static void on_join_message(struct conn *c)
+{
+    const char *s = c->acc ? (const char *)c->acc : "";
+    if (opt.proto == P_PCHAT) {
+        if (json_field_is(s, "type", "\"reply\"") && json_field_is(s, "id", "1")) {
+            on_joined(c);
+        } else if (json_field_is(s, "type", "\"error\"")) {
+            note("join refused: %.300s", s);
+            st.err_join++;
+            conn_close(c, 1);
+            return;
+        }
+    } else if (opt.proto == P_SOCKETIO) {
+        if (s[0] == '0') {
+            send_text(c, "40", 2);
+        } else if (s[0] == '4' && s[1] == '0') {
+            on_joined(c);
+        } else if (s[0] == '2' && s[1] == 0) {
+            send_text(c, "3", 1);
+        } else if (s[0] == '4' && s[1] == '4') {
+            note("socket.io connect refused: %.300s", s);
+            st.err_join++;
+            conn_close(c, 1);
+            return;
+        }
+    }
+    if (c->state == C_JOINING) {
+        c->acc_len = 0;
+        if (c->acc)
+            c->acc[0] = 0;
+    }
+}
+
+static void on_message_start(struct conn *c)
+{
+    c->mhead_len = 0;
+    c->msg_len = 0;
+    c->mstate = 0;
+}
+
+static void on_message_chunk(struct conn *c, const uint8_t *p, size_t n, int64_t now)
+{
+    if (c->mhead_len < sizeof c->mhead) {
+        size_t k = sizeof c->mhead - c->mhead_len;
+        if (k > n)
+            k = n;
+        memcpy(c->mhead + c->mhead_len, p, k);
+        c->mhead_len = (uint8_t)(c->mhead_len + k);
+    }
+    c->msg_len += n;
+    if (c->state == C_JOINING) {
+        if (c->acc_len + n > MAX_JOIN_MSG) {
+            st.err_protocol++;
+            conn_close(c, 1);
+            return;
+        }
+        acc_append(c, p, n);
+    } else if (c->state == C_JOINED) {
+        scan_markers(c, p, n, now);
+    }
+}
+
+static void on_message_end(struct conn *c)
+{
+    if (c->state == C_JOINING) {
+        on_join_message(c);
+        return;
+    }
+    if (c->state != C_JOINED)
+        return;
+    if (opt.proto == P_SOCKETIO) {
+        if (c->msg_len == 1 && c->mhead[0] == '2')
+            send_text(c, "3", 1);
+        else if (c->msg_len >= 2 && c->mhead[0] == '4' && c->mhead[1] == '1')
+            conn_close(c, 0); /* socket.io disconnect packet */
+    } else if (opt.proto == P_PCHAT) {
+        static const char err[] = "{\"type\":\"error\"";
+        if (c->mhead_len >= sizeof err - 1 && memcmp(c->mhead, err, sizeof err - 1) == 0) {
+            if (st.err_server_frames < 5)
+                note("server error frame on connection %d: %.16s...", c->idx, c->mhead);
+            st.err_server_frames++;
+        }
+    }
+}
+
+static void on_control_frame(struct conn *c)
+{
+    switch (c->opcode) {
+    case 0x8: { /* close */
+        int code = c->ctl_len >= 2 ? (c->ctl[0] << 8 | c->ctl[1]) : 1005;
+        record_close_code(code);
+        if (c->state == C_JOINED || c->state == C_JOINING)
+            send_frame(c, 0x8, c->ctl, c->ctl_len >= 2 ? 2 : 0);
+        conn_close(c, 0);
+        break;
+    }
+    case 0x9: /* ping */
+        send_frame(c, 0xA, c->ctl, c->ctl_len);
+        break;
+    default: /* pong: ignored */
+        break;
+    }
+}
+
+/* Feed received bytes (after the HTTP handshake) to the frame parser. */
+static void feed_frames(struct conn *c, const uint8_t *p, size_t n, int64_t now)
+{
+    while (n > 0 && c->state != C_CLOSED) {
+        if (c->pstate == PS_HDR) {
+            while (n > 0 && c->hdr_len < c->hdr_need) {
+                c->hdr[c->hdr_len++] = *p++;
+                n--;
+                if (c->hdr_len == 2) {
+                    uint8_t len7 = c->hdr[1] & 0x7f;
+                    c->hdr_need = (uint8_t)(2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) +
+                                            (c->hdr[1] & 0x80 ? 4 : 0));
+                }
+            }
+            if (c->hdr_len < c->hdr_need)
+                return;
+            if (c->hdr[1] & 0x80) { /* servers must not mask (RFC 6455 5.1) */
+                st.err_protocol++;
+                conn_close(c, 1);
+                return;
+            }
+            c->fin = c->hdr[0] >> 7;
+            c->opcode = c->hdr[0] & 0x0f;
+            uint8_t len7 = c->hdr[1] & 0x7f;
+            uint64_t len = len7;
+            if (len7 == 126) {
+                len = (uint64_t)c->hdr[2] << 8 | c->hdr[3];
+            } else if (len7 == 127) {
+                len = 0;
+                for (int i = 2; i < 10; i++)
+                    len = len << 8 | c->hdr[i];
+            }
+            c->remaining = len;
+            c->hdr_len = 0;
+            c->hdr_need = 2;
+            c->pstate = PS_PAYLOAD;
+            if (c->opcode >= 0x8) {
+                if (len > 125 || !c->fin) {
+                    st.err_protocol++;
+                    conn_close(c, 1);
+                    return;
+                }
+                c->ctl_len = 0;
+            } else if (c->opcode != 0x0) {
+                c->msg_op = c->opcode;
+                on_message_start(c);
+            }
+        }
+        /* PS_PAYLOAD */
+        size_t k = c->remaining < n ? (size_t)c->remaining : n;
+        if (c->opcode >= 0x8) {
+            memcpy(c->ctl + c->ctl_len, p, k);
+            c->ctl_len = (uint8_t)(c->ctl_len + k);
+        } else if (k > 0) {
+            on_message_chunk(c, p, k, now);
+            if (c->state == C_CLOSED)
+                return;
+        }
+        p += k;
+        n -= k;
+        c->remaining -= k;
+        if (c->remaining == 0) {
+            c->pstate = PS_HDR;
+            if (c->opcode >= 0x8)
+                on_control_frame(c);
+            else if (c->fin)
+                on_message_end(c);
+        }
+    }
+}
+
+static void after_handshake(struct conn *c)
+{
+    c->state = C_JOINING;
+    if (opt.proto == P_PCHAT) {
+        char msg[8192];
+        const char *token = "";
+        if (n_tokens > 0)
+            token = c == pub && n_tokens > opt.subscribers ? tokens[opt.subscribers]
+                                                           : tokens[c->idx % n_tokens];
+        int n;
+        if (c == pub)
+            n = snprintf(msg, sizeof msg,
+                         "{\"type\":\"connect\",\"id\":1,\"room\":\"%s\",\"username\":\"pub\","
+                         "\"token\":\"%s\"}",
+                         opt.room, token);
+        else
+            n = snprintf(msg, sizeof msg,
+                         "{\"type\":\"connect\",\"id\":1,\"room\":\"%s\",\"username\":\"u%d\","
+                         "\"token\":\"%s\"}",
+                         opt.room, c->idx, token);
+        send_text(c, msg, (size_t)n);
+    } else if (opt.proto == P_WS) {
+        on_joined(c);
+    }
+    /* socket.io: wait for the engine.io open packet */
+}
+
+static void on_handshake_bytes(struct conn *c, const uint8_t *p, size_t n, int64_t now)
+{
+    acc_append(c, p, n);
+    char *end = memmem(c->acc, c->acc_len, "\r\n\r\n", 4);
+    if (!end) {
+        if (c->acc_len > 16384) {
+            st.err_handshake++;
+            conn_close(c, 1);
+        }
+        return;
+    }
+    if (strncmp((char *)c->acc, "HTTP/1.1 101", 12) != 0) {
+        char *eol = strstr((char *)c->acc, "\r\n");
+        note("handshake refused: %.*s", eol ? (int)(eol - (char *)c->acc) : 80, c->acc);
+        st.err_handshake++;
+        conn_close(c, 1);
+        return;
+    }
+    /* frames may follow the response in the same read: feed them from the old buffer */
+    uint8_t *old = c->acc;
+    size_t used = (size_t)(end + 4 - (char *)old);
+    size_t rest = c->acc_len - used;
+    c->acc = NULL;
+    c->acc_len = c->acc_cap = 0;
+    after_handshake(c);
+    if (rest > 0 && c->state != C_CLOSED)
+        feed_frames(c, old + used, rest, now);
+    free(old);
+}
+
+/* A connection lost before it joined: say why (the first few), count it. */
+static void lost_before_join(struct conn *c, const char *why)
+{
+    static int told;
+    if (told++ < 5)
+        note("connection %d lost while %s: %s", c->idx,
+             c->state == C_HANDSHAKE ? "in the handshake" : "joining", why);
+    if (c->state == C_HANDSHAKE)
+        st.err_handshake++;
+    else
+        st.err_join++;
+    conn_close(c, 1);
+}
+
+static void on_readable(struct conn *c)
+{
+    ssize_t r = recv(c->fd, rbuf, sizeof rbuf, 0);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        if (c->state == C_HANDSHAKE || c->state == C_JOINING)
+            lost_before_join(c, strerror(errno));
+        else
+            conn_close(c, 1);
+        return;
+    }
+    if (r == 0) {
+        if (c->state == C_HANDSHAKE || c->state == C_JOINING)
+            lost_before_join(c, "closed by the server");
+        else
+            conn_close(c, 1);
+        return;
+    }
+    int64_t now = now_ns();
+    if (c->state == C_HANDSHAKE)
+        on_handshake_bytes(c, rbuf, (size_t)r, now);
+    else
+        feed_frames(c, rbuf, (size_t)r, now);
+}
+
+static void on_event(struct conn *c, uint32_t ev)
+{
+    if (c->state == C_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err || (ev & (EPOLLERR | EPOLLHUP))) {
+            if (st.err_connect < 5)
+                note("connect: %s", strerror(err ? err : ECONNREFUSED));
+            st.err_connect++;
+            conn_close(c, 1);
+            return;
+        }
+        send_handshake(c);
+        return;
+    }
+    if (!c->reader) {
+        if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            conn_close(c, 0);
+        return;
+    }
+    if (ev & EPOLLOUT) {
+        if (flush_out(c) < 0) {
+            conn_close(c, c->state != C_JOINED);
+            return;
+        }
+    }
+    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        on_readable(c);
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+static void usage(void)
+{
+    fputs("usage: loadgen --port P --proto pchat|socketio|ws [options]\n"
+          "  --host H              server address (127.0.0.1)\n"
+          "  --path PATH           WebSocket path (per protocol)\n"
+          "  --subscribers N       subscriber connections (100)\n"
+          "  --nonreaders M        the last M subscribers stop reading after joining (0)\n"
+          "  --nonreader-rcvbuf B  SO_RCVBUF of non-readers (4096; 0: system default)\n"
+          "  --drain S             after the window, read the non-readers for up to S\n"
+          "                        seconds to see whether the server closed them (3)\n"
+          "  --rate R              messages per second; 0: saturating (10)\n"
+          "  --inflight K          saturating: messages not yet received by subscriber #0 (4)\n"
+          "  --warmup W            seconds published before measuring (2)\n"
+          "  --duration S          seconds measured (10)\n"
+          "  --size B              message text bytes (200)\n"
+          "  --tokens FILE         pchat: one token per line (line i: subscriber i; line N+1:\n"
+          "                        the publisher, else line 1)\n"
+          "  --room NAME           pchat room (bench)\n"
+          "  --concurrency C       connections joining at once (100)\n"
+          "  --join-timeout T      seconds for all to join (60)\n"
+          "  --idle                no publisher: join, hold --duration seconds, report the\n"
+          "                        server's RSS delta per connection\n"
+          "  --server-pid PID[,..] the server's processes: CPU and RSS are read from /proc\n"
+          "  --quiet               no progress notes on stderr\n",
+          stderr);
+    exit(2);
+}
+
+static void parse_pids(const char *s)
+{
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v <= 0)
+            die("bad --server-pid: %s", s);
+        if (opt.n_server_pids == MAX_SERVER_PIDS)
+            die("too many server pids");
+        opt.server_pids[opt.n_server_pids++] = (pid_t)v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            die("bad --server-pid list");
+    }
+}
+
+static void parse_args(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"host", required_argument, 0, 'h'},       {"port", required_argument, 0, 'p'},
+        {"path", required_argument, 0, 'P'},       {"proto", required_argument, 0, 'x'},
+        {"subscribers", required_argument, 0, 'n'}, {"nonreaders", required_argument, 0, 'm'},
+        {"rate", required_argument, 0, 'r'},       {"inflight", required_argument, 0, 'k'},
+        {"warmup", required_argument, 0, 'w'},     {"duration", required_argument, 0, 'd'},
+        {"tokens", required_argument, 0, 't'},     {"room", required_argument, 0, 'R'},
+        {"concurrency", required_argument, 0, 'c'}, {"join-timeout", required_argument, 0, 'j'},
+        {"idle", no_argument, 0, 'i'},             {"size", required_argument, 0, 's'},
+        {"nonreader-rcvbuf", required_argument, 0, 'b'},
+        {"drain", required_argument, 0, 'D'},
+        {"server-pid", required_argument, 0, 'S'}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, '?'},             {0, 0, 0, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'h': opt.host = optarg; break;
+        case 'p': opt.port = atoi(optarg); break;
+        case 'P': opt.path = optarg; break;
+        case 'x':
+            if (!strcmp(optarg, "pchat")) opt.proto = P_PCHAT;
+            else if (!strcmp(optarg, "socketio")) opt.proto = P_SOCKETIO;
+            else if (!strcmp(optarg, "ws")) opt.proto = P_WS;
+            else die("unknown --proto %s", optarg);
+            break;
+        case 'n': opt.subscribers = atoi(optarg); break;
+        case 'm': opt.nonreaders = atoi(optarg); break;
+        case 'r': opt.rate = atof(optarg); break;
+        case 'k': opt.inflight = atoi(optarg); break;
+        case 'w': opt.warmup = atof(optarg); break;
+        case 'd': opt.duration = atof(optarg); break;
+        case 't': opt.tokens_file = optarg; break;
+        case 'R': opt.room = optarg; break;
+        case 'c': opt.concurrency = atoi(optarg); break;
+        case 'j': opt.join_timeout = atof(optarg); break;
+        case 'i': opt.idle = 1; break;
+        case 's': opt.size = atoi(optarg); break;
+        case 'b': opt.nonreader_rcvbuf = atoi(optarg); break;
+        case 'D': opt.drain = atof(optarg); break;
+        case 'S': parse_pids(optarg); break;
+        case 'q': opt.quiet = 1; break;
+        default: usage();
+        }
+    }
+    if (optind != argc || opt.port <= 0 || opt.port > 65535 || opt.proto < 0)
+        usage();
+    if (opt.subscribers < 1 || opt.nonreaders < 0 || opt.nonreaders >= opt.subscribers)
+        die("need 1 <= subscribers and 0 <= nonreaders < subscribers");
+    if (opt.size < 32 || opt.size > 4000)
+        die("--size must be within 32..4000");
+    if (opt.inflight < 1 || opt.concurrency < 1 || opt.duration <= 0 || opt.warmup < 0)
+        die("bad --inflight, --concurrency, --duration or --warmup");
+    if (!opt.path)
+        opt.path = opt.proto == P_PCHAT      ? "/public-chat/ws"
+                   : opt.proto == P_SOCKETIO ? "/socket.io/?EIO=4&transport=websocket"
+                                             : "/";
+}
+
+static void load_tokens(void)
+{
+    if (!opt.tokens_file)
+        return;
+    FILE *f = fopen(opt.tokens_file, "r");
+    if (!f)
+        die("%s: %s", opt.tokens_file, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int alloc = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = 0;
+        if (len == 0)
+            continue;
+        if (n_tokens == alloc) {
+            alloc = alloc ? alloc * 2 : 1024;
+            tokens = xrealloc(tokens, sizeof *tokens * (size_t)alloc);
+        }
+        tokens[n_tokens++] = strdup(line);
+    }
+    free(line);
+    fclose(f);
+    if (n_tokens == 0)
+        die("%s: no tokens", opt.tokens_file);
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)n_conns + 64;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur >= need)
+        return;
+    if (rl.rlim_max < need) {
+        rl.rlim_max = need; /* works as root (CAP_SYS_RESOURCE) */
+        rl.rlim_cur = need;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            return;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        die("%d connections need %lu open files; the hard limit is %lu", n_conns,
+            (unsigned long)need, (unsigned long)rl.rlim_max);
+    }
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        die("setrlimit: %s", strerror(errno));
+}
+
+static void start_window(int64_t now)
+{
+    in_window = 1;
+    win_start = now;
+    win_end = now + (int64_t)(opt.duration * 1e9);
+    st.cpu_win_start = self_cpu_seconds();
+    st.srv_cpu_start = server_cpu_seconds();
+}
+
+static void end_window(int64_t now)
+{
+    in_window = 0;
+    window_done = 1;
+    win_end = now;
+    st.cpu_win = self_cpu_seconds() - st.cpu_win_start;
+    double srv = server_cpu_seconds();
+    st.srv_cpu = (srv >= 0 && st.srv_cpu_start >= 0) ? srv - st.srv_cpu_start : -1;
+    if (opt.idle)
+        st.srv_rss_after = server_rss_kb();
+}
+
+static void start_publishing(int64_t now)
+{
+    publishing = 1;
+    pub_start = now;
+    last_progress = now;
+    if (opt.warmup <= 0)
+        start_window(now);
+    if (opt.rate > 0) {
+        timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (timer_fd < 0)
+            die("timerfd_create: %s", strerror(errno));
+        int64_t interval = (int64_t)(1e9 / opt.rate);
+        if (interval < 1)
+            interval = 1;
+        struct itimerspec its = {
+            .it_interval = {interval / 1000000000, interval % 1000000000},
+            .it_value = {0, 1},
+        };
+        timerfd_settime(timer_fd, 0, &its, NULL);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &timer_tag};
+        epoll_ctl(epfd, EPOLL_CTL_ADD, timer_fd, &ev);
+    } else {
+        publish_saturating();
+    }
+}
+
+/* The window is over: stop publishing and read the non-readers again. A server closes a
+ * client that does not read with a close frame it cannot see, or cuts it off without a
+ * FIN it can see (the FIN waits behind the unread data); reading is the only way to know.
+ * Returns the number of non-readers still open. */
+static int start_drain(void)
+{
+    publishing = 0;
+    if (timer_fd >= 0) {
+        close(timer_fd);
+        timer_fd = -1;
+    }
+    int open_nonreaders = 0;
+    for (int i = opt.subscribers - opt.nonreaders; i < opt.subscribers; i++) {
+        struct conn *c = &conns[i];
+        if (c->state != C_JOINED)
+            continue;
+        c->reader = 1;
+        c->draining = 1;
+        epoll_set(c, conn_events(c), EPOLL_CTL_MOD);
+        open_nonreaders++;
+    }
+    return open_nonreaders;
+}
+
+static int nonreaders_open(void)
+{
+    int n = 0;
+    for (int i = opt.subscribers - opt.nonreaders; i < opt.subscribers; i++)
+        n += conns[i].state == C_JOINED;
+    return n;
+}
+
+static void on_timer(void)
+{
+    uint64_t expirations = 0;
+    if (read(timer_fd, &expirations, sizeof expirations) != sizeof expirations)
+        return;
+    if (expirations > MAX_BURST) {
+        st.publish_skipped += expirations - MAX_BURST;
+        expirations = MAX_BURST;
+    }
+    for (uint64_t i = 0; i < expirations && publishing; i++)
+        publish_one();
+}
+
+static void print_json(void)
+{
+    double win_s = (double)(win_end - win_start) / 1e9;
+    if (!window_done || win_s <= 0)
+        win_s = 0;
+    int readers = joined - opt.nonreaders > 0 ? joined - opt.nonreaders : 0;
+    uint64_t errors = st.err_connect + st.err_handshake + st.err_join + st.err_join_timeout +
+                      st.err_protocol + st.err_server_frames + st.err_publisher;
+    static const char *names[] = {"pchat", "socketio", "ws"};
+    printf("{\"proto\":\"%s\",\"mode\":\"%s\",\"subscribers\":%d,\"nonreaders\":%d,"
+           "\"joined\":%d,\"join_seconds\":%.4f,",
+           names[opt.proto], opt.idle ? "idle" : opt.rate > 0 ? "rate" : "saturate",
+           opt.subscribers, opt.nonreaders, joined, (double)(join_end - join_start) / 1e9);
+    printf("\"rate\":%g,\"inflight\":%d,\"size\":%d,\"warmup\":%g,\"duration\":%g,"
+           "\"drain\":%g,\"window_seconds\":%.4f,",
+           opt.rate, opt.inflight, opt.size, opt.warmup, opt.duration, opt.drain, win_s);
+    printf("\"sent\":%" PRIu64 ",\"sent_per_s\":%.2f,\"sent_total\":%" PRIu64
+           ",\"deliveries\":%" PRIu64 ",\"deliveries_per_s\":%.2f,\"deliveries_total\":%" PRIu64
+           ",\"delivery_ratio\":%.4f,",
+           st.sent, win_s > 0 ? (double)st.sent / win_s : 0.0, st.sent_total, st.deliveries,
+           win_s > 0 ? (double)st.deliveries / win_s : 0.0, st.deliveries_total,
+           st.sent && readers ? (double)st.deliveries / ((double)st.sent * readers) : 0.0);
+    static const struct { const char *name; double q; } quantiles[] = {
+        {"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p999", 0.999}};
+    for (size_t i = 0; i < sizeof quantiles / sizeof quantiles[0]; i++) {
+        if (hist_count)
+            printf("\"latency_%s_ms\":%.3f,", quantiles[i].name, hist_quantile_ms(quantiles[i].q));
+        else
+            printf("\"latency_%s_ms\":null,", quantiles[i].name);
+    }
+    if (hist_count)
+        printf("\"latency_max_ms\":%.3f,\"latency_mean_ms\":%.3f,", (double)hist_max_us / 1000.0,
+               hist_sum_us / (double)hist_count / 1000.0);
+    else
+        printf("\"latency_max_ms\":null,\"latency_mean_ms\":null,");
+    printf("\"errors\":%" PRIu64 ",\"error_kinds\":{\"connect\":%" PRIu64 ",\"handshake\":%" PRIu64
+           ",\"join\":%" PRIu64 ",\"join_timeout\":%" PRIu64 ",\"protocol\":%" PRIu64
+           ",\"server_error_frames\":%" PRIu64 ",\"publisher\":%" PRIu64 "},",
+           errors, st.err_connect, st.err_handshake, st.err_join, st.err_join_timeout,
+           st.err_protocol, st.err_server_frames, st.err_publisher);
+    printf("\"closed\":%" PRIu64 ",\"closed_readers\":%" PRIu64 ",\"closed_nonreaders\":%" PRIu64
+           ",\"close_codes\":{",
+           st.closed_readers + st.closed_nonreaders, st.closed_readers, st.closed_nonreaders);
+    for (int i = 0; i < st.n_close_codes; i++)
+        printf("%s\"%d\":%d", i ? "," : "", st.close_codes[i][0], st.close_codes[i][1]);
+    printf("},\"publish_skipped\":%" PRIu64 ",\"stalls\":%" PRIu64 ",", st.publish_skipped,
+           st.stalls);
+    printf("\"loadgen_cpu_seconds\":%.3f,\"loadgen_cpu_total_seconds\":%.3f,", st.cpu_win,
+           self_cpu_seconds());
+    if (st.srv_cpu >= 0)
+        printf("\"server_cpu_seconds\":%.3f,", st.srv_cpu);
+    else
+        printf("\"server_cpu_seconds\":null,");
+    if (opt.idle && st.srv_rss_before >= 0 && st.srv_rss_after >= 0 && joined > 0)
+        printf("\"server_rss_before_kb\":%ld,\"server_rss_after_kb\":%ld,"
+               "\"server_rss_per_conn_bytes\":%.1f}\n",
+               st.srv_rss_before, st.srv_rss_after,
+               (double)(st.srv_rss_after - st.srv_rss_before) * 1024.0 / joined);
+    else
+        printf("\"server_rss_before_kb\":null,\"server_rss_after_kb\":null,"
+               "\"server_rss_per_conn_bytes\":null}\n");
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    load_tokens();
+    signal(SIGPIPE, SIG_IGN);
+    n_conns = opt.subscribers + (opt.idle ? 0 : 1);
+    raise_nofile();
+    rng ^= (uint32_t)getpid() * 2654435761u;
+
+    memset(&server_addr, 0, sizeof server_addr);
+    server_addr.sin_family = AF_INET;
+    server_addr.sin_port = htons((uint16_t)opt.port);
+    if (inet_pton(AF_INET, opt.host, &server_addr.sin_addr) != 1)
+        die("--host must be an IPv4 address: %s", opt.host);
+
+    conns = calloc((size_t)n_conns, sizeof *conns);
+    if (!conns)
+        die("out of memory");
+    for (int i = 0; i < n_conns; i++) {
+        conns[i].idx = i;
+        conns[i].fd = -1;
+    }
+    pub = opt.idle ? NULL : &conns[opt.subscribers];
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0)
+        die("epoll_create1: %s", strerror(errno));
+
+    if (opt.idle)
+        st.srv_rss_before = server_rss_kb();
+
+    static struct epoll_event events[MAX_EVENTS];
+    join_start = now_ns();
+    /* 0: subscribers joining; 1: publisher joining; 2: publishing or holding; 3: draining */
+    int phase = 0;
+    int64_t hold_end = 0, drain_end = 0;
+    for (;;) {
+        int64_t now = now_ns();
+        if (phase == 0) {
+            while (pending < opt.concurrency && next_to_connect < opt.subscribers)
+                start_connect(&conns[next_to_connect++]);
+            if (joined + failed >= opt.subscribers) {
+                join_end = now;
+                note("%d joined in %.2f s (%d failed)", joined, (double)(now - join_start) / 1e9,
+                     failed);
+                if (joined == 0)
+                    break;
+                phase = 1;
+                if (opt.idle) {
+                    phase = 2;
+                    start_window(now);
+                    hold_end = win_end;
+                } else {
+                    start_connect(pub);
+                }
+            } else if (now - join_start > (int64_t)(opt.join_timeout * 1e9)) {
+                note("join timeout: %d of %d joined", joined, opt.subscribers);
+                next_to_connect = opt.subscribers;
+                for (int i = 0; i < opt.subscribers; i++)
+                    if (conns[i].state != C_JOINED && conns[i].state != C_CLOSED) {
+                        st.err_join_timeout++;
+                        if (conns[i].state == C_IDLE) {
+                            failed++;
+                            conns[i].state = C_CLOSED;
+                        } else {
+                            conn_close(&conns[i], 1);
+                        }
+                    }
+                continue;
+            }
+        } else if (phase == 1) {
+            if (pub->state == C_JOINED) {
+                phase = 2;
+                start_publishing(now);
+            } else if (pub->state == C_CLOSED) {
+                note("the publisher could not join");
+                st.err_publisher++;
+                break;
+            } else if (now - join_end > (int64_t)(opt.join_timeout * 1e9)) {
+                note("the publisher did not join in time");
+                st.err_publisher++;
+                break;
+            }
+        } else if (phase == 3) {
+            if (now >= drain_end || nonreaders_open() == 0)
+                break;
+        } else {
+            if (opt.idle) {
+                if (now >= hold_end) {
+                    end_window(now);
+                    break;
+                }
+            } else {
+                if (!in_window && !window_done && now >= pub_start + (int64_t)(opt.warmup * 1e9))
+                    start_window(now);
+                if (in_window && now >= win_end) {
+                    end_window(now);
+                    if (opt.nonreaders == 0 || opt.drain <= 0 || start_drain() == 0)
+                        break;
+                    phase = 3;
+                    drain_end = now + (int64_t)(opt.drain * 1e9);
+                    continue;
+                }
+                if (pub->state != C_JOINED) {
+                    note("the publisher's connection closed");
+                    if (in_window)
+                        end_window(now);
+                    break;
+                }
+                if (opt.rate <= 0 && inflight >= opt.inflight && now - last_progress > STALL_NS) {
+                    st.stalls++;
+                    inflight = 0;
+                    last_progress = now;
+                    publish_saturating();
+                }
+            }
+        }
+        int n = epoll_wait(epfd, events, MAX_EVENTS, 5);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            die("epoll_wait: %s", strerror(errno));
+        }
+        for (int i = 0; i < n; i++) {
+            if (events[i].data.ptr == &timer_tag) {
+                on_timer();
+                continue;
+            }
+            on_event(events[i].data.ptr, events[i].events);
+        }
+        if (publishing && opt.rate <= 0 && phase == 2)
+            publish_saturating();
+    }
+    if (join_end == 0)
+        join_end = now_ns();
+    print_json();
+    return 0;
+}
