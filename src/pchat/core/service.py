@@ -184,6 +184,10 @@ class ChatService:
         if len(room) == 0 and self._rooms.get(room_id) is room:
             del self._rooms[room_id]
             await self.broker.unsubscribe(room_id)
+            if room_id in self._rooms:
+                # Reopened while the unsubscription was on its way: it may have undone the
+                # new room's subscription. Subscribing again is harmless; gaps are fetched.
+                await self.broker.subscribe(room_id, self._on_publication)
             await room.close()
             await self.live.forget(room_id)
             self.polls.forget(room_id)

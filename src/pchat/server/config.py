@@ -70,7 +70,11 @@ class Settings:
     #: Gather a room's pushes for this many ms into one write per connection (0: off).
     coalesce_ms: float = 0.0
     #: A connection whose unsent output exceeds this many bytes is closed (SLOW_CONSUMER).
-    max_send_buffer: int | None = 4 * 1024 * 1024
+    max_send_buffer: int | None = 1024 * 1024
+    #: The kernel's send buffer per connection (SO_SNDBUF; None: the system's autotuning,
+    #: up to several MB on Linux). Bounded, so that with ``max_send_buffer`` it bounds what
+    #: a client that stopped reading holds on the server.
+    socket_send_buffer: int | None = 256 * 1024
 
     # Demo and static files.
     serve_demo: bool = True

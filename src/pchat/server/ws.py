@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 from aiohttp import WSMsgType, web
 
@@ -44,6 +45,9 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     transport = request.transport
     if transport is None:  # the client went away during the handshake
         return ws
+    sock = transport.get_extra_info("socket")
+    if s.socket_send_buffer is not None and sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, s.socket_send_buffer)
     loop = asyncio.get_running_loop()
 
     closing: list[asyncio.Task[bool]] = []
