@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         help="redis://HOST:PORT/DB[?prefix=P] for a cluster (default: $PCHAT_BROKER,"
         " or in-memory: one node)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes sharing the port, one per core (default: $PCHAT_WORKERS or 1)",
+    )
     serve.set_defaults(command=_serve)
 
     keys = commands.add_parser("keys", help="manage API keys")
@@ -119,7 +125,16 @@ def _key_store(settings: Settings) -> Iterator[KeyStore]:
 def _serve(args: argparse.Namespace) -> int:
     from pchat.server.app import run
 
-    run(_settings(args, host=args.host, port=args.port, store=args.store, broker=args.broker))
+    run(
+        _settings(
+            args,
+            host=args.host,
+            port=args.port,
+            store=args.store,
+            broker=args.broker,
+            workers=args.workers,
+        )
+    )
     return 0
 
 
