@@ -146,14 +146,16 @@ class Cluster:
     http: aiohttp.ClientSession | None = None
     _first: RunningServer | None = None
 
-    async def start_node(self, *, process: bool = False) -> Node:
+    async def start_node(self, *, process: bool = False, **overrides: Any) -> Node:
+        """A node; ``overrides`` change settings of an in-process node."""
         node: Node
         if process:
             node = ProcessNode(self.data_dir, self.store, self.broker)
             await node.start()
         else:
+            settings = {**NODE_SETTINGS, **overrides}
             node = await start_server(
-                self.data_dir, store=self.store, broker=self.broker, **NODE_SETTINGS
+                self.data_dir, store=self.store, broker=self.broker, **settings
             )
             if self._first is None:
                 self._first = node

@@ -112,3 +112,22 @@ async def test_a_scheduled_poll_outlives_the_node_that_created_it(cluster: Clust
     await asyncio.sleep(0.5)
     for got in pushes:
         assert len([p for p in got if p.status == "open"]) == 1
+
+
+async def test_a_users_send_rate_is_limited_across_nodes(cluster: Cluster) -> None:
+    from pchat.protocol.errors import RateLimitedError
+
+    limits = {"rate_messages": 1.0, "rate_messages_burst": 4}
+    a = await cluster.start_node(**limits)
+    b = await cluster.start_node(**limits)
+    on_a = await cluster.client(a, "limits", "ann")
+    on_b = await cluster.client(b, "limits", "ann")  # the same user on another node
+    accepted, refused = 0, 0
+    for i in range(8):
+        try:
+            await (on_a if i % 2 else on_b).send_message(f"m{i}")
+            accepted += 1
+        except RateLimitedError:
+            refused += 1
+    # One bucket of 4 for the user across the cluster (per-node buckets would pass all 8).
+    assert accepted <= 5 and refused >= 3

@@ -96,3 +96,13 @@ async def test_presence_of_one_node_is_its_count(make_broker: BrokerMaker) -> No
     assert await broker.set_presence("lobby", 5) == 5
     assert await broker.set_presence("hall", 1) == 1
     assert await broker.set_presence("lobby", 0) == 0
+
+
+async def test_take_token_is_shared_or_declined(make_broker: BrokerMaker) -> None:
+    broker = await make_broker()
+    first = await broker.take_token("k", 1.0, 1)
+    if first is None:  # a one-node broker: the node's own buckets apply
+        return
+    assert first == 0.0
+    second = await broker.take_token("k", 1.0, 1)
+    assert second is not None and second > 0

@@ -192,3 +192,26 @@ async def test_a_paused_redis_degrades_health_and_nothing_is_lost(
     await until(lambda: bool(got) and got[-1][1] == 20)
     seqs = [s for _, s, _ in got]
     assert seqs == sorted(set(seqs))
+
+
+async def test_rate_limit_buckets_are_shared_by_the_nodes(make_node: MakeNode) -> None:
+    a, b = await make_node(), await make_node()
+    # burst 3 at 1 token/s: three takes pass, wherever they are made, then the bucket is dry
+    waits = [
+        await a.take_token("msg:ann", 1.0, 3),
+        await b.take_token("msg:ann", 1.0, 3),
+        await a.take_token("msg:ann", 1.0, 3),
+    ]
+    assert waits == [0.0, 0.0, 0.0]
+    dry = await b.take_token("msg:ann", 1.0, 3)
+    assert dry is not None and 0.5 < dry <= 1.0
+    assert await a.take_token("msg:bob", 1.0, 3) == 0.0  # another user's bucket
+    await asyncio.sleep(0.3)
+    again = await a.take_token("msg:ann", 10.0, 3)  # refills at the given rate
+    assert again == 0.0
+
+
+async def test_rate_limit_falls_back_to_the_node_when_redis_is_away(make_node: MakeNode) -> None:
+    node = await make_node()
+    node._set_cmd_ok(False)  # as after a failed command
+    assert await node.take_token("msg:ann", 1.0, 3) is None

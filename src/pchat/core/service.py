@@ -414,10 +414,18 @@ class ChatService:
         assert session.user is not None and session.room_id is not None
         return session.user, session.room_id
 
-    def _take(self, session: Session, buckets: BucketMap, key: str) -> None:
-        """Take one token from ``key``'s bucket or raise ``rate_limited`` (or close: flood)."""
+    async def _take(self, session: Session, buckets: BucketMap, key: str) -> None:
+        """Take one token from ``key``'s bucket or raise ``rate_limited`` (or close: flood).
+
+        In a cluster the bucket is the broker's, shared by every node the user is on;
+        otherwise (or while the broker cannot answer) this node's.
+        """
+        if buckets.rate is None:
+            return
+        wait = await self.broker.take_token(key, buckets.rate, buckets.burst)
         now = time.monotonic()
-        wait = buckets.take(key, now)
+        if wait is None:
+            wait = buckets.take(key, now)
         if wait:
             raise self._limited(session, now, wait)
 
@@ -425,7 +433,7 @@ class ChatService:
         user, room_id = self._member(session)
         text = validate_text(args["text"], self.settings.max_message_chars)
         cid = validate_client_id(args["cid"]) if "cid" in args else None
-        self._take(session, self._msg_buckets, user.id)
+        await self._take(session, self._msg_buckets, f"msg:{user.id}")
         result = await self.store.append_message(
             room_id,
             message_id=new_id(),
@@ -481,7 +489,7 @@ class ChatService:
     async def _react(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         user, room_id = self._member(session)
         reaction = validate_reaction(args["reaction"], self._reaction_types)
-        self._take(session, self._reaction_buckets, user.id)
+        await self._take(session, self._reaction_buckets, f"react:{user.id}")
         self.live.count_reaction(room_id, reaction)
         await self.publish(
             room_id,

@@ -182,6 +182,12 @@ class Broker(Protocol):
     async def set_presence(self, room_id: str, node_count: int) -> int:
         """Report this node's connection count for the room; return the room-wide count."""
 
+    async def take_token(self, key: str, rate: float, burst: int) -> float | None:
+        """Take one token from the cluster-wide bucket ``key`` (``rate`` per second, at most
+        ``burst``): 0.0 if allowed, else the seconds to wait. None when this broker keeps
+        no shared counters (one node) or cannot now: the node then limits on its own.
+        """
+
 
 class KeyStore(Protocol):
     """The operator's API keys (secrets stored only as hashes) and token signing keys."""

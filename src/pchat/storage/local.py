@@ -166,6 +166,10 @@ class LocalBroker:
         self._handlers.pop(room_id, None)
         self._send(OP_UNSUB, room_id.encode())
 
+    async def take_token(self, key: str, rate: float, burst: int) -> float | None:
+        """No shared counters here: the node's own buckets apply."""
+        return None
+
     async def set_presence(self, room_id: str, node_count: int) -> int:
         self._next_id += 1
         rid = self._next_id

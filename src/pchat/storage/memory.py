@@ -42,5 +42,9 @@ class MemoryBroker:
     async def unsubscribe(self, room_id: str) -> None:
         self._handlers.pop(room_id, None)
 
+    async def take_token(self, key: str, rate: float, burst: int) -> float | None:
+        """No shared counters here: the node's own buckets apply."""
+        return None
+
     async def set_presence(self, room_id: str, node_count: int) -> int:
         return node_count

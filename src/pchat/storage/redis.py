@@ -69,6 +69,32 @@ return redis.call('PUBLISH', KEYS[1], ARGV[2])
 """
 
 # KEYS: presence hash; ARGV: node, count, ttl ms. Returns the sum of the live counts.
+# A token bucket per key, on the Redis server's clock (nodes' clocks may differ): the
+# tokens and the time they were counted at; returns the milliseconds to wait (0: allowed).
+_TOKEN: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local v = redis.call('HMGET', KEYS[1], 't', 's')
+local tokens = tonumber(v[1])
+local stamp = tonumber(v[2])
+if tokens == nil or stamp == nil then
+  tokens = burst
+  stamp = now
+end
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate / 1000)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = math.ceil((1 - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 's', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+return wait
+"""
+
 _PRESENCE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -455,6 +481,22 @@ class RedisBroker:
         else:
             self._totals[room_id] = total
         return total
+
+    async def take_token(self, key: str, rate: float, burst: int) -> float | None:
+        """A cluster-wide token bucket (rate limits per user across nodes).
+
+        None while Redis is unhealthy or does not answer in time: the node's own buckets
+        apply meanwhile, so an outage neither blocks nor unleashes senders.
+        """
+        if self._redis is None or not self._cmd_ok:
+            return None
+        try:
+            async with asyncio.timeout(self._timeout):
+                wait_ms = await self._redis.eval(_TOKEN, 1, self._key("rate", key), rate, burst)
+        except Exception as exc:
+            self._set_cmd_ok(False, exc)
+            return None
+        return int(wait_ms) / 1000
 
     async def _report(self, room_id: str, node_count: int) -> int:
         assert self._redis is not None
