@@ -43,9 +43,10 @@ import asyncpg
 
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
-from pchat.protocol.models import Message, Poll, PollOption, User
+from pchat.protocol.models import Message, Poll, User
 
 from .base import AppendResult, DeleteResult, RoomInfo, StreamEvent
+from .rows import message_from_row, poll_from_row
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
@@ -218,36 +219,6 @@ def _lock_key(schema: str) -> int:
 # -- rows to objects --------------------------------------------------------------------------
 
 
-def _message(row: _Row) -> Message:
-    (seq, mid, uid, name, role, text, cid, ts, deleted, by_id, by_name, by_role, at) = row
-    return Message(
-        id=mid,
-        seq=seq,
-        ts=ts,
-        user=User(uid, name, role),
-        text=text,
-        cid=cid,
-        deleted=deleted,
-        deleted_by=User(by_id, by_name, by_role) if by_id is not None else None,
-        deleted_at=at,
-    )
-
-
-def _poll(row: _Row, options: Iterable[tuple[str, int]]) -> Poll:
-    (pid, question, status, by_id, by_name, by_role, created, publish, published, finished) = row
-    return Poll(
-        id=pid,
-        question=question,
-        options=tuple(PollOption(text, votes) for text, votes in options),
-        status=status,
-        created_by=User(by_id, by_name, by_role),
-        created_at=created,
-        publish_at=publish,
-        published_at=published,
-        finished_at=finished,
-    )
-
-
 def _polls(rows: Iterable[asyncpg.Record]) -> list[Poll]:
     """Polls from rows of ``_SQL_POLL_ROWS`` ordered by poll, then option."""
     polls: list[Poll] = []
@@ -256,11 +227,11 @@ def _polls(rows: Iterable[asyncpg.Record]) -> list[Poll]:
     for row in rows:
         if head is None or row[0] != head[0]:
             if head is not None:
-                polls.append(_poll(head, options))
+                polls.append(poll_from_row(head, options))
             head, options = tuple(row[:10]), []
         options.append((row[10], row[11]))
     if head is not None:
-        polls.append(_poll(head, options))
+        polls.append(poll_from_row(head, options))
     return polls
 
 
@@ -447,7 +418,7 @@ class PostgresStore:
         known: dict[tuple[str, str | None], Message] = {}
         if keys:
             rows = await conn.fetch(_SQL_CIDS, room_id, [k[0] for k in keys], [k[1] for k in keys])
-            known = {(m.user.id, m.cid): m for m in map(_message, rows)}
+            known = {(m.user.id, m.cid): m for m in map(message_from_row, rows)}
         results: list[AppendResult] = []
         new: list[Message] = []
         for a in batch:
@@ -487,7 +458,7 @@ class PostgresStore:
                 f"SELECT {_M} FROM messages WHERE room_id = $1 AND id = $2", room_id, message_id
             )
         )
-        return None if row is None else _message(row)
+        return None if row is None else message_from_row(row)
 
     async def delete_message(
         self, room_id: str, message_id: str, *, by: User, ts: int
@@ -501,7 +472,7 @@ class PostgresStore:
             )
             if row is None:
                 return None
-            message = _message(row)
+            message = message_from_row(row)
             if message.deleted:
                 raise request_error(ErrorCode.ALREADY_DELETED, "the message was deleted before")
             seq = room[0] + 1
@@ -544,7 +515,7 @@ class PostgresStore:
             rows = await self._run(
                 lambda c: c.fetch(_SQL_HISTORY_TS, room_id, seq, limit, before_ts)
             )
-        messages = [_message(row) for row in rows]
+        messages = [message_from_row(row) for row in rows]
         messages.reverse()
         return messages
 
@@ -552,7 +523,7 @@ class PostgresStore:
         if limit <= 0:
             return []
         rows = await self._run(lambda c: c.fetch(_SQL_EVENTS, room_id, after_seq, limit))
-        return [StreamEvent(row[0], row[1], _message(row[2:])) for row in rows]
+        return [StreamEvent(row[0], row[1], message_from_row(row[2:])) for row in rows]
 
     # -- reactions -------------------------------------------------------------------------
 

@@ -33,16 +33,17 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
-from pchat.protocol.models import Message, Poll, PollOption, User
+from pchat.protocol.models import Message, Poll, User
 
 from .base import AppendResult, DeleteResult, RoomInfo, StreamEvent
+from .rows import message_from_row, poll_from_row
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -346,36 +347,6 @@ def _connect(path: Path, *, write: bool) -> sqlite3.Connection:
 # -- rows to objects --------------------------------------------------------------------------
 
 
-def _message(row: Sequence[Any]) -> Message:
-    (seq, mid, uid, name, role, text, cid, ts, deleted, by_id, by_name, by_role, at) = row
-    return Message(
-        id=mid,
-        seq=seq,
-        ts=ts,
-        user=User(uid, name, role),
-        text=text,
-        cid=cid,
-        deleted=bool(deleted),
-        deleted_by=User(by_id, by_name, by_role) if by_id is not None else None,
-        deleted_at=at,
-    )
-
-
-def _poll(row: Sequence[Any], options: Iterable[Sequence[Any]]) -> Poll:
-    (pid, question, status, by_id, by_name, by_role, created, publish, published, finished) = row
-    return Poll(
-        id=pid,
-        question=question,
-        options=tuple(PollOption(text, votes) for text, votes in options),
-        status=status,
-        created_by=User(by_id, by_name, by_role),
-        created_at=created,
-        publish_at=publish,
-        published_at=published,
-        finished_at=finished,
-    )
-
-
 # -- jobs: each runs on a worker thread with that worker's connection ----------------------
 
 
@@ -422,7 +393,7 @@ def _append(
             (room_id, user.id, cid),
         ).fetchone()
         if row is not None:
-            return AppendResult(_message(row), created=False)
+            return AppendResult(message_from_row(row), created=False)
     rows = conn.execute(
         "UPDATE rooms SET last_seq = last_seq + 1, last_ts = max(last_ts, ?1)"
         " WHERE room_id = ?2 RETURNING last_seq, last_ts",
@@ -454,7 +425,7 @@ def _get_message(conn: sqlite3.Connection, room_id: str, message_id: str) -> Mes
     row = conn.execute(
         f"SELECT {_M} FROM messages WHERE room_id = ? AND id = ?", (room_id, message_id)
     ).fetchone()
-    return None if row is None else _message(row)
+    return None if row is None else message_from_row(row)
 
 
 def _delete(
@@ -488,7 +459,7 @@ def _history(
         cursor = conn.execute(_SQL_HISTORY, (room_id, before_seq, limit))
     else:
         cursor = conn.execute(_SQL_HISTORY_TS, (room_id, before_seq, limit, before_ts))
-    messages = [_message(row) for row in cursor]
+    messages = [message_from_row(row) for row in cursor]
     messages.reverse()
     return messages
 
@@ -497,7 +468,7 @@ def _events(
     conn: sqlite3.Connection, room_id: str, after_seq: int, limit: int
 ) -> list[StreamEvent]:
     return [
-        StreamEvent(row[0], row[1], _message(row[2:]))
+        StreamEvent(row[0], row[1], message_from_row(row[2:]))
         for row in conn.execute(_SQL_EVENTS, (room_id, after_seq, limit))
     ]
 
@@ -552,7 +523,7 @@ def _get_poll(conn: sqlite3.Connection, room_id: str, poll_id: str) -> Poll | No
         "SELECT text, votes FROM poll_options WHERE room_id = ? AND poll_id = ? ORDER BY idx",
         (room_id, poll_id),
     )
-    return _poll(row, options)
+    return poll_from_row(row, options)
 
 
 def _list_polls(conn: sqlite3.Connection, room_id: str, statuses: list[str]) -> list[Poll]:
@@ -567,7 +538,7 @@ def _list_polls(conn: sqlite3.Connection, room_id: str, statuses: list[str]) -> 
     polls: list[Poll] = []
     for _, group in itertools.groupby(rows, key=lambda r: r[0]):
         items = list(group)
-        polls.append(_poll(items[0][:-2], ((r[-2], r[-1]) for r in items)))
+        polls.append(poll_from_row(items[0][:-2], ((r[-2], r[-1]) for r in items)))
     return polls
 
 
