@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,30 @@ class RunningServer:
             assert response.status == 200, await response.text()
             body = await response.json()
             return str(body["token"])
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for servers started as subprocesses)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_until_serving(
+    http: aiohttp.ClientSession, url: str, timeout: float = 20.0, proc: Any = None
+) -> None:
+    """Poll ``url`` until it answers 200 (a server starting up); fail if ``proc`` exits."""
+    async with asyncio.timeout(t(timeout)):
+        while True:
+            try:
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            if proc is not None and proc.returncode is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            await asyncio.sleep(0.05)
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:

@@ -6,22 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import sys
 import textwrap
 from pathlib import Path
 
 import aiohttp
 
-from tests.helpers import t
+from tests.helpers import free_port, t, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def readme_snippet() -> str:
@@ -57,14 +50,7 @@ async def test_serve_token_and_readme_snippet(tmp_path: Path) -> None:
         assert key and secret, out
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
-            async with asyncio.timeout(t(10)):
-                while True:
-                    try:
-                        async with http.get(f"{base}/healthz") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientConnectionError:
-                        await asyncio.sleep(0.1)
+            await wait_until_serving(http, f"{base}/healthz", proc=proc)
             # The seed's request: GET /public-chat/token/?sub=USER_ID with the two headers.
             async with http.get(
                 f"{base}/public-chat/token/?sub=USER_ID",

@@ -16,7 +16,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -31,7 +30,14 @@ from pchat.protocol.errors import ConnectionClosedError
 from pchat.sdk import PChatSDK
 from pchat.sdk.connection import AiohttpConnector, Connector, Transport
 from pchat.storage.keys import SQLiteKeyStore
-from tests.helpers import RunningServer, make_settings, start_server, t
+from tests.helpers import (
+    RunningServer,
+    free_port,
+    make_settings,
+    start_server,
+    t,
+    wait_until_serving,
+)
 from tests.storage.backends import (
     drop_redis_prefix,
     drop_schema,
@@ -64,13 +70,6 @@ async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str 
         raise AssertionError(f"timed out waiting for {what or predicate}") from None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class ProcessNode:
     """``pchat serve`` in a subprocess, on the cluster's store and broker."""
@@ -90,7 +89,7 @@ class ProcessNode:
         return f"ws://127.0.0.1:{self.port}/public-chat/ws"
 
     async def start(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         env = dict(os.environ)
         env.update({f"PCHAT_{k.upper()}": str(v) for k, v in NODE_SETTINGS.items()})
         log = (self.data_dir / f"node-{self.port}.log").open("wb")
@@ -103,17 +102,7 @@ class ProcessNode:
         )
         log.close()
         async with aiohttp.ClientSession() as http:
-            async with asyncio.timeout(t(20)):
-                while True:
-                    try:
-                        async with http.get(f"{self.url}/healthz") as response:
-                            if response.status == 200:
-                                return
-                    except aiohttp.ClientError:
-                        pass
-                    if self.proc.returncode is not None:
-                        raise RuntimeError(f"node exited with {self.proc.returncode}")
-                    await asyncio.sleep(0.05)
+            await wait_until_serving(http, f"{self.url}/healthz", proc=self.proc)
 
     async def kill(self) -> None:
         """``kill -9``: no close frame, no cleanup, nothing flushed."""

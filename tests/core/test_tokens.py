@@ -19,42 +19,13 @@ from pchat.core.tokens import (
 )
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import InvalidRequestError, TokenError
-from pchat.storage.base import ApiKeyRecord, SigningKey
+from pchat.storage.base import SigningKey
+from tests.core.fakes import MemoryKeyStore
 
 NOW = 1_700_000_000.0
 ISSUER = "pchat-test"
 KEY = SigningKey(kid="k1", secret=b"s" * 32, created_at=1)
 OTHER = SigningKey(kid="k1", secret=b"o" * 32, created_at=1)
-
-
-class MemoryKeyStore:
-    """A KeyStore in a few dicts."""
-
-    def __init__(self) -> None:
-        self.api_keys: dict[str, ApiKeyRecord] = {}
-        self.signing: list[SigningKey] = []
-
-    def add_api_key(self, record: ApiKeyRecord) -> None:
-        self.api_keys[record.key] = record
-
-    def get_api_key(self, key: str) -> ApiKeyRecord | None:
-        return self.api_keys.get(key)
-
-    def list_api_keys(self) -> list[ApiKeyRecord]:
-        return list(self.api_keys.values())
-
-    def revoke_api_key(self, key: str, ts: int) -> bool:
-        record = self.api_keys.get(key)
-        if record is None or record.revoked_at is not None:
-            return False
-        self.api_keys[key] = ApiKeyRecord(record.key, record.secret_hash, record.created_at, ts)
-        return True
-
-    def signing_keys(self) -> list[SigningKey]:
-        return list(self.signing)
-
-    def add_signing_key(self, key: SigningKey) -> None:
-        self.signing.append(key)
 
 
 def b64(data: bytes) -> str:

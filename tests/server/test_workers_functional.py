@@ -9,8 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.helpers import RawClient, t
-from tests.test_readme_functional import free_port
+from tests.helpers import RawClient, free_port, t, wait_until_serving
 
 
 async def test_two_workers_share_rooms(tmp_path: Path) -> None:
@@ -37,15 +36,7 @@ async def test_two_workers_share_rooms(tmp_path: Path) -> None:
     clients: list[RawClient] = []
     try:
         async with aiohttp.ClientSession() as http:
-            async with asyncio.timeout(t(20)):
-                while True:
-                    try:
-                        async with http.get(f"{base}/demo/token?sub=probe") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientConnectionError:
-                        pass
-                    await asyncio.sleep(0.1)
+            await wait_until_serving(http, f"{base}/demo/token?sub=probe", proc=proc)
 
             async def client(i: int) -> RawClient:
                 async with http.get(f"{base}/demo/token?sub=u{i}") as r:

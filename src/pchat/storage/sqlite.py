@@ -344,9 +344,6 @@ def _connect(path: Path, *, write: bool) -> sqlite3.Connection:
     return conn
 
 
-# -- rows to objects --------------------------------------------------------------------------
-
-
 # -- jobs: each runs on a worker thread with that worker's connection ----------------------
 
 
