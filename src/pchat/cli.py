@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pchat.core.apikeys import create_api_key
-from pchat.core.tokens import TokenSigner, load_or_create_signing_keys
+from pchat.core.tokens import TokenSigner, load_or_create_signing_keys, rotate_signing_key
 from pchat.protocol.errors import RequestError
 from pchat.protocol.validation import ROLES
 from pchat.server.config import Settings
@@ -94,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     revoke = key_commands.add_parser("revoke", parents=[data_dir], help="revoke an API key")
     revoke.add_argument("key", metavar="KEY")
     revoke.set_defaults(command=_keys_revoke)
+    rotate = key_commands.add_parser(
+        "rotate", parents=[data_dir], help="add a new token signing key (older ones keep verifying)"
+    )
+    rotate.set_defaults(command=_keys_rotate)
 
     token = commands.add_parser("token", parents=[data_dir], help="print a signed access token")
     token.add_argument("--sub", required=True, metavar="USER_ID", help="the user id")
@@ -178,6 +182,18 @@ def _keys_revoke(args: argparse.Namespace) -> int:
             return 0
         store.revoke_api_key(args.key, int(time.time()))
     print(f"revoked {args.key}")
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with _key_store(settings) as store:
+        load_or_create_signing_keys(store)
+        key = rotate_signing_key(store)
+    print(
+        f"new signing key {key.kid}: running servers sign with it within "
+        f"{settings.keys_reload_interval:g} s; tokens signed before keep verifying"
+    )
     return 0
 
 

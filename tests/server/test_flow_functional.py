@@ -210,3 +210,29 @@ async def test_room_reopens_after_everyone_left(server: RunningServer, raw: Any)
         for c in clients:
             await c.close()
         await asyncio.sleep(0.05)
+
+
+async def test_rotated_signing_keys_are_picked_up_while_running(tmp_path: Any) -> None:
+    from pchat.cli import main
+    from tests.helpers import start_server
+
+    srv = await start_server(tmp_path / "d", keys_reload_interval=0.05)
+    try:
+        old_token = await srv.token("ann")
+        old_kid = orjson.loads(_b64(old_token.split(".")[0]))["kid"]
+        assert main(["keys", "rotate", "--data-dir", str(srv.settings.data_dir)]) == 0
+        await asyncio.sleep(0.3)
+        new_token = await srv.token("ann")
+        new_kid = orjson.loads(_b64(new_token.split(".")[0]))["kid"]
+        assert new_kid != old_kid  # the server signs with the new key
+        assert srv.http is not None
+        for token in (old_token, new_token):  # and both verify
+            from tests.helpers import RawClient
+
+            c = RawClient(await srv.http.ws_connect(srv.ws_url))
+            await c.ok("connect", room="rot", username="Ann", token=token)
+            await c.close()
+    finally:
+        await srv.stop()
+        assert srv.http is not None
+        await srv.http.close()

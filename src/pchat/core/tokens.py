@@ -83,12 +83,19 @@ class TokenSigner:
     """
 
     def __init__(self, keys: list[SigningKey], *, issuer: str, ttl: int, leeway: int = 5) -> None:
-        if not keys:
-            raise ValueError("at least one signing key is required")
         if ttl <= 0:
             raise ValueError("ttl must be positive")
         if leeway < 0:
             raise ValueError("leeway must not be negative")
+        self.set_keys(keys)
+        self.issuer = issuer
+        self.ttl = ttl
+        self.leeway = leeway
+
+    def set_keys(self, keys: list[SigningKey]) -> None:
+        """Replace the signing keys (after a rotation); the newest signs from now on."""
+        if not keys:
+            raise ValueError("at least one signing key is required")
         by_kid: dict[str, SigningKey] = {}
         for key in keys:
             if key.kid in by_kid:
@@ -98,9 +105,11 @@ class TokenSigner:
             by_kid[key.kid] = key
         self._keys = by_kid
         self._current = max(enumerate(keys), key=lambda pair: (pair[1].created_at, pair[0]))[1]
-        self.issuer = issuer
-        self.ttl = ttl
-        self.leeway = leeway
+
+    @property
+    def kids(self) -> frozenset[str]:
+        """The ids of the keys that verify."""
+        return frozenset(self._keys)
 
     @property
     def current_kid(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -98,11 +99,26 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
         app.router.add_get("/", _index(static / "index.html"))
         app.router.add_static("/", static)
 
+    async def reload_keys() -> None:
+        while True:
+            await asyncio.sleep(settings.keys_reload_interval)
+            try:
+                fresh = await asyncio.to_thread(keys.signing_keys)
+                if fresh and frozenset(k.kid for k in fresh) != signer.kids:
+                    signer.set_keys(fresh)
+                    log.info("signing keys reloaded: %d keys", len(fresh))
+            except Exception:
+                log.exception("reloading the signing keys failed")
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
         await broker.open()
         await service.start()
+        reloader = asyncio.get_running_loop().create_task(reload_keys())
         yield
+        reloader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reloader
         await service.stop()
         await broker.close()
         await store.close()

@@ -36,6 +36,8 @@ class Settings:
     token_ttl: int = 3600  # seconds
     #: Leeway for clock skew when checking exp/nbf/iat, in seconds.
     token_leeway: int = 5
+    #: How often a running server re-reads the signing keys (``pchat keys rotate``), in s.
+    keys_reload_interval: float = 30.0
     #: Failed token-service calls from one address within the window before 429.
     auth_failures_max: int | None = 10
     auth_failures_window: float = 60.0
