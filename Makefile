@@ -33,7 +33,7 @@ web/dist/index.html: web/node_modules/.installed sdk/js/dist/index.js $(wildcard
 run: $(STAMP)
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web/dist/index.html; \
 	else echo "npm not found: serving without the web demo"; fi
-	PCHAT_STATIC_DIR=web/dist $(BIN)/pchat serve
+	PCHAT_STATIC_DIR=web/dist PCHAT_DEMO_TOKEN_ENDPOINT=true $(BIN)/pchat serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

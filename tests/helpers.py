@@ -110,6 +110,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "stats_interval": 0.1,
         "poll_tally_interval": 0.05,
         "serve_demo": False,
+        "demo_token_endpoint": True,
     }
     base.update(overrides)
     return Settings(**base)

@@ -236,3 +236,10 @@ async def test_rotated_signing_keys_are_picked_up_while_running(tmp_path: Any) -
         await srv.stop()
         assert srv.http is not None
         await srv.http.close()
+
+
+def test_the_demo_token_endpoint_is_off_by_default() -> None:
+    from pchat.server.config import Settings
+
+    assert Settings().demo_token_endpoint is False
+    assert Settings.from_env({"PCHAT_DEMO_TOKEN_ENDPOINT": "true"}).demo_token_endpoint is True

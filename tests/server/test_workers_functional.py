@@ -20,6 +20,7 @@ async def test_two_workers_share_rooms(tmp_path: Path) -> None:
         "PCHAT_PORT": str(port),
         "PCHAT_DATA_DIR": str(data),
         "PCHAT_WORKERS": "2",
+        "PCHAT_DEMO_TOKEN_ENDPOINT": "true",
         "PCHAT_RATE_MESSAGES": "none",
         "PCHAT_STATS_INTERVAL": "0.1",
     }

@@ -62,7 +62,12 @@ export class PchatServer {
       PCHAT_BIN,
       ['serve', '--host', '127.0.0.1', '--port', String(this.port), '--data-dir', this.dataDir],
       {
-        env: { ...process.env, PCHAT_STATIC_DIR: this.staticDir, ...this.env },
+        env: {
+          ...process.env,
+          PCHAT_STATIC_DIR: this.staticDir,
+          PCHAT_DEMO_TOKEN_ENDPOINT: 'true',
+          ...this.env,
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );

@@ -80,7 +80,9 @@ class Settings:
 
     # Demo and static files.
     serve_demo: bool = True
-    demo_token_endpoint: bool = True
+    #: ``/demo/token`` mints tokens of any role for anyone who asks: for the bundled demo
+    #: only (``make run`` turns it on), never on a server that matters.
+    demo_token_endpoint: bool = False
     static_dir: Path | None = None
 
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -84,8 +84,8 @@ class DemoTokens:
 
     The demo page must never hold an API key or secret (the seed's warning), so the server
     plays the part of the operator's backend: it issues the token on the server side, as
-    the token service would. Anyone who can reach it gets any role: turn it off
-    (``PCHAT_DEMO_TOKEN_ENDPOINT=false``) wherever the demo is not wanted.
+    the token service would. Anyone who can reach it gets any role, so it is off unless
+    ``PCHAT_DEMO_TOKEN_ENDPOINT=true`` (``make run`` sets it for the demo).
     """
 
     def __init__(self, signer: TokenSigner) -> None:
