@@ -1,6 +1,6 @@
 // The client against the in-process fake server: the seed's flow, listeners, errors,
 // queued history and message dedupe.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 
 import {
@@ -17,33 +17,17 @@ import {
   TokenError,
   type Message,
   type PChatError,
-  type PChatSDKOptions,
 } from '../src/index.js';
 import { FakeServer, fakeToken } from './fakeServer.js';
-import { next, record, sleep, until } from './helpers.js';
+import { next, record, sleep, until, useFakeServer } from './helpers.js';
 
-let server: FakeServer;
-const clients: PChatSDK[] = [];
-
-function client(options: PChatSDKOptions = {}): PChatSDK {
-  const sdk = new PChatSDK({ url: server.url, WebSocket, backoffBase: 10, backoffMax: 50, ...options });
-  clients.push(sdk);
-  return sdk;
-}
-
-beforeEach(async () => {
-  server = await FakeServer.start();
-});
-
-afterEach(async () => {
-  for (const sdk of clients.splice(0)) await sdk.disconnect();
-  await server.close();
-});
+const fake = useFakeServer();
+const client = fake.client;
 
 describe('the seed flow', () => {
   it('runs line by line', async () => {
-    server.addMessage('older one');
-    server.addMessage('older two');
+    fake.server.addMessage('older one');
+    fake.server.addMessage('older two');
     const JWT_ACCESS_TOKEN = fakeToken('u-ann');
 
     const pchatSDK = client();
@@ -128,8 +112,8 @@ describe('the seed flow', () => {
     const later = new Date(Date.now() + 60_000);
     const scheduled = await mod.createPoll('Later?', ['yes', 'no'], later);
     expect(scheduled.publish_at).toBe(later.getTime());
-    expect(server.requestsOf('poll_create')[1]?.publish_at).toBe(later.getTime());
-    expect(server.requestsOf('poll_create')[0]).not.toHaveProperty('publish_at');
+    expect(fake.server.requestsOf('poll_create')[1]?.publish_at).toBe(later.getTime());
+    expect(fake.server.requestsOf('poll_create')[0]).not.toHaveProperty('publish_at');
   });
 
   it('disconnects', async () => {
@@ -143,7 +127,7 @@ describe('the seed flow', () => {
     expect(log).toEqual(['state_change:disconnected', 'disconnect']);
     await expect(sdk.sendMessage('x')).rejects.toBeInstanceOf(StateError);
     await sleep(30);
-    expect(server.connections).toBe(1); // no reconnect after a disconnect
+    expect(fake.server.connections).toBe(1); // no reconnect after a disconnect
   });
 });
 
@@ -240,9 +224,9 @@ describe('errors', () => {
     await sdk.deleteMessage(message.id);
     await expect(sdk.deleteMessage(message.id)).rejects.toBeInstanceOf(ConflictError);
 
-    server.hook = (c, frame) => {
+    fake.server.hook = (c, frame) => {
       if (frame.type !== 'send') return false;
-      server.error(c, frame.id, 108, 'rate_limited', { retry_after_ms: 400 });
+      fake.server.error(c, frame.id, 108, 'rate_limited', { retry_after_ms: 400 });
       return true;
     };
     const limited = await sdk.sendMessage('fast').catch((e: unknown) => e);
@@ -260,7 +244,7 @@ describe('errors', () => {
     expect(sdk.state).toBe(States.DISCONNECTED);
     expect(states).toEqual(['state_change:connecting', 'state_change:disconnected']);
     await sleep(50);
-    expect(server.connections).toBe(1);
+    expect(fake.server.connections).toBe(1);
 
     await expect(
       sdk.connect('lobby', 'Ann', fakeToken('u-ann'), { role: 'admin' }),
@@ -268,22 +252,22 @@ describe('errors', () => {
   });
 
   it('an unreachable server rejects connect', async () => {
-    const url = server.url;
-    await server.close();
+    const url = fake.server.url;
+    await fake.server.close();
     const sdk = new PChatSDK({ url, WebSocket });
     await expect(sdk.connect('lobby', 'Ann', fakeToken('u-ann'))).rejects.toMatchObject({
       name: 'ConnectionClosedError',
     });
     expect(sdk.state).toBe(States.DISCONNECTED);
-    server = await FakeServer.start();
+    fake.server = await FakeServer.start();
   });
 });
 
 describe('history', () => {
   it('loadHistory calls are queued and run in call order', async () => {
-    for (let i = 1; i <= 7; i++) server.addMessage(`old ${i}`);
+    for (let i = 1; i <= 7; i++) fake.server.addMessage(`old ${i}`);
     // Answer history slowly: unqueued calls would all be sent before the first reply.
-    server.hook = async (_c, frame) => {
+    fake.server.hook = async (_c, frame) => {
       if (frame.type === 'history') await sleep(30);
       return false;
     };
@@ -302,27 +286,27 @@ describe('history', () => {
       ['old 2', 'old 3', 'old 4'],
       ['old 1'],
     ]);
-    expect(server.requestsOf('history').map((f) => f.before_seq)).toEqual([undefined, 5, 2]);
+    expect(fake.server.requestsOf('history').map((f) => f.before_seq)).toEqual([undefined, 5, 2]);
     expect(sdk.hasMoreHistory).toBe(false);
     expect(sdk.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
   it('a failed call does not stop the queue; a timestamp becomes before_ts', async () => {
-    server.addMessage('one');
+    fake.server.addMessage('one');
     const sdk = client();
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
     let first = true;
-    server.hook = (c, frame) => {
+    fake.server.hook = (c, frame) => {
       if (frame.type !== 'history' || !first) return false;
       first = false;
-      server.error(c, frame.id, 120, 'unavailable');
+      fake.server.error(c, frame.id, 120, 'unavailable');
       return true;
     };
     const a = sdk.loadHistory(1_800_000_000_000);
     const b = sdk.loadHistory(new Date(1_800_000_000_000));
     await expect(a).rejects.toMatchObject({ code: 120, temporary: true });
     expect((await b).map((m) => m.text)).toEqual(['one']);
-    expect(server.requestsOf('history').map((f) => f.before_ts)).toEqual([
+    expect(fake.server.requestsOf('history').map((f) => f.before_ts)).toEqual([
       1_800_000_000_000, 1_800_000_000_000,
     ]);
   });
@@ -342,7 +326,7 @@ describe('own messages', () => {
     expect(annLog).toEqual([`message:${one.id}`, `message:${two.id}`]);
     expect(bobLog).toEqual([`message:${one.id}`, `message:${two.id}`]);
     expect(ann.messages.map((m) => m.id)).toEqual([one.id, two.id]);
-    const sends = server.requestsOf('send');
+    const sends = fake.server.requestsOf('send');
     expect(typeof sends[0]?.cid).toBe('string');
     expect(sends[0]?.cid).not.toBe(sends[1]?.cid);
   });
@@ -351,20 +335,20 @@ describe('own messages', () => {
     const sdk = client();
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
     let dropped = false;
-    server.hook = (c, frame) => {
+    fake.server.hook = (c, frame) => {
       if (frame.type !== 'send' || dropped) return false;
       dropped = true;
-      server.addMessage(String(frame.text), c.user ?? undefined, String(frame.cid)); // stored…
-      server.hook = null;
+      fake.server.addMessage(String(frame.text), c.user ?? undefined, String(frame.cid)); // stored…
+      fake.server.hook = null;
       const cid = String(frame.cid);
       // …but the reply never arrives: remember the cid as the real server would.
-      (server as unknown as { sentCids: Map<string, string> }).sentCids.set(`u-ann/${cid}`, `m${server.seq}`);
+      (fake.server as unknown as { sentCids: Map<string, string> }).sentCids.set(`u-ann/${cid}`, `m${fake.server.seq}`);
       c.ws.terminate();
       return true;
     };
     const log = record(sdk, [Events.MESSAGE]);
     const message = await sdk.sendMessage('only once');
-    const sends = server.requestsOf('send');
+    const sends = fake.server.requestsOf('send');
     expect(sends).toHaveLength(2);
     expect(sends[1]?.cid).toBe(sends[0]?.cid);
     expect(sdk.messages.filter((m) => m.text === 'only once')).toHaveLength(1);

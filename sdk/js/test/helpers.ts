@@ -1,6 +1,10 @@
 // Small async helpers shared by the client tests.
+import { afterEach, beforeEach } from 'vitest';
+import { WebSocket } from 'ws';
+
+import { PChatSDK, type PChatSDKOptions } from '../src/index.js';
 import type { EventMap } from '../src/types.js';
-import type { PChatSDK } from '../src/client.js';
+import { FakeServer } from './fakeServer.js';
 
 /** Every wait in the tests is bounded by this (ms). */
 export const TIMEOUT = 5_000;
@@ -53,4 +57,30 @@ export function record(sdk: PChatSDK, events: (keyof EventMap)[]): string[] {
     });
   }
   return log;
+}
+
+/** A fresh fake server per test, and clients of it that are disconnected after the test. */
+export interface FakeContext {
+  server: FakeServer;
+  client(options?: PChatSDKOptions): PChatSDK;
+}
+
+export function useFakeServer(): FakeContext {
+  const clients: PChatSDK[] = [];
+  const ctx: FakeContext = {
+    server: undefined as unknown as FakeServer, // set before each test
+    client(options: PChatSDKOptions = {}): PChatSDK {
+      const sdk = new PChatSDK({ url: ctx.server.url, WebSocket, backoffBase: 10, backoffMax: 50, ...options });
+      clients.push(sdk);
+      return sdk;
+    },
+  };
+  beforeEach(async () => {
+    ctx.server = await FakeServer.start();
+  });
+  afterEach(async () => {
+    for (const sdk of clients.splice(0)) await sdk.disconnect();
+    await ctx.server.close();
+  });
+  return ctx;
 }

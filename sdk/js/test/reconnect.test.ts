@@ -1,62 +1,44 @@
 // Connection loss against the fake server: reconnect with recovery, refused recovery,
 // terminal closes, gaps, the token refresher and the ping timeout.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { describe, expect, it } from 'vitest';
 
 import {
   ConnectionClosedError,
   Events,
-  PChatSDK,
   States,
   TokenRefreshError,
   type ConnectEvent,
   type PChatError,
-  type PChatSDKOptions,
 } from '../src/index.js';
-import { FakeServer, fakeToken } from './fakeServer.js';
-import { next, record, sleep, until } from './helpers.js';
+import { fakeToken } from './fakeServer.js';
+import { next, record, sleep, until, useFakeServer } from './helpers.js';
 
-let server: FakeServer;
-const clients: PChatSDK[] = [];
-
-function client(options: PChatSDKOptions = {}): PChatSDK {
-  const sdk = new PChatSDK({ url: server.url, WebSocket, backoffBase: 10, backoffMax: 50, ...options });
-  clients.push(sdk);
-  return sdk;
-}
-
-beforeEach(async () => {
-  server = await FakeServer.start();
-});
-
-afterEach(async () => {
-  for (const sdk of clients.splice(0)) await sdk.disconnect();
-  await server.close();
-});
+const fake = useFakeServer();
+const client = fake.client;
 
 describe('reconnect', () => {
   it('recovers the missed events after the fake drops the connection', async () => {
     const sdk = client();
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
-    server.addMessage('before');
+    fake.server.addMessage('before');
     await until(() => sdk.lastSeq === 1);
     const log = record(sdk, [Events.STATE_CHANGE, Events.DISCONNECT, Events.CONNECT, Events.MESSAGE]);
     const disconnected = next(sdk, Events.DISCONNECT);
     // Missed while away: the fake's connections are gone before these are stored.
-    server.hook = (_c, frame) => {
+    fake.server.hook = (_c, frame) => {
       if (frame.type === 'connect') {
-        server.addMessage('missed one');
-        server.addMessage('missed two');
-        server.hook = null;
+        fake.server.addMessage('missed one');
+        fake.server.addMessage('missed two');
+        fake.server.hook = null;
       }
       return false;
     };
     const reconnected = next(sdk, Events.CONNECT);
-    server.dropAll();
+    fake.server.dropAll();
     expect(await disconnected).toMatchObject({ code: 1006, reconnect: true });
     const event: ConnectEvent = await reconnected;
     expect(event.recovered).toBe(true);
-    expect(server.requestsOf('connect')[1]?.recover).toEqual({ epoch: 'e1', seq: 1 });
+    expect(fake.server.requestsOf('connect')[1]?.recover).toEqual({ epoch: 'e1', seq: 1 });
     await until(() => sdk.lastSeq === 3);
     expect(sdk.messages.map((m) => m.text)).toEqual(['before', 'missed one', 'missed two']);
     expect(log).toEqual([
@@ -74,31 +56,31 @@ describe('reconnect', () => {
     const sdk = client();
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
     let refused = 0;
-    server.hook = (c, frame) => {
+    fake.server.hook = (c, frame) => {
       if (frame.type !== 'connect' || refused >= 3) return false;
       refused += 1;
       c.ws.close(1012, 'restart');
       return true;
     };
     const reconnected = next(sdk, Events.CONNECT);
-    server.dropAll();
+    fake.server.dropAll();
     expect((await reconnected).recovered).toBe(true);
     expect(refused).toBe(3);
-    expect(server.connections).toBe(5);
+    expect(fake.server.connections).toBe(5);
   });
 
   it('reloads the latest page when recovery is refused', async () => {
     const sdk = client();
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
-    server.addMessage('old');
+    fake.server.addMessage('old');
     await until(() => sdk.lastSeq === 1);
-    server.resetEpoch('e2');
+    fake.server.resetEpoch('e2');
     const pages: string[][] = [];
     sdk.on(Events.HISTORY_LOAD, (page) => pages.push(page.map((m) => m.text)));
     const reconnected = next(sdk, Events.CONNECT);
     const history = next(sdk, Events.HISTORY_LOAD);
-    server.dropAll();
-    server.addMessage('new');
+    fake.server.dropAll();
+    fake.server.addMessage('new');
     expect((await reconnected).recovered).toBe(false);
     await history;
     expect(pages).toEqual([['old', 'new']]);
@@ -109,16 +91,16 @@ describe('reconnect', () => {
   it('reconnects with recovery on a gap in the stream', async () => {
     const sdk = client();
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
-    server.addMessage('one');
+    fake.server.addMessage('one');
     await until(() => sdk.lastSeq === 1);
     const disconnected = next(sdk, Events.DISCONNECT);
     const reconnected = next(sdk, Events.CONNECT);
     // The fake skips seq 2 on the wire for this client; the stream has it.
-    server.seq += 1;
+    fake.server.seq += 1;
     const lost = { type: 'message', seq: 2, message: { id: 'm2', seq: 2, ts: 2, user: { id: 'u-bob', username: 'Bob', role: 'viewer' }, text: 'lost', deleted: false } };
-    server.stream.push(lost);
-    server.messages.set('m2', lost.message);
-    server.addMessage('three');
+    fake.server.stream.push(lost);
+    fake.server.messages.set('m2', lost.message);
+    fake.server.addMessage('three');
     expect(await disconnected).toMatchObject({ code: null, reason: 'gap in the stream', reconnect: true });
     expect((await reconnected).recovered).toBe(true);
     await until(() => sdk.lastSeq === 3);
@@ -132,7 +114,7 @@ describe('reconnect', () => {
     sdk.on(Events.ERROR, (e) => errors.push(e));
     const log = record(sdk, [Events.STATE_CHANGE, Events.DISCONNECT]);
     const disconnected = next(sdk, Events.DISCONNECT);
-    server.closeAll(4503, 'flood');
+    fake.server.closeAll(4503, 'flood');
     expect(await disconnected).toEqual({ code: 4503, reason: 'flood', reconnect: false });
     expect(sdk.state).toBe(States.DISCONNECTED);
     expect(log).toEqual(['state_change:disconnected', 'disconnect']);
@@ -140,7 +122,7 @@ describe('reconnect', () => {
     expect(errors[0]).toBeInstanceOf(ConnectionClosedError);
     expect(errors[0]).toMatchObject({ code: 4503 });
     await sleep(100);
-    expect(server.connections).toBe(1);
+    expect(fake.server.connections).toBe(1);
   });
 
   it('stops when a reconnect is refused for good', async () => {
@@ -148,38 +130,38 @@ describe('reconnect', () => {
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
     const errors: PChatError[] = [];
     sdk.on(Events.ERROR, (e) => errors.push(e));
-    server.hook = (c, frame) => {
+    fake.server.hook = (c, frame) => {
       if (frame.type !== 'connect') return false;
-      server.error(c, frame.id, 202, 'token_bad_signature');
+      fake.server.error(c, frame.id, 202, 'token_bad_signature');
       c.ws.close(4500, 'bad token');
       return true;
     };
     const final = next(sdk, Events.DISCONNECT, (d) => !d.reconnect);
-    server.dropAll();
+    fake.server.dropAll();
     expect(await final).toMatchObject({ code: 4500, reconnect: false });
     expect(sdk.state).toBe(States.DISCONNECTED);
     expect(errors.map((e) => e.name)).toEqual(['token_bad_signature']);
     await sleep(100);
-    expect(server.connections).toBe(2);
+    expect(fake.server.connections).toBe(2);
   });
 
   it('disconnect() stops a reconnect under way', async () => {
     const sdk = client({ backoffBase: 200, backoffMax: 200, random: () => 1 });
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
     const reconnecting = next(sdk, Events.STATE_CHANGE, (s) => s.newState === States.RECONNECTING);
-    server.dropAll();
+    fake.server.dropAll();
     await reconnecting;
     await sdk.disconnect();
     expect(sdk.state).toBe(States.DISCONNECTED);
     await sleep(300);
-    expect(server.connections).toBe(1);
+    expect(fake.server.connections).toBe(1);
     expect(sdk.state).toBe(States.DISCONNECTED);
   });
 });
 
 describe('token refresher', () => {
   it('refreshes the token before it expires', async () => {
-    server.tokenExp = Math.floor(Date.now() / 1000) + 1; // expires within a second
+    fake.server.tokenExp = Math.floor(Date.now() / 1000) + 1; // expires within a second
     let calls = 0;
     const sdk = client({
       tokenRefresher: async () => {
@@ -188,9 +170,9 @@ describe('token refresher', () => {
       },
     });
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
-    server.tokenExp = Math.floor(Date.now() / 1000) + 3600;
-    await until(() => server.requestsOf('refresh').length === 1, 3_000, 'a refresh request');
-    expect(server.requestsOf('refresh')[0]?.token).toBe('tok:u-ann:viewer:r1');
+    fake.server.tokenExp = Math.floor(Date.now() / 1000) + 3600;
+    await until(() => fake.server.requestsOf('refresh').length === 1, 3_000, 'a refresh request');
+    expect(fake.server.requestsOf('refresh')[0]?.token).toBe('tok:u-ann:viewer:r1');
     expect(calls).toBe(1);
     expect(sdk.state).toBe(States.CONNECTED);
   });
@@ -199,16 +181,16 @@ describe('token refresher', () => {
     const sdk = client({ tokenRefresher: () => fakeToken('u-ann', 'viewer') + ':new' });
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
     const reconnected = next(sdk, Events.CONNECT);
-    server.closeAll(4002, 'token expired');
+    fake.server.closeAll(4002, 'token expired');
     expect((await reconnected).recovered).toBe(true);
-    expect(server.requestsOf('connect')[1]?.token).toBe('tok:u-ann:viewer:new');
+    expect(fake.server.requestsOf('connect')[1]?.token).toBe('tok:u-ann:viewer:new');
   });
 
   it('4002 without a refresher is final', async () => {
     const sdk = client();
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
     const disconnected = next(sdk, Events.DISCONNECT);
-    server.closeAll(4002, 'token expired');
+    fake.server.closeAll(4002, 'token expired');
     expect(await disconnected).toMatchObject({ code: 4002, reconnect: false });
     expect(sdk.state).toBe(States.DISCONNECTED);
   });
@@ -217,7 +199,7 @@ describe('token refresher', () => {
     const sdk = client({ tokenRefresher: () => fakeToken('u-ann') });
     const event = await sdk.connect('lobby', 'Ann', 'expired-token');
     expect(event.user.id).toBe('u-ann');
-    expect(server.requestsOf('connect').map((f) => f.token)).toEqual(['expired-token', 'tok:u-ann:viewer']);
+    expect(fake.server.requestsOf('connect').map((f) => f.token)).toEqual(['expired-token', 'tok:u-ann:viewer']);
   });
 
   it('reports a refresher that fails on reconnect and keeps trying', async () => {
@@ -234,7 +216,7 @@ describe('token refresher', () => {
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
     const error = next(sdk, Events.ERROR);
     const reconnected = next(sdk, Events.CONNECT);
-    server.closeAll(4002, 'token expired');
+    fake.server.closeAll(4002, 'token expired');
     expect(await error).toBeInstanceOf(TokenRefreshError);
     expect((await reconnected).recovered).toBe(true);
   });
@@ -244,14 +226,14 @@ describe('ping', () => {
   it('pings and reconnects when no reply comes in time', async () => {
     const sdk = client({ pingInterval: 30, requestTimeout: 150 });
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
-    await until(() => server.requestsOf('ping').length >= 2, 2_000, 'two pings');
+    await until(() => fake.server.requestsOf('ping').length >= 2, 2_000, 'two pings');
     expect(sdk.state).toBe(States.CONNECTED);
-    server.answerPings = false;
+    fake.server.answerPings = false;
     const disconnected = next(sdk, Events.DISCONNECT);
     const reconnected = next(sdk, Events.CONNECT);
     expect(await disconnected).toEqual({ code: 4003, reason: 'no reply to ping', reconnect: true });
-    server.answerPings = true;
+    fake.server.answerPings = true;
     expect((await reconnected).recovered).toBe(true);
-    expect(server.connections).toBe(2);
+    expect(fake.server.connections).toBe(2);
   });
 });
