@@ -120,7 +120,7 @@ class PollService:
         return {"poll": poll.to_wire()}
 
     async def vote(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        user, room_id = self._member(session)
+        user, room_id = session.member()
         option = args["option"]
         poll = await self._service.store.vote(room_id, args["poll_id"], user.id, option)
         self._mark_dirty(room_id, poll.id)
@@ -139,7 +139,7 @@ class PollService:
         return {"poll": poll.to_wire()}
 
     async def list_polls(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        user, room_id = self._member(session)
+        user, room_id = session.member()
         return {"polls": await self.visible(room_id, user)}
 
     async def visible(self, room_id: str, user: User) -> list[dict[str, Any]]:
@@ -185,14 +185,10 @@ class PollService:
 
     # Helpers ------------------------------------------------------------------------------
 
-    def _member(self, session: Session) -> tuple[User, str]:
-        assert session.user is not None and session.room_id is not None
-        return session.user, session.room_id
-
     def _staff(self, session: Session) -> tuple[User, str]:
         from .service import is_staff
 
-        user, room_id = self._member(session)
+        user, room_id = session.member()
         if not is_staff(user):
             raise request_error(ErrorCode.FORBIDDEN, "only moderators and admins manage polls")
         return user, room_id

@@ -143,10 +143,6 @@ class Room:
         if self._gap_task is None and self._gap_fetcher is not None:
             self._gap_task = asyncio.get_running_loop().create_task(self._fill_gap())
 
-    def local(self, payload: bytes) -> None:
-        """Deliver a push that is not part of the stream to this node's connections."""
-        self._deliver(None, payload)
-
     def _drain_early(self) -> None:
         early = self._early
         while self.last_seq is not None and (self.last_seq + 1) in early:

@@ -264,7 +264,7 @@ class ChatService:
         """A push to this node's connections of the room only (online counts)."""
         room = self._rooms.get(room_id)
         if room is not None:
-            room.local(payload)
+            room.publish(None, payload)  # delivered here only, not through the broker
 
     async def publish(self, room_id: str, seq: int | None, payload: bytes) -> None:
         await self.broker.publish(room_id, seq, payload)
@@ -409,11 +409,6 @@ class ChatService:
 
     # Messages -----------------------------------------------------------------------------
 
-    def _member(self, session: Session) -> tuple[User, str]:
-        """The user and room of a connected session."""
-        assert session.user is not None and session.room_id is not None
-        return session.user, session.room_id
-
     async def _take(self, session: Session, buckets: BucketMap, key: str) -> None:
         """Take one token from ``key``'s bucket or raise ``rate_limited`` (or close: flood).
 
@@ -430,7 +425,7 @@ class ChatService:
             raise self._limited(session, now, wait)
 
     async def _send(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        user, room_id = self._member(session)
+        user, room_id = session.member()
         text = validate_text(args["text"], self.settings.max_message_chars)
         cid = validate_client_id(args["cid"]) if "cid" in args else None
         await self._take(session, self._msg_buckets, f"msg:{user.id}")
@@ -468,7 +463,7 @@ class ChatService:
         return {"messages": [m.to_wire() for m in page], "has_more": has_more}
 
     async def _delete(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        user, room_id = self._member(session)
+        user, room_id = session.member()
         message_id = args["message_id"]
         message = await self.store.get_message(room_id, message_id)
         if message is None:
@@ -487,7 +482,7 @@ class ChatService:
     # Reactions ----------------------------------------------------------------------------
 
     async def _react(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        user, room_id = self._member(session)
+        user, room_id = session.member()
         reaction = validate_reaction(args["reaction"], self._reaction_types)
         await self._take(session, self._reaction_buckets, f"react:{user.id}")
         self.live.count_reaction(room_id, reaction)
@@ -506,7 +501,7 @@ class ChatService:
     # Tokens and liveness ------------------------------------------------------------------
 
     async def _refresh(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        user, _room_id = self._member(session)
+        user, _room_id = session.member()
         claims = self.verifier.verify(args["token"])
         if claims.sub != user.id:
             raise request_error(ErrorCode.TOKEN_WRONG_USER, "the new token is for another user")

@@ -50,6 +50,11 @@ class Session:
     bad_frames: int = 0
     expiry_timer: asyncio.TimerHandle | None = None
 
+    def member(self) -> tuple[User, str]:
+        """The user and room of a connected session (the state machine checked it is)."""
+        assert self.user is not None and self.room_id is not None
+        return self.user, self.room_id
+
     def send(self, payload: bytes) -> None:
         """Write one frame to this connection (replies go the same way as pushes)."""
         self.sink.write(encode_text_frame(payload))
