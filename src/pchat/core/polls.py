@@ -210,13 +210,19 @@ class PollService:
         if old is not None:
             old.cancel()
         self._timers[(room_id, poll_id)] = loop.call_later(
-            delay, self._spawn, self._publish, room_id, poll_id
+            delay, self._spawn, self._publish, room_id, poll_id, publish_at
         )
 
-    async def _publish(self, room_id: str, poll_id: str) -> None:
+    async def _publish(self, room_id: str, poll_id: str, publish_at: int) -> None:
         self._timers.pop((room_id, poll_id), None)
+        now = _now_ms()
+        if now < publish_at:
+            # Loop timers run on the monotonic clock and may fire a little before the wall
+            # clock reaches the scheduled time: never publish early, wait for the rest.
+            self._arm(room_id, poll_id, publish_at)
+            return
         try:
-            poll = await self._service.store.publish_poll(room_id, poll_id, _now_ms())
+            poll = await self._service.store.publish_poll(room_id, poll_id, now)
         except Exception:
             log.exception("publishing poll %s in %s failed; retrying in 1 s", poll_id, room_id)
             self._arm(room_id, poll_id, _now_ms() + 1000)
