@@ -95,6 +95,10 @@ class Room:
         data = b"".join(frame for seq, frame in buffered if seq is None or seq > covered_seq)
         if data:
             sink.write(data)
+            limit = self._max_send_buffer
+            if limit is not None and sink.get_write_buffer_size() > limit:
+                self._on_slow(sink)
+                return
         self._sinks[sink] = None
 
     def leave(self, sink: Sink) -> None:

@@ -144,6 +144,7 @@ class ChatService:
             frames=frames,
             strikes=StrikeCounter(s.flood_strikes, s.flood_window),
             remote=remote,
+            max_send_buffer=s.max_send_buffer,
         )
         self._sessions.add(session)
         self._by_sink[sink] = session

@@ -49,6 +49,10 @@ class Session:
     token_exp: float | None = None
     bad_frames: int = 0
     expiry_timer: asyncio.TimerHandle | None = None
+    #: Unsent output (bytes) past which the connection is closed as a slow consumer.
+    max_send_buffer: int | None = None
+    #: Set once a close was asked for: nothing more is written to the connection.
+    closing: bool = False
 
     def member(self) -> tuple[User, str]:
         """The user and room of a connected session (the state machine checked it is)."""
@@ -56,10 +60,21 @@ class Session:
         return self.user, self.room_id
 
     def send(self, payload: bytes) -> None:
-        """Write one frame to this connection (replies go the same way as pushes)."""
+        """Write one frame to this connection (replies go the same way as pushes).
+
+        Replies are bounded like pushes: a connection whose unsent output passes
+        ``max_send_buffer`` is closed as a slow consumer, and a closing connection takes no
+        more output, so no client can make the server hold more than that for it.
+        """
+        if self.closing:
+            return
         self.sink.write(encode_text_frame(payload))
+        limit = self.max_send_buffer
+        if limit is not None and self.sink.get_write_buffer_size() > limit:
+            self.close(CloseCode.SLOW_CONSUMER, "send queue full")
 
     def close(self, code: CloseCode, reason: str) -> None:
+        self.closing = True
         self.closer(code, reason)
 
     def cancel_timers(self) -> None:

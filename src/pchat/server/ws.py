@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 MAX_BAD_FRAMES = 20
 #: Seconds a closing connection has to complete the close handshake.
 CLOSE_GRACE = 3.0
+#: Seconds a connection closed for not reading has to take its close frame before it is
+#: cut off; what it did not read is freed then.
+STUCK_GRACE = 1.0
 
 SERVICE_KEY = web.AppKey("service", ChatService)
 
@@ -52,12 +55,16 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
 
     closing: list[asyncio.Task[bool]] = []
 
+    limit = s.max_send_buffer
+
     def closer(code: CloseCode, reason: str) -> None:
         if ws.closed or closing:
             return
         closing.append(loop.create_task(ws.close(code=int(code), message=reason.encode()[:120])))
-        # A client that does not read may never answer the close handshake: cut it off.
-        loop.call_later(CLOSE_GRACE, _abort_if_open, ws, transport)
+        # A client that does not read may never answer the close handshake: cut it off,
+        # at once when its unsent output shows that it stopped reading.
+        stuck = limit is not None and transport.get_write_buffer_size() > limit
+        loop.call_later(STUCK_GRACE if stuck else CLOSE_GRACE, _abort_if_open, transport)
 
     session = service.new_session(transport, closer, request.remote or "")
     connect_timer = loop.call_later(
@@ -73,12 +80,19 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                 break
     finally:
         connect_timer.cancel()
+        session.closing = True
         await service.disconnect(session)
+        # A gentle close (aiohttp's, after a missed pong) keeps unsent output until the peer
+        # reads it, which a peer that stopped reading never does: free it soon.
+        if transport.get_write_buffer_size() > 0:
+            loop.call_later(STUCK_GRACE, _abort_if_open, transport)
     return ws
 
 
-def _abort_if_open(ws: web.WebSocketResponse, transport: asyncio.Transport) -> None:
-    if not transport.is_closing():
+def _abort_if_open(transport: asyncio.Transport) -> None:
+    """Cut the connection off unless it is gone; a closing one that still holds unsent
+    output is cut off too (its output is freed)."""
+    if not transport.is_closing() or transport.get_write_buffer_size() > 0:
         transport.abort()
 
 
