@@ -285,6 +285,53 @@ def test_time_claim_not_a_number(signer: TokenSigner, name: str, value: Any) -> 
     assert refused(signer, forge(HS256, payload)) == ErrorCode.TOKEN_BAD_CLAIM
 
 
+def forge_raw(payload: str) -> str:
+    """A token signed with KEY whose payload is ``payload`` as written (raw JSON)."""
+    signing_input = f"{segment(HS256)}.{b64(payload.encode())}"
+    mac = hmac.new(KEY.secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def raw_claims(**changes: str) -> str:
+    base = {k: json.dumps(v) for k, v in claims().items()}
+    base.update(changes)
+    return "{" + ",".join(f'"{k}":{v}' for k, v in base.items()) + "}"
+
+
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1" + "0" * 400,  # float() overflowed: the connection dropped with no close frame
+        "1" + "0" * 5000,  # past Python's 4,300-digit limit on int()
+        "-" + "9" * 400,
+        str(2**63),
+        "253402300800",  # one second after the end of year 9999
+        "-1",
+        "1e300",
+        "1e400",
+        "-Infinity",
+        "NaN",
+    ],
+    ids=lambda t: t[:16],
+)
+def test_time_claim_out_of_range(signer: TokenSigner, name: str, text: str) -> None:
+    token = forge_raw(raw_claims(**{name: text}))
+    assert refused(signer, token) == ErrorCode.TOKEN_BAD_CLAIM
+
+
+def test_time_claims_at_the_edges_of_the_range(signer: TokenSigner) -> None:
+    token = forge_raw(raw_claims(exp="253402300799", iat="0", nbf="0.5"))
+    assert signer.verify(token, now=NOW).exp == 253402300799
+
+
+def test_huge_integers_elsewhere_are_refused_as_claims(signer: TokenSigner) -> None:
+    token = forge_raw(raw_claims(sub="1" + "0" * 5000))
+    assert refused(signer, token) == ErrorCode.TOKEN_BAD_CLAIM
+    token = forge_raw(raw_claims(jti="1" + "0" * 5000))  # an unchecked claim: still valid
+    assert signer.verify(token, now=NOW).sub == "alice"
+
+
 def test_every_refusal_is_a_token_error_with_a_2xx_code(signer: TokenSigner) -> None:
     with pytest.raises(TokenError) as info:
         signer.verify("nope", now=NOW)

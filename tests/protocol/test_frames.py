@@ -12,6 +12,9 @@ import pytest
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import RateLimitedError, TokenError, request_error
 from pchat.protocol.frames import (
+    MAX_SAFE_INT,
+    OBJECT_FIELDS,
+    REQUEST_FIELDS,
     FrameError,
     decode_client_frame,
     decode_server_frame,
@@ -41,6 +44,74 @@ def test_client_frame_vectors(case: dict[str, Any]) -> None:
             expect["id"],
             expect["args"],
         )
+
+
+_SAMPLES: dict[str, Any] = {"str": "s", "uint": 0, "count": 1, "list": [], "object": {}}
+
+
+def _minimal(spec: dict[str, tuple[str, bool]]) -> dict[str, Any]:
+    """The required fields of ``spec`` with a valid value each."""
+    out: dict[str, Any] = {}
+    for name, (kind, required) in spec.items():
+        if required:
+            out[name] = _minimal(OBJECT_FIELDS[name]) if name in OBJECT_FIELDS else _SAMPLES[kind]
+    return out
+
+
+def _integer_fields() -> list[tuple[str, str | None, str, str]]:
+    """(request type, enclosing object field or None, field, kind) for every integer field."""
+    found = []
+    for ftype, spec in REQUEST_FIELDS.items():
+        for name, (kind, _required) in spec.items():
+            if kind in ("uint", "count"):
+                found.append((ftype, None, name, kind))
+            for inner, (inner_kind, _req) in OBJECT_FIELDS.get(name, {}).items():
+                if inner_kind in ("uint", "count"):
+                    found.append((ftype, name, inner, inner_kind))
+    return found
+
+
+@pytest.mark.parametrize("where", _integer_fields(), ids=lambda w: ".".join(filter(None, w[:3])))
+def test_every_integer_field_is_range_checked(where: tuple[str, str | None, str, str]) -> None:
+    ftype, outer, name, kind = where
+    low = 1 if kind == "count" else 0
+    for value, ok in [
+        (low, True),
+        (MAX_SAFE_INT, True),
+        (low - 1, False),
+        (MAX_SAFE_INT + 1, False),
+        (2**63, False),
+        (2**64 - 1, False),
+        (-(2**63), False),
+        (10**30, False),
+        (1e300, False),
+    ]:
+        frame: dict[str, Any] = {"type": ftype, "id": 1, **_minimal(REQUEST_FIELDS[ftype])}
+        if outer is None:
+            frame[name] = value
+        else:
+            frame[outer] = {**_minimal(OBJECT_FIELDS[outer]), name: value}
+        raw = orjson.dumps(frame) if abs(value) < 2**64 else json.dumps(frame)
+        if ok:
+            args = decode_client_frame(raw).args
+            assert (args[name] if outer is None else args[outer][name]) == value
+        else:
+            with pytest.raises(FrameError) as info:
+                decode_client_frame(raw)
+            assert info.value.code is ErrorCode.INVALID_FIELD, (where, value)
+            assert info.value.request_id == 1
+
+
+def test_integer_kinds_cover_every_integer_field() -> None:
+    """Every field that takes an integer has a ranged kind (no unranged ``int`` is left)."""
+    kinds = {
+        kind
+        for spec in (*REQUEST_FIELDS.values(), *OBJECT_FIELDS.values())
+        for kind, _ in spec.values()
+    }
+    assert kinds <= {"str", "list", "object", "uint", "count"}
+    assert ("history", None, "before_seq", "uint") in _integer_fields()
+    assert ("connect", "recover", "seq", "uint") in _integer_fields()
 
 
 def test_binary_frame_must_be_utf8() -> None:

@@ -17,7 +17,10 @@ per reason, each with its own code (``200–209``), checked in this order:
    (both with ``leeway`` seconds for clock skew);
 7. ``TOKEN_BAD_ISSUER``: ``iss`` is not this service's issuer;
 8. ``TOKEN_BAD_CLAIM``: ``sub`` is not a valid user id, ``role`` is not a known role, or a
-   time claim is not a number.
+   time claim (``exp``, ``nbf``, ``iat``) is not a finite number within
+   0–:data:`MAX_TIME_CLAIM` (checked with the time claims, before 6).
+
+No claim, however long or large, raises anything but a ``TokenError``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from pchat.storage.base import KeyStore, SigningKey
 
 __all__ = [
     "ALGORITHM",
+    "MAX_TIME_CLAIM",
     "MAX_TOKEN_LENGTH",
     "SIGNING_KEY_BYTES",
     "TokenClaims",
@@ -54,6 +58,10 @@ ALGORITHM = "HS256"
 SIGNING_KEY_BYTES = 32
 #: Longer tokens are refused as malformed before any decoding work.
 MAX_TOKEN_LENGTH = 8192
+#: The latest time a time claim may name: 9999-12-31T23:59:59Z, in seconds. Later (or
+#: negative) times are bad claims: no real token needs them, and every clock and date type
+#: that handles them (Python's datetime, JavaScript's Date) holds this one.
+MAX_TIME_CLAIM = 253_402_300_799
 
 # One JWS codec that knows a single algorithm. Short keys are an error, not a warning.
 _JWS = jwt.PyJWS(algorithms=[ALGORITHM], options={"enforce_minimum_key_length": True})
@@ -169,7 +177,7 @@ class TokenSigner:
         except InvalidTokenError:
             _refuse(ErrorCode.TOKEN_MALFORMED, "token is not a JWT")
         try:
-            claims = json.loads(decoded["payload"])
+            claims = json.loads(decoded["payload"], parse_int=_parse_int)
         except (ValueError, RecursionError):
             claims = None
         if not isinstance(claims, dict):
@@ -208,14 +216,33 @@ class TokenSigner:
         )
 
 
+def _parse_int(text: str) -> int | float:
+    """A JSON integer; one too long for any time claim becomes an infinity.
+
+    Python refuses to convert integers of more than 4,300 digits (a ``ValueError``, which
+    would read as a malformed token) and ``float()`` overflows on a few hundred; an infinity
+    is refused as a bad claim by :func:`_time_claim`, like any other time out of range.
+    """
+    if len(text) > 24:
+        return -math.inf if text.startswith("-") else math.inf
+    return int(text)
+
+
 def _time_claim(claims: dict[str, Any], name: str) -> float | None:
     """A NumericDate claim (RFC 7519 §2) as a number, None if absent."""
     if name not in claims:
         return None
     value = claims[name]
-    # bool is an int subclass; NaN and infinities are not dates.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        _refuse(ErrorCode.TOKEN_BAD_CLAIM, f"token {name} claim must be a number")
+    # bool is an int subclass; NaN and infinities are not dates (NaN fails the comparison).
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_TIME_CLAIM
+    ):
+        _refuse(
+            ErrorCode.TOKEN_BAD_CLAIM,
+            f"token {name} claim must be a number of seconds 0-{MAX_TIME_CLAIM}",
+        )
     return float(value)
 
 

@@ -2,8 +2,14 @@
 
 Every client frame is a JSON object with ``type`` and, for requests that expect a reply, an
 integer ``id`` that the reply echoes. The structure of each request type is data
-(:data:`REQUEST_FIELDS`); what the values mean is checked by the chat core with
-:mod:`pchat.protocol.validation`.
+(:data:`REQUEST_FIELDS`, :data:`OBJECT_FIELDS`); what the values mean is checked by the chat
+core with :mod:`pchat.protocol.validation`.
+
+Integers are checked here, at the edge, so that no number reaches the chat core or a store
+out of range: every integer of a client frame (``id`` and every integer field) is between
+its kind's minimum (0 or 1) and :data:`MAX_SAFE_INT`, 2^53 - 1, the largest integer every
+JSON implementation (JavaScript's numbers included) holds exactly, and far inside a 64-bit
+database column. Anything else is ``invalid_field`` (104).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from .codes import ErrorCode
 from .errors import RequestError, request_error
 
 __all__ = [
+    "MAX_SAFE_INT",
+    "OBJECT_FIELDS",
     "PUSH_TYPES",
     "RECOVERABLE_PUSHES",
     "REQUEST_FIELDS",
@@ -32,15 +40,37 @@ __all__ = [
     "request_frame",
 ]
 
+#: The largest integer a client frame may carry: 2^53 - 1 (JavaScript's
+#: ``Number.MAX_SAFE_INTEGER``).
+MAX_SAFE_INT: Final = 2**53 - 1
+
 # Field kinds: the JSON types a field may have. ``bool`` is excluded from ``int`` on purpose.
 _KINDS: Final[dict[str, tuple[type, ...]]] = {
     "str": (str,),
-    "int": (int,),
+    "uint": (int,),
+    "count": (int,),
     "list": (list,),
     "object": (dict,),
 }
+# The smallest value of each integer kind; the largest is MAX_SAFE_INT for all.
+_INT_MINIMUM: Final[dict[str, int]] = {"uint": 0, "count": 1}
+# Described in error messages.
+_KIND_NAMES: Final[dict[str, str]] = {
+    "str": "a string",
+    "uint": f"an integer 0-{MAX_SAFE_INT}",
+    "count": f"an integer 1-{MAX_SAFE_INT}",
+    "list": "a list",
+    "object": "an object",
+}
 
-#: For each request type: field name -> (kind, required).
+#: The fields of the object-valued request fields: field name -> (kind, required).
+OBJECT_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
+    "recover": {"epoch": ("str", True), "seq": ("uint", True)},
+}
+
+#: For each request type: field name -> (kind, required). Kinds: ``str``, ``list``,
+#: ``object`` (its fields in :data:`OBJECT_FIELDS`), ``uint`` (an integer
+#: 0–:data:`MAX_SAFE_INT`) and ``count`` (1–:data:`MAX_SAFE_INT`).
 REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
     "connect": {
         "room": ("str", True),
@@ -50,16 +80,20 @@ REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
         "recover": ("object", False),
     },
     "send": {"text": ("str", True), "cid": ("str", False)},
-    "history": {"before_seq": ("int", False), "before_ts": ("int", False), "limit": ("int", False)},
+    "history": {
+        "before_seq": ("uint", False),
+        "before_ts": ("uint", False),
+        "limit": ("count", False),
+    },
     "delete": {"message_id": ("str", True)},
     "react": {"reaction": ("str", True)},
     "reactions_stats": {},
     "poll_create": {
         "question": ("str", True),
         "options": ("list", True),
-        "publish_at": ("int", False),
+        "publish_at": ("uint", False),
     },
-    "poll_vote": {"poll_id": ("str", True), "option": ("int", True)},
+    "poll_vote": {"poll_id": ("str", True), "option": ("uint", True)},
     "poll_finish": {"poll_id": ("str", True)},
     "polls": {},
     "refresh": {"token": ("str", True)},
@@ -110,13 +144,17 @@ def _loads_object(data: str | bytes) -> dict[str, Any]:
     return obj
 
 
+def _is_uint(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SAFE_INT
+
+
 def decode_client_frame(data: str | bytes) -> Request:
     """Decode and structurally check one client frame; raise :class:`FrameError` if bad."""
     obj = _loads_object(data)
     raw_id = obj.get("id")
-    request_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
+    request_id = raw_id if _is_uint(raw_id) else None
     if raw_id is not None and request_id is None:
-        raise FrameError(ErrorCode.INVALID_FIELD, "id must be an integer")
+        raise FrameError(ErrorCode.INVALID_FIELD, f"id must be {_KIND_NAMES['uint']}")
     ftype = obj.get("type")
     if not isinstance(ftype, str):
         raise FrameError(ErrorCode.MISSING_FIELD, "frame has no type", request_id)
@@ -125,17 +163,37 @@ def decode_client_frame(data: str | bytes) -> Request:
         raise FrameError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {ftype[:32]!r}", request_id)
     if request_id is None:
         raise FrameError(ErrorCode.MISSING_FIELD, "request has no id")
+    return Request(ftype, request_id, _fields(obj, spec, ftype, "", request_id))
+
+
+def _fields(
+    obj: dict[str, Any],
+    spec: dict[str, tuple[str, bool]],
+    ftype: str,
+    prefix: str,
+    request_id: int,
+) -> dict[str, Any]:
+    """The fields of ``spec`` found in ``obj``, each checked; unknown fields are dropped."""
     args: dict[str, Any] = {}
     for name, (kind, required) in spec.items():
         value = obj.get(name)
         if value is None:
             if required:
-                raise FrameError(ErrorCode.MISSING_FIELD, f"{ftype} needs {name}", request_id)
+                raise FrameError(
+                    ErrorCode.MISSING_FIELD, f"{ftype} needs {prefix}{name}", request_id
+                )
             continue
-        if not isinstance(value, _KINDS[kind]) or isinstance(value, bool):
-            raise FrameError(ErrorCode.INVALID_FIELD, f"{name} must be {kind}", request_id)
+        ok = isinstance(value, _KINDS[kind]) and not isinstance(value, bool)
+        if ok and kind in _INT_MINIMUM:
+            ok = _INT_MINIMUM[kind] <= value <= MAX_SAFE_INT
+        if not ok:
+            raise FrameError(
+                ErrorCode.INVALID_FIELD, f"{prefix}{name} must be {_KIND_NAMES[kind]}", request_id
+            )
+        if kind == "object" and name in OBJECT_FIELDS:
+            value = _fields(value, OBJECT_FIELDS[name], ftype, f"{name}.", request_id)
         args[name] = value
-    return Request(ftype, request_id, args)
+    return args
 
 
 def request_frame(ftype: str, request_id: int, **args: Any) -> bytes:
