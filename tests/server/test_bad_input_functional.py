@@ -11,7 +11,8 @@ import aiohttp
 import orjson
 import pytest
 
-from pchat.protocol.codes import CloseCode
+from pchat.protocol.codes import CloseCode, ErrorCode
+from pchat.protocol.errors import request_error
 from tests.helpers import RawClient, RunningServer, start_server
 
 
@@ -256,3 +257,49 @@ async def test_a_crashing_handler_is_logged_and_closed(
     }  # no details leak
     assert await c.closed() == CloseCode.SERVER_ERROR
     assert "disk on fire" in caplog.text
+
+
+async def test_failed_connects_leave_no_room_behind(server: RunningServer, raw: Any) -> None:
+    """A connect refused after its checks began must not leave the room open on the node,
+    subscribed on the broker, or created in the store (issue 8, finding 7)."""
+    import sqlite3
+
+    from pchat.server.ws import SERVICE_KEY
+
+    assert server.runner is not None
+    service = server.runner.app[SERVICE_KEY]
+    token = await server.token("alice")
+    # Refused with an error reply; the connection stays and may try again: each try must
+    # clean up (before the fix each one left its room open, subscribed and stored).
+    c = await raw(None)
+    bad_recovers: list[Any] = [{"seq": -1}, {"seq": "x"}, {}, {"seq": 2**40, "epoch": 7}]
+    for i in range(16):  # fewer than the malformed frames that close a connection
+        args = {"room": f"ghost{i}", "username": "alice", "token": token}
+        frame = await c.request("connect", recover=bad_recovers[i % len(bad_recovers)], **args)
+        assert frame["type"] == "error", frame
+    # Refused after the room was opened and joined (a store read failing mid-connect).
+    real_stats = service.live.reaction_stats
+
+    async def failing_stats(room_id: str) -> dict[str, int]:
+        if room_id.startswith("flaky"):
+            raise request_error(ErrorCode.UNAVAILABLE, "store unavailable")
+        return await real_stats(room_id)
+
+    service.live.reaction_stats = failing_stats
+    for i in range(16):
+        frame = await c.request("connect", room=f"flaky{i}", username="alice", token=token)
+        assert frame["type"] == "error" and frame["error"]["code"] == 120, frame
+    assert set(service.room_sizes()) == set(), service.room_sizes()
+    # Refused with a close.
+    for extra in ({"role": "admin"}, {"username": "  "}, {"token": "x"}):
+        d = await raw(None)
+        args = {"room": "ghost-closed", "username": "alice", "token": token, **extra}
+        await d.request("connect", **args)
+        await d.closed()
+    live = await raw("real", user="bob")
+    assert "ts" in await live.ok("ping")
+    assert set(service.room_sizes()) == {"real"}
+    await c.close()
+    with sqlite3.connect(server.settings.db_path) as db:
+        rooms = {row[0] for row in db.execute("SELECT room_id FROM rooms")}
+    assert {r for r in rooms if not r.startswith("flaky")} == {"real"}, sorted(rooms)

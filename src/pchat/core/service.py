@@ -175,8 +175,11 @@ class ChatService:
         self._sessions.discard(session)
         self._by_sink.pop(session.sink, None)
         room_id = session.room_id
-        if room_id is None:
-            return
+        if room_id is not None:
+            await self._leave(session, room_id)
+
+    async def _leave(self, session: Session, room_id: str) -> None:
+        """Take the session out of the room; close the room on this node once empty."""
         room = self._rooms.get(room_id)
         if room is None:
             return
@@ -318,17 +321,23 @@ class ChatService:
                 ErrorCode.ROLE_NOT_GRANTED, f"the token does not grant the role {role}"
             )
             raise CloseRequested(CloseCode.FORBIDDEN, refusal.message, error=refusal)
+        recover = args.get("recover")
+        if recover is not None:
+            _check_recover(recover)  # before the room is opened: a refusal leaves nothing
         user = User(claims.sub, username, role)
         session.user = user
         session.room_id = room_id
         self._arm_expiry(session, claims.exp)
-
-        room = await self._room(room_id)
-        room.join(session.sink)  # at once: _room() returned the live room, no await since
         try:
-            result = await self._connect_result(session, room, user, args.get("recover"))
+            room = await self._room(room_id)
+            room.join(session.sink)  # at once: _room() returned the live room, no await since
+            result = await self._connect_result(session, room, user, recover)
         except BaseException:
-            room.leave(session.sink)
+            # Every failure path: out of the room, and the room closed here if now empty.
+            session.user = None
+            session.room_id = None
+            session.cancel_timers()
+            await self._leave(session, room_id)
             raise
         return result
 
@@ -381,9 +390,7 @@ class ChatService:
     async def _recover(
         self, room_id: str, epoch: str, last_seq: int, recover: dict[str, Any]
     ) -> dict[str, Any]:
-        since = recover.get("seq")
-        if not isinstance(since, int) or isinstance(since, bool) or since < 0:
-            raise request_error(ErrorCode.INVALID_FIELD, "recover.seq must be an integer >= 0")
+        since = _check_recover(recover)
         if recover.get("epoch") != epoch:
             return {"recovered": False, "reason": "epoch_changed"}
         if last_seq - since > self.settings.recovery_max_events:
@@ -513,6 +520,14 @@ class ChatService:
 
     async def _ping(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         return {"ts": now_ms()}
+
+
+def _check_recover(recover: dict[str, Any]) -> int:
+    """The position of a connect's ``recover`` object, or raise ``invalid_field``."""
+    since = recover.get("seq")
+    if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+        raise request_error(ErrorCode.INVALID_FIELD, "recover.seq must be an integer >= 0")
+    return since
 
 
 def new_id() -> str:
