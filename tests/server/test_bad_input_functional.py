@@ -303,3 +303,35 @@ async def test_failed_connects_leave_no_room_behind(server: RunningServer, raw: 
     with sqlite3.connect(server.settings.db_path) as db:
         rooms = {row[0] for row in db.execute("SELECT room_id FROM rooms")}
     assert {r for r in rooms if not r.startswith("flaky")} == {"real"}, sorted(rooms)
+
+
+def _ping_of_size(size: int) -> str:
+    head = '{"type":"ping","id":1,"pad":"'
+    return head + "a" * (size - len(head) - 2) + '"}'
+
+
+async def test_a_frame_of_exactly_the_limit_passes_one_byte_more_closes(raw: Any) -> None:
+    """docs/protocol.md: a frame may be at most ``max_frame_bytes`` (16 KiB) long."""
+    c = await raw("size", user="alice")
+    frame = _ping_of_size(16 * 1024)
+    assert len(frame.encode()) == 16384
+    await c.send_raw(frame)
+    assert (await c.reply_to_raw(frame))["type"] == "reply"
+    await c.send_raw(_ping_of_size(16 * 1024 + 1))
+    assert await c.closed() == 1009
+
+
+async def test_an_unmasked_client_frame_closes_with_1002(server: RunningServer) -> None:
+    """RFC 6455 §5.1: the server must close a connection that sends an unmasked frame."""
+    from tests.rawws import RawSocketClient
+
+    ok = await RawSocketClient.open("127.0.0.1", server.port)
+    await ok.send(b'{"type":"ping","id":1}')
+    bad = await RawSocketClient.open("127.0.0.1", server.port)
+    await bad.send(b'{"type":"ping","id":1}', masked=False)
+    try:
+        assert await bad.read_close(5) == 1002
+        await ok.send(b'{"type":"ping","id":2}')  # the masked one is still served
+    finally:
+        ok.close()
+        bad.close()

@@ -9,7 +9,7 @@
  * - `4000–4499` transient: reconnect with backoff (and recovery);
  * - `4500–4999` terminal: do not reconnect;
  * - standard codes: `1000` normal (terminal), `1001`/`1005`/`1006`/`1011`/`1012`/`1013`/`1014`
- *   transient, `1007`/`1008`/`1009` terminal.
+ *   transient, `1002`/`1007`/`1008`/`1009` terminal.
  *
  * The same tables live in the Python package (`pchat.protocol.codes`).
  * @module
@@ -72,6 +72,7 @@ export const CloseCode = {
   // Standard codes (RFC 6455 §7.4.1 and the IANA registry).
   NORMAL: 1000,
   GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
   NO_STATUS: 1005,
   ABNORMAL: 1006,
   INVALID_PAYLOAD: 1007,

@@ -11,7 +11,7 @@ Close codes are WebSocket close codes. The range tells a client whether to recon
 - ``4000–4499`` transient: reconnect with backoff (and recovery);
 - ``4500–4999`` terminal: do not reconnect until something changes (a new token, a fix);
 - standard codes: ``1000`` normal (terminal), ``1001``/``1006``/``1011``/``1012``/``1013``
-  transient, ``1007``/``1008``/``1009`` terminal.
+  transient, ``1002``/``1007``/``1008``/``1009`` terminal.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class CloseCode(IntEnum):
     # Standard codes (RFC 6455 §7.4.1 and the IANA registry).
     NORMAL = 1000
     GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002  # e.g. an unmasked client frame (RFC 6455 §5.1)
     ABNORMAL = 1006
     INVALID_PAYLOAD = 1007  # e.g. a text frame that is not UTF-8
     POLICY = 1008

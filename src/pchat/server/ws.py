@@ -11,7 +11,12 @@ import asyncio
 import logging
 import socket
 
+from collections.abc import Callable
+from typing import Any
+
 from aiohttp import WSMsgType, web
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_ws import WebSocketWriter
 
 from pchat.core.service import ChatService
 from pchat.core.session import CloseRequested, Session
@@ -19,6 +24,7 @@ from pchat.protocol.codes import CloseCode, ErrorCode
 from pchat.protocol.errors import RequestError, request_error
 from pchat.protocol.frames import FrameError, Request, decode_client_frame, error_frame, reply_frame
 from pchat.protocol.session import SessionState
+from pchat.protocol.wsframe import MaskCheck
 
 __all__ = ["websocket_handler"]
 
@@ -38,9 +44,10 @@ SERVICE_KEY = web.AppKey("service", ChatService)
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     service = request.app[SERVICE_KEY]
     s = service.settings
-    ws = web.WebSocketResponse(
+    ws = ClientWebSocket(
         heartbeat=s.heartbeat,
-        max_msg_size=s.max_frame_bytes,
+        # aiohttp refuses a message of max_msg_size bytes; the protocol allows that many.
+        max_msg_size=s.max_frame_bytes + 1,
         compress=False,
         autoping=True,
     )
@@ -67,6 +74,9 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         loop.call_later(STUCK_GRACE if stuck else CLOSE_GRACE, _abort_if_open, transport)
 
     session = service.new_session(transport, closer, request.remote or "")
+    ws.on_unmasked = lambda: session.close(CloseCode.PROTOCOL_ERROR, "unmasked frame")
+    if ws.unmasked:
+        ws.on_unmasked()
     connect_timer = loop.call_later(
         s.connect_timeout, _close_if_waiting, session, CloseCode.CONNECT_TIMEOUT
     )
@@ -87,6 +97,57 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         if transport.get_write_buffer_size() > 0:
             loop.call_later(STUCK_GRACE, _abort_if_open, transport)
     return ws
+
+
+class ClientWebSocket(web.WebSocketResponse):
+    """aiohttp's WebSocket, refusing unmasked client frames (RFC 6455 §5.1), which aiohttp
+    accepts: a :class:`MaskCheck` sees every byte before aiohttp's frame reader does."""
+
+    unmasked = False
+    on_unmasked: Callable[[], None] | None = None
+
+    def _post_start(
+        self, request: BaseRequest, protocol: str | None, writer: WebSocketWriter
+    ) -> None:
+        proto = request.protocol
+        # Bytes that came with the upgrade request: fed to the reader through the check.
+        tail, proto._message_tail = proto._message_tail, b""
+        super()._post_start(request, protocol, writer)
+        guard = _MaskGuard(proto._payload_parser, self._unmasked_frame)
+        proto._payload_parser = guard
+        if tail and guard.feed_data(tail)[0]:
+            proto.close()
+
+    def _unmasked_frame(self) -> None:
+        self.unmasked = True
+        if self.on_unmasked is not None:
+            self.on_unmasked()
+
+
+class _MaskGuard:
+    """Stands in for aiohttp's WebSocket reader: passes bytes on while every frame is
+    masked, and nothing from the first unmasked frame on."""
+
+    __slots__ = ("_check", "_failed", "_on_unmasked", "_reader")
+
+    def __init__(self, reader: Any, on_unmasked: Callable[[], None]) -> None:
+        self._reader = reader
+        self._check = MaskCheck()
+        self._on_unmasked = on_unmasked
+        self._failed = False
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        if self._failed:
+            return False, b""
+        if not self._check.feed(data):
+            self._failed = True
+            self._on_unmasked()
+            return False, b""
+        result: tuple[bool, bytes] = self._reader.feed_data(data)
+        return result
+
+    def feed_eof(self) -> None:
+        self._reader.feed_eof()
 
 
 def _abort_if_open(transport: asyncio.Transport) -> None:
