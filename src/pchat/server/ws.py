@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-
 from collections.abc import Callable
 from typing import Any
 
