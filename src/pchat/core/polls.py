@@ -22,7 +22,7 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.frames import push_frame
 from pchat.protocol.models import Poll, PollOption, User
-from pchat.protocol.validation import validate_poll
+from pchat.protocol.validation import validate_poll, validate_publish_at
 
 if TYPE_CHECKING:
     from .service import ChatService
@@ -99,7 +99,7 @@ class PollService:
         user, room_id = self._staff(session)
         question, options = validate_poll(args["question"], args["options"])
         now = _now_ms()
-        publish_at = args.get("publish_at")
+        publish_at = validate_publish_at(args.get("publish_at"), now)
         scheduled = publish_at is not None and publish_at > now
         poll = Poll(
             id=secrets.token_hex(8),
