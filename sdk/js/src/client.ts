@@ -12,7 +12,8 @@
  * The client keeps one {@link Connection} at a time and a {@link RoomState} that every frame
  * goes through. When the connection is lost with a transient close code it reconnects by
  * itself with full-jitter backoff and recovers the missed stream events; terminal close codes
- * are not retried. Calls made by the application reject on failure (and do not fire
+ * are not retried. After a server's deliberate stop (`4000`, `1012`) it waits the close
+ * reason's reconnect hint and then retries quickly for a while (see `backoff.ts`). Calls made by the application reject on failure (and do not fire
  * `ERROR`); `ERROR` reports what happens in the background: a terminal close, a failed token
  * refresh, a handler that threw, an error frame without a request id.
  * @module
@@ -62,7 +63,7 @@ export interface PChatSDKOptions {
   refreshMargin?: number;
   /** Upper bound of the first reconnect delay. Default 500. */
   backoffBase?: number;
-  /** Upper bound of any reconnect delay. Default 20 000. */
+  /** Upper bound of any reconnect delay. Default 5 000. */
   backoffMax?: number;
   /** The random source of the backoff jitter, in [0, 1). Default `Math.random`. */
   random?: () => number;
@@ -371,6 +372,7 @@ export class PChatSDK extends EventEmitter {
       (closeIsReconnectable(code) &&
         (code !== CloseCode.TOKEN_EXPIRED || this.refresher !== undefined));
     if (reconnect) {
+      this.backoff.closed(code, reason); // a restart close: the hint, then short delays
       this.setState(States.RECONNECTING);
       this.emit(Events.DISCONNECT, { code, reason, reconnect: true });
       void this.reconnectLoop(this.generation);

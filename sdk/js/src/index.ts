@@ -6,7 +6,17 @@
  * ```
  * @module
  */
-export { Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, backoffDelay } from './backoff.js';
+export {
+  Backoff,
+  DEFAULT_BACKOFF_BASE,
+  DEFAULT_BACKOFF_MAX,
+  MAX_HINT,
+  RESTART_CODES,
+  RESTART_RETRY_MAX,
+  RESTART_WINDOW,
+  backoffDelay,
+  reconnectHint,
+} from './backoff.js';
 export { PChatSDK, wsUrl } from './client.js';
 export type { ConnectOptions, PChatSDKOptions, TokenRefresher } from './client.js';
 export { CloseCode, ErrorCode, TEMPORARY_ERRORS, closeIsReconnectable } from './codes.js';

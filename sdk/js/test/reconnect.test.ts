@@ -69,6 +69,29 @@ describe('reconnect', () => {
     expect(fake.server.connections).toBe(5);
   });
 
+  it("waits a shutdown close's reconnect hint, and only after a restart code", async () => {
+    // Backoff bounds of 10-50 ms: only the hint can make the client wait 400 ms.
+    const sdk = client();
+    await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
+    const reasons: string[] = [];
+    sdk.on(Events.DISCONNECT, (event) => reasons.push(event.reason));
+    const reconnectAfter = async (code: number, reason: string): Promise<number> => {
+      const connects = fake.server.requestsOf('connect').length;
+      const closed = Date.now();
+      fake.server.closeAll(code, reason);
+      await until(() => fake.server.requestsOf('connect').length > connects, 3_000, 'a reconnect');
+      const waited = Date.now() - closed;
+      await until(() => sdk.state === States.CONNECTED, 3_000, 'connected');
+      return waited;
+    };
+    const hinted = await reconnectAfter(4000, 'server shutting down; reconnect_after_ms=400');
+    expect(hinted).toBeGreaterThanOrEqual(380);
+    expect(hinted).toBeLessThan(2_000);
+    expect(reasons).toEqual(['server shutting down; reconnect_after_ms=400']);
+    // The same hint with a code that does not mean a restart is ignored.
+    expect(await reconnectAfter(4001, 'slow consumer; reconnect_after_ms=400')).toBeLessThan(300);
+  });
+
   it('reloads the latest page when recovery is refused', async () => {
     const sdk = client();
     await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));

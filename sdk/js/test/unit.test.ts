@@ -114,10 +114,11 @@ describe('the public surface', () => {
       [
         'Backoff', 'CloseCode', 'ConflictError', 'ConnectionClosedError', 'DEFAULT_BACKOFF_BASE',
         'DEFAULT_BACKOFF_MAX', 'ErrorCode', 'Events', 'ForbiddenError', 'HandlerError',
-        'InvalidRequestError', 'NotFoundError', 'Outcome', 'PChatError', 'PChatSDK',
-        'RateLimitedError', 'RequestError', 'RequestTimeoutError', 'RoomState', 'StateError',
-        'States', 'TEMPORARY_ERRORS', 'TokenError', 'TokenRefreshError', 'backoffDelay',
-        'closeIsReconnectable', 'errorFromWire', 'wsUrl',
+        'InvalidRequestError', 'MAX_HINT', 'NotFoundError', 'Outcome', 'PChatError', 'PChatSDK',
+        'RESTART_CODES', 'RESTART_RETRY_MAX', 'RESTART_WINDOW', 'RateLimitedError',
+        'RequestError', 'RequestTimeoutError', 'RoomState', 'StateError', 'States',
+        'TEMPORARY_ERRORS', 'TokenError', 'TokenRefreshError', 'backoffDelay',
+        'closeIsReconnectable', 'errorFromWire', 'reconnectHint', 'wsUrl',
       ].sort(),
     );
   });

@@ -119,9 +119,20 @@ class ChatService:
         self.live.start()
 
     def close_sessions(self) -> None:
-        """Tell every client to reconnect elsewhere or later (server shutting down)."""
+        """Tell every client to reconnect elsewhere or later (server shutting down).
+
+        Each close reason carries its own random ``reconnect_after_ms`` in
+        [hint/10, hint] (``reconnect_hint_max``), so that the clients return spread out
+        rather than all at once (docs/protocol.md §8).
+        """
+        hint = self.settings.reconnect_hint_max
+        high = 0 if hint is None else max(1, int(hint * 1000))
+        low = high // 10
         for session in list(self._sessions):
-            session.close(CloseCode.SHUTDOWN, "server shutting down")
+            reason = "server shutting down"
+            if high:
+                reason += f"; reconnect_after_ms={low + secrets.randbelow(high - low + 1)}"
+            session.close(CloseCode.SHUTDOWN, reason)
 
     async def stop(self) -> None:
         self.close_sessions()

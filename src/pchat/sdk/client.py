@@ -11,7 +11,9 @@
 The client keeps one :class:`~pchat.sdk.connection.Connection` at a time and a
 :class:`~pchat.sdk.room_state.RoomState` that every frame goes through. When the connection
 is lost with a transient close code (or none), it reconnects by itself with full-jitter
-backoff and recovers the missed stream events; terminal close codes are not retried.
+backoff and recovers the missed stream events; terminal close codes are not retried. After
+a server's deliberate stop (``4000``, ``1012``) it waits the close reason's reconnect hint
+and then retries quickly for a while (:mod:`pchat.sdk.backoff`).
 
 Calls made by the application raise on failure (and do not fire ``ERROR``); ``ERROR`` reports
 what happens in the background: a terminal close, a failed token refresh, a handler that
@@ -324,6 +326,7 @@ class PChatSDK(EventEmitter):
             and (code != CloseCode.TOKEN_EXPIRED or self._refresher is not None)
         )
         if reconnect:
+            self._backoff.closed(code, reason)  # a restart close: the hint, then short delays
             self._set_state(States.RECONNECTING)
             self.emit(Events.DISCONNECT, DisconnectEvent(code, reason, True))
             self._reconnect_task = asyncio.create_task(self._reconnect_loop())

@@ -124,7 +124,12 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
         await store.close()
 
     async def goodbye(app: web.Application) -> None:
+        # aiohttp runs this after it stopped listening and before it waits for (and, after
+        # shutdown_timeout, cancels) the handlers: each connection gets its 4000 close with
+        # a reconnect hint. The closes are tasks; one turn of the loop lets every one write
+        # its close frame before anything else of the shutdown runs.
         service.close_sessions()
+        await asyncio.sleep(0)
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(goodbye)

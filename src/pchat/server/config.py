@@ -65,6 +65,9 @@ class Settings:
     # Recovery, liveness, fan-out.
     recovery_max_events: int = 1000
     connect_timeout: float = 10.0
+    #: On shutdown each connection is closed (4000) with a hint to reconnect after a random
+    #: delay between a tenth of this and this many seconds, spreading the returns; None: none.
+    reconnect_hint_max: float | None = 2.5
     heartbeat: float | None = 25.0  # WebSocket ping interval; a missed pong closes
     stats_interval: float = 1.0  # reaction statistics / online count push period
     poll_tally_interval: float = 0.25  # coalescing window for poll tally pushes
