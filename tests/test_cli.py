@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import types
@@ -70,6 +71,29 @@ def test_secret_is_not_in_the_database(capsys: pytest.CaptureFixture[str], data_
     assert key.encode() in stored  # the right files were read
     assert secret.encode() not in stored
     assert secret[3:].encode() not in stored
+
+
+def test_data_dir_and_key_file_are_private(
+    capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
+    create_key(capsys, data_dir)
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    keys = data_dir / "keys.sqlite3"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+    # A key file copied in readable by others (an older version's, a `cp`) is made private.
+    keys.chmod(0o644)
+    assert run(capsys, "keys", "list", "--data-dir", str(data_dir))[0] == 0
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+
+
+def test_an_existing_open_data_dir_is_reported_not_changed(
+    capsys: pytest.CaptureFixture[str], data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    create_key(capsys, data_dir)
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o755
+    assert any("chmod 700" in r.getMessage() for r in caplog.records)
 
 
 def test_keys_revoke(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:

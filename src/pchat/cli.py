@@ -112,11 +112,12 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
 
 @contextmanager
 def _key_store(settings: Settings) -> Iterator[KeyStore]:
-    """The data dir's key database, created with its directory if missing."""
+    """The data dir's key database, created with its directory (``0700``) if missing."""
     # Imported here: only the commands that touch keys need the SQLite backend.
+    from pchat.storage.files import private_dir
     from pchat.storage.keys import SQLiteKeyStore
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     store = SQLiteKeyStore(settings.keys_path)
     try:
         yield store

@@ -8,7 +8,14 @@ import re
 
 import pytest
 
-from pchat.core.apikeys import ApiKeyAuthenticator, FailureLimiter, create_api_key, hash_secret
+from pchat.core.apikeys import (
+    ApiKeyAuthenticator,
+    ApiKeyGate,
+    FailureLimiter,
+    Verdict,
+    create_api_key,
+    hash_secret,
+)
 from tests.core.fakes import MemoryKeyStore
 
 
@@ -182,7 +189,7 @@ def test_limiter_forgets_old_addresses() -> None:
 
 
 def test_limiter_memory_is_bounded() -> None:
-    limiter = FailureLimiter(2, 60.0, max_addresses=50)
+    limiter = FailureLimiter(2, 60.0, max_subjects=50)
     for i in range(1000):
         limiter.record_failure(f"addr{i}", float(i) / 100)
     assert len(limiter) == 50
@@ -195,3 +202,86 @@ def test_limiter_validates() -> None:
         FailureLimiter(0, 60.0)
     with pytest.raises(ValueError):
         FailureLimiter(3, 0.0)
+
+
+def test_limiter_counts_an_attempt_once() -> None:
+    limiter = FailureLimiter(3, 60.0)
+    for t in range(10):
+        limiter.record_failure("a", float(t), attempt="same")
+    assert limiter.blocked("a", 10.0) is None
+    limiter.record_failure("a", 10.0, attempt="other")
+    limiter.record_failure("a", 11.0, attempt="third")
+    assert limiter.blocked("a", 11.0) == pytest.approx(58.0)  # "same" was last at t=9
+
+
+# The gate: who is throttled for whose failures.
+
+
+@pytest.fixture
+def gate(auth: ApiKeyAuthenticator) -> ApiKeyGate:
+    return ApiKeyGate(auth, FailureLimiter(3, 60.0))
+
+
+def test_gate_accepts_and_refuses(gate: ApiKeyGate, store: MemoryKeyStore) -> None:
+    key, secret = create_api_key(store)
+    assert gate.check("a", key, secret, 0.0) == (Verdict.ACCEPTED, 0.0)
+    assert gate.check("a", key, "sk_wrong", 0.0) == (Verdict.REFUSED, 0.0)
+    assert gate.check("a", None, None, 0.0) == (Verdict.REFUSED, 0.0)
+
+
+def test_gate_unknown_keys_throttle_only_unknown_keys(
+    gate: ApiKeyGate, store: MemoryKeyStore
+) -> None:
+    key, secret = create_api_key(store)
+    revoked, revoked_secret = create_api_key(store)
+    store.revoke_api_key(revoked, 1)
+    for _ in range(3):
+        assert gate.check("a", "pk_unknown", "s", 1.0)[0] is Verdict.REFUSED
+    assert gate.check("a", "pk_other", "s", 2.0) == (Verdict.THROTTLED, pytest.approx(59.0))
+    assert gate.check("a", revoked, revoked_secret, 2.0)[0] is Verdict.THROTTLED
+    assert gate.check("a", None, None, 2.0)[0] is Verdict.THROTTLED
+    assert gate.check("a", key, secret, 2.0)[0] is Verdict.ACCEPTED  # a usable key is checked
+    assert gate.check("b", "pk_unknown", "s", 2.0)[0] is Verdict.REFUSED  # per address
+    assert gate.check("a", "pk_unknown", "s", 61.0)[0] is Verdict.REFUSED  # window passed
+
+
+def test_gate_guessing_a_secret_blocks_that_key_from_that_address(
+    gate: ApiKeyGate, store: MemoryKeyStore
+) -> None:
+    key, secret = create_api_key(store)
+    other, other_secret = create_api_key(store)
+    for i in range(3):
+        assert gate.check("a", key, f"sk_guess{i}", 1.0)[0] is Verdict.REFUSED
+    # Blocked before checking, so the right secret is not confirmed to a guesser.
+    assert gate.check("a", key, secret, 2.0)[0] is Verdict.THROTTLED
+    assert gate.check("a", other, other_secret, 2.0)[0] is Verdict.ACCEPTED
+    assert gate.check("b", key, secret, 2.0)[0] is Verdict.ACCEPTED
+    assert gate.check("a", "pk_unknown", "s", 2.0)[0] is Verdict.REFUSED
+    assert gate.check("a", key, secret, 61.0)[0] is Verdict.ACCEPTED
+
+
+def test_gate_one_stale_secret_retried_is_not_guessing(
+    gate: ApiKeyGate, store: MemoryKeyStore
+) -> None:
+    key, secret = create_api_key(store)
+    for t in range(20):
+        assert gate.check("a", key, "sk_stale", float(t))[0] is Verdict.REFUSED
+    assert gate.check("a", key, None, 20.0)[0] is Verdict.REFUSED
+    assert gate.check("a", key, secret, 21.0)[0] is Verdict.ACCEPTED
+
+
+def test_gate_disabled(store: MemoryKeyStore, auth: ApiKeyAuthenticator) -> None:
+    gate = ApiKeyGate(auth, FailureLimiter(None, 60.0))
+    key, secret = create_api_key(store)
+    for i in range(50):
+        gate.check("a", key, f"sk_{i}", 0.0)
+        gate.check("a", "pk_x", "s", 0.0)
+    assert gate.check("a", key, secret, 0.0)[0] is Verdict.ACCEPTED
+
+
+def test_usable(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
+    key, _ = create_api_key(store)
+    revoked, _ = create_api_key(store)
+    store.revoke_api_key(revoked, 1)
+    assert auth.usable(key)
+    assert not auth.usable(revoked) and not auth.usable("pk_x") and not auth.usable(None)

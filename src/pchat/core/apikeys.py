@@ -4,8 +4,21 @@ A backend asks the token service for a user's access token with an API key and s
 (headers ``auth-api-key`` and ``auth-api-secret``). The key is an identifier; the secret is
 shown once at creation and stored only as a hash.
 
-:class:`ApiKeyAuthenticator` checks a pair in constant time; :class:`FailureLimiter` makes a
-client address that keeps failing wait before it may try again.
+:class:`ApiKeyAuthenticator` checks a pair in constant time; :class:`ApiKeyGate` puts a
+:class:`FailureLimiter` in front of it, counting failures so that one caller's mistakes
+cannot lock out another caller:
+
+- A wrong secret for a usable key counts against the pair (address, key), and only a
+  *distinct* wrong secret counts: guessing needs distinct secrets, while a misconfigured
+  backend retrying one stale secret is not guessing. Once the pair is blocked, calls with
+  that key from that address are refused unchecked (429), the right secret included:
+  otherwise the refusal would tell a guesser when it was right.
+- A call with an unknown or revoked key, or without a key or secret, counts against the
+  address alone, every time. Such a call can never succeed, so blocking it takes nothing
+  from anyone; a usable key from a blocked address is still checked.
+
+So a correct key and secret are refused only after ``max_failures`` distinct wrong secrets
+*for that same key from that same address* within the window.
 """
 
 from __future__ import annotations
@@ -15,7 +28,8 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from enum import Enum
 
 from pchat.storage.base import ApiKeyRecord, KeyStore
 
@@ -23,7 +37,9 @@ __all__ = [
     "API_KEY_PREFIX",
     "API_SECRET_PREFIX",
     "ApiKeyAuthenticator",
+    "ApiKeyGate",
     "FailureLimiter",
+    "Verdict",
     "create_api_key",
     "hash_secret",
 ]
@@ -97,6 +113,13 @@ class ApiKeyAuthenticator:
         matches = hmac.compare_digest(hash_secret(secret), expected)
         return matches and usable
 
+    def usable(self, key: str | None) -> bool:
+        """True if ``key`` exists and is not revoked (the cached record)."""
+        if not key:
+            return False
+        record = self._record(key)
+        return record is not None and record.revoked_at is None
+
     def _record(self, key: str) -> ApiKeyRecord | None:
         now = self._clock()
         cached = self._cache.get(key)
@@ -111,16 +134,18 @@ class ApiKeyAuthenticator:
 
 
 class FailureLimiter:
-    """Counts failures per client address in a sliding window.
+    """Counts failures per subject (an address, or an address and a key) in a sliding window.
 
-    After ``max_failures`` failures within ``window`` seconds an address is blocked until
-    the oldest of them leaves the window. ``max_failures=None`` disables the limit. At most
-    ``max_addresses`` addresses are remembered; the ones that failed least recently are
-    forgotten first, and addresses with no failure in the window are dropped.
+    After ``max_failures`` failures within ``window`` seconds a subject is blocked until
+    the oldest of them leaves the window. A failure recorded with an ``attempt`` (a digest
+    of what was tried) that is already among the subject's counted failures is not counted
+    again, only moved to now. ``max_failures=None`` disables the limit. At most
+    ``max_subjects`` subjects are remembered; the ones that failed least recently are
+    forgotten first, and subjects with no failure in the window are dropped.
     """
 
     def __init__(
-        self, max_failures: int | None, window: float, *, max_addresses: int = 10_000
+        self, max_failures: int | None, window: float, *, max_subjects: int = 10_000
     ) -> None:
         if max_failures is not None and max_failures < 1:
             raise ValueError("max_failures must be at least 1 (or None)")
@@ -128,39 +153,77 @@ class FailureLimiter:
             raise ValueError("window must be positive")
         self.max_failures = max_failures
         self.window = window
-        self._max_addresses = max_addresses
-        # Address -> times of its latest failures, ordered by the latest failure.
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._max_subjects = max_subjects
+        # Subject -> (time, attempt) of its latest failures, ordered by the latest failure.
+        self._failures: OrderedDict[Hashable, deque[tuple[float, str | None]]] = OrderedDict()
 
-    def blocked(self, addr: str, now: float) -> float | None:
-        """Seconds ``addr`` must wait before trying again, or None if it may try now."""
+    def blocked(self, subject: Hashable, now: float) -> float | None:
+        """Seconds ``subject`` must wait before trying again, or None if it may try now."""
         if self.max_failures is None:
             return None
-        times = self._failures.get(addr)
-        if times is None or len(times) < self.max_failures:
+        failures = self._failures.get(subject)
+        if failures is None or len(failures) < self.max_failures:
             return None
-        wait = times[0] + self.window - now
+        wait = failures[0][0] + self.window - now
         return wait if wait > 0 else None
 
-    def record_failure(self, addr: str, now: float) -> None:
-        """Count one failure of ``addr`` at ``now``."""
+    def record_failure(self, subject: Hashable, now: float, attempt: str | None = None) -> None:
+        """Count one failure of ``subject`` at ``now`` (unless ``attempt`` was counted)."""
         if self.max_failures is None:
             return
-        times = self._failures.get(addr)
-        if times is None:
-            times = self._failures[addr] = deque(maxlen=self.max_failures)
-        times.append(now)
-        self._failures.move_to_end(addr)
+        failures = self._failures.get(subject)
+        if failures is None:
+            failures = self._failures[subject] = deque(maxlen=self.max_failures)
+        if attempt is not None:
+            for i, (_, earlier) in enumerate(failures):
+                if earlier == attempt:
+                    del failures[i]
+                    break
+        failures.append((now, attempt))
+        self._failures.move_to_end(subject)
         self._forget(now)
 
     def _forget(self, now: float) -> None:
         # Entries are ordered by their latest failure, so stale ones are at the front.
         while self._failures:
             oldest = next(iter(self._failures.values()))
-            if len(self._failures) <= self._max_addresses and oldest[-1] > now - self.window:
+            if len(self._failures) <= self._max_subjects and oldest[-1][0] > now - self.window:
                 break
             self._failures.popitem(last=False)
 
     def __len__(self) -> int:
-        """The number of addresses remembered."""
+        """The number of subjects remembered."""
         return len(self._failures)
+
+
+class Verdict(Enum):
+    """What :meth:`ApiKeyGate.check` decided."""
+
+    ACCEPTED = "accepted"
+    REFUSED = "refused"  # wrong, unknown or revoked: 401
+    THROTTLED = "throttled"  # not checked: too many failures (see the module docstring)
+
+
+class ApiKeyGate:
+    """An :class:`ApiKeyAuthenticator` behind a :class:`FailureLimiter`, counting failures
+    as the module docstring explains."""
+
+    def __init__(self, auth: ApiKeyAuthenticator, limiter: FailureLimiter) -> None:
+        self.auth = auth
+        self.limiter = limiter
+
+    def check(
+        self, addr: str, key: str | None, secret: str | None, now: float
+    ) -> tuple[Verdict, float]:
+        """The verdict on a call from ``addr``, and the seconds to wait when throttled."""
+        usable = self.auth.usable(key)
+        subject: Hashable = (addr, key) if usable else addr
+        wait = self.limiter.blocked(subject, now)
+        if wait is not None:
+            return Verdict.THROTTLED, wait
+        if self.auth.check(key, secret):
+            return Verdict.ACCEPTED, 0.0
+        # Distinct wrong secrets only for a usable key; anything else counts every time.
+        attempt = hash_secret(secret or "") if usable else None
+        self.limiter.record_failure(subject, now, attempt)
+        return Verdict.REFUSED, 0.0

@@ -11,15 +11,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
-from pchat.core.apikeys import ApiKeyAuthenticator, FailureLimiter, create_api_key
+from pchat.core.apikeys import ApiKeyAuthenticator, ApiKeyGate, FailureLimiter, create_api_key
 from pchat.core.service import ChatService
 from pchat.core.tokens import TokenSigner, load_or_create_signing_keys
 from pchat.storage.base import Broker, MessageStore
+from pchat.storage.files import private_dir
 from pchat.storage.keys import SQLiteKeyStore
 from pchat.storage.memory import MemoryBroker
 from pchat.storage.sqlite import SQLiteStore
 
 from .config import Settings
+from .edge import TrustedProxies, guard_websocket, handler_args, raise_open_files_limit
 from .http import DemoTokens, TokenService, health_handler
 from .ws import SERVICE_KEY, websocket_handler
 
@@ -68,7 +70,7 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
 
     ``broker`` overrides the one the settings select (worker processes pass theirs).
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     keys = SQLiteKeyStore(settings.keys_path)
     signer = TokenSigner(
         load_or_create_signing_keys(keys),
@@ -79,18 +81,21 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     store = make_store(settings)
     broker = make_broker(settings) if broker is None else broker
     service = ChatService(settings, store=store, broker=broker, verifier=signer)
+    proxies = TrustedProxies(settings.trusted_proxies)
     tokens = TokenService(
         signer,
-        ApiKeyAuthenticator(keys),
-        FailureLimiter(settings.auth_failures_max, settings.auth_failures_window),
-        frozenset(settings.trusted_proxies),
+        ApiKeyGate(
+            ApiKeyAuthenticator(keys),
+            FailureLimiter(settings.auth_failures_max, settings.auth_failures_window),
+        ),
+        proxies,
     )
 
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=64 * 1024, handler_args=handler_args(settings))
     app[SERVICE_KEY] = service
     app.router.add_get("/public-chat/token/", tokens.handle)
     app.router.add_get("/public-chat/token", tokens.handle)
-    app.router.add_get("/public-chat/ws", websocket_handler)
+    app.router.add_get("/public-chat/ws", guard_websocket(websocket_handler, settings, proxies))
     app.router.add_get("/healthz", health_handler)
     if settings.demo_token_endpoint:
         app.router.add_get("/demo/token", DemoTokens(signer).handle)
@@ -145,7 +150,7 @@ def _index(path: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
 
 def ensure_first_key(settings: Settings) -> tuple[str, str] | None:
     """On a first start with no API key, create one and return it (shown once)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     keys = SQLiteKeyStore(settings.keys_path)
     if keys.list_api_keys():
         return None
@@ -157,6 +162,11 @@ def run(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    before, after = raise_open_files_limit()  # workers inherit it
+    if after > before:
+        log.info("open files limit raised from %d to %d", before, after)
+    else:
+        log.info("open files limit: %d", after)
     first = ensure_first_key(settings)
     base = f"http://{settings.host}:{settings.port}"
     if first is not None:

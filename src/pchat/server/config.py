@@ -38,11 +38,24 @@ class Settings:
     token_leeway: int = 5
     #: How often a running server re-reads the signing keys (``pchat keys rotate``), in s.
     keys_reload_interval: float = 30.0
-    #: Failed token-service calls from one address within the window before 429.
+    #: Failed token-service calls within the window before 429: distinct wrong secrets per
+    #: (address, API key), and failures with unknown keys per address (docs/operations.md).
     auth_failures_max: int | None = 10
     auth_failures_window: float = 60.0
-    #: Proxy addresses whose X-Forwarded-For is believed (e.g. the load balancer's).
+    #: Proxy addresses or networks (``10.0.0.5``, ``10.0.0.0/24``) whose X-Forwarded-For
+    #: is believed (the load balancer's).
     trusted_proxies: tuple[str, ...] = ()
+
+    # Connections at the edge.
+    #: Concurrent WebSockets per client address (IPv6: per /64); more are refused with 429.
+    max_connections_per_address: int | None = 100
+    #: Apply that limit to connections from trusted proxies too, per X-Forwarded-For caller.
+    limit_connections_behind_proxy: bool = False
+    #: Seconds a connection has to send a complete HTTP request (from when it opens, or
+    #: from its previous response); the slow or silent are closed.
+    handshake_timeout: float = 10.0
+    #: Browser origins allowed to open the WebSocket (exact match); empty: any.
+    allowed_origins: tuple[str, ...] = ()
 
     # Limits. None disables a limit.
     max_frame_bytes: int = 16 * 1024

@@ -7,26 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from pchat.core.apikeys import ApiKeyAuthenticator, FailureLimiter
+from pchat.core.apikeys import ApiKeyGate, Verdict
 from pchat.core.tokens import TokenSigner
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import RequestError
 from pchat.protocol.validation import validate_role, validate_user_id
 
+from .edge import TrustedProxies, client_address
+
 __all__ = ["DemoTokens", "TokenService", "client_address", "health_handler"]
-
-
-def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
-    """The caller's address: behind trusted proxies, the nearest untrusted hop of
-    ``X-Forwarded-For`` (read right to left, as each proxy appends the address it saw)."""
-    addr = request.remote or ""
-    if addr not in trusted_proxies:
-        return addr
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
-    for hop in reversed(hops):
-        if hop and hop not in trusted_proxies:
-            return hop
-    return addr
 
 
 def _error(status: int, name: str, message: str, code: int | None = None) -> web.Response:
@@ -37,32 +26,32 @@ def _error(status: int, name: str, message: str, code: int | None = None) -> web
 
 
 class TokenService:
-    """``GET /public-chat/token/?sub=USER_ID[&role=ROLE]`` with the API key headers."""
+    """``GET /public-chat/token/?sub=USER_ID[&role=ROLE]`` with the API key headers.
+
+    Failed calls are counted by the :class:`~pchat.core.apikeys.ApiKeyGate` per caller
+    address (behind ``trusted_proxies``, from ``X-Forwarded-For``) and API key.
+    """
 
     def __init__(
         self,
         signer: TokenSigner,
-        auth: ApiKeyAuthenticator,
-        limiter: FailureLimiter,
-        trusted_proxies: frozenset[str] = frozenset(),
+        gate: ApiKeyGate,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         self.signer = signer
-        self.auth = auth
-        self.limiter = limiter
-        self.trusted_proxies = trusted_proxies
+        self.gate = gate
+        self.trusted_proxies = trusted_proxies or TrustedProxies()
 
     async def handle(self, request: web.Request) -> web.Response:
         addr = client_address(request, self.trusted_proxies)
-        now = time.monotonic()
-        wait = self.limiter.blocked(addr, now)
-        if wait is not None:
+        key = request.headers.get("auth-api-key")
+        secret = request.headers.get("auth-api-secret")
+        verdict, wait = self.gate.check(addr, key, secret, time.monotonic())
+        if verdict is Verdict.THROTTLED:
             response = _error(429, "too_many_failures", "too many failed calls; try again later")
             response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
             return response
-        key = request.headers.get("auth-api-key")
-        secret = request.headers.get("auth-api-secret")
-        if not self.auth.check(key, secret):
-            self.limiter.record_failure(addr, now)
+        if verdict is Verdict.REFUSED:
             return _error(401, "unauthorized", "missing or wrong auth-api-key / auth-api-secret")
         try:
             sub, role = self.parse(request)

@@ -2,19 +2,19 @@
 
 Used by the CLI and, rarely, by the server (which caches what it reads), so every call opens
 a short-lived connection: no thread affinity, nothing to close. The file is created with
-mode ``0600``: it holds the token signing secrets.
+mode ``0600`` (and made so if it was not): it holds the token signing secrets.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 from .base import ApiKeyRecord, SigningKey
+from .files import private_file, sqlite_files
 
 __all__ = ["SQLiteKeyStore"]
 
@@ -41,9 +41,10 @@ class SQLiteKeyStore:
 
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
-        # Create the file ourselves so that it is never readable by others, not even briefly.
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+        # Create the file ourselves so that it is never readable by others, not even briefly
+        # (SQLite gives its journal the file's mode).
+        for file in sqlite_files(self._path):
+            private_file(file, create=file == self._path)
         with self._transaction() as conn:
             for statement in _SCHEMA:
                 conn.execute(statement)

@@ -43,6 +43,7 @@ from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
 
 from .base import AppendResult, DeleteResult, RoomInfo, StreamEvent
+from .files import private_file, sqlite_files
 from .rows import message_from_row, poll_from_row
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -327,6 +328,11 @@ class _Worker:
 
 
 def _connect(path: Path, *, write: bool) -> sqlite3.Connection:
+    if write:
+        # Private from the first byte (mode 0600); SQLite gives the -wal and -shm files the
+        # database's mode.
+        for file in sqlite_files(path):
+            private_file(file, create=file == path)
     # isolation_level=None: no implicit transactions, the worker issues BEGIN/COMMIT itself.
     # check_same_thread=False: opened here, then used by exactly one worker thread.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
