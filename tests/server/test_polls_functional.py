@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from tests.helpers import RunningServer
+from tests.helpers import RawClient, RunningServer, start_server
 
 
 async def test_poll_lifecycle(raw: Any) -> None:
@@ -130,3 +130,83 @@ async def test_joiners_see_current_polls(raw: Any) -> None:
     assert scheduled["poll"]["id"] not in [
         p["id"] for p in (await raw("p5", user="d")).connected["room"]["polls"]
     ]
+
+
+async def test_open_polls_are_capped_per_room(tmp_path: Any) -> None:
+    """Issue 8, finding 10: polls had no count limit (300 made every connect reply 506 KB)."""
+    srv = await start_server(tmp_path / "d", max_open_polls=3, rate_polls=None)
+    try:
+        mod = await _client(srv, "cap", "mia", "moderator")
+        ids = []
+        for i in range(3):
+            ids.append((await mod.ok("poll_create", question=f"Q{i}", options=["a", "b"]))["poll"])
+        later = int(time.time() * 1000) + 60_000
+        refused = await mod.request("poll_create", question="Q", options=["a", "b"])
+        assert refused["error"]["code"] == 121 and refused["error"]["name"] == "limit_reached"
+        scheduled = await mod.request(
+            "poll_create", question="Q", options=["a", "b"], publish_at=later
+        )
+        assert scheduled["error"]["code"] == 121  # scheduled polls count too
+        await mod.ok("poll_finish", poll_id=ids[0]["id"])
+        assert (await mod.ok("poll_create", question="Q3", options=["a", "b"]))["poll"]
+    finally:
+        await _stop(srv)
+
+
+async def test_poll_creation_is_rate_limited(tmp_path: Any) -> None:
+    srv = await start_server(tmp_path / "d", rate_polls=0.1, rate_polls_burst=2)
+    try:
+        mod = await _client(srv, "rate", "mia", "moderator")
+        for i in range(2):
+            await mod.ok("poll_create", question=f"Q{i}", options=["a", "b"])
+        limited = await mod.request("poll_create", question="Q", options=["a", "b"])
+        assert limited["error"]["code"] == 108 and limited["error"]["retry_after_ms"] > 0
+    finally:
+        await _stop(srv)
+
+
+async def test_finished_polls_are_paged_not_all_in_the_connect_reply(tmp_path: Any) -> None:
+    srv = await start_server(tmp_path / "d", rate_polls=None, polls_in_connect=5)
+    try:
+        mod = await _client(srv, "pages", "mia", "moderator")
+        made = []
+        for i in range(23):
+            poll = (await mod.ok("poll_create", question=f"Q{i}", options=["a", "b"]))["poll"]
+            if i < 20:
+                await mod.ok("poll_finish", poll_id=poll["id"])
+            made.append(poll["id"])
+            await asyncio.sleep(0.002)  # one creation time each: the order is by time, then id
+        viewer = await _client(srv, "pages", "bob")
+        shown = viewer.connected["room"]["polls"]
+        # The three open ones and the five newest finished, oldest first.
+        assert [p["id"] for p in shown] == made[15:23]
+        assert viewer.connected["room"]["polls_more"] is True
+        page = await viewer.ok("polls", limit=10)
+        assert [p["id"] for p in page["polls"]] == made[13:23] and page["has_more"] is True
+        seen = [p["id"] for p in page["polls"]]
+        while page["has_more"]:
+            page = await viewer.ok("polls", limit=10, before=page["polls"][0]["id"])
+            seen = [p["id"] for p in page["polls"]] + seen
+        assert seen == made
+        everything = await viewer.ok("polls")
+        assert [p["id"] for p in everything["polls"]] == made and everything["has_more"] is False
+        unknown = await viewer.request("polls", before="nope")
+        assert unknown["error"]["code"] == 112
+    finally:
+        await _stop(srv)
+
+
+async def _client(srv: RunningServer, room: str, user: str, role: str | None = None) -> RawClient:
+    assert srv.http is not None
+    client = RawClient(await srv.http.ws_connect(srv.ws_url))
+    args: dict[str, Any] = {"room": room, "username": user, "token": await srv.token(user, role)}
+    if role:
+        args["role"] = role
+    client.connected = await client.ok("connect", **args)
+    return client
+
+
+async def _stop(srv: RunningServer) -> None:
+    await srv.stop()
+    assert srv.http is not None
+    await srv.http.close()

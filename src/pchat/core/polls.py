@@ -24,6 +24,8 @@ from pchat.protocol.frames import push_frame
 from pchat.protocol.models import Poll, PollOption, User
 from pchat.protocol.validation import validate_poll, validate_publish_at
 
+from .ratelimit import BucketMap
+
 if TYPE_CHECKING:
     from .service import ChatService
     from .session import Session
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _VISIBLE = ("open", "finished")
 _ALL = ("scheduled", "open", "finished")
+_LIVE = ("scheduled", "open")
 
 
 def _now_ms() -> int:
@@ -52,6 +55,8 @@ class PollService:
         self._scanner: asyncio.Task[None] | None = None
         self._cache: dict[str, list[Poll]] = {}
         self._versions: dict[str, int] = {}
+        s = service.settings
+        self._buckets = BucketMap(s.rate_polls, s.rate_polls_burst)
 
     async def start(self) -> None:
         await self.scan()
@@ -101,6 +106,13 @@ class PollService:
         now = _now_ms()
         publish_at = validate_publish_at(args.get("publish_at"), now)
         scheduled = publish_at is not None and publish_at > now
+        await self._service._take(session, self._buckets, f"poll:{user.id}")
+        cap = self._service.settings.max_open_polls
+        if cap is not None and len(await self._service.store.list_polls(room_id, _LIVE)) >= cap:
+            raise request_error(
+                ErrorCode.LIMIT_REACHED,
+                f"this room has {cap} open or scheduled polls: finish one first",
+            )
         poll = Poll(
             id=secrets.token_hex(8),
             question=question,
@@ -139,19 +151,50 @@ class PollService:
         return {"poll": poll.to_wire()}
 
     async def list_polls(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        """One page of the polls the user may see: the newest ``limit`` created before the
+        poll ``before`` (default: the newest), oldest first."""
         user, room_id = session.member()
-        return {"polls": await self.visible(room_id, user)}
+        settings = self._service.settings
+        limit = args.get("limit", settings.polls_page_max)
+        if limit > settings.polls_page_max:
+            raise request_error(
+                ErrorCode.INVALID_FIELD, f"limit must be 1-{settings.polls_page_max}"
+            )
+        polls = await self._polls_for(room_id, user)
+        end = len(polls)
+        before = args.get("before")
+        if before is not None:
+            end = next((i for i, p in enumerate(polls) if p.id == before), -1)
+            if end < 0:
+                raise request_error(ErrorCode.NOT_FOUND, "no such poll in this room")
+        start = max(0, end - limit)
+        page = await self._with_votes(room_id, user, polls[start:end])
+        return {"polls": page, "has_more": start > 0}
 
-    async def visible(self, room_id: str, user: User) -> list[dict[str, Any]]:
-        """The polls ``user`` may see, each with ``my_vote`` when the user voted."""
+    async def for_connect(self, room_id: str, user: User) -> tuple[list[dict[str, Any]], bool]:
+        """The polls of a connect reply: every open (and, for staff, scheduled) poll and the
+        newest finished ones, oldest first; True when older finished polls were left out."""
+        polls = await self._polls_for(room_id, user)
+        keep = self._service.settings.polls_in_connect
+        finished = [i for i, p in enumerate(polls) if p.status == "finished"]
+        dropped = set(finished[: max(0, len(finished) - keep)])
+        shown = [p for i, p in enumerate(polls) if i not in dropped]
+        return await self._with_votes(room_id, user, shown), bool(dropped)
+
+    async def _polls_for(self, room_id: str, user: User) -> list[Poll]:
+        """Every poll ``user`` may see, oldest first."""
         from .service import is_staff
 
-        store = self._service.store
         if is_staff(user):  # few, and they also see scheduled polls, which push nothing
-            polls = await store.list_polls(room_id, _ALL)
-        else:
-            polls = await self._visible_polls(room_id)
-        votes = await store.user_votes(room_id, user.id) if polls else {}
+            polls = await self._service.store.list_polls(room_id, _ALL)
+            return polls
+        return await self._visible_polls(room_id)
+
+    async def _with_votes(
+        self, room_id: str, user: User, polls: list[Poll]
+    ) -> list[dict[str, Any]]:
+        """The polls on the wire, each with ``my_vote`` when the user voted."""
+        votes = await self._service.store.user_votes(room_id, user.id) if polls else {}
         out = []
         for poll in polls:
             wire = poll.to_wire()

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
-
 from pchat.protocol.codes import CloseCode, ErrorCode
 from pchat.protocol.errors import RequestError, request_error
 from pchat.protocol.frames import Request, push_frame
@@ -376,7 +375,6 @@ class ChatService:
                     "types": list(s.reactions),
                     "stats": await self.live.reaction_stats(room_id),
                 },
-                "polls": await self.polls.visible(room_id, user),
             },
             "token_exp": session.token_exp,
             "limits": {
@@ -385,6 +383,9 @@ class ChatService:
                 "history_page_max": s.history_page_max,
             },
         }
+        polls, more = await self.polls.for_connect(room_id, user)
+        result["room"]["polls"] = polls
+        result["room"]["polls_more"] = more
         if recover is not None:
             result["recovery"] = await self._recover(room_id, room.epoch, covered, recover)
         return result

@@ -95,7 +95,7 @@ REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
     },
     "poll_vote": {"poll_id": ("str", True), "option": ("uint", True)},
     "poll_finish": {"poll_id": ("str", True)},
-    "polls": {},
+    "polls": {"before": ("str", False), "limit": ("count", False)},
     "refresh": {"token": ("str", True)},
     "ping": {},
 }

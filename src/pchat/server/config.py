@@ -73,6 +73,15 @@ class Settings:
     flood_window: float = 10.0
     rate_reactions: float | None = 10.0
     rate_reactions_burst: int = 20
+    #: Polls a moderator may create per second (per user), and burst.
+    rate_polls: float | None = 0.2
+    rate_polls_burst: int = 3
+    #: Open and scheduled polls a room may hold at once; more are refused (``121``).
+    max_open_polls: int | None = 10
+    #: Finished polls in a connect reply (the newest; older ones are paged with ``polls``).
+    polls_in_connect: int = 10
+    #: The most polls one ``polls`` page holds.
+    polls_page_max: int = 50
     reactions: tuple[str, ...] = DEFAULT_REACTIONS
 
     # Recovery, liveness, fan-out.

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.http import WebSocketWriter
 from aiohttp.web_request import BaseRequest
-from aiohttp.web_ws import WebSocketWriter
 
 from pchat.core.service import ChatService
 from pchat.core.session import CloseRequested, Session
