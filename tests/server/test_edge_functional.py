@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import resource
+import shutil
 import stat
 import sys
 import time
@@ -350,3 +352,67 @@ async def test_serve_raises_its_descriptor_limit_and_keeps_its_files_private(
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), t(10))
+
+
+# The shipped nginx.conf in front of a server that trusts it, as deploy/docker-compose.yml.
+
+
+@pytest.fixture
+async def nginx_front(tmp_path: Path, servers: Any) -> AsyncIterator[tuple[RunningServer, int]]:
+    """deploy/nginx.conf, its upstream pointed at a server that trusts 127.0.0.1 (nginx)."""
+    binary = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if binary is None:
+        pytest.skip("nginx is not installed")
+    server = await servers(trusted_proxies=("127.0.0.1",))
+    port = free_port()
+    conf = (Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf").read_text()
+    conf = re.sub(
+        r"(\s*server pchat\d:8080[^;]*;)+", f"\n        server 127.0.0.1:{server.port};", conf
+    )
+    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    conf = conf.replace("worker_processes auto;", "worker_processes 1;")
+    conf = conf.replace("worker_connections 65536;", "worker_connections 4096;")
+    conf = conf.replace("http {", "http {\n    access_log off;", 1)
+    for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        conf = conf.replace("http {", f"http {{\n    {name}_temp_path {tmp_path}/{name};", 1)
+    (tmp_path / "nginx.conf").write_text(conf)
+    proc = await asyncio.create_subprocess_exec(
+        binary,
+        "-p", str(tmp_path),
+        "-c", str(tmp_path / "nginx.conf"),
+        "-g", f"daemon off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with aiohttp.ClientSession() as http:
+            await wait_until_serving(http, f"http://127.0.0.1:{port}/healthz", proc=proc)
+        yield server, port
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), t(10))
+
+
+async def test_behind_the_shipped_nginx_callers_count_apart(nginx_front: Any) -> None:
+    server, port = nginx_front
+    via = RunningServer(server.settings, server.api_key, server.api_secret, port=port)
+    async with session_from("127.0.0.2") as a, session_from("127.0.0.3") as b:
+        bad = [await token_call(a, via, "pk_wrong", "sk_wrong") for _ in range(11)]
+        assert bad == [401] * 10 + [429]
+        assert await token_call(b, via, "pk_wrong", "sk_wrong") == 401  # another caller
+        assert await token_call(a, via, server.api_key, server.api_secret) == 200
+        assert await token_call(b, via, server.api_key, server.api_secret) == 200
+
+
+async def test_the_shipped_nginx_limits_websockets_per_caller(nginx_front: Any) -> None:
+    _, port = nginx_front
+    conns = [await upgrade(port, local="127.0.0.2") for _ in range(101)]
+    try:
+        assert [c.status for c in conns] == [101] * 100 + [429]
+        conns.append(await upgrade(port, local="127.0.0.3"))
+        assert conns[-1].status == 101
+    finally:
+        for c in conns:
+            c.close()
