@@ -44,6 +44,7 @@ typecheck: $(STAMP)
 
 py-test: $(STAMP)
 	bash scripts/services.sh
+	bash scripts/debian-tools.sh
 	$(BIN)/pytest -q
 
 js-test: $(STAMP) sdk/js/dist/index.js

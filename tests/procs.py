@@ -28,6 +28,8 @@ from tests.helpers import free_port, t
 __all__ = ["PrivatePostgres", "RedisProcess", "private_postgres", "private_redis"]
 
 _PG_USER = "postgres"
+#: Run as postgres: setpriv execs (no process in between), so the pid is the postmaster's.
+_AS_POSTGRES = ("setpriv", f"--reuid={_PG_USER}", f"--regid={_PG_USER}", "--init-groups")
 
 
 class PrivatePostgres:
@@ -51,17 +53,17 @@ class PrivatePostgres:
     @classmethod
     async def create(cls) -> PrivatePostgres:
         """A new data directory (``initdb``) in a temporary directory owned by postgres."""
-        if shutil.which("initdb") is None or shutil.which("postgres") is None:
-            pytest.skip("initdb/postgres are not installed")
+        if not all(shutil.which(cmd) for cmd in ("initdb", "postgres", "setpriv")):
+            pytest.skip("initdb, postgres or setpriv is not installed")
         if os.geteuid() != 0:
             pytest.skip("starting a private PostgreSQL as user postgres needs root")
         root = Path(tempfile.mkdtemp(prefix="pchat-pg-"))
         shutil.chown(root, _PG_USER, _PG_USER)
         proc = await asyncio.create_subprocess_exec(
+            *_AS_POSTGRES,
             "initdb",
             *("-D", str(root / "data"), "-U", _PG_USER, "--auth=trust"),
             *("--no-sync", "-E", "UTF8", "--locale=C"),
-            user=_PG_USER,
             cwd=root,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
@@ -78,11 +80,11 @@ class PrivatePostgres:
         log = open(self.root / "postgres.log", "ab")  # noqa: SIM115 (the process owns it)
         try:
             self.proc = await asyncio.create_subprocess_exec(
+                *_AS_POSTGRES,
                 "postgres",
                 *("-D", str(self.root / "data"), "-p", str(self.port), "-k", str(self.root)),
                 *("-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"),
                 *("-c", "max_connections=50", "-c", "shared_buffers=16MB"),
-                user=_PG_USER,
                 cwd=self.root,
                 start_new_session=True,  # signals to this test's process group miss it
                 stdout=log,

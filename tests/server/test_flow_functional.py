@@ -199,7 +199,11 @@ async def test_demo_token_endpoint_can_be_off(tmp_path: Any) -> None:
 async def test_health(server: RunningServer) -> None:
     assert server.http is not None
     async with server.http.get(f"{server.url}/healthz") as r:
-        assert r.status == 200 and await r.json() == {"status": "ok", "broker": True}
+        assert r.status == 200
+        assert await r.json() == {"status": "ok", "broker": True, "store": True}
+    async with server.http.get(f"{server.url}/readyz") as r:
+        assert r.status == 200
+        assert await r.json() == {"ready": True, "serving": True, "broker": True, "store": True}
 
 
 async def test_room_reopens_after_everyone_left(server: RunningServer, raw: Any) -> None:

@@ -10,8 +10,9 @@ import asyncpg
 import pytest
 
 from pchat.protocol.codes import ErrorCode
-from pchat.protocol.errors import ConflictError, RequestError
+from pchat.protocol.errors import ConflictError
 from pchat.protocol.models import Poll, PollOption, User
+from pchat.storage.base import StoreUnavailable
 from pchat.storage.postgres import SCHEMA_VERSION, PostgresStore
 from tests.storage.backends import drop_schema, postgres_dsn, require_postgres, unique_name
 
@@ -171,11 +172,14 @@ async def test_an_unreachable_database_is_unavailable(make_node: MakeNode) -> No
             raise ConnectionRefusedError(111, "Connection refused")
 
     store = await make_node()
+    assert store.healthy
     pool, store._pool = store._pool, Refusing()  # type: ignore[assignment]
     try:
         for call in (store.room("lobby"), store.history("lobby"), store.reaction_stats("x")):
-            with pytest.raises(RequestError) as caught:
+            with pytest.raises(StoreUnavailable):
                 await call
-            assert caught.value.code is ErrorCode.UNAVAILABLE and caught.value.temporary
+        assert not store.healthy
     finally:
         store._pool = pool
+    await store.room("lobby")
+    assert store.healthy

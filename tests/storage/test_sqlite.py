@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pchat.protocol.codes import ErrorCode
-from pchat.protocol.errors import RequestError
 from pchat.protocol.models import Poll, PollOption, User
 from pchat.storage import sqlite as sqlite_store
+from pchat.storage.base import StoreUnavailable
 from pchat.storage.sqlite import SCHEMA_VERSION, SQLiteStore
 
 ALICE = User("u-alice", "alice")
@@ -123,9 +122,8 @@ async def test_close_flushes_pending_writes(tmp_path: Path) -> None:
     assert worker_threads() == []
     await store.close()  # closing twice is harmless
 
-    with pytest.raises(RequestError) as closed:
+    with pytest.raises(StoreUnavailable):
         await store.history("r")
-    assert closed.value.code is ErrorCode.UNAVAILABLE
 
     reopened = SQLiteStore(tmp_path / "pchat.db")
     await reopened.open()

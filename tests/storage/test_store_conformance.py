@@ -10,7 +10,7 @@ import pytest
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import ConflictError, InvalidRequestError, NotFoundError
 from pchat.protocol.models import Message, Poll, PollOption, User
-from pchat.storage.base import MessageStore
+from pchat.storage.base import MessageStore, StoreUnavailable
 
 StoreMaker = Callable[[], Awaitable[MessageStore]]
 
@@ -443,3 +443,16 @@ async def test_list_polls_and_user_votes(store: MessageStore) -> None:
     assert await store.user_votes("lobby", ALICE.id) == {"a": 1, "d": 0}
     assert await store.user_votes("hall", ALICE.id) == {"e": 2}
     assert await store.user_votes("lobby", BOB.id) == {}
+
+
+async def test_health_follows_the_store_and_a_closed_store_is_unavailable(
+    make_store: StoreMaker,
+) -> None:
+    store = await make_store()
+    assert store.healthy  # open
+    await store.room("lobby")
+    assert store.healthy
+    await store.close()
+    assert not store.healthy
+    with pytest.raises(StoreUnavailable):
+        await store.history("lobby")

@@ -33,7 +33,7 @@ from pchat.protocol.validation import (
     validate_username,
 )
 from pchat.server.config import Settings
-from pchat.storage.base import Broker, MessageStore
+from pchat.storage.base import Broker, MessageStore, StoreUnavailable
 
 from .live import LiveState
 from .polls import PollService
@@ -87,6 +87,8 @@ class ChatService:
         self.store = store
         self.broker = broker
         self.verifier = verifier
+        #: True from start() until shutdown begins (close_sessions): what /readyz reports.
+        self.serving = False
         self._rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Task[Room]] = {}
         self._sessions: set[Session] = set()
@@ -116,6 +118,7 @@ class ChatService:
     async def start(self) -> None:
         await self.polls.start()
         self.live.start()
+        self.serving = True
 
     def close_sessions(self) -> None:
         """Tell every client to reconnect elsewhere or later (server shutting down).
@@ -124,6 +127,7 @@ class ChatService:
         [hint/10, hint] (``reconnect_hint_max``), so that the clients return spread out
         rather than all at once (docs/protocol.md §8).
         """
+        self.serving = False
         hint = self.settings.reconnect_hint_max
         high = 0 if hint is None else max(1, int(hint * 1000))
         low = high // 10
@@ -168,7 +172,11 @@ class ChatService:
             if wait:
                 raise self._limited(session, now, wait)
         session.machine.check(request.type)
-        return await self._handlers[request.type](session, request.args)
+        try:
+            return await self._handlers[request.type](session, request.args)
+        except StoreUnavailable as exc:
+            # Temporary, and the connection stays open: the client retries (a connect too).
+            raise request_error(ErrorCode.UNAVAILABLE, "the store is unavailable") from exc
 
     def _limited(self, session: Session, now: float, wait: float) -> RequestError:
         if session.strikes.strike(now):

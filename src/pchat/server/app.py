@@ -22,7 +22,7 @@ from pchat.storage.sqlite import SQLiteStore
 
 from .config import Settings
 from .edge import TrustedProxies, guard_websocket, handler_args, raise_open_files_limit
-from .http import DemoTokens, TokenService, health_handler
+from .http import DemoTokens, TokenService, health_handler, ready_handler
 from .ws import SERVICE_KEY, websocket_handler
 
 __all__ = ["build_app", "ensure_first_key", "run"]
@@ -44,12 +44,12 @@ def _split_option(url: str, name: str) -> tuple[str, str | None]:
 def make_store(settings: Settings) -> MessageStore:
     """SQLite by default; ``postgresql://…[?schema=NAME]`` selects PostgreSQL."""
     if settings.store is None:
-        return SQLiteStore(settings.db_path)
+        return SQLiteStore(settings.db_path, timeout=settings.store_timeout)
     if settings.store.startswith(("postgresql://", "postgres://")):
         from pchat.storage.postgres import PostgresStore
 
         dsn, schema = _split_option(settings.store, "schema")
-        return PostgresStore(dsn, schema=schema or "public")
+        return PostgresStore(dsn, schema=schema or "public", timeout=settings.store_timeout)
     raise ValueError(f"unsupported store {settings.store!r} (use postgresql://…)")
 
 
@@ -97,6 +97,7 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     app.router.add_get("/public-chat/token", tokens.handle)
     app.router.add_get("/public-chat/ws", guard_websocket(websocket_handler, settings, proxies))
     app.router.add_get("/healthz", health_handler)
+    app.router.add_get("/readyz", ready_handler)
     if settings.demo_token_endpoint:
         app.router.add_get("/demo/token", DemoTokens(signer).handle)
     static = settings.static_dir or STATIC_DIR

@@ -30,6 +30,9 @@ class Settings:
     #: Cluster backends; None selects the embedded SQLite store and in-memory broker.
     store: str | None = None
     broker: str | None = None
+    #: Seconds a store operation may take (waiting for a connection included) before the
+    #: request answers ``unavailable``; well under the SDKs' 10 s request timeout.
+    store_timeout: float | None = 3.0
 
     # Tokens.
     token_issuer: str = "pchat"

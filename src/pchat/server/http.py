@@ -15,7 +15,7 @@ from pchat.protocol.validation import validate_role, validate_user_id
 
 from .edge import TrustedProxies, client_address
 
-__all__ = ["DemoTokens", "TokenService", "client_address", "health_handler"]
+__all__ = ["DemoTokens", "TokenService", "client_address", "health_handler", "ready_handler"]
 
 
 def _error(status: int, name: str, message: str, code: int | None = None) -> web.Response:
@@ -89,14 +89,34 @@ class DemoTokens:
 
 
 async def health_handler(request: web.Request) -> web.Response:
-    """``200 {"status": "ok"}``, or ``503 {"status": "degraded"}`` while the broker is down.
+    """``200 {"status": "ok", "broker": true, "store": true}``, or ``503`` with
+    ``"status": "degraded"`` while the broker or the store is unhealthy.
 
-    Degraded nodes keep serving their own connections (publications are queued and
-    recovered), so load balancers should probe TCP, not this, for liveness.
+    Read from state the backends keep (no I/O here), so it answers at once even while the
+    database hangs. Degraded nodes keep serving their own connections (publications are
+    queued and recovered; store requests answer ``unavailable``), so probe TCP, not this,
+    for liveness, and alert on it (docs/operations.md, Health).
     """
     from .ws import SERVICE_KEY
 
     service = request.app[SERVICE_KEY]
-    broker_ok = bool(getattr(service.broker, "healthy", True))
-    body = {"status": "ok" if broker_ok else "degraded", "broker": broker_ok}
-    return web.json_response(body, status=200 if broker_ok else 503)
+    broker_ok, store_ok = service.broker.healthy, service.store.healthy
+    ok = broker_ok and store_ok
+    body = {"status": "ok" if ok else "degraded", "broker": broker_ok, "store": store_ok}
+    return web.json_response(body, status=200 if ok else 503)
+
+
+async def ready_handler(request: web.Request) -> web.Response:
+    """``/readyz``: ``200 {"ready": true, …}`` while this node should get new clients:
+    started, not shutting down, broker and store healthy; ``503`` (``"ready": false``)
+    otherwise."""
+    from .ws import SERVICE_KEY
+
+    service = request.app[SERVICE_KEY]
+    checks = {
+        "serving": service.serving,
+        "broker": service.broker.healthy,
+        "store": service.store.healthy,
+    }
+    ready = all(checks.values())
+    return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)

@@ -10,6 +10,12 @@ Positions: every room has a *stream*: a sequence of events (``message`` and
 the position of the event that created it. Recovery replays the stream after a position;
 the room's ``epoch`` changes only if the stream was lost, so a client can tell a gap from a
 reset.
+
+Faults: a store raises :class:`StoreUnavailable` when it cannot answer now — a lost, refused
+or stalled connection, a locked file, or an operation over the store's time budget — and
+never lets a driver's exception of that kind escape; the chat core answers it with the
+temporary error ``unavailable``. Both interfaces report ``healthy`` without doing I/O, so
+health endpoints answer at once even while a backend hangs.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from pchat.protocol.errors import PChatError
 from pchat.protocol.models import Message, Poll, User
 
 __all__ = [
@@ -30,8 +37,17 @@ __all__ = [
     "MessageStore",
     "RoomInfo",
     "SigningKey",
+    "StoreUnavailable",
     "StreamEvent",
 ]
+
+
+class StoreUnavailable(PChatError):
+    """The store cannot answer now; the same operation may succeed later.
+
+    Raised for connection-level failures and for operations over the store's time budget
+    (the outcome of a write cut short is unknown: a retry with the same ``cid`` is safe).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +96,11 @@ class MessageStore(Protocol):
 
     async def close(self) -> None:
         """Flush pending writes and release resources."""
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the store answers within its time budget: the last operation (or the
+        store's own probe, while idle) did; False while closed. Never does I/O."""
 
     async def room(self, room_id: str) -> RoomInfo:
         """The room's stream, created (with a new random epoch) on first use."""
@@ -169,6 +190,10 @@ class Broker(Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    @property
+    def healthy(self) -> bool:
+        """Whether publications reach the other nodes now. Never does I/O."""
 
     async def publish(self, room_id: str, seq: int | None, payload: bytes) -> None:
         """Deliver ``payload`` (an encoded push frame) to every node subscribed to the room."""

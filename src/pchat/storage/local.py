@@ -131,6 +131,16 @@ class LocalBroker:
             with contextlib.suppress(ConnectionError):
                 await self._writer.wait_closed()
 
+    @property
+    def healthy(self) -> bool:
+        """Whether the connection to the worker hub is up."""
+        return (
+            self._writer is not None
+            and not self._writer.is_closing()
+            and self._reader_task is not None
+            and not self._reader_task.done()
+        )
+
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:

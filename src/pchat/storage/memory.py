@@ -27,6 +27,11 @@ class MemoryBroker:
     async def close(self) -> None:
         self._handlers.clear()
 
+    @property
+    def healthy(self) -> bool:
+        """Always: there is nothing between the publisher and the handlers."""
+        return True
+
     async def publish(self, room_id: str, seq: int | None, payload: bytes) -> None:
         handler = self._handlers.get(room_id)
         if handler is None:

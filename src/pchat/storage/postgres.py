@@ -23,7 +23,14 @@ version ``i`` to ``i + 1``, so a later change appends one entry. Nodes starting 
 migrate one after the other (an advisory lock), and a node refuses a schema newer than its
 code.
 
-Connection failures become ``unavailable`` request errors (temporary: the client retries).
+Faults. Every operation runs within the store's time budget (``timeout``), waiting for a
+pooled connection included, so a stalled database never leaves requests — or a queue of
+them — waiting longer than that. Running over it, and every connection-level failure (a
+lost, refused or restarting server, a connection in an unknown state), raise
+:class:`~pchat.storage.base.StoreUnavailable`, which clients get as ``unavailable``
+(temporary). A connection whose operation was cut short is dropped, not returned to the
+pool: its state is unknown and cleaning it up would wait for the stalled server.
+:attr:`PostgresStore.healthy` follows the operations, and a ``SELECT 1`` while idle.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
 
-from .base import AppendResult, DeleteResult, RoomInfo, StreamEvent
+from .base import AppendResult, DeleteResult, RoomInfo, StoreUnavailable, StreamEvent
+from .health import StoreHealth
 from .rows import message_from_row, poll_from_row
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
@@ -195,15 +203,20 @@ _SQL_POLL_ROWS: Final = f"""
     SELECT {_P_JOINED}, o.text AS option_text, o.votes FROM polls AS p
     JOIN poll_options AS o ON o.room_id = p.room_id AND o.poll_id = p.id"""
 
-# What a lost or refused connection looks like: the request may succeed later.
+# What a lost, refused, restarting or stalled connection looks like: the operation may
+# succeed later. InternalClientError is asyncpg's "cannot switch to state …" on a connection
+# left mid-operation by a failure; OperatorInterventionError covers a server shutting down
+# (AdminShutdown, CrashShutdown, CannotConnectNow) and a cancelled statement.
 _UNAVAILABLE: Final = (
-    OSError,
-    asyncio.TimeoutError,
+    OSError,  # refused, reset; TimeoutError (over the budget) is one too
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
+    asyncpg.InternalClientError,
+    asyncpg.OperatorInterventionError,
     asyncpg.TooManyConnectionsError,
 )
+#: Seconds a health probe may take; shorter than the budget, so health notices sooner.
+_PROBE_TIMEOUT: Final = 1.0
 
 
 def _now_ms() -> int:
@@ -252,7 +265,9 @@ class PostgresStore:
     """The cluster message store on PostgreSQL; every node opens the same ``dsn``/``schema``.
 
     ``pool_size`` caps this node's connections; ``batch_max`` caps the appends of one room
-    written by one transaction.
+    written by one transaction. ``timeout`` is the time budget of one operation (None: no
+    budget); ``command_timeout`` bounds each statement of the migrations and, as a
+    backstop, every other one.
     """
 
     def __init__(
@@ -262,6 +277,7 @@ class PostgresStore:
         schema: str = "public",
         pool_size: int = 10,
         batch_max: int = 256,
+        timeout: float | None = 3.0,
         command_timeout: float = 10.0,
     ) -> None:
         if not _SCHEMA_NAME.fullmatch(schema):
@@ -272,8 +288,10 @@ class PostgresStore:
         self.schema = schema
         self._pool_size = pool_size
         self._batch_max = batch_max
+        self._timeout = timeout
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
+        self._health = StoreHealth(f"postgres store ({schema})", self._probe)
         self._appends: dict[str, list[_Append]] = {}
         self._append_tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -297,6 +315,15 @@ class PostgresStore:
             await pool.close()
             raise
         self._pool = pool
+        self._health.start()
+
+    @property
+    def healthy(self) -> bool:
+        return self._health.healthy
+
+    async def _probe(self) -> None:
+        budget = _PROBE_TIMEOUT if self._timeout is None else min(_PROBE_TIMEOUT, self._timeout)
+        await self._run(lambda c: c.fetchval("SELECT 1"), timeout=budget)
 
     async def _migrate(self, conn: _Conn) -> None:
         async with conn.transaction():
@@ -321,33 +348,64 @@ class PostgresStore:
                 )
 
     async def close(self) -> None:
-        """Finish the queued appends, then close the connections."""
+        """Finish the queued appends, then close the connections (at once if the server
+        does not answer)."""
+        await self._health.stop()
         tasks = list(self._append_tasks.values())
         if tasks:
             await asyncio.wait(tasks)
         pool, self._pool = self._pool, None
         if pool is not None:
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), self._timeout)
+            except TimeoutError:
+                pool.terminate()
 
     @contextlib.asynccontextmanager
-    async def _conn(self) -> AsyncIterator[_Conn]:
-        """A pooled connection; a lost or refused connection raises ``unavailable``."""
+    async def _conn(self, timeout: float | None = None) -> AsyncIterator[_Conn]:
+        """A pooled connection for one operation within the budget (``timeout`` or the
+        store's), waiting for the connection included; see Faults above."""
         pool = self._pool
         if pool is None:
-            raise request_error(ErrorCode.UNAVAILABLE, "the store is not open")
+            raise StoreUnavailable("the store is not open")
         try:
-            async with pool.acquire(timeout=self._command_timeout) as conn:
-                yield conn
+            async with asyncio.timeout(self._timeout if timeout is None else timeout):
+                conn = await pool.acquire()
+                try:
+                    yield conn
+                except BaseException as exc:
+                    if isinstance(exc, (asyncio.CancelledError, *_UNAVAILABLE)):
+                        # Cut short or broken: never reuse it (a lost one is gone already).
+                        with contextlib.suppress(asyncpg.InterfaceError):
+                            conn.terminate()
+                    raise
+                finally:
+                    await pool.release(conn)
         except _UNAVAILABLE as exc:
-            raise request_error(ErrorCode.UNAVAILABLE, "the database is unavailable") from exc
+            self._health.failed(exc)
+            raise StoreUnavailable(f"the database is unavailable ({type(exc).__name__})") from exc
+        self._health.ok()
 
-    async def _run(self, fn: Callable[[_Conn], Awaitable[_T]]) -> _T:
-        async with self._conn() as conn:
+    async def _run(
+        self, fn: Callable[[_Conn], Awaitable[_T]], *, timeout: float | None = None
+    ) -> _T:
+        async with self._conn(timeout) as conn:
             return await fn(conn)
 
     async def _tx(self, fn: Callable[[_Conn], Awaitable[_T]]) -> _T:
-        async with self._conn() as conn, conn.transaction():
-            return await fn(conn)
+        async with self._conn() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                result = await fn(conn)
+            except Exception as exc:
+                # A broken connection is dropped by _conn (the server rolls back); rolling
+                # back on it would only fail again, or wait for a stalled server.
+                if not isinstance(exc, _UNAVAILABLE):
+                    await tx.rollback()
+                raise
+            await tx.commit()
+            return result
 
     # -- rooms and appends -----------------------------------------------------------------
 
@@ -376,7 +434,14 @@ class PostgresStore:
         )
         if room_id not in self._append_tasks:
             self._append_tasks[room_id] = loop.create_task(self._drain_appends(room_id))
-        return await future
+        try:
+            # Over the budget, the append is cancelled: one not yet in a transaction is never
+            # written; one in a transaction may commit, and a retry with its cid finds it.
+            async with asyncio.timeout(self._timeout):
+                return await future
+        except TimeoutError as exc:
+            self._health.failed(exc)
+            raise StoreUnavailable("the database did not answer in time") from exc
 
     async def _drain_appends(self, room_id: str) -> None:
         """Write the room's queued appends, a batch per transaction, until none is left."""

@@ -21,6 +21,11 @@ How it is fast without giving up durability or order:
 
 The schema version is kept in ``PRAGMA user_version``; ``_MIGRATIONS[i]`` migrates version
 ``i`` to ``i + 1``, so a later change appends one entry.
+
+Faults: an operation over the time budget (``timeout``), or one that finds the file locked
+(another process writing past ``busy_timeout``) or the disk full, raises
+:class:`~pchat.storage.base.StoreUnavailable` (``unavailable`` to clients). A write over
+the budget may still commit later: a retry with the same ``cid`` finds it.
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
 
-from .base import AppendResult, DeleteResult, RoomInfo, StreamEvent
+from .base import AppendResult, DeleteResult, RoomInfo, StoreUnavailable, StreamEvent
 from .files import private_file, sqlite_files
+from .health import StoreHealth
 from .rows import message_from_row, poll_from_row
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -248,7 +254,7 @@ class _Worker:
     async def run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``fn(connection)`` on the worker thread and return its result."""
         if self._stopping:
-            raise request_error(ErrorCode.UNAVAILABLE, "the store is closed")
+            raise StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
         self._queue.put(_Job(fn, future, loop))
@@ -325,6 +331,12 @@ class _Worker:
             return (job, None, exc)
         conn.execute("RELEASE job")
         return (job, value, None)
+
+
+def _is_transient(exc: sqlite3.OperationalError) -> bool:
+    """Locked by another writer, or the disk is full: the same write may succeed later."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL)
 
 
 def _connect(path: Path, *, write: bool) -> sqlite3.Connection:
@@ -620,13 +632,25 @@ class SQLiteStore:
     ``batch_max`` caps the number of writes committed together.
     """
 
-    def __init__(self, path: str | Path, *, batch_max: int = 512) -> None:
+    def __init__(
+        self, path: str | Path, *, batch_max: int = 512, timeout: float | None = 3.0
+    ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
         self._path = Path(path)
         self._batch_max = batch_max
+        self._timeout = timeout
         self._writer: _Worker | None = None
         self._reader: _Worker | None = None
+        # The probe is an empty write: it waits for the file's write lock like any write.
+        self._health = StoreHealth(f"sqlite store ({self._path.name})", self._probe)
+
+    @property
+    def healthy(self) -> bool:
+        return self._health.healthy
+
+    async def _probe(self) -> None:
+        await self._write(lambda c: None)
 
     async def open(self) -> None:
         """Create or migrate the schema and start the writer and reader threads."""
@@ -641,9 +665,11 @@ class SQLiteStore:
             await self.close()
             raise
         self._reader = _Worker("pchat-sqlite-reader", conn, batch_max=self._batch_max, write=False)
+        self._health.start()
 
     async def close(self) -> None:
         """Commit every write submitted so far, then close both connections."""
+        await self._health.stop()
         writer, reader = self._writer, self._reader
         self._writer = self._reader = None
         if writer is not None:
@@ -652,14 +678,25 @@ class SQLiteStore:
             await reader.stop()
 
     async def _write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._writer is None:
-            raise request_error(ErrorCode.UNAVAILABLE, "the store is not open")
-        return await self._writer.run(fn)
+        return await self._call(self._writer, fn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._reader is None:
-            raise request_error(ErrorCode.UNAVAILABLE, "the store is not open")
-        return await self._reader.run(fn)
+        return await self._call(self._reader, fn)
+
+    async def _call(self, worker: _Worker | None, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``fn`` on ``worker`` within the budget; see Faults above."""
+        if worker is None:
+            raise StoreUnavailable("the store is not open")
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await worker.run(fn)
+        except (TimeoutError, sqlite3.OperationalError) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not _is_transient(exc):
+                raise
+            self._health.failed(exc)
+            raise StoreUnavailable(f"the database is unavailable ({exc})") from exc
+        self._health.ok()
+        return result
 
     async def room(self, room_id: str) -> RoomInfo:
         info = await self._read(lambda c: _room_info(c, room_id))
