@@ -118,7 +118,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 async def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
     settings = make_settings(data_dir, **overrides)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key, secret = create_api_key(SQLiteKeyStore(settings.keys_path))
     server = RunningServer(settings, key, secret)
     await server.start()
