@@ -59,19 +59,22 @@ class PrivatePostgres:
             pytest.skip("starting a private PostgreSQL as user postgres needs root")
         root = Path(tempfile.mkdtemp(prefix="pchat-pg-"))
         shutil.chown(root, _PG_USER, _PG_USER)
-        proc = await asyncio.create_subprocess_exec(
-            *_AS_POSTGRES,
-            "initdb",
-            *("-D", str(root / "data"), "-U", _PG_USER, "--auth=trust"),
-            *("--no-sync", "-E", "UTF8", "--locale=C"),
-            cwd=root,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _, err = await proc.communicate()
-        if proc.returncode != 0:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *_AS_POSTGRES,
+                "initdb",
+                *("-D", str(root / "data"), "-U", _PG_USER, "--auth=trust"),
+                *("--no-sync", "-E", "UTF8", "--locale=C"),
+                cwd=root,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError(f"initdb failed: {err.decode(errors='replace')}")
+        except BaseException:
             shutil.rmtree(root, ignore_errors=True)
-            raise RuntimeError(f"initdb failed: {err.decode(errors='replace')}")
+            raise
         return cls(root, free_port())
 
     async def start(self) -> None:
