@@ -5,6 +5,7 @@ import { ConnectionBadge } from './ConnectionBadge';
 import { Composer } from './Composer';
 import { MessageList } from './MessageList';
 import { Notices } from './Notices';
+import { PanelBoundary } from './PanelBoundary';
 import { PollsPanel } from './PollsPanel';
 import { ReactionBar } from './ReactionBar';
 import { RoleTag } from './UserBits';
@@ -63,32 +64,38 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
 
       <div className="layout">
         <section className="panel chat" aria-label="Chat">
-          <MessageList
-            messages={snapshot.messages}
-            myId={snapshot.user?.id ?? session.userId}
-            canModerate={canModerate}
-            hasMore={snapshot.hasMore}
-            loading={snapshot.loadingHistory}
-            onLoadOlder={() => void chat.loadOlder()}
-            onDelete={(m) => void chat.remove(m).catch(() => undefined)}
-          />
-          <ReactionBar
-            types={snapshot.reactionTypes}
-            stats={snapshot.reactionsStats}
-            bursts={chat.bursts}
-            disabled={!connected}
-            onReact={(r) => void chat.react(r).catch(() => undefined)}
-          />
+          <PanelBoundary name="messages">
+            <MessageList
+              messages={snapshot.messages}
+              myId={snapshot.user?.id ?? session.userId}
+              canModerate={canModerate}
+              hasMore={snapshot.hasMore}
+              loading={snapshot.loadingHistory}
+              onLoadOlder={() => void chat.loadOlder()}
+              onDelete={(m) => void chat.remove(m).catch(() => undefined)}
+            />
+          </PanelBoundary>
+          <PanelBoundary name="reactions">
+            <ReactionBar
+              types={snapshot.reactionTypes}
+              stats={snapshot.reactionsStats}
+              bursts={chat.bursts}
+              disabled={!connected}
+              onReact={(r) => void chat.react(r).catch(() => undefined)}
+            />
+          </PanelBoundary>
           <Composer disabled={!connected} maxLength={chat.maxMessageChars} onSend={chat.send} />
         </section>
-        <PollsPanel
-          polls={snapshot.polls}
-          canModerate={canModerate}
-          disabled={!connected}
-          onCreate={chat.createPoll}
-          onVote={chat.vote}
-          onFinish={chat.finish}
-        />
+        <PanelBoundary name="polls">
+          <PollsPanel
+            polls={snapshot.polls}
+            canModerate={canModerate}
+            disabled={!connected}
+            onCreate={chat.createPoll}
+            onVote={chat.vote}
+            onFinish={chat.finish}
+          />
+        </PanelBoundary>
       </div>
     </div>
   );

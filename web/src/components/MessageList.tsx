@@ -1,5 +1,6 @@
 import { useEffect, useLayoutEffect, useRef } from 'react';
 import type { ChatMessage } from '../chat/types';
+import { formatTime, isoTime } from './format';
 import { Avatar, RoleTag } from './UserBits';
 
 interface Props {
@@ -112,8 +113,8 @@ export function MessageList(props: Props) {
                       {mine ? 'You' : m.user.username}
                     </span>
                     <RoleTag role={m.user.role} />
-                    <time dateTime={new Date(m.ts).toISOString()} title={fullFormat.format(m.ts)}>
-                      {timeFormat.format(m.ts)}
+                    <time dateTime={isoTime(m.ts)} title={formatTime(fullFormat, m.ts)}>
+                      {formatTime(timeFormat, m.ts)}
                     </time>
                   </div>
                 )}

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import type { ChatPoll } from '../chat/types';
+import { formatTime } from './format';
 
 interface Props {
   polls: readonly ChatPoll[];
@@ -15,12 +16,16 @@ const when = new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle:
 
 const ORDER: Record<ChatPoll['status'], number> = { open: 0, scheduled: 1, finished: 2 };
 
+/** When a poll opens (or opened), for sorting: any number, NaN and Infinity sort as 0. */
+function sortTime(poll: ChatPoll): number {
+  const t = poll.publishAt ?? poll.createdAt ?? 0;
+  return Number.isFinite(t) ? t : 0;
+}
+
 export function PollsPanel({ polls, canModerate, disabled, onCreate, onVote, onFinish }: Props) {
   const [creating, setCreating] = useState(false);
   const sorted = [...polls].sort(
-    (a, b) =>
-      ORDER[a.status] - ORDER[b.status] ||
-      (b.publishAt ?? b.createdAt ?? 0) - (a.publishAt ?? a.createdAt ?? 0),
+    (a, b) => ORDER[a.status] - ORDER[b.status] || sortTime(b) - sortTime(a),
   );
 
   return (
@@ -106,7 +111,9 @@ function PollCard({ poll, canModerate, disabled, onVote, onFinish }: CardProps) 
           {poll.status === 'open' ? 'live' : poll.status}
         </span>
         {poll.status === 'scheduled' && poll.publishAt !== null && (
-          <span className="muted small">opens {when.format(poll.publishAt)}</span>
+          <span className="muted small" data-testid="poll-opens">
+            opens {formatTime(when, poll.publishAt)}
+          </span>
         )}
         {poll.status !== 'scheduled' && (
           <span className="muted small poll-total" data-testid="poll-total" data-total={total}>
