@@ -175,3 +175,37 @@ async def test_recovers_after_the_connection_drops(
     await until(lambda: bob.state is States.CONNECTED and len(bob.messages) == 3)
     assert [m.id for m in bob.messages] == [m.id for m in sent]
     assert [m.deleted for m in bob.messages] == [False, True, False]
+
+
+async def test_older_polls_are_paged(tmp_path: Any) -> None:
+    from tests.helpers import start_server
+
+    srv = await start_server(tmp_path / "d", rate_polls=None, polls_in_connect=2)
+    sdks: list[PChatSDK] = []
+    try:
+
+        async def join(sub: str, role: str | None = None) -> PChatSDK:
+            sdk = PChatSDK(srv.url, request_timeout=t(5))
+            sdks.append(sdk)
+            await sdk.connect("pages", sub, await srv.token(sub, role), role=role)
+            return sdk
+
+        mia = await join("mia", "moderator")
+        made = []
+        for i in range(6):
+            poll = await mia.create_poll(f"Q{i}", ["a", "b"])
+            await mia.finish_poll(poll.id)
+            made.append(poll.id)
+            await asyncio.sleep(0.003)  # one creation time each: ordered by time, then id
+        bob = await join("bob")
+        assert list(bob.polls) == made[4:] and bob.has_more_polls
+        page = await bob.get_polls(before=made[4], limit=3)
+        assert [p.id for p in page] == made[1:4] and bob.has_more_polls
+        await bob.get_polls(before=made[1])
+        assert not bob.has_more_polls and set(bob.polls) == set(made)
+    finally:
+        for sdk in sdks:
+            await sdk.disconnect()
+        await srv.stop()
+        assert srv.http is not None
+        await srv.http.close()

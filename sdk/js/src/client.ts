@@ -207,6 +207,11 @@ export class PChatSDK extends EventEmitter {
     return this.room.online;
   }
 
+  /** Whether the room has older polls than those held (page them with `getPolls({ before })`). */
+  get hasMorePolls(): boolean {
+    return this.room.morePolls;
+  }
+
   /** Whether older history exists than the last page loaded. */
   get hasMoreHistory(): boolean {
     return this.room.hasMore;
@@ -742,10 +747,17 @@ export class PChatSDK extends EventEmitter {
     return this.applyPoll(result.poll);
   }
 
-  /** The room's polls, fetched anew; POLL fires for each that changed. */
-  async getPolls(): Promise<Poll[]> {
-    const result = await this.request('polls');
-    const { polls, outcome } = this.room.applyPolls(result.polls);
+  /**
+   * A page of the room's polls, fetched anew, oldest first: the newest `limit` (default and
+   * at most 50) created before the poll `before` (default: the newest). POLL fires for each
+   * that changed; `hasMorePolls` tells whether older ones exist.
+   */
+  async getPolls(options: { before?: string; limit?: number } = {}): Promise<Poll[]> {
+    const args: Record<string, unknown> = {};
+    if (options.before !== undefined) args.before = options.before;
+    if (options.limit !== undefined) args.limit = options.limit;
+    const result = await this.request('polls', args);
+    const { polls, outcome } = this.room.applyPolls(result);
     this.fire(outcome);
     return polls;
   }

@@ -88,6 +88,8 @@ export class RoomState {
   private readonly byId = new Map<string, Message>();
   /** Polls by id, in the order first seen. */
   readonly polls = new Map<string, Poll>();
+  /** Whether the room has older polls than those held (finished ones are paged). */
+  morePolls = false;
   stats: Record<string, number> = {};
   reactionTypes: string[] = [];
   online = 0;
@@ -292,6 +294,7 @@ export class RoomState {
     for (const data of Array.isArray(room.polls) ? room.polls : []) {
       this.putPoll(pollFromWire(data), out);
     }
+    this.morePolls = room.polls_more === true;
   }
 
   // -- history and replies --------------------------------------------------------------
@@ -345,9 +348,11 @@ export class RoomState {
     return { poll: this.putPoll(pollFromWire(data), outcome), outcome };
   }
 
-  /** Apply the reply of `polls`. */
-  applyPolls(list: unknown): { polls: Poll[]; outcome: Outcome } {
+  /** Apply a page of `polls`; `morePolls` then says if older ones exist. */
+  applyPolls(result: Json): { polls: Poll[]; outcome: Outcome } {
     const outcome = new Outcome();
+    this.morePolls = result.has_more === true;
+    const list = result.polls;
     const polls = (Array.isArray(list) ? list : []).map((p) =>
       this.putPoll(pollFromWire(p), outcome),
     );

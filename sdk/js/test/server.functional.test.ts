@@ -276,3 +276,42 @@ describe('the real server with short-lived tokens', () => {
     await kept.sendMessage('still here');
   });
 });
+
+describe('the real server with many polls', () => {
+  let many: RealServer;
+
+  beforeAll(async () => {
+    many = await RealServer.start({ PCHAT_RATE_POLLS: 'none', PCHAT_POLLS_IN_CONNECT: '2' });
+  });
+
+  afterAll(async () => {
+    await many?.stop();
+  });
+
+  it('pages finished polls that the connect reply leaves out', async () => {
+    const join = async (sub: string, role?: string): Promise<PChatSDK> => {
+      const sdk = new PChatSDK({ url: many.url, WebSocket });
+      clients.push(sdk);
+      await sdk.connect('pages', sub, await many.token(sub, role), role ? { role } : {});
+      return sdk;
+    };
+    const mia = await join('mia', 'moderator');
+    const made: string[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      const poll = await mia.createPoll(`Q${i}`, ['a', 'b']);
+      await mia.finishPoll(poll.id);
+      made.push(poll.id);
+      await sleep(3); // one creation time each: polls are ordered by time, then id
+    }
+    const bob = await join('bob');
+    expect(bob.polls.map((p) => p.id)).toEqual(made.slice(4));
+    expect(bob.hasMorePolls).toBe(true);
+    const page = await bob.getPolls({ before: made[4], limit: 3 });
+    expect(page.map((p) => p.id)).toEqual(made.slice(1, 4));
+    expect(bob.hasMorePolls).toBe(true);
+    await bob.getPolls({ before: made[1] });
+    expect(bob.hasMorePolls).toBe(false);
+    expect(new Set(bob.polls.map((p) => p.id))).toEqual(new Set(made));
+    await expect(mia.createPoll('one', ['a', 'b'])).resolves.toMatchObject({ status: 'open' });
+  });
+});

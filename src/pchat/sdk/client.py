@@ -183,6 +183,12 @@ class PChatSDK(EventEmitter):
         return self._room.online
 
     @property
+    def has_more_polls(self) -> bool:
+        """Whether the room has older polls than those held (page them with
+        ``get_polls(before=oldest.id)``); connect replies hold the newest finished ones."""
+        return self._room.more_polls
+
+    @property
     def has_more_history(self) -> bool:
         """Whether older history exists than the last page loaded."""
         return self._room.has_more
@@ -633,10 +639,12 @@ class PChatSDK(EventEmitter):
         result = await self._request("poll_finish", poll_id=poll_id)
         return self._apply_poll(result["poll"])
 
-    async def get_polls(self) -> list[Poll]:
-        """The room's polls, fetched anew; ``POLL`` fires for each that changed."""
-        result = await self._request("polls")
-        polls, outcome = self._room.apply_polls(result["polls"])
+    async def get_polls(self, *, before: str | None = None, limit: int | None = None) -> list[Poll]:
+        """A page of the room's polls, fetched anew, oldest first: the newest ``limit``
+        (default and at most 50) created before the poll ``before`` (default: the newest).
+        ``POLL`` fires for each that changed; :attr:`has_more_polls` tells if older exist."""
+        result = await self._request("polls", before=before, limit=limit)
+        polls, outcome = self._room.apply_polls(result)
         self._fire(outcome)
         return polls
 

@@ -88,6 +88,8 @@ class RoomState:
         self.messages: list[Message] = []
         self._by_id: dict[str, Message] = {}
         self.polls: dict[str, Poll] = {}
+        #: Whether the room has older polls than those held (finished ones are paged).
+        self.more_polls = False
         self.stats: dict[str, int] = {}
         self.reaction_types: tuple[str, ...] = ()
         self.online = 0
@@ -243,6 +245,7 @@ class RoomState:
             out.add(Events.REACTIONS_STATS, dict(stats))
         for data in room.get("polls", []):
             self._put_poll(Poll.from_wire(data), out)
+        self.more_polls = bool(room.get("polls_more", False))
 
     # -- history and replies ------------------------------------------------------------
 
@@ -282,10 +285,11 @@ class RoomState:
         out = Outcome()
         return self._put_poll(Poll.from_wire(data), out), out
 
-    def apply_polls(self, polls: list[dict[str, Any]]) -> tuple[list[Poll], Outcome]:
-        """Apply the reply of ``polls``."""
+    def apply_polls(self, result: dict[str, Any]) -> tuple[list[Poll], Outcome]:
+        """Apply a page of ``polls``; ``more_polls`` then says if older ones exist."""
         out = Outcome()
-        return [self._put_poll(Poll.from_wire(p), out) for p in polls], out
+        self.more_polls = bool(result.get("has_more", False))
+        return [self._put_poll(Poll.from_wire(p), out) for p in result.get("polls", [])], out
 
     def apply_stats(self, stats: dict[str, int]) -> Outcome:
         """Apply the reply of ``reactions_stats``; ``REACTIONS_STATS`` always fires."""

@@ -67,6 +67,8 @@ export interface ChatSnapshot {
   readonly hasMore: boolean;
   readonly loadingHistory: boolean;
   readonly polls: readonly ChatPoll[];
+  /** Whether the room has older (finished) polls than those shown. */
+  readonly morePolls: boolean;
   readonly reactionTypes: readonly string[];
   readonly reactionsStats: Readonly<Record<string, number>>;
   readonly online: number;

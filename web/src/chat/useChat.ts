@@ -38,6 +38,7 @@ export interface ChatController {
   vote(poll: ChatPoll, option: number): Promise<unknown>;
   finish(poll: ChatPoll): Promise<unknown>;
   loadOlder(): Promise<unknown>;
+  loadOlderPolls(): Promise<unknown>;
 }
 
 const NOTICE_MS = 8000;
@@ -52,6 +53,7 @@ const EMPTY: ChatSnapshot = {
   hasMore: false,
   loadingHistory: false,
   polls: [],
+  morePolls: false,
   reactionTypes: DEFAULT_REACTIONS,
   reactionsStats: {},
   online: 0,
@@ -66,6 +68,7 @@ function snapshotOf(sdk: PChatSDK, loadingHistory: boolean): ChatSnapshot {
     hasMore: sdk.hasMoreHistory,
     loadingHistory,
     polls: sdk.polls.map(toPoll),
+    morePolls: sdk.hasMorePolls,
     reactionTypes: types.length ? [...types] : DEFAULT_REACTIONS,
     reactionsStats: { ...sdk.reactionsStats },
     online: sdk.online,
@@ -219,6 +222,25 @@ export function useChat(
     }
   }, [sdk, notify]);
 
+  const loadOlderPolls = useCallback(async () => {
+    if (!sdk || !sdk.hasMorePolls) return;
+    // The server pages by creation time, then id: ask for those before the oldest held.
+    const oldest = sdk.polls.reduce<(typeof sdk.polls)[number] | undefined>(
+      (min, p) =>
+        !min || p.created_at < min.created_at || (p.created_at === min.created_at && p.id < min.id)
+          ? p
+          : min,
+      undefined,
+    );
+    try {
+      await sdk.getPolls(oldest ? { before: oldest.id } : {});
+    } catch (error) {
+      notify(errorText(error));
+    } finally {
+      setSnapshot(snapshotOf(sdk, loading.current));
+    }
+  }, [sdk, notify]);
+
   return useMemo(
     () => ({
       snapshot,
@@ -228,6 +250,7 @@ export function useChat(
       maxMessageChars: MAX_MESSAGE_CHARS,
       dismiss,
       loadOlder,
+      loadOlderPolls,
       send: (text: string) => act((c) => c.sendMessage(text)),
       remove: (message: ChatMessage) => act((c) => c.deleteMessage(message.id)),
       react: (reaction: string) => act((c) => c.sendReaction(reaction)),
@@ -236,6 +259,6 @@ export function useChat(
       vote: (poll: ChatPoll, option: number) => act((c) => c.vote(poll.id, option)),
       finish: (poll: ChatPoll) => act((c) => c.finishPoll(poll.id)),
     }),
-    [snapshot, notices, bursts, dismiss, loadOlder, act],
+    [snapshot, notices, bursts, dismiss, loadOlder, loadOlderPolls, act],
   );
 }

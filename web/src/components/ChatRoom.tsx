@@ -89,6 +89,8 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
         <PanelBoundary name="polls">
           <PollsPanel
             polls={snapshot.polls}
+            hasOlder={snapshot.morePolls}
+            onLoadOlder={chat.loadOlderPolls}
             canModerate={canModerate}
             disabled={!connected}
             onCreate={chat.createPoll}

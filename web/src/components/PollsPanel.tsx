@@ -4,6 +4,9 @@ import { formatTime } from './format';
 
 interface Props {
   polls: readonly ChatPoll[];
+  /** Older (finished) polls exist on the server: offer to show them. */
+  hasOlder: boolean;
+  onLoadOlder: () => Promise<unknown>;
   canModerate: boolean;
   disabled: boolean;
   onCreate: (question: string, options: string[], publishAt?: Date) => Promise<unknown>;
@@ -22,7 +25,16 @@ function sortTime(poll: ChatPoll): number {
   return Number.isFinite(t) ? t : 0;
 }
 
-export function PollsPanel({ polls, canModerate, disabled, onCreate, onVote, onFinish }: Props) {
+export function PollsPanel({
+  polls,
+  hasOlder,
+  onLoadOlder,
+  canModerate,
+  disabled,
+  onCreate,
+  onVote,
+  onFinish,
+}: Props) {
   const [creating, setCreating] = useState(false);
   const sorted = [...polls].sort(
     (a, b) => ORDER[a.status] - ORDER[b.status] || sortTime(b) - sortTime(a),
@@ -71,6 +83,17 @@ export function PollsPanel({ polls, canModerate, disabled, onCreate, onVote, onF
           />
         ))}
       </ul>
+      {hasOlder && (
+        <button
+          type="button"
+          className="secondary small"
+          onClick={() => void onLoadOlder()}
+          disabled={disabled}
+          data-testid="polls-older"
+        >
+          Show older polls
+        </button>
+      )}
     </section>
   );
 }
