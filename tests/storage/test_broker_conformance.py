@@ -106,3 +106,17 @@ async def test_take_token_is_shared_or_declined(make_broker: BrokerMaker) -> Non
     assert first == 0.0
     second = await broker.take_token("k", 1.0, 1)
     assert second is not None and second > 0
+
+
+async def test_on_reconnect_takes_a_callback_and_is_quiet_while_connected(
+    make_broker: BrokerMaker,
+) -> None:
+    broker = await make_broker()
+    calls: list[None] = []
+    broker.on_reconnect(lambda: calls.append(None))
+    got: Got = []
+    await broker.subscribe("lobby", recorder(got))
+    await broker.publish("lobby", 1, b"x")
+    await until(lambda: len(got) == 1)
+    await asyncio.sleep(0.1)
+    assert calls == []  # only after an outage (tests/storage/test_redis_broker.py)

@@ -1,4 +1,8 @@
-"""What only the Redis broker promises: several nodes, presence expiry, outages, resync."""
+"""What only the Redis broker promises: several nodes, presence expiry, outages, resync.
+
+Every test runs on a Redis of its own (``own_redis``): the outage tests pause, restart and
+kill connections of it, which must not reach the machine's shared Redis.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from redis.asyncio import Redis
 
 from pchat.storage.redis import RedisBroker
 from tests.helpers import t
-from tests.storage.backends import drop_redis_prefix, redis_url, require_redis, unique_name
+from tests.procs import RedisProcess, private_redis
 
 Got = list[tuple[str, int | None, bytes]]
 MakeNode = Callable[..., Awaitable[RedisBroker]]
@@ -29,22 +33,27 @@ def recorder(got: Got) -> Callable[[str, int | None, bytes], None]:
 
 
 @pytest.fixture
-async def admin() -> AsyncIterator[Redis]:
-    await require_redis()
-    client = Redis.from_url(redis_url())
+async def own_redis(tmp_path: Path) -> AsyncIterator[RedisProcess]:
+    """A private ``redis-server`` of this test, killed by its pid at teardown."""
+    async with private_redis(tmp_path / "redis") as redis:
+        yield redis
+
+
+@pytest.fixture
+async def admin(own_redis: RedisProcess) -> AsyncIterator[Redis]:
+    client = Redis.from_url(own_redis.url)
     yield client
     await client.aclose()
 
 
 @pytest.fixture
-async def make_node(tmp_path: Path, admin: Redis) -> AsyncIterator[MakeNode]:
-    """Brokers sharing this test's prefix: the nodes of one cluster."""
-    prefix = f"{unique_name(tmp_path)}:"
+async def make_node(own_redis: RedisProcess) -> AsyncIterator[MakeNode]:
+    """Brokers on the test's Redis: the nodes of one cluster."""
     nodes: list[RedisBroker] = []
 
     async def make(**options: Any) -> RedisBroker:
         options.setdefault("timeout", 0.5)
-        node = RedisBroker(redis_url(), prefix=prefix, **options)
+        node = RedisBroker(own_redis.url, prefix="t:", **options)
         await node.open()
         nodes.append(node)
         return node
@@ -52,7 +61,6 @@ async def make_node(tmp_path: Path, admin: Redis) -> AsyncIterator[MakeNode]:
     yield make
     for node in nodes:
         await node.close()
-    await drop_redis_prefix(prefix)
 
 
 async def test_publications_cross_nodes_once_and_in_order(make_node: MakeNode) -> None:
@@ -130,8 +138,8 @@ async def test_a_lost_publication_is_handed_over_by_the_heartbeat(
     # seq 2 and 3 recorded as the room's last publication but never sent on the channel:
     # what b sees when pub/sub lost them.
     last = f"{a.prefix}last:lobby"
-    header = b"\x00" * 8
-    await admin.hset(last, mapping={"seq": 3, "data": header + (3).to_bytes(8, "big") + b"three"})
+    header = b"\x00" * 8 + (3).to_bytes(8, "big") + (99).to_bytes(8, "big")  # node, seq, index
+    await admin.hset(last, mapping={"seq": 3, "data": header + b"three"})
     await until(lambda: len(got) == 2)
     assert got[1] == ("lobby", 3, b"three")
     await asyncio.sleep(0.3)
@@ -215,3 +223,88 @@ async def test_rate_limit_falls_back_to_the_node_when_redis_is_away(make_node: M
     node = await make_node()
     node._set_cmd_ok(False)  # as after a failed command
     assert await node.take_token("msg:ann", 1.0, 3) is None
+
+
+def hold_resubscription(broker: RedisBroker) -> asyncio.Event:
+    """Until the returned event is set, ``broker``'s listener cannot subscribe again (each
+    attempt times out): a node that comes back later than the others."""
+    client = broker._sub_client
+    assert client is not None
+    gate = asyncio.Event()
+    make = client.pubsub
+
+    def pubsub(**kwargs: Any) -> Any:
+        ps = make(**kwargs)
+        subscribe = ps.subscribe
+
+        async def held(*args: Any, **kw: Any) -> Any:
+            await gate.wait()
+            return await subscribe(*args, **kw)
+
+        ps.subscribe = held  # type: ignore[method-assign]
+        return ps
+
+    client.pubsub = pubsub  # type: ignore[method-assign]
+    return gate
+
+
+async def test_after_an_outage_publications_wait_for_the_other_nodes_to_resubscribe(
+    make_node: MakeNode, own_redis: RedisProcess
+) -> None:
+    a = await make_node(heartbeat=0.1, timeout=0.3, settle=5.0)
+    b = await make_node(heartbeat=0.1, timeout=0.3)
+    reconnects: list[str] = []
+    a.on_reconnect(lambda: reconnects.append("a"))
+    got: Got = []
+    await a.subscribe("lobby", recorder([]))
+    await b.subscribe("lobby", recorder(got))
+    await until(lambda: a._subscribers.get("lobby") == 2)  # a's heartbeat counted both
+    gate = hold_resubscription(b)
+    own_redis.pause()
+    try:
+        await until(lambda: not a._sub_ok and not b._sub_ok)
+        for i in range(10):
+            await a.publish("lobby", None, b"%d" % i)
+    finally:
+        own_redis.resume()
+    asyncio.get_running_loop().call_later(1.0, gate.set)  # b back a second after a
+    await until(lambda: len(got) == 10, timeout=8)
+    assert [p for _, _, p in got] == [b"%d" % i for i in range(10)]
+    await until(lambda: reconnects == ["a"])
+
+
+async def test_a_batch_that_timed_out_and_was_sent_again_arrives_once(
+    make_node: MakeNode, own_redis: RedisProcess
+) -> None:
+    # The listeners do not notice a short pause (heartbeat 5 s): their subscriptions hold,
+    # and the batch that timed out during it is executed by Redis when it resumes.
+    a = await make_node(heartbeat=5.0, timeout=0.3)
+    b = await make_node(heartbeat=5.0, timeout=0.3)
+    got: Got = []
+    await b.subscribe("lobby", recorder(got))
+    own_redis.pause()
+    try:
+        for i in range(5):
+            await a.publish("lobby", None, b"%d" % i)
+        await until(lambda: not a.healthy)  # the batch timed out
+        await asyncio.sleep(1.0)
+    finally:
+        own_redis.resume()
+    await until(lambda: len(got) >= 5)
+    await asyncio.sleep(0.5)
+    assert [p for _, _, p in got] == [b"%d" % i for i in range(5)]  # once each
+
+
+async def test_on_reconnect_is_called_once_redis_is_back(
+    make_node: MakeNode, own_redis: RedisProcess
+) -> None:
+    a = await make_node(heartbeat=0.1, timeout=0.3)
+    calls: list[float] = []
+    a.on_reconnect(lambda: calls.append(asyncio.get_running_loop().time()))
+    await a.subscribe("lobby", recorder([]))
+    await asyncio.sleep(0.3)
+    assert calls == []  # not for the first connection
+    await own_redis.restart()  # empty, on the same port
+    await until(lambda: a.healthy and bool(calls), timeout=8)
+    await asyncio.sleep(0.5)
+    assert len(calls) == 1

@@ -213,6 +213,14 @@ class Broker(Protocol):
         no shared counters (one node) or cannot now: the node then limits on its own.
         """
 
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time the broker is back after an outage (resubscribed,
+        its queued publications sent). Publications of other nodes may have been lost
+        meanwhile: the core re-reads from the store what is not in the stream (polls,
+        reaction totals) and reports its presence again. Brokers that cannot lose a
+        publication never call it.
+        """
+
 
 class KeyStore(Protocol):
     """The operator's API keys (secrets stored only as hashes) and token signing keys."""

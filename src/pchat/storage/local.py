@@ -17,6 +17,7 @@ import contextlib
 import logging
 import struct
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from .base import BrokerHandler
@@ -179,6 +180,9 @@ class LocalBroker:
     async def take_token(self, key: str, rate: float, burst: int) -> float | None:
         """No shared counters here: the node's own buckets apply."""
         return None
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Never called: the hub lives as long as the workers, over a Unix socket."""
 
     async def set_presence(self, room_id: str, node_count: int) -> int:
         self._next_id += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from .base import BrokerHandler
 
@@ -53,3 +54,6 @@ class MemoryBroker:
 
     async def set_presence(self, room_id: str, node_count: int) -> int:
         return node_count
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Never called: nothing is between the publisher and the handler."""

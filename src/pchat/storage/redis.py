@@ -11,6 +11,20 @@ writes to Redis in pipelined batches, in order. While Redis is unreachable the o
 up to ``max_backlog`` publications (the oldest are dropped beyond that) and sends them when
 Redis is back, so other nodes receive them late rather than never.
 
+After an outage. Pub/sub delivers only to connections subscribed at the moment of the
+PUBLISH, and every node's subscriber connection comes back on its own schedule. So after
+any failure the sender *settles* before it sends again: it waits until commands answer
+(PING), until this node's listener has resubscribed every room, and until each room it has
+publications for has at least as many subscribers (``PUBSUB NUMSUB``) as the heartbeat last
+saw before the outage — the other nodes' listeners are back — or ``settle`` seconds passed
+(a node that died or left the room never comes back). A batch that timed out may still be
+executed by Redis later (a paused server reads it when it resumes) and is sent again: each
+publication carries its node's outbox index and a receiver drops an index it already had
+from that node, so a publication reaches each node once. When the backlog queued before the
+settling is sent the broker calls its ``on_reconnect`` callback: the chat core re-reads
+from the store what is not in the stream (polls, reaction totals, online counts), since
+another node's publications may still have been lost (its outbox overflowed, or it died).
+
 Nothing of the stream is lost for good when a publication is: the room hub of the chat
 core delivers in ``seq`` order and fetches what it missed from the store as soon as it sees a
 later position. To give it that later position even when no new message follows, a stream
@@ -28,6 +42,9 @@ node's — is removed and not counted. ``set_presence`` returns the sum over liv
 Health. :attr:`RedisBroker.healthy` is False while the subscriber connection is down or
 silent (checked by PING every ``heartbeat``) or the last command failed; the listener
 reconnects with backoff and resubscribes every room on its own.
+
+Options may also be given in the URL's query (``redis://host/0?heartbeat=1&timeout=0.5``):
+``presence_ttl``, ``heartbeat``, ``timeout`` and ``settle`` in seconds, ``max_backlog``.
 """
 
 from __future__ import annotations
@@ -39,8 +56,9 @@ import secrets
 import struct
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -53,9 +71,24 @@ __all__ = ["RedisBroker"]
 
 log = logging.getLogger(__name__)
 
-_HEADER: Final = struct.Struct(">8sq")  # node id, seq (-1: not part of the stream)
+# node id, seq (-1: not part of the stream), the publication's index in its node's outbox
+_HEADER: Final = struct.Struct(">8sqq")
 _NO_SEQ: Final = -1
 _BATCH_MAX: Final = 512
+#: The longest wait of the listener between two attempts to reconnect.
+_RECONNECT_DELAY_MAX: Final = 1.0
+_OPTIONS: Final = ("presence_ttl", "heartbeat", "timeout", "settle", "max_backlog")
+
+
+def split_options(url: str) -> tuple[str, dict[str, float]]:
+    """``url`` without the broker's own query parameters, and their values."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = {k: float(v) for k, v in query if k in _OPTIONS}
+    rest = urlencode([(k, v) for k, v in query if k not in _OPTIONS])
+    return urlunsplit(parts._replace(query=rest)), options
+
+
 _LAST_TTL_MS: Final = 24 * 3600 * 1000
 
 # KEYS: channel, last-key; ARGV: seq, data, ttl ms. Publishes; keeps the highest seq's data.
@@ -125,7 +158,9 @@ class RedisBroker:
     ``prefix`` namespaces every key and channel (one cluster per prefix). ``presence_ttl``
     is how long a node's count outlives its last report; ``heartbeat`` (default a third of
     it) how often the node reports, checks the connection and re-delivers last publications.
-    ``timeout`` bounds each Redis call.
+    ``timeout`` bounds each Redis call; ``settle`` (default ``timeout`` + 1.5 s) how long
+    the sender waits, after an outage, for the other nodes to resubscribe. Arguments given
+    here win over the URL's options.
     """
 
     def __init__(
@@ -133,28 +168,41 @@ class RedisBroker:
         url: str,
         *,
         prefix: str = "pchat:",
-        presence_ttl: float = 15.0,
+        presence_ttl: float | None = None,
         heartbeat: float | None = None,
-        timeout: float = 2.0,
-        max_backlog: int = 100_000,
+        timeout: float | None = None,
+        settle: float | None = None,
+        max_backlog: int | None = None,
     ) -> None:
-        self.url = url
+        self.url, options = split_options(url)
         self.prefix = prefix
         self.node_id = secrets.token_bytes(8)
         self._node_field = self.node_id.hex()
-        self._ttl_ms = max(1, int(presence_ttl * 1000))
-        self._heartbeat = heartbeat if heartbeat is not None else presence_ttl / 3
-        self._timeout = timeout
-        self._max_backlog = max_backlog
+        ttl = presence_ttl if presence_ttl is not None else options.get("presence_ttl", 15.0)
+        self._ttl_ms = max(1, int(ttl * 1000))
+        self._heartbeat = heartbeat if heartbeat is not None else options.get("heartbeat", ttl / 3)
+        self._timeout = timeout if timeout is not None else options.get("timeout", 2.0)
+        default_settle = self._timeout + _RECONNECT_DELAY_MAX + 0.5
+        self._settle_time = settle if settle is not None else options.get("settle", default_settle)
+        backlog = max_backlog if max_backlog is not None else options.get("max_backlog", 1e5)
+        self._max_backlog = int(backlog)
         self._redis: Redis | None = None
         self._sub_client: Redis | None = None
         self._pubsub: PubSub | None = None
         self._handlers: dict[str, BrokerHandler] = {}
         self._confirmed: dict[bytes, asyncio.Event] = {}
         self._outbox: deque[tuple[int, str, int, bytes]] = deque()
-        self._outbox_next = 0
+        self._outbox_next = 1
         self._outbox_ready = asyncio.Event()
         self._dropped = 0
+        #: Since a command or the subscriber connection failed, until the sender settled.
+        self._outage = False
+        self._outage_count = 0
+        #: Each room's subscriber count as the heartbeat last saw it outside an outage.
+        self._subscribers: dict[str, int] = {}
+        #: The highest outbox index received from each other node (to drop repeats).
+        self._received: dict[bytes, int] = {}
+        self._on_reconnect: Callable[[], None] | None = None
         self._presence: dict[str, int] = {}
         self._totals: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -172,6 +220,19 @@ class RedisBroker:
     def healthy(self) -> bool:
         """Whether Redis answered the last command and the subscriber connection is live."""
         return self._cmd_ok and self._sub_ok
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after each outage, once the broker resubscribed and sent the
+        publications it had queued: publications of other nodes may have been lost."""
+        self._on_reconnect = callback
+
+    def _mark_outage(self) -> None:
+        """A command or the subscriber connection failed: settle before sending again."""
+        if self._closing:
+            return
+        self._outage = True
+        self._outage_count += 1
+        self._outbox_ready.set()  # the sender settles even with nothing to send
 
     async def open(self) -> None:
         """Connect (raises if Redis is unreachable now), then start the background tasks."""
@@ -191,6 +252,7 @@ class RedisBroker:
             await self.close()
             raise
         self._cmd_ok = True
+        self._outage = False
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen(), name="pchat-redis-listen"),
@@ -247,6 +309,8 @@ class RedisBroker:
             else:
                 log.warning("redis broker: commands fail (%r); degraded", error)
         self._cmd_ok = ok
+        if not ok:
+            self._mark_outage()
 
     # -- publish ------------------------------------------------------------------------
 
@@ -257,9 +321,10 @@ class RedisBroker:
             self._call(handler, room_id, seq, payload)
         if self._redis is None:
             return
-        data = _HEADER.pack(self.node_id, _NO_SEQ if seq is None else seq) + payload
-        self._outbox.append((self._outbox_next, room_id, _NO_SEQ if seq is None else seq, data))
+        index = self._outbox_next
         self._outbox_next += 1
+        data = _HEADER.pack(self.node_id, _NO_SEQ if seq is None else seq, index) + payload
+        self._outbox.append((index, room_id, _NO_SEQ if seq is None else seq, data))
         if len(self._outbox) > self._max_backlog:
             self._outbox.popleft()
             self._dropped += 1
@@ -268,12 +333,22 @@ class RedisBroker:
         self._outbox_ready.set()
 
     async def _send(self) -> None:
-        """Write the outbox to Redis in pipelined batches; retry a failed batch."""
-        delay = 0.05
+        """Write the outbox to Redis in pipelined batches; after a failure, settle first
+        (see the module's docstring), send the batch again, and once what was queued
+        before the settling is sent, call ``on_reconnect``."""
+        backlog_end: int | None = None  # after an outage: the first index queued since
         while not self._closing:
+            if self._outage:
+                await self._settle()
+                backlog_end = self._outbox_next
+                continue
+            if backlog_end is not None and (not self._outbox or self._outbox[0][0] >= backlog_end):
+                backlog_end = None
+                self._reconnected()
             if not self._outbox:
                 self._outbox_ready.clear()
                 await self._outbox_ready.wait()
+                continue
             batch = [self._outbox[i] for i in range(min(len(self._outbox), _BATCH_MAX))]
             try:
                 await self._publish_batch(batch)
@@ -281,14 +356,89 @@ class RedisBroker:
                 raise
             except Exception as exc:
                 self._set_cmd_ok(False, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
                 continue
-            delay = 0.05
             self._set_cmd_ok(True)
             last = batch[-1][0]
             while self._outbox and self._outbox[0][0] <= last:
                 self._outbox.popleft()
+
+    async def _settle(self) -> None:
+        """Return when the outage is over: commands answer, this node's listener has
+        resubscribed, and the other nodes' listeners are back (or ``settle`` passed)."""
+        delay = 0.05
+        while self._outage and not self._closing:
+            outages = self._outage_count
+            if not await self._ping():
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            delay = 0.05
+            deadline = time.monotonic() + self._settle_time
+            while not self._listening() and not self._closing:
+                if outages != self._outage_count:
+                    break
+                if self._sub_ok and time.monotonic() > deadline:
+                    log.warning("redis broker: not resubscribed in %.1f s", self._settle_time)
+                    break
+                await asyncio.sleep(0.01)
+            if outages != self._outage_count:
+                continue
+            await self._await_subscribers(deadline)
+            if outages == self._outage_count:
+                self._outage = False
+                log.info("redis broker: resubscribed; sending %d queued", len(self._outbox))
+
+    async def _ping(self) -> bool:
+        assert self._redis is not None
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.ping()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._set_cmd_ok(False, exc)
+            return False
+        self._set_cmd_ok(True)
+        return True
+
+    def _listening(self) -> bool:
+        """Whether this node's listener is subscribed to every room it serves."""
+        if not self._sub_ok or self._pubsub is None:
+            return False
+        for room_id in self._handlers:
+            event = self._confirmed.get(self._channel(room_id))
+            if event is None or not event.is_set():
+                return False
+        return True
+
+    async def _await_subscribers(self, deadline: float) -> None:
+        """Until each room with queued publications has as many subscribers as before the
+        outage, or ``deadline``."""
+        assert self._redis is not None
+        rooms = {room_id for _, room_id, _, _ in self._outbox} & set(self._subscribers)
+        while rooms and not self._closing and time.monotonic() < deadline:
+            ordered = sorted(rooms)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    counts = await self._redis.pubsub_numsub(*map(self._channel, ordered))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._set_cmd_ok(False, exc)
+                return
+            for room_id, (_channel, count) in zip(ordered, counts, strict=True):
+                if int(count) >= self._subscribers[room_id]:
+                    rooms.discard(room_id)
+            if rooms:
+                await asyncio.sleep(0.05)
+
+    def _reconnected(self) -> None:
+        callback = self._on_reconnect
+        if callback is not None:
+            try:
+                callback()
+            except Exception:
+                log.exception("redis broker: the reconnect callback failed")
 
     async def _publish_batch(self, batch: list[tuple[int, str, int, bytes]]) -> None:
         assert self._redis is not None
@@ -372,10 +522,11 @@ class RedisBroker:
                 self._pubsub = None
                 for event in self._confirmed.values():
                     event.clear()
+                self._mark_outage()  # publications may have passed by meanwhile
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(pubsub.aclose(), self._timeout)  # type: ignore[no-untyped-call]
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, _RECONNECT_DELAY_MAX)
 
     async def _read(self, pubsub: PubSub, control: bytes) -> None:
         """Read until the connection fails, falls silent or must be rebuilt."""
@@ -414,9 +565,12 @@ class RedisBroker:
         handler = self._handlers.get(room_id)
         if handler is None or len(data) < _HEADER.size:
             return
-        node, seq = _HEADER.unpack_from(data)
+        node, seq, index = _HEADER.unpack_from(data)
         if node == self.node_id:
             return  # delivered when it was published
+        if index <= self._received.get(node, 0):
+            return  # sent again after a batch that timed out but was executed
+        self._received[node] = index
         self._call(handler, room_id, None if seq == _NO_SEQ else seq, data[_HEADER.size :])
 
     def _call(self, handler: BrokerHandler, room_id: str, seq: int | None, payload: bytes) -> None:
@@ -444,7 +598,7 @@ class RedisBroker:
         for room_id, data in zip(rooms, found, strict=True):
             handler = self._handlers.get(room_id)
             if handler is not None and data is not None and len(data) >= _HEADER.size:
-                _node, seq = _HEADER.unpack_from(data)
+                _node, seq, _index = _HEADER.unpack_from(data)
                 if seq <= self._delivered.get(room_id, 0):
                     continue
                 if deliver:
@@ -512,17 +666,27 @@ class RedisBroker:
             try:
                 async with asyncio.timeout(self._timeout):
                     rooms = list(self._presence.items())
-                    if rooms:
-                        pipe = self._redis.pipeline(transaction=False)
-                        for room_id, count in rooms:
-                            key = self._key("presence", room_id)
-                            pipe.eval(_PRESENCE, 1, key, self._node_field, count, self._ttl_ms)
-                        totals = await pipe.execute()
-                        for (room_id, _), total in zip(rooms, totals, strict=True):
-                            if room_id in self._presence:
-                                self._totals[room_id] = int(total)
+                    served = sorted(self._handlers)
+                    pipe = self._redis.pipeline(transaction=False)
+                    for room_id, count in rooms:
+                        key = self._key("presence", room_id)
+                        pipe.eval(_PRESENCE, 1, key, self._node_field, count, self._ttl_ms)
+                    if served:
+                        pipe.pubsub_numsub(*map(self._channel, served))
                     else:
-                        await self._redis.ping()
+                        pipe.ping()
+                    was_outage = self._outage
+                    replies = await pipe.execute()
+                    for (room_id, _), total in zip(rooms, replies, strict=False):
+                        if room_id in self._presence:
+                            self._totals[room_id] = int(total)
+                    if served and not was_outage and not self._outage:
+                        # What the sender waits for after an outage (see _settle).
+                        counts = replies[-1]
+                        self._subscribers = {
+                            room_id: int(count)
+                            for room_id, (_channel, count) in zip(served, counts, strict=True)
+                        }
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
