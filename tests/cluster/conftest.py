@@ -13,6 +13,7 @@ their own node first and then the others, as a load balancer would send them els
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -38,6 +39,7 @@ from tests.helpers import (
     t,
     wait_until_serving,
 )
+from tests.procs import RedisProcess, private_redis
 from tests.storage.backends import (
     drop_redis_prefix,
     drop_schema,
@@ -133,6 +135,8 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
     sdks: list[PChatSDK] = field(default_factory=list)
     http: aiohttp.ClientSession | None = None
+    #: The cluster's own Redis, when it has one (``cluster_on_own_redis``).
+    redis: RedisProcess | None = None
     _first: RunningServer | None = None
 
     async def start_node(self, *, process: bool = False, **overrides: Any) -> Node:
@@ -208,22 +212,57 @@ class Cluster:
                 await node.http.close()
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    """An empty cluster on this test's schema and prefix; start nodes with ``start_node``."""
+@contextlib.asynccontextmanager
+async def make_cluster(
+    tmp_path: Path, redis: str, broker_options: str = ""
+) -> AsyncIterator[Cluster]:
+    """An empty cluster on this test's schema, and ``redis`` with this test's prefix
+    (``broker_options``: more query parameters of the broker URL, ``&name=value``)."""
     await require_postgres()
-    await require_redis()
     name = unique_name(tmp_path)
     data_dir = tmp_path / "data"
-    data_dir.mkdir()
+    data_dir.mkdir(mode=0o700)
     # Created once before any node starts: every node loads the same signing key.
     load_or_create_signing_keys(SQLiteKeyStore(make_settings(data_dir).keys_path))
     store = f"{postgres_dsn()}?schema={name}"
-    broker = f"{redis_url()}?prefix={name}:"
+    broker = f"{redis}?prefix={name}:{broker_options}"
     c = Cluster(data_dir, store, broker)
     try:
         yield c
     finally:
         await c.close()
         await drop_schema(name)
-        await drop_redis_prefix(f"{name}:")
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """An empty cluster on the shared PostgreSQL and Redis (this test's schema and prefix);
+    start nodes with ``start_node``. Tests that pause or restart Redis use
+    ``cluster_on_own_redis``."""
+    await require_redis()
+    try:
+        async with make_cluster(tmp_path, redis_url()) as c:
+            yield c
+    finally:
+        await drop_redis_prefix(f"{unique_name(tmp_path)}:")
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[RedisProcess]:
+    """A private ``redis-server`` of this test (free port, no persistence), killed by pid."""
+    async with private_redis(tmp_path / "redis") as redis:
+        yield redis
+
+
+#: Broker options of the clusters on their own Redis: a short heartbeat, so that a node
+#: notices a paused Redis within about a second (the default, 5 s, takes 12 s).
+FAULT_BROKER_OPTIONS = "&heartbeat=0.3&timeout=0.5&settle=4"
+
+
+@pytest.fixture
+async def cluster_on_own_redis(tmp_path: Path, own_redis: RedisProcess) -> AsyncIterator[Cluster]:
+    """An empty cluster on the shared PostgreSQL (this test's schema) and ``own_redis``,
+    which the test may pause, restart or kill (``cluster.redis``)."""
+    async with make_cluster(tmp_path, own_redis.url, FAULT_BROKER_OPTIONS) as c:
+        c.redis = own_redis
+        yield c

@@ -4,6 +4,11 @@ Reactions are counted in memory and written to the store in one increment per ro
 period; while reactions flow, the room gets a ``reactions_stats`` push with the store's
 totals (room-wide when nodes share a store). Online counts are reported to the broker and
 pushed to this node's connections when they changed.
+
+After a broker outage (:meth:`LiveState.reconcile_soon`, called by the broker's
+``on_reconnect``) the next period brings the node back in line with the store: the chat
+service re-reads the stream position and polls of every room, this module pushes each
+room's reaction totals to the node's connections and reports every online count again.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import logging
 import time
 from collections import Counter
 from typing import TYPE_CHECKING
+
+import orjson
 
 from pchat.protocol.frames import push_frame
 
@@ -42,6 +49,7 @@ class LiveState:
         self._stats: dict[str, tuple[float, dict[str, int]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ticks = 0
+        self._reconcile = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -94,6 +102,37 @@ class LiveState:
         self._stats[room_id] = (now, stats)
         return dict(stats)
 
+    def reconcile_soon(self) -> None:
+        """Reconcile with the store at the next period (the broker was away)."""
+        self._reconcile = True
+
+    async def reconcile(self) -> None:
+        """Push each room's reaction totals to this node's connections (other nodes'
+        ``reactions_stats`` pushes may have been lost) and report every room's online
+        count again at this period."""
+        service = self._service
+        for room_id in service.room_sizes():
+            await self.flush_reactions(room_id)
+            stats = await service.store.reaction_stats(room_id)
+            self._stats[room_id] = (time.monotonic(), stats)
+            service.local_push(room_id, push_frame("reactions_stats", {"stats": stats}))
+            self._online_dirty.add(room_id)
+
+    def observe_stats(self, room_id: str, payload: bytes) -> bool:
+        """A ``reactions_stats`` push reached this node. Totals only grow, so a push with a
+        total below one known here was read before it and sent late (queued during a
+        broker outage): False, it must not be delivered. Else it is the newest known."""
+        try:
+            stats = orjson.loads(payload)["stats"]
+            fresh = {str(k): int(v) for k, v in stats.items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return True
+        cached = self._stats.get(room_id)
+        if cached is not None and any(fresh.get(k, 0) < v for k, v in cached[1].items()):
+            return False
+        self._stats[room_id] = (time.monotonic(), fresh)
+        return True
+
     async def forget(self, room_id: str) -> None:
         await self.flush_reactions(room_id)
         await self._service.broker.set_presence(room_id, 0)
@@ -115,6 +154,13 @@ class LiveState:
     async def tick(self) -> None:
         """One period: flush reactions and push stats; push changed online counts."""
         service = self._service
+        if self._reconcile:
+            self._reconcile = False
+            try:
+                await service.reconcile()
+            except BaseException:
+                self._reconcile = True  # again at the next period
+                raise
         for room_id in list(self._pending):
             if await self.flush_reactions(room_id):
                 stats = await service.store.reaction_stats(room_id)

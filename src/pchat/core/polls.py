@@ -5,6 +5,13 @@ scheduled poll at start and on creation. When a timer fires the store's conditio
 ``publish_poll`` decides the one winner, which pushes the poll — exactly once, even after a
 restart or with several nodes. Tally pushes are coalesced per poll over
 ``poll_tally_interval`` and carry the store's exact counts.
+
+Each node keeps the room's open and finished polls for connect replies, and the latest
+state of each poll it has seen (read or pushed). A poll's state only moves forward — status
+``scheduled`` → ``open`` → ``finished``, votes only added — so a ``poll`` push older than a
+state already seen (one queued during a broker outage and sent late) is not delivered.
+After a broker outage :meth:`PollService.reconcile` re-reads the store and pushes, to this
+node's connections, each poll whose state this node had not seen: pushes lost meanwhile.
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
@@ -37,6 +46,12 @@ log = logging.getLogger(__name__)
 _VISIBLE = ("open", "finished")
 _ALL = ("scheduled", "open", "finished")
 _LIVE = ("scheduled", "open")
+_STATUS_RANK = {status: rank for rank, status in enumerate(_ALL)}
+
+
+def _progress(poll: Poll) -> tuple[int, int]:
+    """How far a poll has come; it never goes back."""
+    return _STATUS_RANK.get(poll.status, 0), poll.total_votes
 
 
 def _now_ms() -> int:
@@ -57,6 +72,8 @@ class PollService:
         self._versions: dict[str, int] = {}
         s = service.settings
         self._buckets = BucketMap(s.rate_polls, s.rate_polls_burst)
+        #: The latest state of each poll seen here (read or pushed), per room.
+        self._seen: dict[str, dict[str, Poll]] = {}
 
     async def start(self) -> None:
         await self.scan()
@@ -187,6 +204,7 @@ class PollService:
 
         if is_staff(user):  # few, and they also see scheduled polls, which push nothing
             polls = await self._service.store.list_polls(room_id, _ALL)
+            self._note(room_id, polls)
             return polls
         return await self._visible_polls(room_id)
 
@@ -214,6 +232,7 @@ class PollService:
         polls = await self._service.store.list_polls(room_id, _VISIBLE)
         if self._versions.get(room_id, 0) == version:  # no change while we read
             self._cache[room_id] = polls
+        self._note(room_id, polls)
         return polls
 
     def changed(self, room_id: str) -> None:
@@ -221,10 +240,47 @@ class PollService:
         self._cache.pop(room_id, None)
         self._versions[room_id] = self._versions.get(room_id, 0) + 1
 
+    def observe(self, room_id: str, payload: bytes) -> bool:
+        """A ``poll`` push reached this node: forget the cached list. False if the push is
+        older than a state of the poll seen here already (sent late after a broker
+        outage): it must not be delivered."""
+        try:
+            poll = Poll.from_wire(orjson.loads(payload)["poll"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("room %s: a poll push that does not parse", room_id)
+            self.changed(room_id)
+            return True
+        held = self._seen.get(room_id, {}).get(poll.id)
+        if held is not None and _progress(poll) < _progress(held):
+            return False
+        self._note(room_id, [poll])
+        self.changed(room_id)
+        return True
+
+    def _note(self, room_id: str, polls: Iterable[Poll]) -> None:
+        """Remember the latest state of each poll (a read may be older than a push)."""
+        seen = self._seen.setdefault(room_id, {})
+        for poll in polls:
+            held = seen.get(poll.id)
+            if held is None or _progress(held) <= _progress(poll):
+                seen[poll.id] = poll
+
+    async def reconcile(self, room_id: str) -> None:
+        """After a broker outage (``poll`` pushes may have been lost): forget the cached
+        list, re-read the room's open and finished polls, and push to this node's
+        connections each one in a state not seen here."""
+        seen = dict(self._seen.get(room_id, {}))
+        self.changed(room_id)
+        for poll in await self._visible_polls(room_id):
+            held = seen.get(poll.id)
+            if held is None or _progress(held) < _progress(poll):
+                self._service.local_push(room_id, push_frame("poll", {"poll": poll.to_wire()}))
+
     def forget(self, room_id: str) -> None:
         """The room closed on this node."""
         self._cache.pop(room_id, None)
         self._versions.pop(room_id, None)
+        self._seen.pop(room_id, None)
 
     # Helpers ------------------------------------------------------------------------------
 

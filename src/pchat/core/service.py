@@ -119,6 +119,17 @@ class ChatService:
         await self.polls.start()
         self.live.start()
         self.serving = True
+        # After a broker outage, what is not in the stream is re-read at the next period.
+        self.broker.on_reconnect(self.live.reconcile_soon)
+
+    async def reconcile(self) -> None:
+        """Bring what this node serves in line with the store (after a broker outage, when
+        other nodes' pushes may have been lost): each room's stream position, polls,
+        reaction totals and online count."""
+        await self.catch_up()
+        for room_id in list(self._rooms):
+            await self.polls.reconcile(room_id)
+        await self.live.reconcile()
 
     def close_sessions(self) -> None:
         """Tell every client to reconnect elsewhere or later (server shutting down).
@@ -266,9 +277,20 @@ class ChatService:
     def _on_publication(self, room_id: str, seq: int | None, payload: bytes) -> None:
         room = self._rooms.get(room_id)
         if room is not None:
+            # Poll states and reaction totals only move forward: a push older than what
+            # this node has seen was sent late (queued during a broker outage) and is
+            # dropped rather than delivered over the newer state.
+            if seq is None and not self._current(room_id, payload):
+                return
             room.publish(seq, payload)
-            if seq is None and payload.startswith(_POLL_PUSH):
-                self.polls.changed(room_id)
+
+    def _current(self, room_id: str, payload: bytes) -> bool:
+        """False for a ``poll`` or ``reactions_stats`` push older than what is known here."""
+        if payload.startswith(_POLL_PUSH):
+            return self.polls.observe(room_id, payload)
+        if payload.startswith(b'{"type":"reactions_stats"'):
+            return self.live.observe_stats(room_id, payload)
+        return True
 
     async def _fetch_gap(self, room_id: str, after: int, upto: int) -> list[tuple[int, bytes]]:
         events = await self.store.events_since(room_id, after, upto - after)
@@ -366,6 +388,8 @@ class ChatService:
         thousands of clients must not become thousands of store reads."""
         s = self.settings
         room_id = room.room_id
+        if recover is not None:
+            await self._catch_up_for(room, recover)
         # Everything up to this position was delivered before the join; everything after it
         # reaches the connection through its join buffer (see Room).
         covered = room.last_seq
@@ -407,9 +431,29 @@ class ChatService:
         room.activate(session.sink, result["room"]["seq"])
         self.live.touch(room.room_id)
 
+    async def _catch_up_for(self, room: Room, recover: dict[str, Any]) -> None:
+        """A client recovers from a position this node has not reached (publications are
+        late or lost: the broker is away, their node died): fetch the missing events from
+        the store into the room first, so that the recovery is served, not refused as a
+        reset. Delivered through the room, the events reach its other connections too and
+        the join buffer keeps the joining connection free of gaps and duplicates."""
+        since = _check_recover(recover)
+        last = room.last_seq
+        if last is None or since <= last or recover.get("epoch") != room.epoch:
+            return
+        info = await self.store.room(room.room_id)
+        last = room.last_seq
+        if info.epoch != room.epoch or last is None or info.last_seq <= last:
+            return  # a reset stream, or a client ahead of the store: _recover says so
+        for seq, payload in await self._fetch_gap(room.room_id, last, info.last_seq):
+            room.publish(seq, payload)
+
     async def _recover(
         self, room_id: str, epoch: str, last_seq: int, recover: dict[str, Any]
     ) -> dict[str, Any]:
+        """Replay the stream after the client's position up to ``last_seq``; a client
+        ahead of ``last_seq`` (which _catch_up_for brought up to the store) or of another
+        epoch holds a stream that was reset."""
         since = _check_recover(recover)
         if recover.get("epoch") != epoch:
             return {"recovered": False, "reason": "epoch_changed"}
