@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
+
 from pchat.protocol.codes import CloseCode, ErrorCode
 from pchat.protocol.errors import RequestError, request_error
 from pchat.protocol.frames import Request, push_frame
