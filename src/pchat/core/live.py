@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from pchat.protocol.frames import push_frame
+from pchat.storage.base import StoreUnavailable
 
 if TYPE_CHECKING:
     from .service import ChatService
@@ -148,6 +149,8 @@ class LiveState:
             await asyncio.sleep(interval)
             try:
                 await self.tick()
+            except StoreUnavailable as exc:  # expected while the store is away: one line
+                log.warning("live state tick skipped: store unavailable (%s)", exc)
             except Exception:
                 log.exception("live state tick failed")
 

@@ -32,6 +32,7 @@ from pchat.protocol.errors import request_error
 from pchat.protocol.frames import push_frame
 from pchat.protocol.models import Poll, PollOption, User
 from pchat.protocol.validation import validate_poll, validate_publish_at
+from pchat.storage.base import StoreUnavailable
 
 from .ratelimit import BucketMap
 
@@ -95,6 +96,8 @@ class PollService:
             await asyncio.sleep(self._service.settings.poll_scan_interval)
             try:
                 await self.scan()
+            except StoreUnavailable as exc:
+                log.warning("scanning scheduled polls skipped: store unavailable (%s)", exc)
             except Exception:
                 log.exception("scanning scheduled polls failed")
 
@@ -322,6 +325,15 @@ class PollService:
             return
         try:
             poll = await self._service.store.publish_poll(room_id, poll_id, now)
+        except StoreUnavailable as exc:
+            log.warning(
+                "publishing poll %s in %s: store unavailable (%s); retrying in 1 s",
+                poll_id,
+                room_id,
+                exc,
+            )
+            self._arm(room_id, poll_id, _now_ms() + 1000)
+            return
         except Exception:
             log.exception("publishing poll %s in %s failed; retrying in 1 s", poll_id, room_id)
             self._arm(room_id, poll_id, _now_ms() + 1000)
