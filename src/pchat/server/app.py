@@ -20,10 +20,13 @@ from pchat.storage.keys import SQLiteKeyStore
 from pchat.storage.memory import MemoryBroker
 from pchat.storage.sqlite import SQLiteStore
 
+from .appkeys import SERVICE_KEY
 from .config import Settings
 from .edge import TrustedProxies, guard_websocket, handler_args, raise_open_files_limit
 from .http import DemoTokens, TokenService, health_handler, ready_handler
-from .ws import SERVICE_KEY, websocket_handler
+from .runner import serve
+from .workers import run_workers
+from .ws import websocket_handler
 
 __all__ = ["build_app", "ensure_first_key", "run"]
 
@@ -180,27 +183,16 @@ def run(settings: Settings) -> None:
             flush=True,
         )
     if settings.workers > 1:
-        from .workers import run_workers
-
         print(f"pchat serving on {base} with {settings.workers} workers", flush=True)
-        run_workers(settings)
+        run_workers(settings, build_app, _prepare_workers)
         return
     print(f"pchat serving on {base} (data in {settings.data_dir})", flush=True)
-    web.run_app(
-        build_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=5.0,
-        loop=new_event_loop(),
-    )
+    serve(build_app(settings), settings)
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where it is installed (it is a dependency on every platform it builds on)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
+async def _prepare_workers(settings: Settings) -> None:
+    """Create what workers would otherwise race to create: signing keys, the schema."""
+    load_or_create_signing_keys(SQLiteKeyStore(settings.keys_path))
+    store = make_store(settings)
+    await store.open()
+    await store.close()

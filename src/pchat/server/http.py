@@ -13,6 +13,7 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import RequestError
 from pchat.protocol.validation import validate_role, validate_user_id
 
+from .appkeys import SERVICE_KEY
 from .edge import TrustedProxies, client_address
 
 __all__ = ["DemoTokens", "TokenService", "client_address", "health_handler", "ready_handler"]
@@ -97,8 +98,6 @@ async def health_handler(request: web.Request) -> web.Response:
     queued and recovered; store requests answer ``unavailable``), so probe TCP, not this,
     for liveness, and alert on it (docs/operations.md, Health).
     """
-    from .ws import SERVICE_KEY
-
     service = request.app[SERVICE_KEY]
     broker_ok, store_ok = service.broker.healthy, service.store.healthy
     ok = broker_ok and store_ok
@@ -110,8 +109,6 @@ async def ready_handler(request: web.Request) -> web.Response:
     """``/readyz``: ``200 {"ready": true, …}`` while this node should get new clients:
     started, not shutting down, broker and store healthy; ``503`` (``"ready": false``)
     otherwise."""
-    from .ws import SERVICE_KEY
-
     service = request.app[SERVICE_KEY]
     checks = {
         "serving": service.serving,

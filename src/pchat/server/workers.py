@@ -15,67 +15,66 @@ import multiprocessing
 import os
 import signal
 import tempfile
+from collections.abc import Awaitable, Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
+from pchat.storage.base import Broker
 from pchat.storage.local import LocalBroker, LocalHub
 
 from .config import Settings
+from .runner import new_event_loop, serve
 
-__all__ = ["run_workers", "worker_main"]
+__all__ = ["AppBuilder", "run_workers", "worker_main"]
 
 log = logging.getLogger(__name__)
 
 
-def worker_main(settings: Settings, hub_path: str, index: int) -> None:
-    """One worker: a full server whose broker is the parent's hub."""
-    from .app import build_app, new_event_loop
+class AppBuilder(Protocol):
+    """What builds a worker's application (``app.build_app``); passed in, so this module
+    does not import the wiring that imports it."""
 
+    def __call__(self, settings: Settings, *, broker: Broker | None = None) -> web.Application:
+        """The application; ``broker`` replaces the one the settings select."""
+        ...
+
+
+def worker_main(build: AppBuilder, settings: Settings, hub_path: str, index: int) -> None:
+    """One worker: a full server whose broker is the parent's hub."""
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s %(levelname)s w{index} %(name)s: %(message)s"
     )
     # With a cluster broker (Redis) every worker is a node of its own; else the hub relays.
     broker = None if settings.broker is not None else LocalBroker(Path(hub_path))
-    web.run_app(
-        build_app(settings, broker=broker),
-        host=settings.host,
-        port=settings.port,
-        reuse_port=True,
-        print=None,
-        access_log=None,
-        shutdown_timeout=5.0,
-        loop=new_event_loop(),
-    )
+    serve(build(settings, broker=broker), settings, reuse_port=True)
 
 
-def run_workers(settings: Settings) -> None:
-    """Run the hub and ``settings.workers`` workers until SIGINT or SIGTERM."""
-    from .app import new_event_loop
+def run_workers(
+    settings: Settings,
+    build: AppBuilder,
+    prepare: Callable[[Settings], Awaitable[None]],
+) -> None:
+    """Run the hub and ``settings.workers`` workers until SIGINT or SIGTERM.
 
+    ``prepare`` runs first, once, to create what the workers would otherwise race to
+    create (signing keys, the schema); each worker serves the application ``build`` makes.
+    """
     loop = new_event_loop()
     try:
-        loop.run_until_complete(_supervise(settings))
+        loop.run_until_complete(_supervise(settings, build, prepare))
     finally:
         loop.close()
 
 
-async def _prepare(settings: Settings) -> None:
-    """Create what workers would otherwise race to create: signing keys, the schema."""
-    from pchat.core.tokens import load_or_create_signing_keys
-    from pchat.storage.keys import SQLiteKeyStore
-
-    from .app import make_store
-
-    load_or_create_signing_keys(SQLiteKeyStore(settings.keys_path))
-    store = make_store(settings)
-    await store.open()
-    await store.close()
-
-
-async def _supervise(settings: Settings) -> None:
-    await _prepare(settings)
+async def _supervise(
+    settings: Settings,
+    build: AppBuilder,
+    prepare: Callable[[Settings], Awaitable[None]],
+) -> None:
+    await prepare(settings)
     hub_path = Path(tempfile.gettempdir()) / f"pchat-hub-{os.getpid()}.sock"
     hub = LocalHub(hub_path)
     await hub.start()
@@ -84,7 +83,9 @@ async def _supervise(settings: Settings) -> None:
 
     def spawn(index: int) -> BaseProcess:
         proc = ctx.Process(
-            target=worker_main, args=(settings, str(hub_path), index), name=f"pchat-w{index}"
+            target=worker_main,
+            args=(build, settings, str(hub_path), index),
+            name=f"pchat-w{index}",
         )
         proc.start()
         return proc

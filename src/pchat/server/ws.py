@@ -25,6 +25,8 @@ from pchat.protocol.frames import FrameError, Request, decode_client_frame, erro
 from pchat.protocol.session import SessionState
 from pchat.protocol.wsframe import MaskCheck
 
+from .appkeys import SERVICE_KEY
+
 __all__ = ["websocket_handler"]
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,6 @@ CLOSE_GRACE = 3.0
 #: Seconds a connection closed for not reading has to take its close frame before it is
 #: cut off; what it did not read is freed then.
 STUCK_GRACE = 1.0
-
-SERVICE_KEY = web.AppKey("service", ChatService)
 
 
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:

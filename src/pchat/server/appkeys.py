@@ -1,0 +1,16 @@
+"""The keys under which the application holds what its handlers share.
+
+One small module, imported by the wiring (``app.py``) that stores the values and by the
+handlers (``ws.py``, ``http.py``) that read them, so none of them imports another for a key.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pchat.core.service import ChatService
+
+__all__ = ["SERVICE_KEY"]
+
+#: The chat service of this node.
+SERVICE_KEY = web.AppKey("service", ChatService)
