@@ -16,7 +16,7 @@ from aiohttp import web
 from pchat.core.apikeys import create_api_key
 from pchat.server.app import build_app
 from pchat.server.config import Settings
-from pchat.storage.keys import SQLiteKeyStore
+from pchat.storage.keys_sqlite import SQLiteKeyStore
 
 #: Scales every timeout of the functional tests (slow CI machines: PCHAT_TEST_TIMEOUT_SCALE=3).
 TIMEOUT_SCALE = float(os.environ.get("PCHAT_TEST_TIMEOUT_SCALE", "1"))

@@ -26,7 +26,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     """A data dir that does not exist yet (the CLI creates it) for the key commands."""
-    pytest.importorskip("pchat.storage.keys")  # written alongside; skip until it exists
+    pytest.importorskip("pchat.storage.keys_sqlite")  # written alongside; skip until it exists
     return tmp_path / "data"
 
 
@@ -132,7 +132,7 @@ def test_data_dir_from_env(
 
 
 def verify(data_dir: Path, token: str) -> tuple[str, str]:
-    from pchat.storage.keys import SQLiteKeyStore
+    from pchat.storage.keys_sqlite import SQLiteKeyStore
 
     settings = Settings(data_dir=data_dir)
     store = SQLiteKeyStore(settings.keys_path)

@@ -50,7 +50,7 @@ def cmd_tokens(args: argparse.Namespace) -> dict[str, Any]:
     """Sign ``count`` viewer tokens (subs ``u0``…) with the data dir's signing keys."""
     from pchat.core.tokens import TokenSigner, load_or_create_signing_keys
     from pchat.server.config import Settings
-    from pchat.storage.keys import SQLiteKeyStore
+    from pchat.storage.keys_sqlite import SQLiteKeyStore
 
     settings = Settings.from_env(data_dir=args.data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +72,7 @@ def _text(i: int) -> str:
 
 async def _fill(db_path: Path, count: int, batch: int) -> dict[str, Any]:
     from pchat.protocol.models import User
-    from pchat.storage.sqlite import SQLiteStore
+    from pchat.storage.store_sqlite import SQLiteStore
 
     # Big batches: every append of a batch is submitted at once, so the store's writer
     # commits up to its batch_max of them in one transaction.
@@ -186,7 +186,7 @@ def cmd_history_measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _measure_store(args: argparse.Namespace) -> dict[str, Any]:
-    from pchat.storage.sqlite import SQLiteStore
+    from pchat.storage.store_sqlite import SQLiteStore
 
     store = SQLiteStore(Path(args.data_dir) / "pchat.sqlite3")
     await store.open()

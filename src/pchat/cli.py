@@ -114,8 +114,8 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
 def _key_store(settings: Settings) -> Iterator[KeyStore]:
     """The data dir's key database, created with its directory (``0700``) if missing."""
     # Imported here: only the commands that touch keys need the SQLite backend.
-    from pchat.storage.files import private_dir
-    from pchat.storage.keys import SQLiteKeyStore
+    from pchat.storage.keys_sqlite import SQLiteKeyStore
+    from pchat.storage.private_files import private_dir
 
     private_dir(settings.data_dir)
     store = SQLiteKeyStore(settings.keys_path)

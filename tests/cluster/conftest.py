@@ -30,7 +30,7 @@ from pchat.core.tokens import load_or_create_signing_keys
 from pchat.protocol.errors import ConnectionClosedError
 from pchat.sdk import PChatSDK
 from pchat.sdk.connection import AiohttpConnector, Connector, Transport
-from pchat.storage.keys import SQLiteKeyStore
+from pchat.storage.keys_sqlite import SQLiteKeyStore
 from tests.helpers import (
     RunningServer,
     free_port,

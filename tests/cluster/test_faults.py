@@ -25,7 +25,7 @@ from pchat.protocol.models import Message
 from pchat.sdk import Events, PChatSDK, States
 from pchat.sdk.events import ConnectEvent
 from pchat.server.ws import SERVICE_KEY
-from pchat.storage.redis import RedisBroker
+from pchat.storage.broker_redis import RedisBroker
 from tests.cluster.conftest import Cluster, Node, until
 from tests.helpers import RunningServer
 

@@ -28,7 +28,7 @@ import aiohttp
 import pytest
 
 from pchat.core.apikeys import create_api_key
-from pchat.storage.keys import SQLiteKeyStore
+from pchat.storage.keys_sqlite import SQLiteKeyStore
 from tests.helpers import RawClient, RunningServer, free_port, start_server, t, wait_until_serving
 
 _UPGRADE = (

@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from pchat.protocol.codes import CloseCode
-from pchat.storage.keys import SQLiteKeyStore
+from pchat.storage.keys_sqlite import SQLiteKeyStore
 from tests.helpers import RawClient, RunningServer
 
 BIG = 2**63  # past a signed 64-bit integer: what reached the store before

@@ -31,7 +31,7 @@ from pchat.sdk import Events, PChatSDK, States
 from pchat.sdk.backoff import reconnect_hint
 from pchat.sdk.connection import AiohttpConnector
 from pchat.sdk.events import ConnectEvent, DisconnectEvent
-from pchat.storage.keys import SQLiteKeyStore
+from pchat.storage.keys_sqlite import SQLiteKeyStore
 from tests.helpers import free_port, start_server, t
 
 CLIENTS = int(os.environ.get("PCHAT_STORM_CLIENTS", "1000"))

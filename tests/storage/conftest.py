@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from pchat.storage.base import Broker, MessageStore
-from pchat.storage.memory import MemoryBroker
-from pchat.storage.sqlite import SQLiteStore
+from pchat.storage.broker_memory import MemoryBroker
+from pchat.storage.store_sqlite import SQLiteStore
 from tests.storage.backends import (
     drop_redis_prefix,
     drop_schema,
@@ -45,7 +45,7 @@ async def _sqlite(tmp_path: Path) -> MessageStore:
 
 
 async def _postgres(tmp_path: Path) -> MessageStore:
-    from pchat.storage.postgres import PostgresStore
+    from pchat.storage.store_postgres import PostgresStore
 
     await require_postgres()
     return PostgresStore(postgres_dsn(), schema=unique_name(tmp_path))
@@ -90,7 +90,7 @@ async def _memory_broker(tmp_path: Path, **options: float) -> Broker:
 
 
 async def _redis_broker(tmp_path: Path, **options: float) -> Broker:
-    from pchat.storage.redis import RedisBroker
+    from pchat.storage.broker_redis import RedisBroker
 
     await require_redis()
     return RedisBroker(redis_url(), prefix=f"{unique_name(tmp_path)}:", **options)

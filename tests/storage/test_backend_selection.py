@@ -8,10 +8,10 @@ import pytest
 
 from pchat.server.app import make_broker, make_store
 from pchat.server.config import Settings
-from pchat.storage.memory import MemoryBroker
-from pchat.storage.postgres import PostgresStore
-from pchat.storage.redis import RedisBroker
-from pchat.storage.sqlite import SQLiteStore
+from pchat.storage.broker_memory import MemoryBroker
+from pchat.storage.broker_redis import RedisBroker
+from pchat.storage.store_postgres import PostgresStore
+from pchat.storage.store_sqlite import SQLiteStore
 
 
 def test_the_defaults_are_embedded(tmp_path: Path) -> None:

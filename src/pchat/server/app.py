@@ -15,10 +15,10 @@ from pchat.core.apikeys import ApiKeyAuthenticator, ApiKeyGate, FailureLimiter, 
 from pchat.core.service import ChatService
 from pchat.core.tokens import TokenSigner, load_or_create_signing_keys
 from pchat.storage.base import Broker, MessageStore
-from pchat.storage.files import private_dir
-from pchat.storage.keys import SQLiteKeyStore
-from pchat.storage.memory import MemoryBroker
-from pchat.storage.sqlite import SQLiteStore
+from pchat.storage.broker_memory import MemoryBroker
+from pchat.storage.keys_sqlite import SQLiteKeyStore
+from pchat.storage.private_files import private_dir
+from pchat.storage.store_sqlite import SQLiteStore
 
 from .appkeys import SERVICE_KEY
 from .config import Settings
@@ -49,7 +49,7 @@ def make_store(settings: Settings) -> MessageStore:
     if settings.store is None:
         return SQLiteStore(settings.db_path, timeout=settings.store_timeout)
     if settings.store.startswith(("postgresql://", "postgres://")):
-        from pchat.storage.postgres import PostgresStore
+        from pchat.storage.store_postgres import PostgresStore
 
         dsn, schema = _split_option(settings.store, "schema")
         return PostgresStore(dsn, schema=schema or "public", timeout=settings.store_timeout)
@@ -61,7 +61,7 @@ def make_broker(settings: Settings) -> Broker:
     if settings.broker is None:
         return MemoryBroker()
     if settings.broker.startswith(("redis://", "rediss://", "unix://")):
-        from pchat.storage.redis import RedisBroker
+        from pchat.storage.broker_redis import RedisBroker
 
         url, prefix = _split_option(settings.broker, "prefix")
         return RedisBroker(url, prefix=prefix or "pchat:")

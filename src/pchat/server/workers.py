@@ -3,7 +3,7 @@
 Each worker is a whole pchat server (its own event loop, rooms and SQLite connections)
 bound with ``SO_REUSEPORT``, so the kernel spreads connections over the workers and a big
 room is split across processes: one pass over a room's local connections stays short. The
-parent runs :class:`~pchat.storage.local.LocalHub`, which relays publications between the
+parent runs :class:`~pchat.storage.hub_local.LocalHub`, which relays publications between the
 workers, restarts a worker that died, and stops them all on SIGINT/SIGTERM.
 """
 
@@ -23,7 +23,8 @@ from typing import Protocol
 from aiohttp import web
 
 from pchat.storage.base import Broker
-from pchat.storage.local import LocalBroker, LocalHub
+from pchat.storage.broker_local import LocalBroker
+from pchat.storage.hub_local import LocalHub
 
 from .config import Settings
 from .runner import new_event_loop, serve

@@ -1,21 +1,52 @@
-"""The storage and broker interfaces of the chat core.
+"""The storage and broker interfaces of the chat core: small protocols, one file per backend.
 
-The chat core reaches durable state only through :class:`MessageStore` and fan-out between
-nodes only through :class:`Broker`. The embedded defaults are :mod:`pchat.storage.sqlite`
-and :mod:`pchat.storage.memory`; cluster backends (Redis, PostgreSQL) sit beside them, one
-file each, and pass the same conformance suite (``tests/storage/``).
+The chat core reaches durable state only through the store interfaces and other nodes only
+through the broker interfaces. Each is narrow, so that a component asks for exactly what it
+uses (the room hub a :class:`StreamStore` and a :class:`PubSub`, the live counters a
+:class:`ReactionStore` and a :class:`Presence`, …); a backend implements the combined
+protocol — :class:`MessageStore` or :class:`Broker` — and the server wires it in. The embedded
+defaults are :mod:`pchat.storage.store_sqlite` and :mod:`pchat.storage.broker_memory`;
+``pchat serve --workers N`` uses :mod:`pchat.storage.broker_local`; the cluster backends
+(:mod:`pchat.storage.store_postgres`, :mod:`pchat.storage.broker_redis`) sit beside them.
+Every backend passes the conformance suite of each interface it implements
+(``tests/storage/test_*_conformance.py``).
 
-Positions: every room has a *stream*: a sequence of events (``message`` and
-``message_delete``) numbered ``1, 2, 3, …`` without gaps by the store. A message's ``seq`` is
-the position of the event that created it. Recovery replays the stream after a position;
-the room's ``epoch`` changes only if the stream was lost, so a client can tell a gap from a
-reset.
+The interfaces and what they guarantee:
+
+- :class:`Backend` — ``open``, ``close`` and ``healthy``. ``healthy`` never does I/O, so a
+  health endpoint answers at once even while a backend hangs.
+- :class:`StreamStore` — each room's *stream*: a sequence of events (``message`` and
+  ``message_delete``) numbered ``1, 2, 3, …`` without gaps, even under concurrent writers on
+  several nodes. A message's ``seq`` is the position of the event that created it; an append
+  with a ``cid`` seen before stores nothing and returns the earlier message. Recovery replays
+  the stream after a position; the room's ``epoch`` changes only if the stream was lost, so a
+  client can tell a gap from a reset. Deleted text never leaves the store again.
+- :class:`ReactionStore` — per-room reaction totals; concurrent additions all count.
+- :class:`PollStore` — polls and their votes. The rules (:mod:`pchat.storage.poll_rules`):
+  one vote per user and poll, only on an open poll, for an existing option; a poll is
+  finished once; a scheduled poll is published exactly once, by one caller, even across
+  nodes; the tallies a vote returns are exact under concurrent votes.
+- :class:`MessageStore` — the three store interfaces with a :class:`Backend` lifecycle: what
+  a store backend implements.
+- :class:`PubSub` — fan-out between nodes: publications of one room reach every node
+  subscribed to it in the order they were published, the publishing node's own handler
+  included, at once. A handler that raises is logged and affects neither the publisher nor
+  later deliveries. After an outage that may have lost publications the broker says so
+  (``on_reconnect``).
+- :class:`Presence` — room-wide connection counts: each node reports its own, the answer is
+  the sum over the live nodes.
+- :class:`RateLimits` — cluster-wide token buckets, or ``None`` where there are none (one
+  node) or they cannot be reached now: the node then limits on its own.
+- :class:`Broker` — :class:`PubSub`, :class:`Presence` and :class:`RateLimits` together:
+  what a broker backend implements.
+- :class:`KeyStore` — the operator's API keys and the token signing keys (synchronous: used
+  by the CLI and, rarely, by the server, which caches what it reads).
 
 Faults: a store raises :class:`StoreUnavailable` when it cannot answer now — a lost, refused
 or stalled connection, a locked file, or an operation over the store's time budget — and
 never lets a driver's exception of that kind escape; the chat core answers it with the
-temporary error ``unavailable``. Both interfaces report ``healthy`` without doing I/O, so
-health endpoints answer at once even while a backend hangs.
+temporary error ``unavailable``. Brokers do not raise for an outage: they queue, estimate or
+decline (see each method), and report it through ``healthy``.
 """
 
 from __future__ import annotations
@@ -30,15 +61,22 @@ from pchat.protocol.models import Message, Poll, User
 __all__ = [
     "ApiKeyRecord",
     "AppendResult",
+    "Backend",
     "Broker",
     "BrokerHandler",
     "DeleteResult",
     "KeyStore",
     "MessageStore",
+    "PollStore",
+    "Presence",
+    "PubSub",
+    "RateLimits",
+    "ReactionStore",
     "RoomInfo",
     "SigningKey",
     "StoreUnavailable",
     "StreamEvent",
+    "StreamStore",
 ]
 
 
@@ -88,19 +126,23 @@ class StreamEvent:
     message: Message
 
 
-class MessageStore(Protocol):
-    """Durable room state: messages, the stream, reactions, polls."""
+class Backend(Protocol):
+    """What every store and broker is: opened, closed, and reporting its health."""
 
     async def open(self) -> None:
-        """Create or migrate the schema and start any worker."""
+        """Connect, create or migrate what is needed, start any worker."""
 
     async def close(self) -> None:
-        """Flush pending writes and release resources."""
+        """Finish what was submitted, then release every resource."""
 
     @property
     def healthy(self) -> bool:
-        """Whether the store answers within its time budget: the last operation (or the
-        store's own probe, while idle) did; False while closed. Never does I/O."""
+        """Whether the backend answers now (see each backend for how it knows); False while
+        closed. Never does I/O: a health endpoint reads it while the backend hangs."""
+
+
+class StreamStore(Protocol):
+    """Each room's stream: its messages, their deletes, and replay by position."""
 
     async def room(self, room_id: str) -> RoomInfo:
         """The room's stream, created (with a new random epoch) on first use."""
@@ -112,7 +154,8 @@ class MessageStore(Protocol):
 
         When ``cid`` is given and ``(room_id, user.id, cid)`` was stored before, nothing is
         written and the earlier message is returned with ``created=False``. The returned
-        message is durable (committed) when this returns.
+        message is durable (committed) when this returns. ``ts`` never goes backwards in a
+        room: a message older than the room's last one is stored with the last one's ``ts``.
         """
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
@@ -124,7 +167,7 @@ class MessageStore(Protocol):
         """Soft-delete: remove the text, mark deleted, append a ``message_delete`` event.
 
         Returns None if there is no such message; raises ``ConflictError`` with
-        ``ALREADY_DELETED`` if it was deleted before.
+        ``ALREADY_DELETED`` if it was deleted before (of concurrent deletes, one wins).
         """
 
     async def history(
@@ -135,16 +178,33 @@ class MessageStore(Protocol):
         before_ts: int | None = None,
         limit: int = 50,
     ) -> list[Message]:
-        """The newest ``limit`` messages older than both bounds, returned oldest first."""
+        """The newest ``limit`` messages older than both bounds, returned oldest first;
+        deleted messages included, without their text."""
 
     async def events_since(self, room_id: str, after_seq: int, limit: int) -> list[StreamEvent]:
         """Stream events with ``seq > after_seq`` in order, at most ``limit`` of them."""
 
+
+class ReactionStore(Protocol):
+    """Each room's reaction totals."""
+
     async def add_reactions(self, room_id: str, counts: dict[str, int]) -> None:
-        """Add ``counts`` (reaction type -> count) to the room's totals."""
+        """Add ``counts`` (reaction type -> count) to the room's totals; concurrent
+        additions all count."""
 
     async def reaction_stats(self, room_id: str) -> dict[str, int]:
-        """The room's totals per reaction type."""
+        """The room's totals per reaction type (empty for a room without reactions)."""
+
+
+class PollStore(Protocol):
+    """Polls, their options' tallies and the users' votes.
+
+    The rules each store applies in the transaction of the write, through
+    :mod:`pchat.storage.poll_rules`: a vote needs an open poll (``POLL_NOT_OPEN``) and an
+    existing option (``INVALID_FIELD``), and counts once per user (``ALREADY_VOTED``); a
+    finished poll cannot be finished again (``POLL_NOT_OPEN``); a poll that does not exist
+    is ``NOT_FOUND``.
+    """
 
     async def create_poll(self, room_id: str, poll: Poll) -> Poll:
         """Store a new poll (status ``scheduled`` or ``open``)."""
@@ -165,7 +225,8 @@ class MessageStore(Protocol):
         """
 
     async def vote(self, room_id: str, poll_id: str, user_id: str, option: int) -> Poll:
-        """Record one vote; raise NotFound, ``POLL_NOT_OPEN`` or ``ALREADY_VOTED``.
+        """Record one vote; raise NotFound, ``POLL_NOT_OPEN``, ``INVALID_FIELD`` (no such
+        option) or ``ALREADY_VOTED``. The returned poll has the user's vote as ``my_vote``.
 
         Tallies in the returned poll are exact under concurrent votes.
         """
@@ -177,41 +238,34 @@ class MessageStore(Protocol):
         """The user's votes in the room: poll id -> option index."""
 
 
+class MessageStore(Backend, StreamStore, ReactionStore, PollStore, Protocol):
+    """Durable room state — the stream, reactions, polls — with its lifecycle and health:
+    what a store backend implements."""
+
+
 BrokerHandler = Callable[[str, int | None, bytes], None]
 """Called with ``(room_id, seq, payload)`` for every publication to a subscribed room."""
 
 
-class Broker(Protocol):
-    """Fan-out between nodes and room-wide presence.
+class PubSub(Backend, Protocol):
+    """Fan-out of publications between the nodes subscribed to a room.
 
-    Publications of one room reach every subscriber in the order they were published.
+    Publications of one room reach every subscriber in the order they were published. One
+    handler per room and node: subscribing again replaces it. A handler that raises is
+    logged; the publisher and later deliveries are not affected.
     """
 
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    @property
-    def healthy(self) -> bool:
-        """Whether publications reach the other nodes now. Never does I/O."""
-
     async def publish(self, room_id: str, seq: int | None, payload: bytes) -> None:
-        """Deliver ``payload`` (an encoded push frame) to every node subscribed to the room."""
+        """Deliver ``payload`` (an encoded push frame) to every node subscribed to the room,
+        this node's handler at once. ``seq`` is the stream position, None outside the
+        stream. Does not wait for other nodes (nor raise while they cannot be reached)."""
 
     async def subscribe(self, room_id: str, handler: BrokerHandler) -> None:
         """Start delivering the room's publications to ``handler`` on this node."""
 
     async def unsubscribe(self, room_id: str) -> None:
-        """Stop delivering the room's publications to this node."""
-
-    async def set_presence(self, room_id: str, node_count: int) -> int:
-        """Report this node's connection count for the room; return the room-wide count."""
-
-    async def take_token(self, key: str, rate: float, burst: int) -> float | None:
-        """Take one token from the cluster-wide bucket ``key`` (``rate`` per second, at most
-        ``burst``): 0.0 if allowed, else the seconds to wait. None when this broker keeps
-        no shared counters (one node) or cannot now: the node then limits on its own.
-        """
+        """Stop delivering the room's publications to this node (harmless if not
+        subscribed)."""
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` each time the broker is back after an outage (resubscribed,
@@ -222,20 +276,49 @@ class Broker(Protocol):
         """
 
 
+class Presence(Protocol):
+    """Room-wide connection counts, summed over the nodes."""
+
+    async def set_presence(self, room_id: str, node_count: int) -> int:
+        """Report this node's connection count for the room (0: none left); return the
+        room-wide count. While the other nodes cannot be reached, an estimate from the last
+        known total and this node's change."""
+
+
+class RateLimits(Protocol):
+    """Token buckets shared by the nodes (a user's limits hold across nodes)."""
+
+    async def take_token(self, key: str, rate: float, burst: int) -> float | None:
+        """Take one token from the cluster-wide bucket ``key`` (``rate`` per second, at most
+        ``burst``): 0.0 if allowed, else the seconds to wait. None when this broker keeps
+        no shared counters (one node) or cannot now: the node then limits on its own.
+        """
+
+
+class Broker(PubSub, Presence, RateLimits, Protocol):
+    """Pub/sub, presence and rate-limit tokens together: what a broker backend implements."""
+
+
 class KeyStore(Protocol):
     """The operator's API keys (secrets stored only as hashes) and token signing keys."""
 
-    def add_api_key(self, record: ApiKeyRecord) -> None: ...
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new API key; ``ValueError`` if the key exists."""
 
-    def get_api_key(self, key: str) -> ApiKeyRecord | None: ...
+    def get_api_key(self, key: str) -> ApiKeyRecord | None:
+        """One API key (revoked or not), or None."""
 
-    def list_api_keys(self) -> list[ApiKeyRecord]: ...
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every API key, revoked ones included, oldest first."""
 
-    def revoke_api_key(self, key: str, ts: int) -> bool: ...
+    def revoke_api_key(self, key: str, ts: int) -> bool:
+        """Mark the key revoked at ``ts``; False if there is no such key or it was revoked."""
 
-    def signing_keys(self) -> list[SigningKey]: ...
+    def signing_keys(self) -> list[SigningKey]:
+        """Every signing key, oldest first (the last one signs)."""
 
-    def add_signing_key(self, key: SigningKey) -> None: ...
+    def add_signing_key(self, key: SigningKey) -> None:
+        """Store a new signing key; ``ValueError`` if the kid exists."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,10 @@ import pytest
 
 from pchat.protocol.models import User
 from pchat.storage.base import StoreUnavailable
-from pchat.storage.local import LocalBroker, LocalHub
-from pchat.storage.memory import MemoryBroker
-from pchat.storage.sqlite import SQLiteStore, _is_transient
+from pchat.storage.broker_local import LocalBroker
+from pchat.storage.broker_memory import MemoryBroker
+from pchat.storage.hub_local import LocalHub
+from pchat.storage.store_sqlite import SQLiteStore, _is_transient
 
 ALICE = User("u-alice", "alice")
 

@@ -48,9 +48,9 @@ from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
 
 from .base import AppendResult, DeleteResult, RoomInfo, StoreUnavailable, StreamEvent
-from .files import private_file, sqlite_files
-from .health import StoreHealth
-from .rows import message_from_row, poll_from_row
+from .private_files import private_file, sqlite_files
+from .sql_rows import message_from_row, poll_from_row
+from .store_health import StoreHealth
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 

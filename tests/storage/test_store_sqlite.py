@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from pchat.protocol.models import Poll, PollOption, User
-from pchat.storage import sqlite as sqlite_store
+from pchat.storage import store_sqlite as sqlite_store
 from pchat.storage.base import StoreUnavailable
-from pchat.storage.sqlite import SCHEMA_VERSION, SQLiteStore
+from pchat.storage.store_sqlite import SCHEMA_VERSION, SQLiteStore
 
 ALICE = User("u-alice", "alice")
 T0 = 1_700_000_000_000

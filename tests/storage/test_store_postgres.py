@@ -13,7 +13,7 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import ConflictError
 from pchat.protocol.models import Poll, PollOption, User
 from pchat.storage.base import StoreUnavailable
-from pchat.storage.postgres import SCHEMA_VERSION, PostgresStore
+from pchat.storage.store_postgres import SCHEMA_VERSION, PostgresStore
 from tests.storage.backends import drop_schema, postgres_dsn, require_postgres, unique_name
 
 ALICE = User("u-alice", "alice")
@@ -147,7 +147,7 @@ async def test_history_and_replay_use_the_indexes(make_node: MakeNode, tmp_path:
     )
     try:
         await conn.execute("ANALYZE")
-        from pchat.storage import postgres as pg
+        from pchat.storage import store_postgres as pg
 
         for sql, args in (
             (pg._SQL_HISTORY, ("big", 2500, 50)),

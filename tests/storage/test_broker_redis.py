@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from pchat.storage.redis import RedisBroker
+from pchat.storage.broker_redis import RedisBroker
 from tests.helpers import t
 from tests.procs import RedisProcess, private_redis
 

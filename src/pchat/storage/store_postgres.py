@@ -53,8 +53,8 @@ from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
 
 from .base import AppendResult, DeleteResult, RoomInfo, StoreUnavailable, StreamEvent
-from .health import StoreHealth
-from .rows import message_from_row, poll_from_row
+from .sql_rows import message_from_row, poll_from_row
+from .store_health import StoreHealth
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from pchat.storage.memory import MemoryBroker
+from pchat.storage.broker_memory import MemoryBroker
 
 
 async def test_publications_reach_the_room_handler_in_order() -> None:
@@ -49,7 +49,7 @@ async def test_a_failing_handler_does_not_reach_the_publisher(
         raise RuntimeError("boom")
 
     await broker.subscribe("lobby", broken)
-    with caplog.at_level(logging.ERROR, logger="pchat.storage.memory"):
+    with caplog.at_level(logging.ERROR, logger="pchat.storage.broker_memory"):
         await broker.publish("lobby", 1, b"x")
     assert "lobby" in caplog.text
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pchat.storage.base import ApiKeyRecord, SigningKey
-from pchat.storage.keys import SQLiteKeyStore
+from pchat.storage.keys_sqlite import SQLiteKeyStore
 
 
 def test_file_is_private(tmp_path: Path) -> None:

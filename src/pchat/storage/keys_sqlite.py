@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from .base import ApiKeyRecord, SigningKey
-from .files import private_file, sqlite_files
+from .private_files import private_file, sqlite_files
 
 __all__ = ["SQLiteKeyStore"]
 
