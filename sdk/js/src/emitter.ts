@@ -17,6 +17,8 @@ export type Handler<E extends keyof EventMap> = (payload: EventMap[E]) => unknow
 export type EventSpec<E extends keyof EventMap> = E | readonly E[];
 
 type AnyHandler = (payload: never) => unknown;
+/** A `once` wrapper remembers the handler it wraps, so that `off` can find it. */
+type Wrapped = AnyHandler & { listener?: AnyHandler };
 
 const KNOWN: ReadonlySet<string> = new Set(Object.values(Events));
 
@@ -42,20 +44,21 @@ export class EventEmitter {
     return this;
   }
 
-  /** Register `handler` for one call of `event` only. */
+  /** Register `handler` for one call of `event` only; `off(event, handler)` removes it. */
   once<E extends keyof EventMap>(event: E, handler: Handler<E>): this {
-    const wrapper: Handler<E> = (payload) => {
+    const wrapper: Handler<E> & { listener?: AnyHandler } = (payload) => {
       this.off(event, wrapper);
       return handler(payload);
     };
+    wrapper.listener = handler as AnyHandler;
     return this.on(event, wrapper);
   }
 
   /** Remove `handler` from one event, or from each of several events. */
   off<E extends keyof EventMap>(event: EventSpec<E>, handler: Handler<E>): this {
     for (const ev of eventsOf(event)) {
-      const list = this.handlers.get(ev);
-      const i = list?.indexOf(handler as AnyHandler) ?? -1;
+      const list: Wrapped[] | undefined = this.handlers.get(ev);
+      const i = list?.findIndex((h) => h === handler || h.listener === handler) ?? -1;
       if (list && i >= 0) list.splice(i, 1);
     }
     return this;

@@ -185,6 +185,14 @@ describe('listeners', () => {
     fireAll();
     expect(calls).toEqual(['a']);
 
+    reset(); // off() removes a once() listener before it ran, as in the Python SDK
+    sdk.removeAllListeners();
+    sdk.once(Events.ONLINE, a);
+    sdk.off(Events.ONLINE, a);
+    fireAll();
+    expect(calls).toEqual([]);
+    expect(sdk.listenerCount(Events.ONLINE)).toBe(0);
+
     expect(() => sdk.on('nope' as typeof Events.ERROR, a)).toThrow(TypeError);
   });
 

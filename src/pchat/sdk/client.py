@@ -53,7 +53,7 @@ from .events import (
     ConnectEvent,
     DisconnectEvent,
     Events,
-    StateChange,
+    StateChangeEvent,
     States,
     TokenRefreshError,
 )
@@ -446,7 +446,7 @@ class PChatSDK(EventEmitter):
             if not future.done():
                 future.set_result(None)
         self._state_waiters.clear()
-        self.emit(Events.STATE_CHANGE, StateChange(new, old))
+        self.emit(Events.STATE_CHANGE, StateChangeEvent(new, old))
 
     async def _wait_connected(self, timeout: float) -> bool:
         """Wait until no longer (re)connecting; whether the client is connected."""

@@ -45,12 +45,23 @@ def _events(spec: EventSpec) -> list[Events]:
     return [Events(e) for e in spec]
 
 
+class _Listener:
+    """One registration of a handler for one event."""
+
+    __slots__ = ("handler", "once", "takes_payload")
+
+    def __init__(self, handler: Handler, takes_payload: bool, once: bool) -> None:
+        self.handler = handler
+        self.takes_payload = takes_payload
+        self.once = once
+
+
 class EventEmitter:
     """Registers handlers per :class:`~pchat.sdk.events.Events` and fires them in order."""
 
     def __init__(self) -> None:
-        # Per event: (handler, takes_payload) in registration order.
-        self._handlers: dict[Events, list[tuple[Handler, bool]]] = {}
+        # Per event, in registration order.
+        self._handlers: dict[Events, list[_Listener]] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
 
     @overload
@@ -71,7 +82,25 @@ class EventEmitter:
             return decorator
         takes_payload = _takes_payload(handler)
         for ev in _events(event):
-            self._handlers.setdefault(ev, []).append((handler, takes_payload))
+            self._handlers.setdefault(ev, []).append(_Listener(handler, takes_payload, False))
+        return handler
+
+    @overload
+    def once(self, event: Events | str, handler: H) -> H: ...
+    @overload
+    def once(self, event: Events | str, handler: None = None) -> Callable[[H], H]: ...
+
+    def once(self, event: Events | str, handler: H | None = None) -> H | Callable[[H], H]:
+        """Register ``handler`` for one call of ``event`` only and return it (or, without
+        ``handler``, a decorator). ``off(event, handler)`` removes it before it ran."""
+        if handler is None:
+
+            def decorator(func: H) -> H:
+                return self.once(event, func)
+
+            return decorator
+        listener = _Listener(handler, _takes_payload(handler), True)
+        self._handlers.setdefault(Events(event), []).append(listener)
         return handler
 
     def off(self, event: EventSpec, handler: Handler) -> None:
@@ -80,8 +109,8 @@ class EventEmitter:
             entries = self._handlers.get(ev)
             if not entries:
                 continue
-            for i, (registered, _) in enumerate(entries):
-                if registered == handler:
+            for i, listener in enumerate(entries):
+                if listener.handler == handler:
                     del entries[i]
                     break
 
@@ -98,10 +127,15 @@ class EventEmitter:
         return len(self._handlers.get(Events(event), ()))
 
     def emit(self, event: Events, payload: Any = None) -> None:
-        """Call each handler of ``event``; never raises."""
-        for handler, takes_payload in list(self._handlers.get(event, ())):
+        """Call each handler of ``event``; never raises. The handlers are those registered
+        when it was called (as in the TypeScript SDK); a ``once`` handler is removed first."""
+        entries = self._handlers.get(event, [])
+        for listener in list(entries):
+            if listener.once and listener in entries:
+                entries.remove(listener)
             try:
-                result = handler(payload) if takes_payload else handler()
+                handler = listener.handler
+                result = handler(payload) if listener.takes_payload else handler()
                 if inspect.isawaitable(result):
                     task = asyncio.ensure_future(result)
                     self._tasks.add(task)

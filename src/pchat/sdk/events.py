@@ -9,7 +9,7 @@
          +---- terminal close / disconnect() ---- RECONNECTING --ok--> CONNECTED
 
 Every state change goes through one setter in the client and fires
-:attr:`Events.STATE_CHANGE` with a :class:`StateChange`.
+:attr:`Events.STATE_CHANGE` with a :class:`StateChangeEvent`.
 
 Payload of each event:
 
@@ -19,13 +19,17 @@ Payload of each event:
 ``DISCONNECT``      :class:`DisconnectEvent`
 ``MESSAGE``         :class:`~pchat.protocol.models.Message` (once per message id)
 ``MESSAGE_DELETE``  the deleted :class:`~pchat.protocol.models.Message`
-``REACTION``        :class:`Reaction`
+``REACTION``        :class:`ReactionEvent`
 ``REACTIONS_STATS`` ``dict[str, int]``
 ``POLL``            :class:`~pchat.protocol.models.Poll`
 ``HISTORY_LOAD``    ``list[Message]``: the page just loaded, oldest first
 ``ONLINE``          ``int``: the room's connection count
-``STATE_CHANGE``    :class:`StateChange`
+``STATE_CHANGE``    :class:`StateChangeEvent`
 =================== =============================================================
+
+The payloads have the names and fields of the TypeScript SDK's (``ConnectEvent.roomId`` is
+``room_id`` here). ``Reaction``, ``StateChange``, ``ConnectEvent.room`` and
+``StateChange.new``/``.old`` are the older names, kept so that code written for them works.
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ __all__ = [
     "Events",
     "HandlerError",
     "Reaction",
+    "ReactionEvent",
     "StateChange",
+    "StateChangeEvent",
     "States",
     "TokenRefreshError",
 ]
@@ -84,11 +90,16 @@ class ConnectEvent:
     """
 
     user: User
-    room: str
+    room_id: str
     epoch: str
     seq: int
     online: int
     recovered: bool | None
+
+    @property
+    def room(self) -> str:
+        """The older name of :attr:`room_id`."""
+        return self.room_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +116,7 @@ class DisconnectEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class Reaction:
+class ReactionEvent:
     """A reaction someone sent to the room; ``ts`` is the server time in ms."""
 
     reaction: str
@@ -113,12 +124,30 @@ class Reaction:
     ts: int
 
 
+#: The older name of :class:`ReactionEvent`.
+Reaction = ReactionEvent
+
+
 @dataclass(frozen=True, slots=True)
-class StateChange:
+class StateChangeEvent:
     """The payload of :attr:`Events.STATE_CHANGE`."""
 
-    new: States
-    old: States
+    new_state: States
+    old_state: States
+
+    @property
+    def new(self) -> States:
+        """The older name of :attr:`new_state`."""
+        return self.new_state
+
+    @property
+    def old(self) -> States:
+        """The older name of :attr:`old_state`."""
+        return self.old_state
+
+
+#: The older name of :class:`StateChangeEvent`.
+StateChange = StateChangeEvent
 
 
 class HandlerError(PChatError):

@@ -27,7 +27,7 @@ from typing import Any
 
 from pchat.protocol.models import Message, Poll, User
 
-from .events import Events, Reaction
+from .events import Events, ReactionEvent
 
 __all__ = ["Outcome", "RoomState", "unknown_message"]
 
@@ -174,7 +174,7 @@ class RoomState:
         elif ptype == "reaction":
             out.add(
                 Events.REACTION,
-                Reaction(push["reaction"], User.from_wire(push["user"]), push["ts"]),
+                ReactionEvent(push["reaction"], User.from_wire(push["user"]), push["ts"]),
             )
         elif ptype == "reactions_stats":
             self.stats = dict(push["stats"])
