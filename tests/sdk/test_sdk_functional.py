@@ -167,7 +167,7 @@ async def test_recovers_after_the_connection_drops(
     assert server.runner is not None
     service = server.runner.app[SERVICE_KEY]
     bob_id = bob.user.id if bob.user else ""
-    for session in list(service._sessions):
+    for session in service.sessions():
         if session.user is not None and session.user.id == bob_id:
             session.sink.abort()  # type: ignore[attr-defined]  # the network drops
     sent = [await ann.send_message(f"while away {i}") for i in range(3)]

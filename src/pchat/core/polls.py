@@ -23,7 +23,7 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -32,13 +32,15 @@ from pchat.protocol.errors import request_error
 from pchat.protocol.frames import push_frame
 from pchat.protocol.models import Poll, PollOption, User
 from pchat.protocol.validation import validate_poll, validate_publish_at
-from pchat.storage.base import StoreUnavailable
+from pchat.storage.base import PollStore, StoreUnavailable
 
+from .clock import now_ms
+from .limits import Limiter
+from .node import Node, Push
+from .permissions import is_staff
 from .ratelimit import BucketMap
-
-if TYPE_CHECKING:
-    from .service import ChatService
-    from .session import Session
+from .session import Handler, Session
+from .settings import CoreSettings
 
 __all__ = ["PollService"]
 
@@ -55,30 +57,40 @@ def _progress(poll: Poll) -> tuple[int, int]:
     return _STATUS_RANK.get(poll.status, 0), poll.total_votes
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class PollService:
     """Poll requests and the scheduler of one node."""
 
-    def __init__(self, service: ChatService) -> None:
-        self._service = service
+    def __init__(
+        self, settings: CoreSettings, *, node: Node, store: PollStore, limiter: Limiter
+    ) -> None:
+        self._settings = settings
+        self._node = node
+        self._store = store
+        self._limiter = limiter
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._dirty: set[tuple[str, str]] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._scanner: asyncio.Task[None] | None = None
         self._cache: dict[str, list[Poll]] = {}
         self._versions: dict[str, int] = {}
-        s = service.settings
-        self._buckets = BucketMap(s.rate_polls, s.rate_polls_burst)
+        self._buckets = BucketMap(settings.rate_polls, settings.rate_polls_burst)
         #: The latest state of each poll seen here (read or pushed), per room.
         self._seen: dict[str, dict[str, Poll]] = {}
+        node.filter(Push.POLL, self.observe)
+        node.on_room_closed(self.forget)
 
-    async def start(self) -> None:
-        await self.scan()
-        self._scanner = asyncio.get_running_loop().create_task(self._scan_forever())
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "poll_create": self.create,
+            "poll_vote": self.vote,
+            "poll_finish": self.finish,
+            "polls": self.list_polls,
+        }
+
+    async def room_state(self, room_id: str, user: User) -> dict[str, Any]:
+        """This module's part of a connect reply's ``room``."""
+        polls, more = await self.for_connect(room_id, user)
+        return {"polls": polls, "polls_more": more}
 
     async def scan(self) -> None:
         """Arm a timer for every scheduled poll not armed here yet.
@@ -87,26 +99,11 @@ class PollService:
         created on other nodes or workers, so that one of them publishes even when the
         creating node is gone.
         """
-        for room_id, poll_id, publish_at in await self._service.store.scheduled_polls():
+        for room_id, poll_id, publish_at in await self._store.scheduled_polls():
             if (room_id, poll_id) not in self._timers:
                 self._arm(room_id, poll_id, publish_at)
 
-    async def _scan_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._service.settings.poll_scan_interval)
-            try:
-                await self.scan()
-            except StoreUnavailable as exc:
-                log.warning("scanning scheduled polls skipped: store unavailable (%s)", exc)
-            except Exception:
-                log.exception("scanning scheduled polls failed")
-
     async def stop(self) -> None:
-        if self._scanner is not None:
-            self._scanner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scanner
-            self._scanner = None
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -123,12 +120,12 @@ class PollService:
     async def create(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         user, room_id = self._staff(session)
         question, options = validate_poll(args["question"], args["options"])
-        now = _now_ms()
+        now = now_ms()
         publish_at = validate_publish_at(args.get("publish_at"), now)
         scheduled = publish_at is not None and publish_at > now
-        await self._service._take(session, self._buckets, f"poll:{user.id}")
-        cap = self._service.settings.max_open_polls
-        if cap is not None and len(await self._service.store.list_polls(room_id, _LIVE)) >= cap:
+        await self._limiter.take(session, self._buckets, f"poll:{user.id}")
+        cap = self._settings.max_open_polls
+        if cap is not None and len(await self._store.list_polls(room_id, _LIVE)) >= cap:
             raise request_error(
                 ErrorCode.LIMIT_REACHED,
                 f"this room has {cap} open or scheduled polls: finish one first",
@@ -143,7 +140,7 @@ class PollService:
             publish_at=publish_at,
             published_at=None if scheduled else now,
         )
-        poll = await self._service.store.create_poll(room_id, poll)
+        poll = await self._store.create_poll(room_id, poll)
         if scheduled:
             assert publish_at is not None
             self._arm(room_id, poll.id, publish_at)
@@ -154,7 +151,7 @@ class PollService:
     async def vote(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         user, room_id = session.member()
         option = args["option"]
-        poll = await self._service.store.vote(room_id, args["poll_id"], user.id, option)
+        poll = await self._store.vote(room_id, args["poll_id"], user.id, option)
         self._mark_dirty(room_id, poll.id)
         wire = poll.to_wire()
         wire["my_vote"] = option
@@ -162,7 +159,7 @@ class PollService:
 
     async def finish(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         _user, room_id = self._staff(session)
-        poll = await self._service.store.finish_poll(room_id, args["poll_id"], _now_ms())
+        poll = await self._store.finish_poll(room_id, args["poll_id"], now_ms())
         timer = self._timers.pop((room_id, poll.id), None)
         if timer is not None:
             timer.cancel()
@@ -174,7 +171,7 @@ class PollService:
         """One page of the polls the user may see: the newest ``limit`` created before the
         poll ``before`` (default: the newest), oldest first."""
         user, room_id = session.member()
-        settings = self._service.settings
+        settings = self._settings
         limit = args.get("limit", settings.polls_page_max)
         if limit > settings.polls_page_max:
             raise request_error(
@@ -195,7 +192,7 @@ class PollService:
         """The polls of a connect reply: every open (and, for staff, scheduled) poll and the
         newest finished ones, oldest first; True when older finished polls were left out."""
         polls = await self._polls_for(room_id, user)
-        keep = self._service.settings.polls_in_connect
+        keep = self._settings.polls_in_connect
         finished = [i for i, p in enumerate(polls) if p.status == "finished"]
         dropped = set(finished[: max(0, len(finished) - keep)])
         shown = [p for i, p in enumerate(polls) if i not in dropped]
@@ -203,10 +200,8 @@ class PollService:
 
     async def _polls_for(self, room_id: str, user: User) -> list[Poll]:
         """Every poll ``user`` may see, oldest first."""
-        from .service import is_staff
-
         if is_staff(user):  # few, and they also see scheduled polls, which push nothing
-            polls = await self._service.store.list_polls(room_id, _ALL)
+            polls = await self._store.list_polls(room_id, _ALL)
             self._note(room_id, polls)
             return polls
         return await self._visible_polls(room_id)
@@ -215,7 +210,7 @@ class PollService:
         self, room_id: str, user: User, polls: list[Poll]
     ) -> list[dict[str, Any]]:
         """The polls on the wire, each with ``my_vote`` when the user voted."""
-        votes = await self._service.store.user_votes(room_id, user.id) if polls else {}
+        votes = await self._store.user_votes(room_id, user.id) if polls else {}
         out = []
         for poll in polls:
             wire = poll.to_wire()
@@ -232,7 +227,7 @@ class PollService:
         if cached is not None:
             return cached
         version = self._versions.get(room_id, 0)
-        polls = await self._service.store.list_polls(room_id, _VISIBLE)
+        polls = await self._store.list_polls(room_id, _VISIBLE)
         if self._versions.get(room_id, 0) == version:  # no change while we read
             self._cache[room_id] = polls
         self._note(room_id, polls)
@@ -277,9 +272,14 @@ class PollService:
         for poll in await self._visible_polls(room_id):
             held = seen.get(poll.id)
             if held is None or _progress(held) < _progress(poll):
-                self._service.local_push(room_id, push_frame("poll", {"poll": poll.to_wire()}))
+                self._node.push_local(room_id, push_frame("poll", {"poll": poll.to_wire()}))
 
-    def forget(self, room_id: str) -> None:
+    async def reconcile_all(self) -> None:
+        """:meth:`reconcile` every room open on this node."""
+        for room_id in self._node.room_ids():
+            await self.reconcile(room_id)
+
+    async def forget(self, room_id: str) -> None:
         """The room closed on this node."""
         self._cache.pop(room_id, None)
         self._versions.pop(room_id, None)
@@ -288,15 +288,13 @@ class PollService:
     # Helpers ------------------------------------------------------------------------------
 
     def _staff(self, session: Session) -> tuple[User, str]:
-        from .service import is_staff
-
         user, room_id = session.member()
         if not is_staff(user):
             raise request_error(ErrorCode.FORBIDDEN, "only moderators and admins manage polls")
         return user, room_id
 
     async def _push(self, room_id: str, poll: Poll) -> None:
-        await self._service.publish(room_id, None, push_frame("poll", {"poll": poll.to_wire()}))
+        await self._node.publish(room_id, Push.POLL, push_frame("poll", {"poll": poll.to_wire()}))
 
     def _spawn(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
         task = asyncio.get_running_loop().create_task(fn(*args))
@@ -317,14 +315,14 @@ class PollService:
 
     async def _publish(self, room_id: str, poll_id: str, publish_at: int) -> None:
         self._timers.pop((room_id, poll_id), None)
-        now = _now_ms()
+        now = now_ms()
         if now < publish_at:
             # Loop timers run on the monotonic clock and may fire a little before the wall
             # clock reaches the scheduled time: never publish early, wait for the rest.
             self._arm(room_id, poll_id, publish_at)
             return
         try:
-            poll = await self._service.store.publish_poll(room_id, poll_id, now)
+            poll = await self._store.publish_poll(room_id, poll_id, now)
         except StoreUnavailable as exc:
             log.warning(
                 "publishing poll %s in %s: store unavailable (%s); retrying in 1 s",
@@ -332,11 +330,11 @@ class PollService:
                 room_id,
                 exc,
             )
-            self._arm(room_id, poll_id, _now_ms() + 1000)
+            self._arm(room_id, poll_id, now_ms() + 1000)
             return
         except Exception:
             log.exception("publishing poll %s in %s failed; retrying in 1 s", poll_id, room_id)
-            self._arm(room_id, poll_id, _now_ms() + 1000)
+            self._arm(room_id, poll_id, now_ms() + 1000)
             return
         if poll is not None:
             log.info("poll %s published in %s at %s", poll_id, room_id, datetime.now(UTC))
@@ -349,13 +347,13 @@ class PollService:
         if self._flush_handle is None:
             loop = asyncio.get_running_loop()
             self._flush_handle = loop.call_later(
-                self._service.settings.poll_tally_interval, self._spawn, self._flush_tallies
+                self._settings.poll_tally_interval, self._spawn, self._flush_tallies
             )
 
     async def _flush_tallies(self) -> None:
         self._flush_handle = None
         dirty, self._dirty = self._dirty, set()
         for room_id, poll_id in dirty:
-            poll = await self._service.store.get_poll(room_id, poll_id)
+            poll = await self._store.get_poll(room_id, poll_id)
             if poll is not None:
                 await self._push(room_id, poll)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pchat.protocol.codes import CloseCode
 from pchat.protocol.errors import PChatError, RequestError
@@ -16,7 +17,7 @@ from pchat.protocol.wsframe import encode_text_frame
 from .ratelimit import StrikeCounter, TokenBucket
 from .room import Sink
 
-__all__ = ["CloseRequested", "Session"]
+__all__ = ["CloseRequested", "Handler", "Session"]
 
 
 class CloseRequested(PChatError):
@@ -49,6 +50,10 @@ class Session:
     token_exp: float | None = None
     bad_frames: int = 0
     expiry_timer: asyncio.TimerHandle | None = None
+    #: Closes the connection if ``connect`` does not succeed in time (set by the core).
+    connect_timer: asyncio.TimerHandle | None = None
+    #: Set by a handler: what to do once its reply is written (a connect goes live).
+    after_reply: Callable[[], None] | None = None
     #: Unsent output (bytes) past which the connection is closed as a slow consumer.
     max_send_buffer: int | None = None
     #: Set once a close was asked for: nothing more is written to the connection.
@@ -81,3 +86,7 @@ class Session:
         if self.expiry_timer is not None:
             self.expiry_timer.cancel()
             self.expiry_timer = None
+
+
+Handler = Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]]
+"""A request handler: the session and the request's fields -> the reply's ``result``."""

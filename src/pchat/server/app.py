@@ -20,7 +20,7 @@ from pchat.storage.keys_sqlite import SQLiteKeyStore
 from pchat.storage.private_files import private_dir
 from pchat.storage.store_sqlite import SQLiteStore
 
-from .appkeys import SERVICE_KEY
+from .appkeys import SERVICE_KEY, SETTINGS_KEY
 from .config import Settings
 from .edge import TrustedProxies, guard_websocket, handler_args, raise_open_files_limit
 from .http import DemoTokens, TokenService, health_handler, ready_handler
@@ -83,7 +83,7 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     )
     store = make_store(settings)
     broker = make_broker(settings) if broker is None else broker
-    service = ChatService(settings, store=store, broker=broker, verifier=signer)
+    service = ChatService(settings.core(), store=store, broker=broker, verifier=signer)
     proxies = TrustedProxies(settings.trusted_proxies)
     tokens = TokenService(
         signer,
@@ -96,6 +96,7 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
 
     app = web.Application(client_max_size=64 * 1024, handler_args=handler_args(settings))
     app[SERVICE_KEY] = service
+    app[SETTINGS_KEY] = settings
     app.router.add_get("/public-chat/token/", tokens.handle)
     app.router.add_get("/public-chat/token", tokens.handle)
     app.router.add_get("/public-chat/ws", guard_websocket(websocket_handler, settings, proxies))

@@ -10,7 +10,11 @@ from aiohttp import web
 
 from pchat.core.service import ChatService
 
-__all__ = ["SERVICE_KEY"]
+from .config import Settings
+
+__all__ = ["SERVICE_KEY", "SETTINGS_KEY"]
 
 #: The chat service of this node.
 SERVICE_KEY = web.AppKey("service", ChatService)
+#: The server's settings (the transport's: heartbeat, socket buffers, …).
+SETTINGS_KEY = web.AppKey("settings", Settings)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_REACTIONS", "Settings"]
+from pchat.core.settings import DEFAULT_REACTIONS, CoreSettings
 
-DEFAULT_REACTIONS: tuple[str, ...] = ("like", "love", "haha", "wow", "sad", "angry", "clap", "fire")
+__all__ = ["DEFAULT_REACTIONS", "Settings"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +114,10 @@ class Settings:
     static_dir: Path | None = None
 
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def core(self) -> CoreSettings:
+        """The chat core's part of these settings (limits, rates, periods)."""
+        return CoreSettings.pick(self)
 
     @property
     def db_path(self) -> Path:

@@ -22,10 +22,9 @@ from pchat.core.session import CloseRequested, Session
 from pchat.protocol.codes import CloseCode, ErrorCode
 from pchat.protocol.errors import RequestError, request_error
 from pchat.protocol.frames import FrameError, Request, decode_client_frame, error_frame, reply_frame
-from pchat.protocol.session import SessionState
 from pchat.protocol.wsframe import MaskCheck
 
-from .appkeys import SERVICE_KEY
+from .appkeys import SERVICE_KEY, SETTINGS_KEY
 
 __all__ = ["websocket_handler"]
 
@@ -42,7 +41,7 @@ STUCK_GRACE = 1.0
 
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     service = request.app[SERVICE_KEY]
-    s = service.settings
+    s = request.app[SETTINGS_KEY]
     ws = ClientWebSocket(
         heartbeat=s.heartbeat,
         # aiohttp refuses a message of max_msg_size bytes; the protocol allows that many.
@@ -76,19 +75,13 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     ws.on_unmasked = lambda: session.close(CloseCode.PROTOCOL_ERROR, "unmasked frame")
     if ws.unmasked:
         ws.on_unmasked()
-    connect_timer = loop.call_later(
-        s.connect_timeout, _close_if_waiting, session, CloseCode.CONNECT_TIMEOUT
-    )
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
                 await _on_frame(service, session, msg.data)
-                if session.machine.state is SessionState.CONNECTED:
-                    connect_timer.cancel()
             elif msg.type is WSMsgType.ERROR:
                 break
     finally:
-        connect_timer.cancel()
         session.closing = True
         await service.disconnect(session)
         # A gentle close (aiohttp's, after a missed pong) keeps unsent output until the peer
@@ -156,16 +149,11 @@ def _abort_if_open(transport: asyncio.Transport) -> None:
         transport.abort()
 
 
-def _close_if_waiting(session: Session, code: CloseCode) -> None:
-    if session.machine.state is not SessionState.CONNECTED:
-        session.close(code, "no connect in time")
-
-
 async def _on_frame(service: ChatService, session: Session, data: str | bytes) -> None:
     request: Request | None = None
     try:
         request = decode_client_frame(data)
-        result = await service.handle(session, request)
+        reply = await service.handle(session, request)
     except FrameError as exc:
         session.send(error_frame(exc.request_id, exc))
         session.bad_frames += 1
@@ -186,9 +174,9 @@ async def _on_frame(service: ChatService, session: Session, data: str | bytes) -
         session.close(CloseCode.SERVER_ERROR, "internal error")
         return
     assert request is not None and request.id is not None
-    session.send(reply_frame(request.id, result))
-    if request.type == "connect":
-        service.finish_connect(session, result)
+    session.send(reply_frame(request.id, reply.result))
+    if reply.then is not None:
+        reply.then()
 
 
 def _id(request: Request | None) -> int | None:

@@ -1,0 +1,302 @@
+"""Connections: a session's whole life in the core, from the first frame to its close.
+
+::
+
+    new_session ──> AWAITING_CONNECT ──connect──> CONNECTING ──reply written──> CONNECTED
+                         │    ^                        │                          │
+                         │    └──── refused ───────────┘                          │
+                         └── no connect in time: close 4505          disconnect ──┴──> CLOSED
+
+The state machine is :mod:`pchat.protocol.session`'s; only this module moves it. A connect
+checks the token and the request, joins the room on the node (buffering its pushes), and
+answers with the room's state — each feature adds its part (:class:`RoomStateSource`) — and,
+when asked, the recovery of missed stream events. The session goes live only after the
+reply was written (the session's ``after_reply``, run by the server after writing), so that
+the buffered pushes follow the reply, without a gap or a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import orjson
+
+from pchat.protocol.codes import CloseCode, ErrorCode
+from pchat.protocol.errors import RequestError, request_error
+from pchat.protocol.models import User
+from pchat.protocol.session import SessionState
+from pchat.protocol.validation import validate_role, validate_room_id, validate_username
+from pchat.storage.base import StreamStore
+
+from .clock import now_ms
+from .node import Node
+from .permissions import grants
+from .ratelimit import StrikeCounter, TokenBucket
+from .room import Room, Sink
+from .session import CloseRequested, Handler, Session
+from .settings import CoreSettings
+from .stream import event_push
+
+__all__ = ["NODE", "Connections", "RoomStateSource", "TokenClaimsLike", "Verifier"]
+
+#: This process, as named in connect replies: which node (and worker) serves a client.
+NODE = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class TokenClaimsLike(Protocol):
+    @property
+    def sub(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def exp(self) -> float: ...
+
+
+class Verifier(Protocol):
+    def verify(self, token: str, now: float | None = None) -> TokenClaimsLike: ...
+
+
+class RoomStateSource(Protocol):
+    """A feature's part of a connect reply's ``room`` (polls, reactions, online count)."""
+
+    async def room_state(self, room_id: str, user: User) -> dict[str, Any]: ...
+
+
+class Connections:
+    """The sessions of one node and the requests that shape them (connect, refresh)."""
+
+    def __init__(
+        self,
+        settings: CoreSettings,
+        *,
+        node: Node,
+        store: StreamStore,
+        verifier: Verifier,
+        room_state: list[RoomStateSource],
+        on_count: Callable[[str], None],
+    ) -> None:
+        self._settings = settings
+        self._node = node
+        self._store = store
+        self._verifier = verifier
+        self._room_state = room_state
+        self._on_count = on_count  # a room's local connection count changed
+        self.sessions: set[Session] = set()
+        self._by_sink: dict[Sink, Session] = {}
+        node.on_slow = self._slow_consumer
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"connect": self.connect, "refresh": self.refresh, "ping": self.ping}
+
+    # Life of a session --------------------------------------------------------------------
+
+    def new_session(
+        self, sink: Sink, closer: Callable[[CloseCode, str], None], remote: str = ""
+    ) -> Session:
+        """A new connection, closed with ``4505`` unless it connects in time."""
+        s = self._settings
+        session = Session(
+            sink=sink,
+            closer=closer,
+            frames=TokenBucket(s.rate_frames or 1e9, s.rate_frames_burst, time.monotonic()),
+            strikes=StrikeCounter(s.flood_strikes, s.flood_window),
+            remote=remote,
+            max_send_buffer=s.max_send_buffer,
+        )
+        session.connect_timer = asyncio.get_running_loop().call_later(
+            s.connect_timeout, _close_if_waiting, session
+        )
+        self.sessions.add(session)
+        self._by_sink[sink] = session
+        return session
+
+    def go_live(self, session: Session, covered_seq: int) -> None:
+        """After the connect reply was written: flush the buffered pushes, then live."""
+        room = self._node.room(session.room_id or "")
+        if room is None or session.machine.state is not SessionState.CONNECTING:
+            return
+        session.machine.advance("connected")
+        _cancel_connect_timer(session)
+        room.activate(session.sink, covered_seq)
+        self._on_count(room.room_id)
+
+    async def disconnect(self, session: Session) -> None:
+        """Forget a connection that closed."""
+        session.cancel_timers()
+        _cancel_connect_timer(session)
+        if session.machine.state is not SessionState.CLOSED:
+            session.machine.advance("close")
+        self.sessions.discard(session)
+        self._by_sink.pop(session.sink, None)
+        if session.room_id is not None:
+            await self._leave(session, session.room_id)
+
+    def close_all(self, code: CloseCode, reason: str, hint_max: float | None = None) -> None:
+        """Close every connection; with ``hint_max`` each reason carries its own random
+        ``reconnect_after_ms`` in [hint_max/10, hint_max] (docs/protocol.md §8), so that
+        the clients come back spread out rather than all at once."""
+        high = 0 if hint_max is None else max(1, int(hint_max * 1000))
+        low = high // 10
+        for session in list(self.sessions):
+            text = reason
+            if high:
+                text += f"; reconnect_after_ms={low + secrets.randbelow(high - low + 1)}"
+            session.close(code, text)
+
+    async def _leave(self, session: Session, room_id: str) -> None:
+        await self._node.leave(room_id, session.sink)
+        self._on_count(room_id)
+
+    def _slow_consumer(self, sink: Sink) -> None:
+        session = self._by_sink.get(sink)
+        if session is not None:
+            session.close(CloseCode.SLOW_CONSUMER, "send queue full")
+
+    # Requests -----------------------------------------------------------------------------
+
+    async def connect(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        session.machine.advance("connect")
+        try:
+            return await self._connect(session, args)
+        except BaseException:
+            if session.machine.state is SessionState.CONNECTING:
+                session.machine.advance("failed")
+            raise
+
+    async def _connect(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        claims, room_id, user = self._check_connect(args)
+        recover = args.get("recover")
+        if recover is not None:
+            _check_recover(recover)  # before the room is opened: a refusal leaves nothing
+        session.user = user
+        session.room_id = room_id
+        self._arm_expiry(session, claims.exp)
+        try:
+            room = await self._node.join(room_id, session.sink)
+            result = await self._reply(session, room, user, recover)
+        except BaseException:
+            # Every failure path: out of the room, and the room closed here if now empty.
+            session.user = None
+            session.room_id = None
+            session.cancel_timers()
+            await self._leave(session, room_id)
+            raise
+        covered: int = result["room"]["seq"]
+        session.after_reply = lambda: self.go_live(session, covered)
+        return result
+
+    def _check_connect(self, args: dict[str, Any]) -> tuple[TokenClaimsLike, str, User]:
+        """The token's claims, the room and the user; a refusal closes the connection."""
+        try:
+            claims = self._verifier.verify(args["token"])
+        except RequestError as exc:
+            expired = exc.code is ErrorCode.TOKEN_EXPIRED
+            code = CloseCode.TOKEN_EXPIRED if expired else CloseCode.BAD_TOKEN
+            raise CloseRequested(code, exc.message, error=exc) from None
+        try:
+            room_id = validate_room_id(args["room"])
+            username = validate_username(args["username"], self._settings.max_username_chars)
+        except RequestError as exc:
+            raise CloseRequested(CloseCode.BAD_CONNECT, exc.message, error=exc) from None
+        role = validate_role(args.get("role", "viewer"))
+        if not grants(claims.role, role):
+            refusal = request_error(
+                ErrorCode.ROLE_NOT_GRANTED, f"the token does not grant the role {role}"
+            )
+            raise CloseRequested(CloseCode.FORBIDDEN, refusal.message, error=refusal)
+        return claims, room_id, User(claims.sub, username, role)
+
+    async def _reply(
+        self, session: Session, room: Room, user: User, recover: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The connect reply. Served from memory where possible: a join storm of thousands
+        of clients must not become thousands of store reads."""
+        s = self._settings
+        if recover is not None and recover.get("epoch") == room.epoch:
+            # A client ahead of this node (publications late or lost) is served, not
+            # refused as a reset: the node catches up from the store first.
+            await self._node.catch_up_to(room, _check_recover(recover))
+        # Everything up to this position was delivered before the join; everything after it
+        # reaches the connection through its join buffer (see Room).
+        covered = room.last_seq
+        assert covered is not None and room.epoch is not None
+        state: dict[str, Any] = {"id": room.room_id, "epoch": room.epoch, "seq": covered}
+        for source in self._room_state:
+            state.update(await source.room_state(room.room_id, user))
+        result: dict[str, Any] = {
+            "user": user.to_wire(),
+            "session": session.id,
+            "node": NODE,
+            "room": state,
+            "token_exp": session.token_exp,
+            "limits": {
+                "max_message_chars": s.max_message_chars,
+                "max_frame_bytes": s.max_frame_bytes,
+                "history_page_max": s.history_page_max,
+            },
+        }
+        if recover is not None:
+            result["recovery"] = await self._recover(room, covered, recover)
+        return result
+
+    async def _recover(self, room: Room, last_seq: int, recover: dict[str, Any]) -> dict[str, Any]:
+        """Replay the stream after the client's position up to ``last_seq``; a client ahead
+        of ``last_seq`` (after the catch-up) or of another epoch holds a reset stream."""
+        since = _check_recover(recover)
+        if recover.get("epoch") != room.epoch:
+            return {"recovered": False, "reason": "epoch_changed"}
+        if last_seq - since > self._settings.recovery_max_events:
+            return {"recovered": False, "reason": "gap_too_large"}
+        if since > last_seq:
+            return {"recovered": False, "reason": "epoch_changed"}
+        events = await self._store.events_since(room.room_id, since, last_seq - since)
+        # The pushes are encoded as they are for live delivery and embedded as they are.
+        pushes = [orjson.Fragment(event_push(e)) for e in events if e.seq <= last_seq]
+        return {"recovered": True, "events": pushes}
+
+    async def refresh(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, _room_id = session.member()
+        claims = self._verifier.verify(args["token"])
+        if claims.sub != user.id:
+            raise request_error(ErrorCode.TOKEN_WRONG_USER, "the new token is for another user")
+        if not grants(claims.role, user.role):
+            raise request_error(ErrorCode.ROLE_NOT_GRANTED, "the new token does not grant the role")
+        self._arm_expiry(session, claims.exp)
+        return {"exp": claims.exp}
+
+    async def ping(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ts": now_ms()}
+
+    def _arm_expiry(self, session: Session, exp: float) -> None:
+        session.token_exp = exp
+        session.cancel_timers()
+        delay = max(0.0, exp + self._settings.token_leeway - time.time())
+        session.expiry_timer = asyncio.get_running_loop().call_later(
+            delay, session.close, CloseCode.TOKEN_EXPIRED, "token expired"
+        )
+
+
+def _close_if_waiting(session: Session) -> None:
+    session.connect_timer = None
+    if session.machine.state is not SessionState.CONNECTED:
+        session.close(CloseCode.CONNECT_TIMEOUT, "no connect in time")
+
+
+def _cancel_connect_timer(session: Session) -> None:
+    if session.connect_timer is not None:
+        session.connect_timer.cancel()
+        session.connect_timer = None
+
+
+def _check_recover(recover: dict[str, Any]) -> int:
+    """The position of a connect's ``recover`` object, or raise ``invalid_field``."""
+    since = recover.get("seq")
+    if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+        raise request_error(ErrorCode.INVALID_FIELD, "recover.seq must be an integer >= 0")
+    return since

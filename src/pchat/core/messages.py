@@ -1,0 +1,88 @@
+"""Messages: the ``send``, ``history`` and ``delete`` requests.
+
+A message is stored first — the store gives it the room's next stream position and the
+``send`` reply means *committed* — then published as a stream push. A delete is a stream
+event too: soft, the text removed, ``message_delete`` to the room.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pchat.protocol.codes import ErrorCode
+from pchat.protocol.errors import request_error
+from pchat.protocol.validation import validate_client_id, validate_text
+from pchat.storage.base import StreamStore
+
+from .clock import new_id, now_ms
+from .limits import Limiter
+from .node import Node, Push
+from .permissions import is_staff
+from .ratelimit import BucketMap
+from .session import Handler, Session
+from .settings import CoreSettings
+from .stream import delete_push, message_push
+
+__all__ = ["Messages"]
+
+
+class Messages:
+    """The message requests of one node."""
+
+    def __init__(
+        self, settings: CoreSettings, *, node: Node, store: StreamStore, limiter: Limiter
+    ) -> None:
+        self._settings = settings
+        self._node = node
+        self._store = store
+        self._limiter = limiter
+        self._buckets = BucketMap(settings.rate_messages, settings.rate_messages_burst)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"send": self.send, "history": self.history, "delete": self.delete}
+
+    async def send(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = session.member()
+        text = validate_text(args["text"], self._settings.max_message_chars)
+        cid = validate_client_id(args["cid"]) if "cid" in args else None
+        await self._limiter.take(session, self._buckets, f"msg:{user.id}")
+        result = await self._store.append_message(
+            room_id, message_id=new_id(), user=user, text=text, cid=cid, ts=now_ms()
+        )
+        message = result.message
+        if result.created:
+            frame = message_push(message.seq, message)
+            await self._node.publish(room_id, Push.STREAM, frame, seq=message.seq)
+        return {"message": message.to_wire(), "duplicate": not result.created}
+
+    async def history(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        _user, room_id = session.member()
+        page_max = self._settings.history_page_max
+        limit = args.get("limit", 50)
+        if not 1 <= limit <= page_max:
+            raise request_error(ErrorCode.INVALID_FIELD, f"limit must be 1-{page_max}")
+        page = await self._store.history(
+            room_id,
+            before_seq=args.get("before_seq"),
+            before_ts=args.get("before_ts"),
+            limit=limit + 1,
+        )
+        has_more = len(page) > limit
+        if has_more:
+            page = page[1:]
+        return {"messages": [m.to_wire() for m in page], "has_more": has_more}
+
+    async def delete(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = session.member()
+        message_id = args["message_id"]
+        message = await self._store.get_message(room_id, message_id)
+        if message is None:
+            raise request_error(ErrorCode.NOT_FOUND, "no such message in this room")
+        if message.user.id != user.id and not is_staff(user):
+            raise request_error(ErrorCode.FORBIDDEN, "only moderators delete others' messages")
+        result = await self._store.delete_message(room_id, message_id, by=user, ts=now_ms())
+        if result is None:
+            raise request_error(ErrorCode.NOT_FOUND, "no such message in this room")
+        frame = delete_push(result.seq, result.message)
+        await self._node.publish(room_id, Push.STREAM, frame, seq=result.seq)
+        return {"message_id": message_id, "seq": result.seq}

@@ -1,0 +1,71 @@
+"""What the chat core can be told: limits, rates and periods — nothing about transports.
+
+The server's :class:`~pchat.server.config.Settings` (host, port, files, sockets, …) builds
+one of these with :meth:`CoreSettings.pick`; the core never sees the server's settings.
+``None`` disables a limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["DEFAULT_REACTIONS", "CoreSettings"]
+
+DEFAULT_REACTIONS: tuple[str, ...] = ("like", "love", "haha", "wow", "sad", "angry", "clap", "fire")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoreSettings:
+    """Limits, rates and periods of the chat core (documented in docs/protocol.md §6)."""
+
+    # Limits.
+    max_frame_bytes: int = 16 * 1024  # told to clients in the connect reply
+    max_message_chars: int = 2000
+    max_username_chars: int = 32
+    history_page_max: int = 100
+    #: Messages per second per user (token bucket rate) and the burst it may save up.
+    rate_messages: float | None = 5.0
+    rate_messages_burst: int = 10
+    #: All frames per second per connection, and burst.
+    rate_frames: float | None = 50.0
+    rate_frames_burst: int = 100
+    #: Rate-limited requests tolerated within ``flood_window`` before closing with FLOOD.
+    flood_strikes: int | None = 30
+    flood_window: float = 10.0
+    rate_reactions: float | None = 10.0
+    rate_reactions_burst: int = 20
+    reactions: tuple[str, ...] = DEFAULT_REACTIONS
+    #: Polls a moderator may create per second (per user), and burst.
+    rate_polls: float | None = 0.2
+    rate_polls_burst: int = 3
+    #: Open and scheduled polls a room may hold at once; more are refused (``121``).
+    max_open_polls: int | None = 10
+    #: Finished polls in a connect reply (the newest; older ones are paged with ``polls``).
+    polls_in_connect: int = 10
+    #: The most polls one ``polls`` page holds.
+    polls_page_max: int = 50
+
+    # Connections.
+    #: Seconds a new connection has to send ``connect`` (else close 4505).
+    connect_timeout: float = 10.0
+    #: Leeway for clock skew when a token's ``exp`` ends a session, in seconds.
+    token_leeway: int = 5
+    #: A connection whose unsent output exceeds this many bytes is closed (SLOW_CONSUMER).
+    max_send_buffer: int | None = 1024 * 1024
+    #: Seconds: the upper bound of the jittered reconnect hint sent on shutdown (None: none).
+    reconnect_hint_max: float | None = 2.5
+
+    # Recovery and periods.
+    recovery_max_events: int = 1000
+    stats_interval: float = 1.0  # reaction statistics / online count push period
+    poll_tally_interval: float = 0.25  # coalescing window for poll tally pushes
+    poll_scan_interval: float = 5.0  # how often scheduled polls of other nodes are armed
+    #: Gather a room's pushes for this many ms into one write per connection (0: off).
+    coalesce_ms: float = 0.0
+
+    @classmethod
+    def pick(cls, source: Any) -> CoreSettings:
+        """The core's settings read off any object with attributes of the same names (the
+        server's settings)."""
+        return cls(**{f.name: getattr(source, f.name) for f in fields(cls)})

@@ -1,0 +1,36 @@
+"""A room's stream events as pushes: encoded the same way for live delivery, gap filling
+and recovery, so a client cannot tell them apart."""
+
+from __future__ import annotations
+
+from pchat.protocol.frames import push_frame
+from pchat.protocol.models import Message
+from pchat.storage.base import StreamEvent
+
+__all__ = ["delete_push", "event_push", "message_push"]
+
+
+def message_push(seq: int, message: Message) -> bytes:
+    """The ``message`` push of the event at ``seq`` that created ``message``."""
+    return push_frame("message", {"seq": seq, "message": message.to_wire()})
+
+
+def delete_push(seq: int, message: Message) -> bytes:
+    """The ``message_delete`` push of the event at ``seq`` that deleted ``message``."""
+    return push_frame(
+        "message_delete",
+        {
+            "seq": seq,
+            "message_id": message.id,
+            "message_seq": message.seq,
+            "deleted_by": message.deleted_by.to_wire() if message.deleted_by else None,
+            "ts": message.deleted_at,
+        },
+    )
+
+
+def event_push(event: StreamEvent) -> bytes:
+    """The push of a stored stream event."""
+    if event.kind == "message":
+        return message_push(event.seq, event.message)
+    return delete_push(event.seq, event.message)
