@@ -7,7 +7,9 @@ schema (PostgreSQL) or key prefix (Redis) from ``tmp_path`` and drop it at teard
 (``STORE_CLEANUPS``).
 
 ``BROKER_FACTORIES`` does the same for brokers: ``make_broker()`` called twice in one test
-gives two brokers sharing the test's channels, as two nodes of one cluster would.
+gives two brokers sharing the test's channels, as two nodes of one cluster would (Redis: the
+test's key prefix; local: a worker hub of the test's own, started on first use and closed at
+teardown).
 
 A backend whose service is unreachable is skipped, with the reason, unless ``CI`` is set:
 in CI every backend must run (see :mod:`tests.storage.backends`).
@@ -15,13 +17,16 @@ in CI every backend must run (see :mod:`tests.storage.backends`).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from pchat.storage.base import Broker, MessageStore
+from pchat.storage.broker_local import LocalBroker
 from pchat.storage.broker_memory import MemoryBroker
+from pchat.storage.hub_local import LocalHub
 from pchat.storage.store_sqlite import SQLiteStore
 from tests.storage.backends import (
     drop_redis_prefix,
@@ -89,6 +94,25 @@ async def _memory_broker(tmp_path: Path, **options: float) -> Broker:
     return MemoryBroker()
 
 
+_hubs: dict[Path, LocalHub] = {}
+
+
+async def _local_broker(tmp_path: Path, **options: float) -> Broker:
+    hub = _hubs.get(tmp_path)
+    if hub is None:
+        # In the temporary directory, not tmp_path: a Unix socket's path has ~100 bytes.
+        hub = LocalHub(Path(tempfile.gettempdir()) / f"{unique_name(tmp_path)}.sock")
+        await hub.start()
+        _hubs[tmp_path] = hub
+    return LocalBroker(hub.path)
+
+
+async def _stop_local_hub(tmp_path: Path) -> None:
+    hub = _hubs.pop(tmp_path, None)
+    if hub is not None:
+        await hub.close()
+
+
 async def _redis_broker(tmp_path: Path, **options: float) -> Broker:
     from pchat.storage.broker_redis import RedisBroker
 
@@ -101,17 +125,18 @@ async def _drop_redis(tmp_path: Path) -> None:
 
 
 BROKER_FACTORIES: dict[str, Callable[..., Awaitable[Broker]]] = {
+    "local": _local_broker,
     "memory": _memory_broker,
     "redis": _redis_broker,
 }
-BROKER_CLEANUPS: dict[str, Cleanup] = {"redis": _drop_redis}
+BROKER_CLEANUPS: dict[str, Cleanup] = {"local": _stop_local_hub, "redis": _drop_redis}
 
 
 @pytest.fixture(params=sorted(BROKER_FACTORIES))
 async def make_broker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BrokerMaker]:
     """Open a new broker (a node) of the backend on this test's channels; closed at teardown.
 
-    Keyword arguments go to the backend (those it does not know are ignored by memory).
+    Keyword arguments go to the backend (memory and local ignore them).
     """
     factory = BROKER_FACTORIES[request.param]
     opened: list[Broker] = []

@@ -58,3 +58,7 @@ async def test_presence_is_this_nodes_count() -> None:
     broker = MemoryBroker()
     assert await broker.set_presence("lobby", 3) == 3
     assert await broker.set_presence("lobby", 0) == 0
+
+
+def test_memory_broker_is_always_healthy() -> None:
+    assert MemoryBroker().healthy

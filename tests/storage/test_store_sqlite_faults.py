@@ -1,7 +1,7 @@
-"""The embedded store under faults: a file another process holds locked, and health.
+"""The SQLite store under faults: a file another process holds locked, and health.
 
 The PostgreSQL store's faults (a stalled and a restarting server) are in
-``test_postgres_faults.py``.
+``test_store_postgres_faults.py``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ import pytest
 
 from pchat.protocol.models import User
 from pchat.storage.base import StoreUnavailable
-from pchat.storage.broker_local import LocalBroker
-from pchat.storage.broker_memory import MemoryBroker
-from pchat.storage.hub_local import LocalHub
 from pchat.storage.store_sqlite import SQLiteStore, _is_transient
 
 ALICE = User("u-alice", "alice")
@@ -69,18 +66,3 @@ def test_locked_and_full_are_transient(tmp_path: Path) -> None:
     finally:
         holder.close()
         waiter.close()
-
-
-async def test_brokers_report_health(tmp_path: Path) -> None:
-    assert MemoryBroker().healthy
-    hub = LocalHub(tmp_path / "hub.sock")
-    await hub.start()
-    broker = LocalBroker(hub.path)
-    assert not broker.healthy
-    await broker.open()
-    try:
-        assert broker.healthy
-    finally:
-        await broker.close()
-        await hub.close()
-    assert not broker.healthy

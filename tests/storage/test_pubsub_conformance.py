@@ -1,6 +1,7 @@
-"""The Broker contract, run against every backend of ``conftest.BROKER_FACTORIES``.
+"""The PubSub contract, run against every broker backend of ``conftest.BROKER_FACTORIES``.
 
-Delivery may be asynchronous (Redis): each check waits until the publications arrived.
+Delivery may be asynchronous (Redis, the worker hub): each check waits until the
+publications arrived.
 """
 
 from __future__ import annotations
@@ -11,24 +12,13 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from pchat.storage.base import Broker
-from tests.helpers import t
+from pchat.storage.base import PubSub
+from tests.storage.conformance import Got, recorder, until
 
-BrokerMaker = Callable[..., Awaitable[Broker]]
-Got = list[tuple[str, int | None, bytes]]
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(t(timeout)):
-        while not predicate():
-            await asyncio.sleep(0.01)
+PubSubMaker = Callable[..., Awaitable[PubSub]]
 
 
-def recorder(got: Got) -> Callable[[str, int | None, bytes], None]:
-    return lambda room, seq, payload: got.append((room, seq, payload))
-
-
-async def test_publications_reach_the_room_handler_in_order(make_broker: BrokerMaker) -> None:
+async def test_publications_reach_the_room_handler_in_order(make_broker: PubSubMaker) -> None:
     broker = await make_broker()
     got: Got = []
     other: Got = []
@@ -46,7 +36,7 @@ async def test_publications_reach_the_room_handler_in_order(make_broker: BrokerM
     assert len(got) == len(expected)  # delivered once
 
 
-async def test_unsubscribe_stops_delivery(make_broker: BrokerMaker) -> None:
+async def test_unsubscribe_stops_delivery(make_broker: PubSubMaker) -> None:
     broker = await make_broker()
     got: Got = []
     await broker.subscribe("lobby", recorder(got))
@@ -60,7 +50,7 @@ async def test_unsubscribe_stops_delivery(make_broker: BrokerMaker) -> None:
     assert got == [("lobby", 1, b"before")]
 
 
-async def test_subscribing_again_replaces_the_handler(make_broker: BrokerMaker) -> None:
+async def test_subscribing_again_replaces_the_handler(make_broker: PubSubMaker) -> None:
     broker = await make_broker()
     first: Got = []
     second: Got = []
@@ -73,7 +63,7 @@ async def test_subscribing_again_replaces_the_handler(make_broker: BrokerMaker) 
 
 
 async def test_a_failing_handler_does_not_reach_the_publisher(
-    make_broker: BrokerMaker, caplog: pytest.LogCaptureFixture
+    make_broker: PubSubMaker, caplog: pytest.LogCaptureFixture
 ) -> None:
     broker = await make_broker()
     calls: list[bytes] = []
@@ -90,26 +80,8 @@ async def test_a_failing_handler_does_not_reach_the_publisher(
     assert "lobby" in caplog.text
 
 
-async def test_presence_of_one_node_is_its_count(make_broker: BrokerMaker) -> None:
-    broker = await make_broker()
-    assert await broker.set_presence("lobby", 3) == 3
-    assert await broker.set_presence("lobby", 5) == 5
-    assert await broker.set_presence("hall", 1) == 1
-    assert await broker.set_presence("lobby", 0) == 0
-
-
-async def test_take_token_is_shared_or_declined(make_broker: BrokerMaker) -> None:
-    broker = await make_broker()
-    first = await broker.take_token("k", 1.0, 1)
-    if first is None:  # a one-node broker: the node's own buckets apply
-        return
-    assert first == 0.0
-    second = await broker.take_token("k", 1.0, 1)
-    assert second is not None and second > 0
-
-
 async def test_on_reconnect_takes_a_callback_and_is_quiet_while_connected(
-    make_broker: BrokerMaker,
+    make_broker: PubSubMaker,
 ) -> None:
     broker = await make_broker()
     calls: list[None] = []
@@ -119,4 +91,4 @@ async def test_on_reconnect_takes_a_callback_and_is_quiet_while_connected(
     await broker.publish("lobby", 1, b"x")
     await until(lambda: len(got) == 1)
     await asyncio.sleep(0.1)
-    assert calls == []  # only after an outage (tests/storage/test_redis_broker.py)
+    assert calls == []  # only after an outage (tests/storage/test_broker_redis.py)
