@@ -92,7 +92,8 @@ class ChatService:
         for feature in (self.connections, messages, reactions, self.polls):
             self._handlers.update(feature.handlers())
         missing = set(REQUEST_FIELDS) - set(self._handlers)
-        assert not missing, f"request types without a handler: {sorted(missing)}"
+        if missing:
+            raise RuntimeError(f"request types without a handler: {sorted(missing)}")
         self._reconcile_due = False
         self.jobs = Jobs()
         period = settings.stats_interval
