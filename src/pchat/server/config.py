@@ -19,8 +19,9 @@ __all__ = ["DEFAULT_REACTIONS", "Settings"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class Settings:
-    """Everything ``pchat serve`` can be told."""
+class Settings(CoreSettings):
+    """Everything ``pchat serve`` can be told: the server's own settings (addresses, files,
+    backends, tokens, the edge, sockets) and, inherited, the chat core's."""
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -37,8 +38,6 @@ class Settings:
     # Tokens.
     token_issuer: str = "pchat"
     token_ttl: int = 3600  # seconds
-    #: Leeway for clock skew when checking exp/nbf/iat, in seconds.
-    token_leeway: int = 5
     #: How often a running server re-reads the signing keys (``pchat keys rotate``), in s.
     keys_reload_interval: float = 30.0
     #: Failed token-service calls within the window before 429: distinct wrong secrets per
@@ -60,47 +59,10 @@ class Settings:
     #: Browser origins allowed to open the WebSocket (exact match); empty: any.
     allowed_origins: tuple[str, ...] = ()
 
-    # Limits. None disables a limit.
-    max_frame_bytes: int = 16 * 1024
-    max_message_chars: int = 2000
-    max_username_chars: int = 32
-    history_page_max: int = 100
-    #: Messages per second per user (token bucket rate) and the burst it may save up.
-    rate_messages: float | None = 5.0
-    rate_messages_burst: int = 10
-    #: All frames per second per connection, and burst.
-    rate_frames: float | None = 50.0
-    rate_frames_burst: int = 100
-    #: Rate-limited requests tolerated within ``flood_window`` before closing with FLOOD.
-    flood_strikes: int | None = 30
-    flood_window: float = 10.0
-    rate_reactions: float | None = 10.0
-    rate_reactions_burst: int = 20
-    #: Polls a moderator may create per second (per user), and burst.
-    rate_polls: float | None = 0.2
-    rate_polls_burst: int = 3
-    #: Open and scheduled polls a room may hold at once; more are refused (``121``).
-    max_open_polls: int | None = 10
-    #: Finished polls in a connect reply (the newest; older ones are paged with ``polls``).
-    polls_in_connect: int = 10
-    #: The most polls one ``polls`` page holds.
-    polls_page_max: int = 50
-    reactions: tuple[str, ...] = DEFAULT_REACTIONS
+    # The chat core's limits, rates and periods: see CoreSettings (inherited).
 
-    # Recovery, liveness, fan-out.
-    recovery_max_events: int = 1000
-    connect_timeout: float = 10.0
-    #: On shutdown each connection is closed (4000) with a hint to reconnect after a random
-    #: delay between a tenth of this and this many seconds, spreading the returns; None: none.
-    reconnect_hint_max: float | None = 2.5
+    # Liveness and sockets.
     heartbeat: float | None = 25.0  # WebSocket ping interval; a missed pong closes
-    stats_interval: float = 1.0  # reaction statistics / online count push period
-    poll_tally_interval: float = 0.25  # coalescing window for poll tally pushes
-    poll_scan_interval: float = 5.0  # how often scheduled polls of other nodes are armed
-    #: Gather a room's pushes for this many ms into one write per connection (0: off).
-    coalesce_ms: float = 0.0
-    #: A connection whose unsent output exceeds this many bytes is closed (SLOW_CONSUMER).
-    max_send_buffer: int | None = 1024 * 1024
     #: The kernel's send buffer per connection (SO_SNDBUF; None: the system's autotuning,
     #: up to several MB on Linux). Bounded, so that with ``max_send_buffer`` it bounds what
     #: a client that stopped reading holds on the server.
