@@ -25,11 +25,31 @@ from pchat.protocol.errors import (
 from pchat.protocol.models import Message, Poll, PollOption, User
 
 if TYPE_CHECKING:
-    from pchat.sdk import ConnectEvent, DisconnectEvent, Events, PChatSDK, Reaction, States
+    from pchat.sdk import (
+        ConnectEvent,
+        DisconnectEvent,
+        Events,
+        PChatSDK,
+        Reaction,
+        ReactionEvent,
+        StateChangeEvent,
+        States,
+    )
 
 __version__ = "0.1.0"
 
-_LAZY = frozenset({"PChatSDK", "Events", "States", "ConnectEvent", "DisconnectEvent", "Reaction"})
+_LAZY = frozenset(
+    {
+        "PChatSDK",
+        "Events",
+        "States",
+        "ConnectEvent",
+        "DisconnectEvent",
+        "Reaction",
+        "ReactionEvent",
+        "StateChangeEvent",
+    }
+)
 
 __all__ = [
     "ConflictError",
@@ -47,8 +67,10 @@ __all__ = [
     "PollOption",
     "RateLimitedError",
     "Reaction",
+    "ReactionEvent",
     "RequestError",
     "RequestTimeoutError",
+    "StateChangeEvent",
     "StateError",
     "States",
     "TokenError",
