@@ -124,7 +124,9 @@ async def test_connect_refusals_close(
 
 
 async def test_expired_token_and_expiry_while_connected(tmp_path: Any) -> None:
-    srv = await start_server(tmp_path / "d", token_ttl=1, token_leeway=0)
+    srv = await start_server(
+        tmp_path / "d", token_ttl=1, token_leeway=0, end_connections_at_token_exp=True
+    )
     try:
         c = await _client(srv, "b5", "alice")
         fresh = await srv.token("alice")
@@ -335,3 +337,21 @@ async def test_an_unmasked_client_frame_closes_with_1002(server: RunningServer) 
     finally:
         ok.close()
         bad.close()
+
+
+async def test_by_default_a_connection_outlives_its_token(tmp_path: Any) -> None:
+    """Issue 10: the vendor's SDK has no refresh hook, so by default a token is checked at
+    connect (and at every reconnect) and an established connection outlives it."""
+    srv = await start_server(tmp_path / "d", token_ttl=1, token_leeway=0)
+    try:
+        c = await _client(srv, "life", "alice")
+        token = await srv.token("alice")
+        await asyncio.sleep(2.2)  # the token of the connection and `token` have expired
+        assert c.close_code is None
+        assert (await c.ok("send", text="still here"))["message"]["text"] == "still here"
+        d = RawClient(await srv.http.ws_connect(srv.ws_url))  # type: ignore[union-attr]
+        frame = await d.request("connect", room="life", username="alice", token=token)
+        assert frame["error"]["code"] == 203  # a new connection (a reconnect) is checked
+        assert await d.closed() == CloseCode.TOKEN_EXPIRED
+    finally:
+        await _stop(srv)

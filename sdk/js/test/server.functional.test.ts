@@ -240,7 +240,11 @@ describe('the real server with short-lived tokens', () => {
   let shortLived: RealServer;
 
   beforeAll(async () => {
-    shortLived = await RealServer.start({ PCHAT_TOKEN_TTL: '2', PCHAT_TOKEN_LEEWAY: '1' });
+    shortLived = await RealServer.start({
+      PCHAT_TOKEN_TTL: '2',
+      PCHAT_TOKEN_LEEWAY: '1',
+      PCHAT_END_CONNECTIONS_AT_TOKEN_EXP: 'true',
+    });
   });
 
   afterAll(async () => {

@@ -274,8 +274,12 @@ class Connections:
         return {"ts": now_ms()}
 
     def _arm_expiry(self, session: Session, exp: float) -> None:
+        """Note the token's expiry; close the connection then if the operator asked for it
+        (by default a connection outlives its token: it was checked at connect)."""
         session.token_exp = exp
         session.cancel_timers()
+        if not self._settings.end_connections_at_token_exp:
+            return
         delay = max(0.0, exp + self._settings.token_leeway - time.time())
         session.expiry_timer = asyncio.get_running_loop().call_later(
             delay, session.close, CloseCode.TOKEN_EXPIRED, "token expired"

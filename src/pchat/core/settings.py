@@ -49,8 +49,12 @@ class CoreSettings:
     # Connections.
     #: Seconds a new connection has to send ``connect`` (else close 4505).
     connect_timeout: float = 10.0
-    #: Leeway for clock skew when a token's ``exp`` ends a session, in seconds.
+    #: Leeway for clock skew when a token's ``exp`` is checked, in seconds.
     token_leeway: int = 5
+    #: Close a connection with ``4002`` when its token expires (then clients need a token
+    #: refresher). Off: a token is checked at connect and at every reconnect, and an
+    #: established connection outlives it, as with the vendor's SDK.
+    end_connections_at_token_exp: bool = False
     #: A connection whose unsent output exceeds this many bytes is closed (SLOW_CONSUMER).
     max_send_buffer: int | None = 1024 * 1024
     #: Seconds: the upper bound of the jittered reconnect hint sent on shutdown (None: none).
