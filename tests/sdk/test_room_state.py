@@ -14,6 +14,20 @@ from pchat.sdk.room_state import Outcome, RoomState
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "room_state.json"
 CASES: list[dict[str, Any]] = json.loads(VECTORS.read_text(encoding="utf-8"))
+SURFACE = Path(__file__).parent.parent / "vectors" / "sdk_surface.json"
+OBJECTS: dict[str, Any] = json.loads(SURFACE.read_text(encoding="utf-8"))["objects"]
+
+
+def plain(value: Any) -> Any:
+    """An SDK object as JSON: the fields sdk_surface.json lists for Python, recursively."""
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    spec = OBJECTS.get(type(value).__name__)
+    if spec is None:
+        return value
+    return {name: plain(getattr(value, name)) for name in spec["python"]}
 
 
 def event_string(event: Events, payload: Any) -> str:
@@ -90,6 +104,14 @@ def test_vector(case: dict[str, Any]) -> None:
         assert state.online == expect["online"]
     if "events" in expect:
         assert events == expect["events"]
+    if "objects" in expect:
+        held_objects = {
+            "user": state.user,
+            "messages": state.messages,
+            "polls": list(state.polls.values()),
+            "limits": state.limits,
+        }
+        assert plain(held_objects) == expect["objects"]["python"]
 
 
 def test_vectors_cover_the_required_situations() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import pchat.protocol.models
 import pchat.sdk
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.frames import error_from_wire
@@ -32,10 +33,31 @@ SURFACE: dict[str, Any] = json.loads(
 )
 
 
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
 @pytest.mark.parametrize("name", sorted(SURFACE["payloads"]))
 def test_payload_fields(name: str) -> None:
     cls = getattr(pchat.sdk, name)
-    assert [f.name for f in dataclasses.fields(cls)] == SURFACE["payloads"][name]
+    assert [f.name for f in dataclasses.fields(cls)] == SURFACE["payloads"][name]["python"]
+
+
+@pytest.mark.parametrize("name", sorted(SURFACE["objects"]))
+def test_object_fields(name: str) -> None:
+    """The wire objects: dataclass fields and properties (``Poll.total_votes``)."""
+    cls = getattr(pchat.protocol.models, name)
+    properties = [n for n, v in vars(cls).items() if isinstance(v, property)]
+    names = [f.name for f in dataclasses.fields(cls)] + properties
+    assert sorted(names) == sorted(SURFACE["objects"][name]["python"])
+
+
+@pytest.mark.parametrize("group", ["objects", "payloads"])
+def test_the_languages_differ_only_in_case(group: str) -> None:
+    for name, spec in SURFACE[group].items():
+        assert all(n == n.lower() for n in spec["python"]), name
+        assert spec["typescript"] == [camel(n) for n in spec["python"]], name
 
 
 def test_client_properties_methods_and_options() -> None:

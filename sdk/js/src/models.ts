@@ -1,9 +1,12 @@
 /**
- * Wire objects built from frames: each `*FromWire` returns a fresh object with exactly the
- * fields of docs/protocol.md (defaults filled in, unknown fields dropped). No I/O.
+ * The SDK's objects built from frames: each `*FromWire` returns a fresh object with the
+ * fields of docs/protocol.md renamed to camelCase (`deleted_by` → `deletedBy`, `total_votes`
+ * → `totalVotes`, …), defaults filled in, unknown fields dropped. This is the one place
+ * where wire names become the SDK's: nothing the application gets carries a snake_case key
+ * (`tests/vectors/sdk_surface.json` lists each object's fields per language). No I/O.
  * @module
  */
-import type { Message, Poll, PollOption, User } from './types.js';
+import type { Limits, Message, Poll, PollOption, User } from './types.js';
 
 /** A decoded JSON object (a frame or a part of one). */
 export type Json = Record<string, unknown>;
@@ -46,15 +49,15 @@ export function messageFromWire(data: unknown): Message {
   };
   if (typeof d.cid === 'string') message.cid = d.cid;
   if (message.deleted) {
-    message.deleted_by = d.deleted_by ? userFromWire(d.deleted_by) : null;
-    message.deleted_at = numOrNull(d.deleted_at);
+    message.deletedBy = d.deleted_by ? userFromWire(d.deleted_by) : null;
+    message.deletedAt = numOrNull(d.deleted_at);
   }
   return message;
 }
 
 /** `message` soft-deleted: text removed, who and when recorded. */
 export function asDeleted(message: Message, by: User, at: number): Message {
-  return { ...message, text: '', deleted: true, deleted_by: by, deleted_at: at };
+  return { ...message, text: '', deleted: true, deletedBy: by, deletedAt: at };
 }
 
 export function pollFromWire(data: unknown): Poll {
@@ -68,36 +71,46 @@ export function pollFromWire(data: unknown): Poll {
     question: str(d.question),
     options,
     status: str(d.status),
-    total_votes:
+    totalVotes:
       typeof d.total_votes === 'number'
         ? d.total_votes
         : options.reduce((sum, o) => sum + o.votes, 0),
-    created_by: userFromWire(d.created_by),
-    created_at: num(d.created_at),
-    publish_at: numOrNull(d.publish_at),
-    published_at: numOrNull(d.published_at),
-    finished_at: numOrNull(d.finished_at),
+    createdBy: userFromWire(d.created_by),
+    createdAt: num(d.created_at),
+    publishAt: numOrNull(d.publish_at),
+    publishedAt: numOrNull(d.published_at),
+    finishedAt: numOrNull(d.finished_at),
   };
-  if (typeof d.my_vote === 'number') poll.my_vote = d.my_vote;
+  if (typeof d.my_vote === 'number') poll.myVote = d.my_vote;
   return poll;
+}
+
+/** The connect reply's `limits`; a limit the reply does not give is left out. */
+export function limitsFromWire(data: unknown): Limits {
+  const d = obj(data);
+  const limits: { -readonly [K in keyof Limits]: Limits[K] } = {};
+  if (typeof d.max_message_chars === 'number') limits.maxMessageChars = d.max_message_chars;
+  if (typeof d.max_frame_bytes === 'number') limits.maxFrameBytes = d.max_frame_bytes;
+  if (typeof d.history_page_max === 'number') limits.historyPageMax = d.history_page_max;
+  return limits;
 }
 
 function sameUser(a: User, b: User): boolean {
   return a.id === b.id && a.username === b.username && a.role === b.role;
 }
 
-/** Whether two polls are the same apart from `my_vote` (which pushes do not carry). */
+/** Whether two polls are the same apart from `myVote` (which pushes do not carry). */
 export function samePoll(a: Poll, b: Poll): boolean {
   return (
     a.id === b.id &&
     a.question === b.question &&
     a.status === b.status &&
-    a.total_votes === b.total_votes &&
-    a.created_at === b.created_at &&
-    a.publish_at === b.publish_at &&
-    a.published_at === b.published_at &&
-    a.finished_at === b.finished_at &&
-    sameUser(a.created_by, b.created_by) &&
+    a.totalVotes === b.totalVotes &&
+    a.createdAt === b.createdAt &&
+    a.publishAt === b.publishAt &&
+    a.publishedAt === b.publishedAt &&
+    a.finishedAt === b.finishedAt &&
+    sameUser(a.createdBy, b.createdBy) &&
     a.options.length === b.options.length &&
     a.options.every((o, i) => o.text === b.options[i]?.text && o.votes === b.options[i]?.votes)
   );

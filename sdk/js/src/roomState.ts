@@ -23,6 +23,7 @@
 import {
   UNKNOWN_USER,
   asDeleted,
+  limitsFromWire,
   messageFromWire,
   pollFromWire,
   samePoll,
@@ -171,16 +172,16 @@ export class RoomState {
         user: UNKNOWN_USER,
         text: '',
         deleted: true,
-        deleted_by: by,
-        deleted_at: at,
+        deletedBy: by,
+        deletedAt: at,
       });
     } else if (!held.deleted) {
       const deleted = asDeleted(held, by, at);
       this.put(deleted);
       out.add('message_delete', deleted);
-    } else if (!held.deleted_by) {
+    } else if (!held.deletedBy) {
       // Replayed already deleted without details: fill them in, silently.
-      this.put({ ...held, deleted_by: by, deleted_at: at });
+      this.put({ ...held, deletedBy: by, deletedAt: at });
     }
   }
 
@@ -272,7 +273,7 @@ export class RoomState {
     this.user = userFromWire(result.user);
     this.roomId = String(room.id);
     this.tokenExp = typeof result.token_exp === 'number' ? result.token_exp : null;
-    this.limits = { ...((result.limits ?? {}) as Limits) };
+    this.limits = limitsFromWire(result.limits);
     this.applyRoomState(room, rejoin ? out : new Outcome());
     this.joined = true;
     return out;
@@ -327,13 +328,13 @@ export class RoomState {
   private putPoll(incoming: Poll, out: Outcome): Poll {
     let poll = incoming;
     const held = this.polls.get(poll.id);
-    if (held !== undefined && poll.my_vote == null && held.my_vote != null) {
-      poll = { ...poll, my_vote: held.my_vote }; // pushes go to everyone: no my_vote
+    if (held !== undefined && poll.myVote == null && held.myVote != null) {
+      poll = { ...poll, myVote: held.myVote }; // pushes go to everyone: no my_vote
     }
     const changed =
       held === undefined ||
       !samePoll(held, poll) ||
-      (held.my_vote ?? null) !== (poll.my_vote ?? null);
+      (held.myVote ?? null) !== (poll.myVote ?? null);
     if (changed) {
       this.polls.set(poll.id, poll);
       out.add('poll', poll);

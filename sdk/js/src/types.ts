@@ -9,9 +9,9 @@
  *      +---- terminal close / disconnect() ---- RECONNECTING --ok--> CONNECTED
  * ```
  *
- * Wire objects (User, Message, Poll) keep the field names of docs/protocol.md exactly
- * (`deleted_by`, `total_votes`, `my_vote`, …): no camelCase conversion. The SDK's own
- * objects (event payloads, options) are camelCase.
+ * Every field the SDK hands the application is camelCase: objects (User, Message, Poll),
+ * event payloads and options alike. The wire's snake_case (docs/protocol.md: `deleted_by`,
+ * `total_votes`, `my_vote`, …) is converted once, where frames are parsed (`models.ts`).
  * @module
  */
 import type { PChatError } from './errors.js';
@@ -50,7 +50,8 @@ export interface User {
 
 /**
  * A chat message. `seq` is its position in the room's stream, `ts` the server time in ms.
- * A deleted message has `text: ''`, `deleted: true`, `deleted_by` and `deleted_at`.
+ * A deleted message has `text: ''`, `deleted: true`, `deletedBy` and `deletedAt` (wire
+ * `deleted_by`, `deleted_at`); `cid`, `deletedBy` and `deletedAt` are present only when set.
  */
 export interface Message {
   readonly id: string;
@@ -60,8 +61,8 @@ export interface Message {
   readonly text: string;
   readonly deleted: boolean;
   readonly cid?: string;
-  readonly deleted_by?: User | null;
-  readonly deleted_at?: number | null;
+  readonly deletedBy?: User | null;
+  readonly deletedAt?: number | null;
 }
 
 /** One option of a poll with its tally. */
@@ -74,8 +75,9 @@ export interface PollOption {
 export type PollStatus = 'scheduled' | 'open' | 'finished';
 
 /**
- * A poll. Times are in ms or `null`. `my_vote` is the index this user voted for; the SDK
- * keeps it across pushes (which go to everyone and carry none).
+ * A poll. Times are in ms or `null`. `myVote` (wire `my_vote`) is the index this user voted
+ * for, present once known; the SDK keeps it across pushes (which go to everyone and carry
+ * none).
  */
 export interface Poll {
   readonly id: string;
@@ -83,13 +85,13 @@ export interface Poll {
   readonly options: readonly PollOption[];
   // `string & {}` keeps the three literals for completion while allowing future statuses.
   readonly status: PollStatus | (string & {});
-  readonly total_votes: number;
-  readonly created_by: User;
-  readonly created_at: number;
-  readonly publish_at: number | null;
-  readonly published_at: number | null;
-  readonly finished_at: number | null;
-  readonly my_vote?: number | null;
+  readonly totalVotes: number;
+  readonly createdBy: User;
+  readonly createdAt: number;
+  readonly publishAt: number | null;
+  readonly publishedAt: number | null;
+  readonly finishedAt: number | null;
+  readonly myVote?: number | null;
 }
 
 /**
@@ -145,9 +147,9 @@ export interface EventMap {
   online: number;
 }
 
-/** Connection limits from the connect reply. */
+/** Connection limits from the connect reply (wire `max_message_chars`, …). */
 export interface Limits {
-  readonly max_message_chars?: number;
-  readonly max_frame_bytes?: number;
-  readonly history_page_max?: number;
+  readonly maxMessageChars?: number;
+  readonly maxFrameBytes?: number;
+  readonly historyPageMax?: number;
 }

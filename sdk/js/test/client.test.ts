@@ -84,7 +84,7 @@ describe('the seed flow', () => {
     const deletedEvent = next(ann, Events.MESSAGE_DELETE);
     const deleted = await mod.deleteMessage(message.id);
     expect(deleted).toMatchObject({ id: message.id, deleted: true, text: '' });
-    expect((await deletedEvent).deleted_by?.id).toBe('u-mia');
+    expect((await deletedEvent).deletedBy?.id).toBe('u-mia');
     expect(ann.messages.find((m) => m.id === message.id)?.deleted).toBe(true);
 
     const reaction = next(mod, Events.REACTION);
@@ -97,21 +97,21 @@ describe('the seed flow', () => {
 
     const pollPush = next(ann, Events.POLL);
     const poll = await mod.createPoll('Tea or coffee?', ['tea', 'coffee']);
-    expect(poll).toMatchObject({ status: 'open', total_votes: 0 });
+    expect(poll).toMatchObject({ status: 'open', totalVotes: 0 });
     expect((await pollPush).id).toBe(poll.id);
     const voted = await ann.vote(poll.id, 1);
-    expect(voted.my_vote).toBe(1);
+    expect(voted.myVote).toBe(1);
     expect(voted.options.map((o) => o.votes)).toEqual([0, 1]);
     const finishedPush = next(ann, Events.POLL, (p) => p.status === 'finished');
     await mod.finishPoll(poll.id);
     const finished = await finishedPush;
-    expect(finished.my_vote).toBe(1); // kept from the vote reply: pushes carry none
+    expect(finished.myVote).toBe(1); // kept from the vote reply: pushes carry none
     expect(ann.polls).toHaveLength(1);
     expect((await ann.getPolls())[0]?.status).toBe('finished');
 
     const later = new Date(Date.now() + 60_000);
     const scheduled = await mod.createPoll('Later?', ['yes', 'no'], later);
-    expect(scheduled.publish_at).toBe(later.getTime());
+    expect(scheduled.publishAt).toBe(later.getTime());
     expect(fake.server.requestsOf('poll_create')[1]?.publish_at).toBe(later.getTime());
     expect(fake.server.requestsOf('poll_create')[0]).not.toHaveProperty('publish_at');
   });

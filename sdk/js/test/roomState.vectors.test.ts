@@ -1,11 +1,14 @@
 // The shared protocol vectors (tests/vectors/room_state.json, documented in
 // tests/vectors/README.md) drive the pure room-state module, as they drive the Python SDK's.
+// Every event payload and every object the state holds is checked against the TypeScript
+// fields of tests/vectors/sdk_surface.json: camelCase, no snake_case key anywhere.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import type { Json } from '../src/models.js';
 import { Outcome, RoomState, type RoomEvent } from '../src/roomState.js';
+import { nonCamelKeys, payloadProblems, shapeProblems } from './shapes.js';
 
 interface Step {
   kind: 'connect' | 'recovery' | 'push' | 'history' | 'send' | 'poll_reply';
@@ -68,9 +71,11 @@ describe('room_state.json vectors', () => {
       let gap = false;
       let reset = false;
       let recovered: boolean | null = null;
+      const problems: string[] = [];
       for (const step of c.steps) {
         const out = apply(state, step);
         events.push(...out.events.map(eventString));
+        for (const e of out.events) problems.push(...payloadProblems(e.event, e.payload));
         gap ||= out.gap;
         if (step.kind === 'connect' || step.kind === 'recovery') {
           reset = out.reset;
@@ -93,12 +98,28 @@ describe('room_state.json vectors', () => {
         const polls = Object.fromEntries(
           [...state.polls.values()].map((p) => [
             p.id,
-            { status: p.status, votes: p.options.map((o) => o.votes), my_vote: p.my_vote ?? null },
+            { status: p.status, votes: p.options.map((o) => o.votes), my_vote: p.myVote ?? null },
           ]),
         );
         expect(polls).toEqual(want.polls);
       }
       if ('events' in want) expect(events).toEqual(want.events);
+      const held = {
+        user: state.user,
+        messages: state.messages,
+        polls: [...state.polls.values()],
+        limits: state.limits,
+      };
+      if ('objects' in want) {
+        expect(held).toStrictEqual((want.objects as { typescript: unknown }).typescript);
+      }
+      problems.push(
+        ...(state.user === null ? [] : shapeProblems('User', state.user, 'user')),
+        ...state.messages.flatMap((m, i) => shapeProblems('Message', m, `messages[${i}]`)),
+        ...held.polls.flatMap((p, i) => shapeProblems('Poll', p, `polls[${i}]`)),
+        ...nonCamelKeys(held, 'state'),
+      );
+      expect(problems).toEqual([]);
     });
   }
 });

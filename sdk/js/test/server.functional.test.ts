@@ -119,7 +119,7 @@ describe('the real server', () => {
     const miaDeletes = record(mia, [Events.MESSAGE_DELETE]);
     const deleted = await bob.deleteMessage(own.id);
     expect(deleted).toMatchObject({ id: own.id, deleted: true, text: '' });
-    expect(deleted?.deleted_by?.id).toBe('bob');
+    expect(deleted?.deletedBy?.id).toBe('bob');
     await expect(bob.deleteMessage(other.id)).rejects.toBeInstanceOf(ForbiddenError);
     await mia.deleteMessage(bad.id);
     await expect(mia.deleteMessage(bad.id)).rejects.toMatchObject({ code: 119, name: 'already_deleted' });
@@ -161,12 +161,12 @@ describe('the real server', () => {
 
     const published = next(bob, Events.POLL);
     const poll = await mia.createPoll('Tea or coffee?', ['tea', 'coffee']);
-    expect(poll).toMatchObject({ question: 'Tea or coffee?', status: 'open', total_votes: 0 });
+    expect(poll).toMatchObject({ question: 'Tea or coffee?', status: 'open', totalVotes: 0 });
     expect((await published).id).toBe(poll.id);
 
-    const tally = next(mia, Events.POLL, (p) => p.id === poll.id && p.total_votes === 1);
+    const tally = next(mia, Events.POLL, (p) => p.id === poll.id && p.totalVotes === 1);
     const voted = await bob.vote(poll.id, 1);
-    expect(voted.my_vote).toBe(1);
+    expect(voted.myVote).toBe(1);
     expect(voted.options.map((o) => o.votes)).toEqual([0, 1]);
     expect((await tally).options.map((o) => o.votes)).toEqual([0, 1]);
     await expect(bob.vote(poll.id, 0)).rejects.toBeInstanceOf(ConflictError);
@@ -176,8 +176,8 @@ describe('the real server', () => {
     const finished = next(bob, Events.POLL, (p) => p.id === poll.id && p.status === 'finished');
     await mia.finishPoll(poll.id);
     const final = await finished;
-    expect(final.my_vote).toBe(1);
-    expect(final.finished_at).not.toBeNull();
+    expect(final.myVote).toBe(1);
+    expect(final.finishedAt).not.toBeNull();
     await expect(bob.vote(poll.id, 0)).rejects.toMatchObject({ code: 114 });
     expect((await bob.getPolls()).map((p) => [p.id, p.status])).toEqual([[poll.id, 'finished']]);
 

@@ -1,6 +1,7 @@
 // The public surface the two SDKs share (tests/vectors/sdk_surface.json, read by
-// tests/sdk/test_surface.py too): payload fields, client properties, methods and options,
-// and the error class of every error code. The vectors use the Python SDK's snake_case.
+// tests/sdk/test_surface.py too): object and payload fields (listed per language), client
+// properties, methods and options, and the error class of every error code. Other names in
+// the vectors are the Python SDK's snake_case.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -9,22 +10,13 @@ import { describe, expect, it } from 'vitest';
 import { Events, errorFromWire, type StateChangeEvent } from '../src/index.js';
 import { fakeToken } from './fakeServer.js';
 import { next, useFakeServer } from './helpers.js';
+import { shapeProblems, surface, watchShapes } from './shapes.js';
 
-interface Surface {
-  payloads: Record<string, string[]>;
-  client_properties: string[];
-  client_methods: string[];
-  client_options: string[];
-  errors: { code: number; class: string; name: string; temporary: boolean }[];
-}
-
-const FILE = fileURLToPath(new URL('../../../tests/vectors/sdk_surface.json', import.meta.url));
-const surface = JSON.parse(readFileSync(FILE, 'utf8')) as Surface;
 const CLIENT = fileURLToPath(new URL('../src/client.ts', import.meta.url));
 
 const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 const fields = (payload: object) => Object.keys(payload).sort();
-const expected = (name: string) => (surface.payloads[name] ?? []).map(camel).sort();
+const expected = (name: string) => [...(surface.payloads[name]?.typescript ?? [])].sort();
 
 const fake = useFakeServer();
 
@@ -42,6 +34,41 @@ describe('sdk_surface.json', () => {
     const disconnected = next(sdk, Events.DISCONNECT);
     await sdk.disconnect();
     expect(fields(await disconnected)).toEqual(expected('DisconnectEvent'));
+  });
+
+  it('objects have the TypeScript fields, camelCase, and nothing snake_case reaches the application', async () => {
+    const mia = fake.client();
+    const shapes = watchShapes(mia);
+    await mia.connect('lobby', 'Mia', fakeToken('u-mia', 'moderator'), { role: 'moderator' });
+    const sent = await mia.sendMessage('hello', { cid: 'c-1' });
+    shapes.returned('Message', sent);
+    const deleted = await mia.deleteMessage(sent.id);
+    expect(deleted).not.toBeNull();
+    shapes.returned('Message', deleted);
+    // Every field of a Message (a deleted one with a cid) and of a Poll (with myVote).
+    expect(fields(deleted ?? {})).toEqual([...(surface.objects.Message?.typescript ?? [])].sort());
+    const poll = await mia.createPoll('Tea or coffee?', ['tea', 'coffee'], Date.now() + 60_000);
+    shapes.returned('Poll', poll);
+    const open = await mia.createPoll('Now?', ['yes', 'no']);
+    const voted = await mia.vote(open.id, 1);
+    shapes.returned('Poll', voted);
+    expect(fields(voted)).toEqual([...(surface.objects.Poll?.typescript ?? [])].sort());
+    shapes.returned('Poll', await mia.finishPoll(open.id));
+    shapes.returned('Poll', await mia.getPolls());
+    await mia.sendReaction('like');
+    await mia.getReactionsStats();
+    shapes.returned('Message', await mia.loadHistory());
+    await mia.disconnect();
+    expect(shapes.check()).toEqual([]);
+    expect([...shapes.seen].sort()).toEqual(
+      ['connect', 'disconnect', 'history_load', 'message', 'message_delete', 'poll', 'reaction', 'reactions_stats', 'state_change'],
+    );
+  });
+
+  it('the shape check finds a snake_case field', () => {
+    const user = { id: 'u', username: 'U', role: 'viewer' };
+    const message = { id: 'm', seq: 1, ts: 1, user, text: '', deleted: true, deleted_by: user };
+    expect(shapeProblems('Message', message)).toEqual(['Message.deleted_by: not a field of Message']);
   });
 
   it('the client has the same properties, methods and options', () => {

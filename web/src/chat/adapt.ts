@@ -1,6 +1,6 @@
 /**
- * From the SDK's wire objects (field names as in docs/protocol.md: `deleted_by`,
- * `total_votes`, `my_vote`, …) to the view model of `types.ts`.
+ * From the SDK's objects (camelCase: `deletedBy`, `totalVotes`, `myVote`, …) to the view
+ * model of `types.ts`.
  */
 
 import type { Message, Poll, User } from 'pchatsdk';
@@ -19,7 +19,7 @@ export function toMessage(message: Message): ChatMessage {
     user: toUser(message.user),
     text: message.text,
     deleted: message.deleted,
-    deletedBy: message.deleted_by ? toUser(message.deleted_by) : null,
+    deletedBy: message.deletedBy ? toUser(message.deletedBy) : null,
   };
 }
 
@@ -33,12 +33,12 @@ export function toPoll(poll: Poll): ChatPoll {
     question: poll.question,
     options: poll.options.map((o) => ({ text: o.text, votes: o.votes })),
     status: toStatus(poll.status),
-    totalVotes: poll.total_votes,
-    createdBy: poll.created_by.id ? toUser(poll.created_by) : null,
-    createdAt: poll.created_at || null,
-    publishAt: poll.publish_at,
-    finishedAt: poll.finished_at,
-    myVote: typeof poll.my_vote === 'number' ? poll.my_vote : null,
+    totalVotes: poll.totalVotes,
+    createdBy: poll.createdBy.id ? toUser(poll.createdBy) : null,
+    createdAt: poll.createdAt || null,
+    publishAt: poll.publishAt,
+    finishedAt: poll.finishedAt,
+    myVote: typeof poll.myVote === 'number' ? poll.myVote : null,
   };
 }
 

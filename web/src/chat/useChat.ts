@@ -227,7 +227,7 @@ export function useChat(
     // The server pages by creation time, then id: ask for those before the oldest held.
     const oldest = sdk.polls.reduce<(typeof sdk.polls)[number] | undefined>(
       (min, p) =>
-        !min || p.created_at < min.created_at || (p.created_at === min.created_at && p.id < min.id)
+        !min || p.createdAt < min.createdAt || (p.createdAt === min.createdAt && p.id < min.id)
           ? p
           : min,
       undefined,
