@@ -49,7 +49,7 @@ async def test_a_failing_handler_does_not_reach_the_publisher(
         raise RuntimeError("boom")
 
     await broker.subscribe("lobby", broken)
-    with caplog.at_level(logging.ERROR, logger="pchat.storage.broker_memory"):
+    with caplog.at_level(logging.ERROR, logger="pchat.storage"):
         await broker.publish("lobby", 1, b"x")
     assert "lobby" in caplog.text
 

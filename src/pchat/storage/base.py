@@ -51,6 +51,7 @@ decline (see each method), and report it through ``healthy``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -77,7 +78,10 @@ __all__ = [
     "StoreUnavailable",
     "StreamEvent",
     "StreamStore",
+    "deliver",
 ]
+
+_log = logging.getLogger(__name__)
 
 
 class StoreUnavailable(PChatError):
@@ -245,6 +249,15 @@ class MessageStore(Backend, StreamStore, ReactionStore, PollStore, Protocol):
 
 BrokerHandler = Callable[[str, int | None, bytes], None]
 """Called with ``(room_id, seq, payload)`` for every publication to a subscribed room."""
+
+
+def deliver(handler: BrokerHandler, room_id: str, seq: int | None, payload: bytes) -> None:
+    """Hand one publication to ``handler`` as :class:`PubSub` promises: a handler that
+    raises is logged, and neither the publisher nor later deliveries see the exception."""
+    try:
+        handler(room_id, seq, payload)
+    except Exception:
+        _log.exception("broker handler for room %r failed", room_id)
 
 
 class PubSub(Backend, Protocol):

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from .base import BrokerHandler
+from .base import BrokerHandler, deliver
 from .hub_local import (
     OP_PRESENCE,
     OP_PRESENCE_REPLY,
@@ -96,12 +96,8 @@ class LocalBroker:
 
     def _deliver(self, room_id: str, seq: int | None, payload: bytes) -> None:
         handler = self._handlers.get(room_id)
-        if handler is None:
-            return
-        try:
-            handler(room_id, seq, payload)
-        except Exception:
-            log.exception("broker handler for room %r failed", room_id)
+        if handler is not None:
+            deliver(handler, room_id, seq, payload)
 
     async def publish(self, room_id: str, seq: int | None, payload: bytes) -> None:
         self._deliver(room_id, seq, payload)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
-from .base import BrokerHandler
+from .base import BrokerHandler, deliver
 
 __all__ = ["MemoryBroker"]
-
-logger = logging.getLogger(__name__)
 
 
 class MemoryBroker:
@@ -35,12 +32,8 @@ class MemoryBroker:
 
     async def publish(self, room_id: str, seq: int | None, payload: bytes) -> None:
         handler = self._handlers.get(room_id)
-        if handler is None:
-            return
-        try:
-            handler(room_id, seq, payload)
-        except Exception:
-            logger.exception("broker handler for room %r failed", room_id)
+        if handler is not None:
+            deliver(handler, room_id, seq, payload)
 
     async def subscribe(self, room_id: str, handler: BrokerHandler) -> None:
         self._handlers[room_id] = handler

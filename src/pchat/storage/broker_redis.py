@@ -65,7 +65,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from .base import BrokerHandler
+from .base import BrokerHandler, deliver
 
 __all__ = ["RedisBroker"]
 
@@ -576,10 +576,7 @@ class RedisBroker:
     def _call(self, handler: BrokerHandler, room_id: str, seq: int | None, payload: bytes) -> None:
         if seq is not None and seq > self._delivered.get(room_id, 0):
             self._delivered[room_id] = seq
-        try:
-            handler(room_id, seq, payload)
-        except Exception:
-            log.exception("broker handler for room %r failed", room_id)
+        deliver(handler, room_id, seq, payload)
 
     async def _resync(self, rooms: list[str], *, deliver: bool = True) -> None:
         """Hand each room's last stream publication to its handler if it was not handed

@@ -52,8 +52,9 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
 
+from . import poll_rules
 from .base import AppendResult, DeleteResult, RoomInfo, StoreUnavailable, StreamEvent
-from .sql_rows import message_from_row, poll_from_row
+from .sql_rows import M_JOINED, P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
 from .store_health import StoreHealth
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
@@ -150,31 +151,20 @@ SCHEMA_VERSION: Final = len(_MIGRATIONS)
 _MAX_SEQ: Final = (1 << 63) - 1
 _SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
-_M: Final = (
-    "seq, id, user_id, username, role, text, cid, ts,"
-    " deleted, deleted_by_id, deleted_by_name, deleted_by_role, deleted_at"
-)
-_M_JOINED: Final = ", ".join(f"m.{c.strip()}" for c in _M.split(","))
-_P: Final = (
-    "id, question, status, created_by_id, created_by_name, created_by_role,"
-    " created_at, publish_at, published_at, finished_at"
-)
-_P_JOINED: Final = ", ".join(f"p.{c.strip()}" for c in _P.split(","))
-
 _SQL_HISTORY: Final = (
-    f"SELECT {_M} FROM messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+    f"SELECT {M} FROM messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
 )
 # ``ts`` grows with ``seq`` in a room: "older than ts" is "at or before the position of the
 # newest message older than ts" — one seek on messages_ts, then the primary key.
 _SQL_HISTORY_TS: Final = f"""
-    SELECT {_M} FROM messages
+    SELECT {M} FROM messages
     WHERE room_id = $1 AND ts < $4 AND seq < least($2, 1 + coalesce((
         SELECT seq FROM messages WHERE room_id = $1 AND ts < $4
         ORDER BY ts DESC, seq DESC LIMIT 1
     ), 0))
     ORDER BY seq DESC LIMIT $3"""
 _SQL_EVENTS: Final = f"""
-    SELECT e.seq AS event_seq, e.kind, {_M_JOINED} FROM events AS e
+    SELECT e.seq AS event_seq, e.kind, {M_JOINED} FROM events AS e
     JOIN messages AS m ON m.room_id = e.room_id AND m.seq = e.message_seq
     WHERE e.room_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"""
 _SQL_LOCK_ROOM: Final = "SELECT last_seq, last_ts FROM rooms WHERE room_id = $1 FOR UPDATE"
@@ -183,7 +173,7 @@ _SQL_NEW_ROOM: Final = (
     " VALUES ($1, $2, 0, 0, $3) ON CONFLICT (room_id) DO NOTHING"
 )
 _SQL_CIDS: Final = f"""
-    SELECT {_M_JOINED} FROM messages AS m
+    SELECT {M_JOINED} FROM messages AS m
     JOIN unnest($2::text[], $3::text[]) AS k(user_id, cid)
       ON m.user_id = k.user_id AND m.cid = k.cid
     WHERE m.room_id = $1 AND m.cid IS NOT NULL"""
@@ -200,7 +190,7 @@ _SQL_APPEND: Final = """
     )
     UPDATE rooms SET last_seq = $10, last_ts = $11 WHERE room_id = $1"""
 _SQL_POLL_ROWS: Final = f"""
-    SELECT {_P_JOINED}, o.text AS option_text, o.votes FROM polls AS p
+    SELECT {P_JOINED}, o.text AS option_text, o.votes FROM polls AS p
     JOIN poll_options AS o ON o.room_id = p.room_id AND o.poll_id = p.id"""
 
 # What a lost, refused, restarting or stalled connection looks like: the operation may
@@ -520,7 +510,7 @@ class PostgresStore:
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         row = await self._run(
             lambda c: c.fetchrow(
-                f"SELECT {_M} FROM messages WHERE room_id = $1 AND id = $2", room_id, message_id
+                f"SELECT {M} FROM messages WHERE room_id = $1 AND id = $2", room_id, message_id
             )
         )
         return None if row is None else message_from_row(row)
@@ -533,7 +523,7 @@ class PostgresStore:
             if room is None:
                 return None
             row = await conn.fetchrow(
-                f"SELECT {_M} FROM messages WHERE room_id = $1 AND id = $2", room_id, message_id
+                f"SELECT {M} FROM messages WHERE room_id = $1 AND id = $2", room_id, message_id
             )
             if row is None:
                 return None
@@ -621,27 +611,17 @@ class PostgresStore:
     # -- polls -----------------------------------------------------------------------------
 
     async def create_poll(self, room_id: str, poll: Poll) -> Poll:
-        by = poll.created_by
         await self._run(
             lambda c: c.execute(
                 f"""WITH p AS (
-                    INSERT INTO polls (room_id, {_P})
+                    INSERT INTO polls (room_id, {P})
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                 )
                 INSERT INTO poll_options (room_id, poll_id, idx, text, votes)
                 SELECT $1, $2, o.idx - 1, o.text, o.votes
                 FROM unnest($12::text[], $13::bigint[]) WITH ORDINALITY AS o(text, votes, idx)""",
                 room_id,
-                poll.id,
-                poll.question,
-                poll.status,
-                by.id,
-                by.username,
-                by.role,
-                poll.created_at,
-                poll.publish_at,
-                poll.published_at,
-                poll.finished_at,
+                *poll_to_row(poll),
                 [o.text for o in poll.options],
                 [o.votes for o in poll.options],
             )
@@ -695,25 +675,18 @@ class PostgresStore:
 
         return await self._tx(run)
 
-    async def _locked_poll(self, conn: _Conn, room_id: str, poll_id: str) -> Poll:
+    async def _locked_poll(self, conn: _Conn, room_id: str, poll_id: str) -> Poll | None:
         # Lock first, read after: a statement that waited for the lock would read the
         # options as they were before the previous holder committed.
         locked = await conn.fetchval(
             "SELECT true FROM polls WHERE room_id = $1 AND id = $2 FOR UPDATE", room_id, poll_id
         )
-        poll = await self._fetch_poll(conn, room_id, poll_id) if locked else None
-        if poll is None:
-            raise request_error(ErrorCode.NOT_FOUND, "no such poll")
-        return poll
+        return await self._fetch_poll(conn, room_id, poll_id) if locked else None
 
     async def vote(self, room_id: str, poll_id: str, user_id: str, option: int) -> Poll:
         async def run(conn: _Conn) -> Poll:
             # The poll's row lock orders the votes of one poll: each sees the ones before.
-            poll = await self._locked_poll(conn, room_id, poll_id)
-            if poll.status != "open":
-                raise request_error(ErrorCode.POLL_NOT_OPEN, f"the poll is {poll.status}")
-            if not 0 <= option < len(poll.options):
-                raise request_error(ErrorCode.INVALID_FIELD, "option: out of range")
+            poll = poll_rules.poll_to_vote(await self._locked_poll(conn, room_id, poll_id), option)
             counted = await conn.fetchval(
                 """WITH v AS (
                     INSERT INTO poll_votes (room_id, poll_id, user_id, option, ts)
@@ -728,19 +701,14 @@ class PostgresStore:
                 option,
                 _now_ms(),
             )
-            if not counted:
-                raise request_error(ErrorCode.ALREADY_VOTED, "you voted in this poll already")
-            options = list(poll.options)
-            options[option] = replace(options[option], votes=options[option].votes + 1)
-            return replace(poll, options=tuple(options), my_vote=option)
+            poll_rules.first_vote(bool(counted))
+            return poll_rules.counted(poll, option)
 
         return await self._tx(run)
 
     async def finish_poll(self, room_id: str, poll_id: str, ts: int) -> Poll:
         async def run(conn: _Conn) -> Poll:
-            poll = await self._locked_poll(conn, room_id, poll_id)
-            if poll.status == "finished":
-                raise request_error(ErrorCode.POLL_NOT_OPEN, "the poll is finished")
+            poll = poll_rules.poll_to_finish(await self._locked_poll(conn, room_id, poll_id))
             await conn.execute(
                 "UPDATE polls SET status = 'finished', finished_at = $3"
                 " WHERE room_id = $1 AND id = $2",
@@ -748,7 +716,7 @@ class PostgresStore:
                 poll_id,
                 ts,
             )
-            return replace(poll, status="finished", finished_at=ts)
+            return poll_rules.finished(poll, ts)
 
         return await self._tx(run)
 

@@ -47,9 +47,10 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
 
+from . import poll_rules
 from .base import AppendResult, DeleteResult, RoomInfo, StoreUnavailable, StreamEvent
 from .private_files import private_file, sqlite_files
-from .sql_rows import message_from_row, poll_from_row
+from .sql_rows import M_JOINED, P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
 from .store_health import StoreHealth
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -141,52 +142,19 @@ SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
 _MAX_SEQ: Final = (1 << 63) - 1
 
-_MESSAGE_COLUMNS: Final = (
-    "seq",
-    "id",
-    "user_id",
-    "username",
-    "role",
-    "text",
-    "cid",
-    "ts",
-    "deleted",
-    "deleted_by_id",
-    "deleted_by_name",
-    "deleted_by_role",
-    "deleted_at",
-)
-_M: Final = ", ".join(_MESSAGE_COLUMNS)
-_M_JOINED: Final = ", ".join(f"m.{c}" for c in _MESSAGE_COLUMNS)
-
-_POLL_FIELDS: Final = (
-    "id",
-    "question",
-    "status",
-    "created_by_id",
-    "created_by_name",
-    "created_by_role",
-    "created_at",
-    "publish_at",
-    "published_at",
-    "finished_at",
-)
-_P: Final = ", ".join(_POLL_FIELDS)
-_P_JOINED: Final = ", ".join(f"p.{c}" for c in _POLL_FIELDS)
-
 _SQL_HISTORY: Final = (
-    f"SELECT {_M} FROM messages WHERE room_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+    f"SELECT {M} FROM messages WHERE room_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
 )
 # ``ts`` grows with ``seq`` in a room, so "older than ts" is "at or before the position of
 # the newest message older than ts": one seek on messages_ts, then the primary key.
 _SQL_HISTORY_TS: Final = f"""
-    SELECT {_M} FROM messages
+    SELECT {M} FROM messages
     WHERE room_id = ?1 AND ts < ?4 AND seq < min(?2, 1 + coalesce((
         SELECT seq FROM messages WHERE room_id = ?1 AND ts < ?4 ORDER BY ts DESC, seq DESC LIMIT 1
     ), 0))
     ORDER BY seq DESC LIMIT ?3"""
 _SQL_EVENTS: Final = f"""
-    SELECT e.seq, e.kind, {_M_JOINED} FROM events AS e
+    SELECT e.seq, e.kind, {M_JOINED} FROM events AS e
     JOIN messages AS m ON m.room_id = e.room_id AND m.seq = e.message_seq
     WHERE e.room_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?"""
 
@@ -404,7 +372,7 @@ def _append(
 ) -> AppendResult:
     if cid is not None:
         row = conn.execute(
-            f"SELECT {_M} FROM messages WHERE room_id = ? AND user_id = ? AND cid = ?",
+            f"SELECT {M} FROM messages WHERE room_id = ? AND user_id = ? AND cid = ?",
             (room_id, user.id, cid),
         ).fetchone()
         if row is not None:
@@ -438,7 +406,7 @@ def _append(
 
 def _get_message(conn: sqlite3.Connection, room_id: str, message_id: str) -> Message | None:
     row = conn.execute(
-        f"SELECT {_M} FROM messages WHERE room_id = ? AND id = ?", (room_id, message_id)
+        f"SELECT {M} FROM messages WHERE room_id = ? AND id = ?", (room_id, message_id)
     ).fetchone()
     return None if row is None else message_from_row(row)
 
@@ -504,23 +472,9 @@ def _reaction_stats(conn: sqlite3.Connection, room_id: str) -> dict[str, int]:
 
 
 def _create_poll(conn: sqlite3.Connection, room_id: str, poll: Poll) -> Poll:
-    by = poll.created_by
-    conn.execute(
-        f"INSERT INTO polls (room_id, {_P}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            room_id,
-            poll.id,
-            poll.question,
-            poll.status,
-            by.id,
-            by.username,
-            by.role,
-            poll.created_at,
-            poll.publish_at,
-            poll.published_at,
-            poll.finished_at,
-        ),
-    )
+    row = (room_id, *poll_to_row(poll))
+    marks = ", ".join("?" * len(row))
+    conn.execute(f"INSERT INTO polls (room_id, {P}) VALUES ({marks})", row)
     conn.executemany(
         "INSERT INTO poll_options (room_id, poll_id, idx, text, votes) VALUES (?, ?, ?, ?, ?)",
         [(room_id, poll.id, i, o.text, o.votes) for i, o in enumerate(poll.options)],
@@ -530,7 +484,7 @@ def _create_poll(conn: sqlite3.Connection, room_id: str, poll: Poll) -> Poll:
 
 def _get_poll(conn: sqlite3.Connection, room_id: str, poll_id: str) -> Poll | None:
     row = conn.execute(
-        f"SELECT {_P} FROM polls WHERE room_id = ? AND id = ?", (room_id, poll_id)
+        f"SELECT {P} FROM polls WHERE room_id = ? AND id = ?", (room_id, poll_id)
     ).fetchone()
     if row is None:
         return None
@@ -544,7 +498,7 @@ def _get_poll(conn: sqlite3.Connection, room_id: str, poll_id: str) -> Poll | No
 def _list_polls(conn: sqlite3.Connection, room_id: str, statuses: list[str]) -> list[Poll]:
     marks = ", ".join("?" * len(statuses))
     rows = conn.execute(
-        f"SELECT {_P_JOINED}, o.text, o.votes FROM polls AS p"
+        f"SELECT {P_JOINED}, o.text, o.votes FROM polls AS p"
         " JOIN poll_options AS o ON o.room_id = p.room_id AND o.poll_id = p.id"
         f" WHERE p.room_id = ? AND p.status IN ({marks})"
         " ORDER BY p.created_at, p.id, o.idx",
@@ -574,44 +528,30 @@ def _publish_poll(conn: sqlite3.Connection, room_id: str, poll_id: str, ts: int)
     return _get_poll(conn, room_id, poll_id) if won else None
 
 
-def _existing_poll(conn: sqlite3.Connection, room_id: str, poll_id: str) -> Poll:
-    poll = _get_poll(conn, room_id, poll_id)
-    if poll is None:
-        raise request_error(ErrorCode.NOT_FOUND, "no such poll")
-    return poll
-
-
 def _vote(conn: sqlite3.Connection, room_id: str, poll_id: str, user_id: str, option: int) -> Poll:
-    poll = _existing_poll(conn, room_id, poll_id)
-    if poll.status != "open":
-        raise request_error(ErrorCode.POLL_NOT_OPEN, f"the poll is {poll.status}")
-    if not 0 <= option < len(poll.options):
-        raise request_error(ErrorCode.INVALID_FIELD, "option: out of range")
+    # The writer thread runs one job at a time: nothing changes the poll between the read
+    # and the writes.
+    poll = poll_rules.poll_to_vote(_get_poll(conn, room_id, poll_id), option)
     inserted = conn.execute(
         "INSERT INTO poll_votes (room_id, poll_id, user_id, option, ts) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT DO NOTHING",
         (room_id, poll_id, user_id, option, _now_ms()),
     ).rowcount
-    if not inserted:
-        raise request_error(ErrorCode.ALREADY_VOTED, "you voted in this poll already")
+    poll_rules.first_vote(inserted > 0)
     conn.execute(
         "UPDATE poll_options SET votes = votes + 1 WHERE room_id = ? AND poll_id = ? AND idx = ?",
         (room_id, poll_id, option),
     )
-    options = list(poll.options)
-    options[option] = replace(options[option], votes=options[option].votes + 1)
-    return replace(poll, options=tuple(options), my_vote=option)
+    return poll_rules.counted(poll, option)
 
 
 def _finish_poll(conn: sqlite3.Connection, room_id: str, poll_id: str, ts: int) -> Poll:
-    poll = _existing_poll(conn, room_id, poll_id)
-    if poll.status == "finished":
-        raise request_error(ErrorCode.POLL_NOT_OPEN, "the poll is finished")
+    poll = poll_rules.poll_to_finish(_get_poll(conn, room_id, poll_id))
     conn.execute(
         "UPDATE polls SET status = 'finished', finished_at = ? WHERE room_id = ? AND id = ?",
         (ts, room_id, poll_id),
     )
-    return replace(poll, status="finished", finished_at=ts)
+    return poll_rules.finished(poll, ts)
 
 
 def _user_votes(conn: sqlite3.Connection, room_id: str, user_id: str) -> dict[str, int]:
