@@ -2,11 +2,12 @@
 /**
  * The tutorial's snippets (web/seed-check/src/App.tsx) against the real SDK and server:
  * build the app, serve it through PCHAT_STATIC_DIR, and check in Chromium that it connects,
- * loads history and sends a message.
+ * loads history and sends a message. The app imports `@sscale/pchatsdk` exactly as the
+ * tutorial does; its package.json installs this repository's SDK under that name.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { after, before, test } from 'node:test';
 import { PchatServer, TIMEOUT, WEB_DIR, launchBrowser, newUser } from './helpers.mjs';
@@ -21,7 +22,9 @@ let browser;
 
 before(
   () => {
-    if (!existsSync(joinPath(APP_DIR, 'node_modules/.bin/vite'))) {
+    // The SDK is installed under the seed's name (package.json: "@sscale/pchatsdk": "file:…").
+    const installed = ['node_modules/.bin/vite', 'node_modules/@sscale/pchatsdk/package.json'];
+    if (!installed.every((path) => existsSync(joinPath(APP_DIR, path)))) {
       execFileSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: APP_DIR, stdio: 'inherit' });
     }
     execFileSync(npm, ['run', 'build'], { cwd: APP_DIR, stdio: 'inherit' });
@@ -46,6 +49,15 @@ after(async () => {
 function lines(page) {
   return page.$$eval('[data-testid="messages"] li', (items) => items.map((li) => li.textContent ?? ''));
 }
+
+test("the app imports the SDK with the tutorial's own lines", () => {
+  const source = readFileSync(joinPath(APP_DIR, 'src/App.tsx'), 'utf8');
+  const imports = source.split('\n').filter((line) => /from '[^']*pchatsdk'/.test(line));
+  assert.deepEqual(imports, [
+    "import { PChatSDK } from '@sscale/pchatsdk';",
+    "import { Events } from '@sscale/pchatsdk';",
+  ]);
+});
 
 test('the tutorial snippets connect, load history and send', { timeout: 6 * TIMEOUT }, async () => {
   const first = await newUser(browser, server.url);

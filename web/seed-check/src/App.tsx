@@ -1,19 +1,21 @@
 /*
- * The tutorial's snippets (shared/seed/public-chat-sdk-web.txt, "Basic setup"), unchanged
- * apart from the package name, between the "seed:" comments. The code around them only
+ * The tutorial's snippets (shared/seed/public-chat-sdk-web.txt, "Basic setup"), unchanged,
+ * between the "seed:" comments: the package is imported as the tutorial's
+ * `@sscale/pchatsdk`, which package.json installs from this repository's SDK (an alias
+ * install, as sdk/js/README.md documents for applications). The code around them only
  * gets a token, waits for what each snippet started (the snippets' own handlers are
  * empty), and shows the outcome for the browser test.
  */
 import { useEffect, useState } from 'react';
 
 // seed: Add the following import
-import { PChatSDK } from 'pchatsdk';
+import { PChatSDK } from '@sscale/pchatsdk';
 
 // seed: Create public chat SDK instance
 const pchatSDK = new PChatSDK();
 
 // seed: Subscribe to events
-import { Events } from 'pchatsdk';
+import { Events } from '@sscale/pchatsdk';
 
 pchatSDK.on(Events.ERROR, (e) => {});
 pchatSDK.on(Events.CONNECT, () => {});
