@@ -9,6 +9,7 @@ not verify JWTs: the token string *is* the user id) and has hooks to misbehave:
   dropped before it gets the reply or its own push (a lost ack); each entry is used once;
 - ``connect_failures``: ``(error code, close code)`` pairs used by the next connects;
 - ``bad_tokens`` / ``expired_tokens``: refused with 202/4500 and 203/4002;
+- ``busy_tokens``: refused with 120 (unavailable, temporary) and 1013, so the SDK retries;
 - :meth:`drop`, :meth:`close_clients`, :meth:`inject` and :meth:`post` (another user's
   message) act on the live connections.
 """
@@ -73,6 +74,7 @@ class FakeServer:
         self.reply_first = False  # reply before the pushes a request causes (default: after)
         self.bad_tokens: set[str] = set()
         self.expired_tokens: set[str] = set()
+        self.busy_tokens: set[str] = set()
         # Records.
         self.connects: list[dict[str, Any]] = []
         self.refreshes: list[str] = []
@@ -220,6 +222,8 @@ class FakeServer:
             failure = (ErrorCode.TOKEN_BAD_SIGNATURE, CloseCode.BAD_TOKEN)
         elif token in self.expired_tokens:
             failure = (ErrorCode.TOKEN_EXPIRED, CloseCode.TOKEN_EXPIRED)
+        elif token in self.busy_tokens:
+            failure = (ErrorCode.UNAVAILABLE, CloseCode.TRY_AGAIN_LATER)
         if failure is not None:
             await self._send(client, error_frame(request_id, request_error(failure[0])))
             await client.ws.close(code=failure[1])

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from pchat.protocol.errors import ForbiddenError, TokenError
 from pchat.protocol.models import Message
-from pchat.sdk import Events, PChatSDK, States
+from pchat.sdk import ConnectEvent, DisconnectEvent, Events, InvalidArgumentError, PChatSDK, States
 from tests.helpers import RunningServer, t
 
 MakeSDK = Callable[..., PChatSDK]
@@ -209,3 +210,81 @@ async def test_older_polls_are_paged(tmp_path: Any) -> None:
         await srv.stop()
         assert srv.http is not None
         await srv.http.close()
+
+
+async def test_vendor_style_connect_from_the_disconnect_handler_across_a_restart(
+    server: RunningServer, make_sdk: MakeSDK
+) -> None:
+    """Code written for the vendor's SDK, which does not reconnect, calls connect() again
+    from its DISCONNECT handler: that joins the SDK's own reconnection."""
+    ann, bob = make_sdk(), make_sdk()
+    token = await server.token("ann")
+    disconnects: list[DisconnectEvent] = []
+    reconnects: list[ConnectEvent] = []
+    errors: list[Any] = []
+    ann.on(Events.ERROR, errors.append)
+
+    @ann.on(Events.DISCONNECT)
+    async def connect_again(event: DisconnectEvent) -> None:
+        disconnects.append(event)
+        reconnects.append(await ann.connect("vendor", "Ann", token))
+
+    await ann.connect("vendor", "Ann", token)
+    before = await ann.send_message("before")
+    await server.restart()
+    await until(lambda: ann.state is States.CONNECTED and len(reconnects) == 1, timeout=15)
+    mine = await ann.send_message("mine, after")
+    await bob.connect("vendor", "Bob", await server.token("bob"))
+    theirs = await bob.send_message("theirs, after")
+    expected = [before.id, mine.id, theirs.id]
+    await until(lambda: [m.id for m in ann.messages] == expected)
+    await bob.load_history()
+    assert [m.id for m in bob.messages] == expected
+    assert [d.reconnect for d in disconnects] == [True] and errors == []
+    assert ann.state is States.CONNECTED
+
+
+async def test_a_send_made_while_reconnecting_is_sent_after_the_reconnect(
+    server: RunningServer, make_sdk: MakeSDK
+) -> None:
+    ann = make_sdk(request_timeout=t(10))
+    await ann.connect("away", "Ann", await server.token("ann"))
+    await server.stop()
+    await until(lambda: ann.state is States.RECONNECTING)
+    sending = asyncio.create_task(ann.send_message("sent while away"))
+    await asyncio.sleep(0.3)
+    assert not sending.done()
+    await server.start()
+    sent = await sending
+    assert ann.state is States.CONNECTED
+    await until(lambda: [m.id for m in ann.messages] == [sent.id])
+    reader = make_sdk()
+    await reader.connect("away", "Rob", await server.token("rob"))
+    assert [m.text for m in await reader.load_history()] == ["sent while away"]
+
+
+async def test_load_history_accepts_each_documented_timestamp(
+    server: RunningServer, make_sdk: MakeSDK
+) -> None:
+    ann = make_sdk()
+    await ann.connect("stamps", "Ann", await server.token("ann"))
+    sent = []
+    for i in range(4):
+        sent.append(await ann.send_message(f"m{i}"))
+        await asyncio.sleep(0.005)  # one ms timestamp each
+    cut = sent[2].ts
+    reader = make_sdk()
+    await reader.connect("stamps", "Rob", await server.token("rob"))
+    iso = datetime.fromtimestamp(cut / 1000, UTC).isoformat(timespec="milliseconds")
+    forms: list[Any] = [
+        cut,
+        str(cut),
+        iso,
+        iso.replace("+00:00", "Z"),
+        datetime.fromtimestamp(cut / 1000, UTC),
+    ]
+    for form in forms:
+        page = await reader.load_history(form)
+        assert [m.id for m in page] == [sent[0].id, sent[1].id], form
+    with pytest.raises(InvalidArgumentError):
+        await reader.load_history("not a time")

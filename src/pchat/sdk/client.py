@@ -15,6 +15,10 @@ backoff and recovers the missed stream events; terminal close codes are not retr
 a server's deliberate stop (``4000``, ``1012``) it waits the close reason's reconnect hint
 and then retries quickly for a while (:mod:`pchat.sdk.backoff`).
 
+Calls made while the client connects or reconnects wait for the connection (at most
+``request_timeout``); ``connect()`` with the arguments of the connect under way joins it
+(see :meth:`PChatSDK.connect` and the state diagram in :mod:`pchat.sdk.events`).
+
 Calls made by the application raise on failure (and do not fire ``ERROR``); ``ERROR`` reports
 what happens in the background: a terminal close, a failed token refresh, a handler that
 raised, an error frame without a request id.
@@ -30,7 +34,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -58,6 +61,7 @@ from .events import (
     TokenRefreshError,
 )
 from .room_state import Outcome, RoomState
+from .timestamps import Timestamp, timestamp_ms
 
 __all__ = ["PChatSDK", "TokenRefresher", "ws_url"]
 
@@ -81,18 +85,23 @@ def ws_url(base_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
-def _to_ms(value: datetime | int | float) -> int:
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)  # a naive datetime is local time
-    return int(value)
-
-
 @dataclass(slots=True)
 class _Params:
     room: str
     username: str
-    token: str
+    token: str  # the token in use: the one given, or the refresher's latest
     role: str | None
+    given: str  # the token given to connect()
+
+    def same(self, room: str, username: str, token: str, role: str | None) -> bool:
+        """Whether a connect() call has the arguments of the connect that made these."""
+        return (self.room, self.username, self.given, self.role) == (room, username, token, role)
+
+
+def _settled(future: asyncio.Future[Any]) -> None:
+    """Mark an attempt's exception as retrieved: nobody may have joined it."""
+    if not future.cancelled():
+        future.exception()
 
 
 class PChatSDK(EventEmitter):
@@ -133,8 +142,13 @@ class PChatSDK(EventEmitter):
         self._opening: Connection | None = None  # a connection awaiting its connect reply
         self._failed_close: tuple[int | None, str] = (None, "")
         self._need_token = False
+        # Bumped by connect() and disconnect(): a call made before fails instead of being
+        # sent on a connection of another session.
+        self._generation = 0
+        # The connect or reconnection under way: connect() joins it, calls wait for it.
+        self._attempt: asyncio.Future[ConnectEvent] | None = None
+        self._last_close: tuple[int | None, str] = (None, "")
         self._history_lock = asyncio.Lock()
-        self._state_waiters: list[asyncio.Future[None]] = []
         self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._reconnect_task: asyncio.Task[None] | None = None
         self._timers: list[asyncio.Task[None]] = []  # ping and token refresh
@@ -211,48 +225,90 @@ class PChatSDK(EventEmitter):
         """Join ``room_id`` as ``username``; raises if the server refuses or cannot be reached.
 
         A first connect is not retried, except once with a new token when the token has
-        expired and a ``token_refresher`` exists.
+        expired and a ``token_refresher`` exists. By state:
+
+        - disconnected: connect;
+        - connecting or reconnecting, with the room, username, token and role of the connect
+          under way: join it, and return (or raise) what it ends with. Code written for an
+          SDK that does not reconnect by itself calls ``connect()`` from its ``DISCONNECT``
+          handler; that joins the reconnection, which keeps its backoff;
+        - reconnecting, with other arguments: stop the reconnection (calls waiting for it
+          raise ConnectionClosedError) and connect anew;
+        - connecting with other arguments, or connected: raise StateError.
         """
-        if self._state is not States.DISCONNECTED:
+        params = self._params
+        busy = self._state in (States.CONNECTING, States.RECONNECTING)
+        if busy and params is not None and params.same(room_id, username, token, role):
+            return await self._join()
+        if self._state is not States.DISCONNECTED and self._state is not States.RECONNECTING:
             raise StateError(f"connect() needs state disconnected, not {self._state}")
-        self._params = _Params(room_id, username, token, role)
+        self._last_close = (None, "connect() was called with other arguments")
+        generation, stale = self._stop()
+        self._params = _Params(room_id, username, token, role, token)
         self._room = RoomState()
+        self._need_token = False
         self._backoff.reset()
-        self._set_state(States.CONNECTING)
+        self._set_state(States.CONNECTING, ConnectionClosedError(*self._last_close))
         try:
+            await stale
             try:
                 return await self._open(recover=False)
             except TokenError as exc:
                 if exc.code != ErrorCode.TOKEN_EXPIRED or self._refresher is None:
                     raise
-            self._params.token = await self._call_refresher()
+            token = await self._call_refresher()
+            if generation != self._generation:
+                raise ConnectionClosedError(*self._last_close)
+            self._params.token = token
             return await self._open(recover=False)
-        except BaseException:
-            self._set_state(States.DISCONNECTED)
+        except BaseException as exc:
+            if generation == self._generation:
+                code, reason = self._failed_close
+                self._last_close = (code, reason or str(exc))
+                failure = exc if isinstance(exc, Exception) else ConnectionClosedError(None, "")
+                self._set_state(States.DISCONNECTED, failure)
             raise
+
+    async def _join(self) -> ConnectEvent:
+        """Wait for the connect or reconnection under way; what it ends with."""
+        assert self._attempt is not None
+        return await asyncio.shield(self._attempt)
 
     async def disconnect(self) -> None:
         """Leave the room (close ``1000``); pending calls fail with ConnectionClosedError."""
         if self._state is States.DISCONNECTED:
             return
-        reconnect, self._reconnect_task = self._reconnect_task, None
-        if reconnect is not None and reconnect is not asyncio.current_task():
-            reconnect.cancel()
-            await asyncio.wait({reconnect})
-        self._stop_timers()
-        conns = [c for c in (self._conn, self._opening) if c is not None]
-        self._conn = self._opening = None
-        self._set_state(States.DISCONNECTED)
-        for conn in conns:
-            await conn.close(CloseCode.NORMAL, "client disconnect")
+        self._last_close = (CloseCode.NORMAL, "client disconnect")
+        _, stale = self._stop()
+        self._set_state(States.DISCONNECTED, ConnectionClosedError(*self._last_close))
+        await stale
         self.emit(Events.DISCONNECT, DisconnectEvent(CloseCode.NORMAL, "client disconnect", False))
         if self._background:
             await asyncio.wait(set(self._background), timeout=self.request_timeout)
+
+    def _stop(self) -> tuple[int, Coroutine[Any, Any, None]]:
+        """End the current session at once: a new generation, no connection, no reconnect
+        loop, no timers. Returns the generation and a coroutine that closes what was open."""
+        self._generation += 1
+        reconnect, self._reconnect_task = self._reconnect_task, None
+        conns = [c for c in (self._conn, self._opening) if c is not None]
+        self._conn = self._opening = None
+        self._stop_timers()
+
+        async def close() -> None:
+            if reconnect is not None and reconnect is not asyncio.current_task():
+                reconnect.cancel()
+                await asyncio.wait({reconnect})
+            for conn in conns:
+                await conn.close(CloseCode.NORMAL, "client disconnect")
+
+        return self._generation, close()
 
     async def _open(self, *, recover: bool) -> ConnectEvent:
         """Open a connection, send ``connect`` and apply the reply; become CONNECTED."""
         assert self._params is not None
         params = self._params
+        self._failed_close = (None, "")
         try:
             async with asyncio.timeout(self.request_timeout):
                 transport = await self._connector(self.ws_url)
@@ -296,12 +352,12 @@ class PChatSDK(EventEmitter):
     def _connected(self, conn: Connection, outcome: Outcome) -> ConnectEvent:
         self._conn = conn
         self._backoff.reset()
-        self._set_state(States.CONNECTED)
         room = self._room
         assert room.user is not None and room.room_id is not None and room.epoch is not None
         event = ConnectEvent(
             room.user, room.room_id, room.epoch, room.last_seq, room.online, outcome.recovered
         )
+        self._set_state(States.CONNECTED, event)
         self.emit(Events.CONNECT, event)
         self._fire(outcome)
         self._wake_seq_waiters()
@@ -334,18 +390,21 @@ class PChatSDK(EventEmitter):
         if reconnect:
             self._backoff.closed(code, reason)  # a restart close: the hint, then short delays
             self._set_state(States.RECONNECTING)
-            self.emit(Events.DISCONNECT, DisconnectEvent(code, reason, True))
+            # Started before DISCONNECT fires: a handler's connect() joins this loop.
             self._reconnect_task = asyncio.create_task(self._reconnect_loop())
+            self.emit(Events.DISCONNECT, DisconnectEvent(code, reason, True))
         else:
             self._terminal(ConnectionClosedError(code, reason), code, reason)
 
     def _terminal(self, error: PChatError, code: int | None, reason: str) -> None:
-        self._set_state(States.DISCONNECTED)
+        self._last_close = (code, reason)
+        self._set_state(States.DISCONNECTED, error)
         self.emit(Events.DISCONNECT, DisconnectEvent(code, reason, False))
         self.emit(Events.ERROR, error)
 
     async def _reconnect_loop(self) -> None:
-        while self._state is States.RECONNECTING:
+        generation = self._generation
+        while self._state is States.RECONNECTING and generation == self._generation:
             await asyncio.sleep(self._backoff.next_delay())
             try:
                 if self._need_token and self._refresher is not None:
@@ -386,7 +445,7 @@ class PChatSDK(EventEmitter):
     async def _reload_history(self) -> None:
         """After a reconnect that could not recover: load the latest page."""
         try:
-            await self.load_history()
+            await self._history(None, None, self._generation, wait=False)
         except StateError:
             pass  # the connection was lost again; the next connect reloads
         except PChatError as exc:
@@ -438,46 +497,70 @@ class PChatSDK(EventEmitter):
 
     # -- state, timers, background tasks ------------------------------------------------
 
-    def _set_state(self, new: States) -> None:
+    def _set_state(self, new: States, outcome: ConnectEvent | Exception | None = None) -> None:
+        """The one state setter: settles the attempt under way and fires STATE_CHANGE.
+
+        Entering CONNECTING or RECONNECTING starts an attempt (connect() joins it, calls
+        wait for it); CONNECTED resolves it with the ConnectEvent ``outcome``; DISCONNECTED,
+        or a new attempt replacing it, fails it with the exception ``outcome``.
+        """
         old, self._state = self._state, new
         if new is old:
             return
-        for future in self._state_waiters:
-            if not future.done():
-                future.set_result(None)
-        self._state_waiters.clear()
+        attempt = self._attempt
+        if attempt is not None and not attempt.done():
+            if isinstance(outcome, ConnectEvent):
+                attempt.set_result(outcome)
+            else:
+                attempt.set_exception(outcome or ConnectionClosedError(None, str(new)))
+        self._attempt = None
+        if new in (States.CONNECTING, States.RECONNECTING):
+            self._attempt = asyncio.get_running_loop().create_future()
+            self._attempt.add_done_callback(_settled)
         self.emit(Events.STATE_CHANGE, StateChangeEvent(new, old))
 
-    async def _wait_connected(self, timeout: float) -> bool:
-        """Wait until no longer (re)connecting; whether the client is connected."""
-        try:
-            async with asyncio.timeout(timeout):
-                while self._state in (States.CONNECTING, States.RECONNECTING):
-                    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                    self._state_waiters.append(future)
-                    await future
-        except TimeoutError:
-            return False
-        return self._state is States.CONNECTED
+    def _session(self) -> int:
+        """The session a call is made in; StateError when there is none to wait for."""
+        if self._state is States.DISCONNECTED:
+            raise StateError(f"this call needs a connection, and the state is {self._state}")
+        return self._generation
 
-    async def _wait_replaced(self, old: Connection, timeout: float) -> bool:
-        """Wait until connected again through a connection other than ``old``.
+    def _deadline(self) -> float:
+        return asyncio.get_running_loop().time() + self.request_timeout
 
-        A send can fail before the reader has noticed the close, while the state still
-        says connected: waiting for the state alone would retry on the dead connection.
+    async def _ready(
+        self, session: int, deadline: float | None, *, not_on: Connection | None = None
+    ) -> Connection:
+        """The connection for a call made in ``session``; while connecting or reconnecting,
+        wait for it until ``deadline`` (loop time; None: do not wait, raise StateError).
+
+        ``not_on``: a connection a request just failed on. The state can still say connected
+        until the reader notices the close; waiting for the state alone would send again
+        on the dead connection.
         """
-        try:
-            async with asyncio.timeout(timeout):
-                while self._conn is old or self._state is not States.CONNECTED:
-                    if self._state is States.DISCONNECTED:
-                        return False
-                    if self._state is States.CONNECTED:  # the close is not noticed yet
+        while True:
+            if session != self._generation:  # disconnect(), or connect() with other arguments
+                raise ConnectionClosedError(*self._last_close)
+            conn, attempt = self._conn, self._attempt
+            if self._state is States.CONNECTED and conn is not None and conn is not not_on:
+                return conn
+            if deadline is None:
+                raise StateError(f"this call needs state connected, not {self._state}")
+            if self._state is States.DISCONNECTED:  # the reconnection ended for good
+                raise ConnectionClosedError(*self._last_close)
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                async with asyncio.timeout(max(remaining, 0.0)):
+                    if attempt is None:  # connected on ``not_on``: the close is not noticed yet
                         await asyncio.sleep(0.01)
-                    elif not await self._wait_connected(timeout):
-                        return False
-        except TimeoutError:
-            return False
-        return True
+                    else:
+                        await asyncio.shield(attempt)
+            except TimeoutError:
+                raise RequestTimeoutError(
+                    f"not connected within {self.request_timeout:g} s"
+                ) from None
+            except Exception:
+                continue  # the attempt failed: the checks above say how
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
@@ -548,30 +631,35 @@ class PChatSDK(EventEmitter):
 
     # -- requests -------------------------------------------------------------------------
 
-    def _connection(self) -> Connection:
-        if self._state is not States.CONNECTED or self._conn is None:
-            raise StateError(f"this call needs state connected, not {self._state}")
-        return self._conn
-
     async def _request(self, rtype: str, **args: Any) -> Any:
-        return await self._connection().request(rtype, **args)
+        conn = await self._ready(self._session(), self._deadline())
+        return await conn.request(rtype, **args)
 
     async def load_history(
-        self, timestamp: datetime | int | None = None, *, limit: int | None = None
+        self, timestamp: Timestamp | None = None, *, limit: int | None = None
     ) -> list[Message]:
-        """Load the page of messages before ``timestamp`` (ms or datetime), by default
-        before the oldest held message; fires ``HISTORY_LOAD`` and returns the page.
+        """Load the page of messages before ``timestamp``, by default before the oldest held
+        message; fires ``HISTORY_LOAD`` and returns the page.
 
-        Calls are queued: each runs after the previous one finished, in call order.
+        ``timestamp``: a ``datetime``, milliseconds (``int``, or a ``str`` of digits) or an
+        ISO-8601 string (:mod:`pchat.sdk.timestamps`); anything else raises
+        :class:`~pchat.sdk.events.InvalidArgumentError`. Calls are queued: each runs after
+        the previous one finished, in call order.
         """
-        self._connection()
+        before_ts = None if timestamp is None else timestamp_ms(timestamp)
+        return await self._history(before_ts, limit, self._session(), wait=True)
+
+    async def _history(
+        self, before_ts: int | None, limit: int | None, session: int, *, wait: bool
+    ) -> list[Message]:
         async with self._history_lock:
+            conn = await self._ready(session, self._deadline() if wait else None)
             args: dict[str, Any] = {"limit": limit}
-            if timestamp is not None:
-                args["before_ts"] = _to_ms(timestamp)
+            if before_ts is not None:
+                args["before_ts"] = before_ts
             elif self._room.messages:
                 args["before_seq"] = self._room.messages[0].seq
-            result = await self._request("history", **args)
+            result = await conn.request("history", **args)
             outcome = self._room.apply_history(result)
             self._fire(outcome)
             page: list[Message] = outcome.events[0][1]
@@ -584,14 +672,17 @@ class PChatSDK(EventEmitter):
         the reply, the SDK waits for its reconnect and sends again with the same ``cid``,
         which the server recognises, so the message is not stored twice.
         """
-        conn = self._connection()
+        session = self._session()
         cid = cid or uuid.uuid4().hex
+        conn = await self._ready(session, self._deadline())
         try:
             result = await conn.request("send", text=text, cid=cid)
         except ConnectionClosedError:
-            if not await self._wait_replaced(conn, self.request_timeout):
-                raise
-            result = await self._request("send", text=text, cid=cid)
+            try:
+                conn = await self._ready(session, self._deadline(), not_on=conn)
+            except RequestTimeoutError:
+                raise ConnectionClosedError(conn.close_code, conn.close_reason) from None
+            result = await conn.request("send", text=text, cid=cid)
         message, outcome = self._room.apply_sent(Message.from_wire(result["message"]))
         self._fire(outcome)
         return message
@@ -620,10 +711,11 @@ class PChatSDK(EventEmitter):
         self,
         question: str,
         options: list[str],
-        scheduled_date: datetime | int | None = None,
+        scheduled_date: Timestamp | None = None,
     ) -> Poll:
-        """Create a poll, published now or at ``scheduled_date`` (ms or datetime)."""
-        publish_at = None if scheduled_date is None else _to_ms(scheduled_date)
+        """Create a poll, published now or at ``scheduled_date`` (a timestamp as
+        :meth:`load_history` takes)."""
+        publish_at = None if scheduled_date is None else timestamp_ms(scheduled_date, "date")
         result = await self._request(
             "poll_create", question=question, options=list(options), publish_at=publish_at
         )

@@ -6,6 +6,11 @@ an awaitable (a coroutine function) has it scheduled as a task. Whatever a handl
 synchronously or in its task, is logged and reported to the ``ERROR`` handlers as a
 :class:`~pchat.sdk.events.HandlerError`; it never reaches the code that fired the event.
 An exception raised by an ``ERROR`` handler itself is only logged.
+
+Removal has the vendor SDK's five forms: ``remove_all_listeners()``,
+``remove_all_listeners(event)``, ``remove_all_listeners([e1, e2])``, ``off(event, handler)``
+and ``off([e1, e2], handler)``; ``off(event)`` without a handler removes every handler of the
+event(s), and ``remove_listener`` is another name of ``off``.
 """
 
 from __future__ import annotations
@@ -103,8 +108,12 @@ class EventEmitter:
         self._handlers.setdefault(Events(event), []).append(listener)
         return handler
 
-    def off(self, event: EventSpec, handler: Handler) -> None:
-        """Remove ``handler`` from one event or from each of several events."""
+    def off(self, event: EventSpec, handler: Handler | None = None) -> None:
+        """Remove ``handler`` from one event or from each of several events; without
+        ``handler``, remove every handler of those events (as :meth:`remove_all_listeners`)."""
+        if handler is None:
+            self.remove_all_listeners(event)
+            return
         for ev in _events(event):
             entries = self._handlers.get(ev)
             if not entries:
@@ -113,6 +122,9 @@ class EventEmitter:
                 if listener.handler == handler:
                     del entries[i]
                     break
+
+    #: The name most emitters use for :meth:`off`.
+    remove_listener = off
 
     def remove_all_listeners(self, event: EventSpec | None = None) -> None:
         """Remove every handler, or every handler of one event or of several events."""

@@ -45,6 +45,7 @@ __all__ = [
     "DisconnectEvent",
     "Events",
     "HandlerError",
+    "InvalidArgumentError",
     "Reaction",
     "ReactionEvent",
     "StateChange",
@@ -158,6 +159,12 @@ class HandlerError(PChatError):
         self.error = error
         super().__init__(f"{event} handler raised {type(error).__name__}: {error}")
         self.__cause__ = error
+
+
+class InvalidArgumentError(PChatError, ValueError):
+    """An argument the SDK refused before sending anything (e.g. a timestamp it cannot read).
+
+    Also a :class:`ValueError`, so that ``except ValueError`` keeps working."""
 
 
 class TokenRefreshError(PChatError):
