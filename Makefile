@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM := npm --no-audit --no-fund --loglevel=error
 
-.PHONY: run test lint typecheck py-test js-test web-test clean
+.PHONY: run test lint typecheck py-test js-test web-test seed-path seed-path-if-changed clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,19 @@ web-test: $(STAMP) web/node_modules/.installed sdk/js/dist/index.js
 	bash scripts/chromium.sh
 	cd web && $(NPM) run e2e
 
-test: lint typecheck js-test web-test py-test
+# The tutorial's own path (web/seed-path): create-react-app, the packed SDK as @sscale/pchatsdk,
+# react-scripts build, Chromium. Its npm ci takes about a minute, so `make test` runs it only
+# when sdk/js or web/seed-path changed since it last passed (web/seed-path/last-pass.sha256).
+seed-path: $(STAMP) web/node_modules/.installed sdk/js/dist/index.js
+	bash scripts/chromium.sh
+	cd web && node --test --test-concurrency=1 seed-path/test/
+	node web/seed-path/scripts/stamp.mjs write
+
+seed-path-if-changed:
+	@node web/seed-path/scripts/stamp.mjs check || $(MAKE) --no-print-directory seed-path
+
+test: lint typecheck js-test web-test seed-path-if-changed py-test
 
 clean:
-	rm -rf $(VENV) build *.egg-info sdk/js/node_modules sdk/js/dist web/node_modules web/dist
+	rm -rf $(VENV) build *.egg-info sdk/js/node_modules sdk/js/dist web/node_modules web/dist \
+		web/seed-path/node_modules web/seed-path/build
