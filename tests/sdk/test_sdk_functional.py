@@ -240,6 +240,7 @@ async def test_vendor_style_connect_from_the_disconnect_handler_across_a_restart
     await until(lambda: [m.id for m in ann.messages] == expected)
     await bob.load_history()
     assert [m.id for m in bob.messages] == expected
+    ann.off(Events.DISCONNECT)  # or disconnect() would connect again
     assert [d.reconnect for d in disconnects] == [True] and errors == []
     assert ann.state is States.CONNECTED
 

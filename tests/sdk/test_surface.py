@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import pchat.protocol.errors
 import pchat.protocol.models
 import pchat.sdk
 from pchat.protocol.codes import ErrorCode
@@ -70,6 +71,14 @@ def test_client_properties_methods_and_options() -> None:
     options = inspect.signature(PChatSDK).parameters
     for name in SURFACE["client_options"]:
         assert options[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SURFACE["sdk_errors"] if n != "description"))
+def test_sdk_side_errors(name: str) -> None:
+    """The errors an SDK raises or reports itself, with their parent class."""
+    cls = getattr(pchat.sdk, name, None) or getattr(pchat.protocol.errors, name)
+    parent = getattr(pchat.protocol.errors, SURFACE["sdk_errors"][name])
+    assert cls.__bases__[0] is parent
 
 
 @pytest.mark.parametrize("case", SURFACE["errors"], ids=lambda c: str(c["code"]))

@@ -13,9 +13,14 @@
  * goes through. When the connection is lost with a transient close code it reconnects by
  * itself with full-jitter backoff and recovers the missed stream events; terminal close codes
  * are not retried. After a server's deliberate stop (`4000`, `1012`) it waits the close
- * reason's reconnect hint and then retries quickly for a while (see `backoff.ts`). Calls made by the application reject on failure (and do not fire
- * `ERROR`); `ERROR` reports what happens in the background: a terminal close, a failed token
- * refresh, a handler that threw, an error frame without a request id.
+ * reason's reconnect hint and then retries quickly for a while (see `backoff.ts`).
+ *
+ * Calls made while the client connects or reconnects wait for the connection (at most
+ * `requestTimeout`); `connect()` with the arguments of the connect under way joins it (see
+ * {@link PChatSDK.connect} and the lifecycle in the README). Calls made by the application
+ * reject on failure (and do not fire `ERROR`); `ERROR` reports what happens in the
+ * background: a terminal close, a failed token refresh, a handler that threw, an error frame
+ * without a request id.
  * @module
  */
 import { Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX } from './backoff.js';
@@ -35,6 +40,7 @@ import {
 } from './errors.js';
 import type { Json } from './models.js';
 import { RoomState, type Outcome } from './roomState.js';
+import { timestampMs, type Timestamp } from './timestamps.js';
 import {
   Events,
   States,
@@ -93,10 +99,6 @@ export function wsUrl(baseUrl: string): string {
   return url.toString();
 }
 
-function toMs(value: Date | number): number {
-  return value instanceof Date ? value.getTime() : Math.trunc(value);
-}
-
 function newCid(): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
   if (c?.randomUUID) return c.randomUUID().replace(/-/g, '');
@@ -116,8 +118,45 @@ function defaultUrl(): string {
 interface Params {
   room: string;
   username: string;
+  /** The token in use: the one given, or the refresher's latest. */
   token: string;
   role: string | undefined;
+  /** The token given to connect(). */
+  given: string;
+}
+
+/** The connect or reconnection under way: connect() joins it, calls wait for it. */
+interface Attempt {
+  promise: Promise<ConnectEvent>;
+  resolve: (event: ConnectEvent) => void;
+  reject: (error: Error) => void;
+}
+
+function newAttempt(): Attempt {
+  let resolve!: (event: ConnectEvent) => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<ConnectEvent>((ok, fail) => {
+    resolve = ok;
+    reject = fail;
+  });
+  promise.catch(() => {}); // nobody may have joined it
+  return { promise, resolve, reject };
+}
+
+/** Resolves when `promise` settles, either way, or after `ms`. */
+function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    promise.then(done, done);
+  });
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new PChatError(String(error), { cause: error });
 }
 
 /** A client of one pchat room. */
@@ -140,10 +179,14 @@ export class PChatSDK extends EventEmitter {
   private opening: Connection | null = null; // a connection awaiting its connect reply
   private failedClose: { code: number | null; reason: string } = { code: null, reason: '' };
   private needToken = false;
-  /** Bumped by connect() and disconnect(): a reconnect loop of an older generation stops. */
+  /**
+   * Bumped by connect() and disconnect(): a reconnect loop of an older generation stops, and
+   * a call made before fails instead of being sent on a connection of another session.
+   */
   private generation = 0;
+  private attempt: Attempt | null = null;
+  private lastClose: { code: number | null; reason: string } = { code: null, reason: '' };
   private historyTail: Promise<unknown> = Promise.resolve();
-  private stateWaiters: (() => void)[] = [];
   private seqWaiters: { seq: number; wake: () => void }[] = [];
   private reconnectSleep: { timer: ReturnType<typeof setTimeout>; wake: () => void } | null = null;
   private timers: ReturnType<typeof setTimeout>[] = [];
@@ -233,7 +276,16 @@ export class PChatSDK extends EventEmitter {
    * Join `roomId` as `username` with `token` (the JWT from the token service). Resolves
    * with the CONNECT payload; rejects if the server refuses or cannot be reached. A first
    * connect is not retried, except once with a new token when the token has expired and
-   * a `tokenRefresher` exists.
+   * a `tokenRefresher` exists. By state:
+   *
+   * - disconnected: connect;
+   * - connecting or reconnecting, with the room, username, token and role of the connect
+   *   under way: join it, and resolve (or reject) as it ends. Code written for an SDK that
+   *   does not reconnect by itself calls `connect()` from its DISCONNECT handler; that joins
+   *   the reconnection, which keeps its backoff;
+   * - reconnecting, with other arguments: stop the reconnection (calls waiting for it reject
+   *   with ConnectionClosedError) and connect anew;
+   * - connecting with other arguments, or connected: reject with StateError.
    */
   async connect(
     roomId: string,
@@ -241,15 +293,26 @@ export class PChatSDK extends EventEmitter {
     token: string,
     options: ConnectOptions = {},
   ): Promise<ConnectEvent> {
-    if (this._state !== States.DISCONNECTED) {
+    const role = options.role;
+    const params = this.params;
+    const busy = this._state === States.CONNECTING || this._state === States.RECONNECTING;
+    const same =
+      params !== null &&
+      params.room === roomId &&
+      params.username === username &&
+      params.given === token &&
+      params.role === role;
+    if (busy && same && this.attempt !== null) return this.attempt.promise;
+    if (this._state !== States.DISCONNECTED && this._state !== States.RECONNECTING) {
       throw new StateError(`connect() needs state disconnected, not ${this._state}`);
     }
-    const generation = ++this.generation;
-    this.params = { room: roomId, username, token, role: options.role };
+    this.lastClose = { code: null, reason: 'connect() was called with other arguments' };
+    const generation = this.stop();
+    this.params = { room: roomId, username, token, role, given: token };
     this.room = new RoomState();
     this.needToken = false;
     this.backoff.reset();
-    this.setState(States.CONNECTING);
+    this.setState(States.CONNECTING, new ConnectionClosedError(null, this.lastClose.reason));
     try {
       try {
         return await this.open(false);
@@ -263,13 +326,18 @@ export class PChatSDK extends EventEmitter {
           throw error;
         }
       }
-      this.params.token = await this.callRefresher();
+      const fresh = await this.callRefresher();
       if (generation !== this.generation) {
-        throw new ConnectionClosedError(CloseCode.NORMAL, 'client disconnect');
+        throw new ConnectionClosedError(this.lastClose.code, this.lastClose.reason);
       }
+      this.params.token = fresh;
       return await this.open(false);
     } catch (error) {
-      if (generation === this.generation) this.setState(States.DISCONNECTED);
+      if (generation === this.generation) {
+        const { code, reason } = this.failedClose;
+        this.lastClose = { code, reason: reason || String(error) };
+        this.setState(States.DISCONNECTED, asError(error));
+      }
       throw error;
     }
   }
@@ -277,19 +345,29 @@ export class PChatSDK extends EventEmitter {
   /** Leave the room (close `1000`); pending calls reject with ConnectionClosedError. */
   async disconnect(): Promise<void> {
     if (this._state === States.DISCONNECTED) return;
+    this.lastClose = { code: CloseCode.NORMAL, reason: 'client disconnect' };
+    this.stop();
+    this.setState(States.DISCONNECTED, new ConnectionClosedError(CloseCode.NORMAL, 'client disconnect'));
+    this.emit(Events.DISCONNECT, {
+      code: CloseCode.NORMAL,
+      reason: 'client disconnect',
+      reconnect: false,
+    });
+  }
+
+  /**
+   * End the current session at once: a new generation (the reconnect loop stops), no
+   * connection, no timers. Returns the new generation.
+   */
+  private stop(): number {
     this.generation += 1;
     this.wakeReconnectSleep();
     this.stopTimers();
     const conns = [this.conn, this.opening];
     this.conn = null;
     this.opening = null;
-    this.setState(States.DISCONNECTED);
     for (const conn of conns) conn?.close(CloseCode.NORMAL, 'client disconnect');
-    this.emit(Events.DISCONNECT, {
-      code: CloseCode.NORMAL,
-      reason: 'client disconnect',
-      reconnect: false,
-    });
+    return this.generation;
   }
 
   /** Open a connection, send `connect` and apply the reply; become CONNECTED. */
@@ -305,6 +383,7 @@ export class PChatSDK extends EventEmitter {
       requestTimeout: this.requestTimeout,
     });
     this.opening = conn;
+    this.failedClose = { code: null, reason: '' };
     const args: Json = {
       room: params.room,
       username: params.username,
@@ -339,7 +418,6 @@ export class PChatSDK extends EventEmitter {
     const outcome = this.room.applyConnect(result);
     this.conn = conn;
     this.backoff.reset();
-    this.setState(States.CONNECTED);
     const room = this.room;
     const event: ConnectEvent = {
       user: room.user as User,
@@ -349,6 +427,7 @@ export class PChatSDK extends EventEmitter {
       online: room.online,
       recovered: outcome.recovered,
     };
+    this.setState(States.CONNECTED, event);
     this.emit(Events.CONNECT, event);
     this.fire(outcome);
     this.wakeSeqWaiters();
@@ -379,15 +458,18 @@ export class PChatSDK extends EventEmitter {
     if (reconnect) {
       this.backoff.closed(code, reason); // a restart close: the hint, then short delays
       this.setState(States.RECONNECTING);
-      this.emit(Events.DISCONNECT, { code, reason, reconnect: true });
+      // Started before DISCONNECT fires: a handler's connect() joins this loop (or, with
+      // other arguments, stops it).
       void this.reconnectLoop(this.generation);
+      this.emit(Events.DISCONNECT, { code, reason, reconnect: true });
     } else {
       this.terminal(new ConnectionClosedError(code, reason), code, reason);
     }
   }
 
   private terminal(error: PChatError, code: number | null, reason: string): void {
-    this.setState(States.DISCONNECTED);
+    this.lastClose = { code, reason };
+    this.setState(States.DISCONNECTED, error);
     this.emit(Events.DISCONNECT, { code, reason, reconnect: false });
     this.emit(Events.ERROR, error);
   }
@@ -462,7 +544,7 @@ export class PChatSDK extends EventEmitter {
   /** After a reconnect that could not recover: load the latest page. */
   private async reloadHistory(): Promise<void> {
     try {
-      await this.loadHistory();
+      await this.history(undefined, undefined, this.generation, false);
     } catch (error) {
       if (error instanceof StateError || error instanceof ConnectionClosedError) return;
       if (this._state === States.CONNECTED) {
@@ -522,35 +604,75 @@ export class PChatSDK extends EventEmitter {
 
   // -- state and timers -----------------------------------------------------------------
 
-  private setState(newState: States): void {
+  /**
+   * The one state setter: settles the attempt under way and fires STATE_CHANGE. Entering
+   * CONNECTING or RECONNECTING starts an attempt (connect() joins it, calls wait for it);
+   * CONNECTED resolves it with the ConnectEvent `outcome`; DISCONNECTED, or a new attempt
+   * replacing it, rejects it with the error `outcome`.
+   */
+  private setState(newState: States, outcome?: ConnectEvent | Error): void {
     const oldState = this._state;
     if (newState === oldState) return;
     this._state = newState;
-    const waiters = this.stateWaiters;
-    this.stateWaiters = [];
-    for (const wake of waiters) wake();
+    const attempt = this.attempt;
+    this.attempt = null;
+    if (attempt !== null) {
+      if (outcome === undefined || outcome instanceof Error) {
+        attempt.reject(outcome ?? new ConnectionClosedError(null, newState));
+      } else {
+        attempt.resolve(outcome);
+      }
+    }
+    if (newState === States.CONNECTING || newState === States.RECONNECTING) {
+      this.attempt = newAttempt();
+    }
     this.emit(Events.STATE_CHANGE, { newState, oldState });
   }
 
-  /** Wait until no longer (re)connecting; whether the client is connected. */
-  private waitConnected(timeout: number): Promise<boolean> {
-    const busy = () => this._state === States.CONNECTING || this._state === States.RECONNECTING;
-    if (!busy()) return Promise.resolve(this._state === States.CONNECTED);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.stateWaiters = this.stateWaiters.filter((w) => w !== check);
-        resolve(false);
-      }, timeout);
-      const check = () => {
-        if (busy()) {
-          this.stateWaiters.push(check);
-          return;
-        }
-        clearTimeout(timer);
-        resolve(this._state === States.CONNECTED);
-      };
-      this.stateWaiters.push(check);
-    });
+  /** The session a call is made in; StateError when there is none to wait for. */
+  private session(): number {
+    if (this._state === States.DISCONNECTED) {
+      throw new StateError(`this call needs a connection, and the state is ${this._state}`);
+    }
+    return this.generation;
+  }
+
+  /**
+   * The connection for a call made in `session`; while connecting or reconnecting, wait for
+   * it until `deadline` (`Date.now()` time; `null`: do not wait, throw StateError).
+   * `notOn`: a connection a request just failed on; the state can still say connected until
+   * its close is noticed, and sending again on it would fail again.
+   */
+  private async ready(
+    session: number,
+    deadline: number | null,
+    notOn: Connection | null = null,
+  ): Promise<Connection> {
+    for (;;) {
+      if (session !== this.generation) {
+        // disconnect(), or connect() with other arguments
+        throw new ConnectionClosedError(this.lastClose.code, this.lastClose.reason);
+      }
+      const conn = this.conn;
+      if (this._state === States.CONNECTED && conn !== null && conn !== notOn) return conn;
+      if (deadline === null) {
+        throw new StateError(`this call needs state connected, not ${this._state}`);
+      }
+      if (this._state === States.DISCONNECTED) {
+        throw new ConnectionClosedError(this.lastClose.code, this.lastClose.reason);
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        throw new RequestTimeoutError(`not connected within ${this.requestTimeout} ms`);
+      }
+      const attempt = this.attempt;
+      if (attempt === null) {
+        // Connected on `notOn`, its close not noticed yet: look again shortly.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(10, remaining)));
+      } else {
+        await settledWithin(attempt.promise, remaining);
+      }
+    }
   }
 
   private after(ms: number, fn: () => void): void {
@@ -637,36 +759,42 @@ export class PChatSDK extends EventEmitter {
 
   // -- requests -------------------------------------------------------------------------
 
-  private connection(): Connection {
-    if (this._state !== States.CONNECTED || this.conn === null) {
-      throw new StateError(`this call needs state connected, not ${this._state}`);
-    }
-    return this.conn;
-  }
-
-  private request(type: string, args: Json = {}): Promise<Json> {
-    return this.connection().request(type, args);
+  private async request(type: string, args: Json = {}): Promise<Json> {
+    const conn = await this.ready(this.session(), Date.now() + this.requestTimeout);
+    return conn.request(type, args);
   }
 
   /**
-   * Load the page of messages before `timestamp` (ms or Date), by default before the oldest
-   * held message; fires HISTORY_LOAD and resolves with the page (oldest first).
-   * Calls are queued: each runs after the previous one finished, in call order.
+   * Load the page of messages before `timestamp`, by default before the oldest held message;
+   * fires HISTORY_LOAD and resolves with the page (oldest first). `timestamp`: a `Date`,
+   * milliseconds (a number, or a string of digits) or an ISO-8601 string; anything else
+   * rejects with InvalidArgumentError. Calls are queued: each runs after the previous one
+   * finished, in call order.
    */
-  loadHistory(
-    timestamp?: Date | number | null,
-    options: { limit?: number } = {},
-  ): Promise<Message[]> {
+  loadHistory(timestamp?: Timestamp | null, options: { limit?: number } = {}): Promise<Message[]> {
+    let beforeTs: number | undefined;
+    let session: number;
     try {
-      this.connection();
+      beforeTs = timestamp === undefined || timestamp === null ? undefined : timestampMs(timestamp);
+      session = this.session();
     } catch (error) {
       return Promise.reject(error);
     }
+    return this.history(beforeTs, options.limit, session, true);
+  }
+
+  private history(
+    beforeTs: number | undefined,
+    limit: number | undefined,
+    session: number,
+    wait: boolean,
+  ): Promise<Message[]> {
     const run = this.historyTail.then(async () => {
-      const args: Json = { limit: options.limit };
-      if (timestamp !== undefined && timestamp !== null) args.before_ts = toMs(timestamp);
+      const conn = await this.ready(session, wait ? Date.now() + this.requestTimeout : null);
+      const args: Json = { limit };
+      if (beforeTs !== undefined) args.before_ts = beforeTs;
       else if (this.room.messages.length > 0) args.before_seq = this.room.messages[0]?.seq;
-      const result = await this.request('history', args);
+      const result = await conn.request('history', args);
       const { page, outcome } = this.room.applyHistory(result);
       this.fire(outcome);
       return page;
@@ -681,15 +809,20 @@ export class PChatSDK extends EventEmitter {
    * and sends again with the same `cid`, which the server recognises (no duplicate).
    */
   async sendMessage(text: string, options: { cid?: string } = {}): Promise<Message> {
-    const conn = this.connection();
+    const session = this.session();
     const cid = options.cid ?? newCid();
+    let conn = await this.ready(session, Date.now() + this.requestTimeout);
     let result: Json;
     try {
       result = await conn.request('send', { text, cid });
     } catch (error) {
       if (!(error instanceof ConnectionClosedError)) throw error;
-      if (!(await this.waitConnected(this.requestTimeout))) throw error;
-      result = await this.request('send', { text, cid });
+      try {
+        conn = await this.ready(session, Date.now() + this.requestTimeout, conn);
+      } catch (waitError) {
+        throw waitError instanceof RequestTimeoutError ? error : waitError;
+      }
+      result = await conn.request('send', { text, cid });
     }
     const { message, outcome } = this.room.applySent(result);
     this.fire(outcome);
@@ -719,14 +852,19 @@ export class PChatSDK extends EventEmitter {
     return { ...this.room.stats };
   }
 
-  /** Create a poll (moderators and admins), published now or at `scheduledDate` (Date or ms). */
+  /**
+   * Create a poll (moderators and admins), published now or at `scheduledDate` (a timestamp
+   * as {@link loadHistory} takes).
+   */
   async createPoll(
     question: string,
     options: readonly string[],
-    scheduledDate?: Date | number | null,
+    scheduledDate?: Timestamp | null,
   ): Promise<Poll> {
     const publishAt =
-      scheduledDate === undefined || scheduledDate === null ? undefined : toMs(scheduledDate);
+      scheduledDate === undefined || scheduledDate === null
+        ? undefined
+        : timestampMs(scheduledDate, 'scheduledDate');
     const result = await this.request('poll_create', {
       question,
       options: [...options],

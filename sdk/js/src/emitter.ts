@@ -1,7 +1,8 @@
 /**
  * A small typed event emitter with the vendor SDK's five ways of removing listeners:
  * `removeAllListeners()`, `removeAllListeners(event)`, `removeAllListeners([e1, e2])`,
- * `off(event, handler)` and `off([e1, e2], handler)`.
+ * `off(event, handler)` and `off([e1, e2], handler)`. `off(event)` without a handler removes
+ * every handler of the event(s), as `removeAllListeners(event)`; `removeListener` is `off`.
  *
  * Whatever a handler throws (or the promise it returns rejects with) never reaches the code
  * that fired the event: it is reported to the `error` handlers as a {@link HandlerError}.
@@ -54,14 +55,23 @@ export class EventEmitter {
     return this.on(event, wrapper);
   }
 
-  /** Remove `handler` from one event, or from each of several events. */
-  off<E extends keyof EventMap>(event: EventSpec<E>, handler: Handler<E>): this {
+  /**
+   * Remove `handler` from one event, or from each of several events; without a handler,
+   * remove every handler of those events (as {@link removeAllListeners}).
+   */
+  off<E extends keyof EventMap>(event: EventSpec<E>, handler?: Handler<E> | null): this {
+    if (handler === undefined || handler === null) return this.removeAllListeners(event);
     for (const ev of eventsOf(event)) {
       const list: Wrapped[] | undefined = this.handlers.get(ev);
       const i = list?.findIndex((h) => h === handler || h.listener === handler) ?? -1;
       if (list && i >= 0) list.splice(i, 1);
     }
     return this;
+  }
+
+  /** {@link off} by the name most emitters use. */
+  removeListener<E extends keyof EventMap>(event: EventSpec<E>, handler?: Handler<E> | null): this {
+    return this.off(event, handler);
   }
 
   /** Remove every handler, or every handler of one event or of several events. */

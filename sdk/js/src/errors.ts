@@ -14,7 +14,8 @@
  *  ├── StateError              a call made in a state that does not allow it
  *  ├── RequestTimeoutError     no reply in time
  *  ├── TokenRefreshError       the `tokenRefresher` failed or returned no token
- *  └── HandlerError            an event handler threw (reported through `Events.ERROR`)
+ *  ├── HandlerError            an event handler threw (reported through `Events.ERROR`)
+ *  └── InvalidArgumentError    an argument refused before sending, e.g. an unreadable timestamp
  * ```
  *
  * Every `error` frame becomes the matching subclass in {@link errorFromWire}, so
@@ -103,6 +104,14 @@ export class HandlerError extends PChatError {
     });
     this.event = event;
   }
+}
+
+/**
+ * An argument the SDK refused before sending anything, e.g. a timestamp it cannot read
+ * (`loadHistory('yesterday')`, `NaN`, an invalid `Date`).
+ */
+export class InvalidArgumentError extends PChatError {
+  override name = 'InvalidArgumentError';
 }
 
 type RequestErrorClass = new (

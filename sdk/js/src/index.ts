@@ -27,6 +27,7 @@ export {
   ConnectionClosedError,
   ForbiddenError,
   HandlerError,
+  InvalidArgumentError,
   InvalidRequestError,
   NotFoundError,
   PChatError,
@@ -39,6 +40,7 @@ export {
   errorFromWire,
 } from './errors.js';
 export { Outcome, RoomState } from './roomState.js';
+export type { Timestamp } from './timestamps.js';
 export type { RoomEvent } from './roomState.js';
 export { Events, States } from './types.js';
 export type {

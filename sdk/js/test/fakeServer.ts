@@ -48,6 +48,10 @@ export class FakeServer {
   /** `token_exp` (seconds) sent in connect replies. */
   tokenExp = Math.floor(Date.now() / 1000) + 3600;
   answerPings = true;
+  /** Tokens refused as unavailable (120, temporary) with close 1013: the SDK retries. */
+  readonly busyTokens = new Set<string>();
+  /** Tokens refused for good (202, close 4500). */
+  readonly badTokens = new Set<string>();
   hook: RequestHook | null = null;
   private nextPoll = 1;
   private sentCids = new Map<string, string>(); // `${userId}/${cid}` → message id
@@ -239,6 +243,16 @@ export class FakeServer {
     const id = frame.id;
     if (client.user) return this.error(client, id, 107, 'already_connected');
     const token = String(frame.token);
+    if (this.busyTokens.has(token)) {
+      this.error(client, id, 120, 'unavailable');
+      client.ws.close(1013, 'try again later');
+      return;
+    }
+    if (this.badTokens.has(token)) {
+      this.error(client, id, 202, 'token_bad_signature');
+      client.ws.close(4500, 'bad token');
+      return;
+    }
     if (token.startsWith('expired')) {
       this.error(client, id, 203, 'token_expired');
       client.ws.close(4002, 'token expired');

@@ -114,11 +114,15 @@ export class RealServer {
     await rm(this.dataDir, { recursive: true, force: true });
   }
 
-  /** Stop the process but keep the data directory, then start again on the same port. */
-  async restart(): Promise<RealServer> {
+  /**
+   * Stop the process but keep the data directory, then start again on the same port;
+   * `whileDown` runs between the two.
+   */
+  async restart(whileDown?: () => Promise<void>): Promise<RealServer> {
     const exited = new Promise((r) => this.process.once('exit', r));
     this.process.kill('SIGTERM');
     await exited;
+    await whileDown?.();
     const port = new URL(this.url).port;
     const child = spawn(
       PCHAT_BIN,

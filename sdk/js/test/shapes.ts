@@ -20,6 +20,8 @@ export interface Surface {
   client_methods: string[];
   client_options: string[];
   errors: { code: number; class: string; name: string; temporary: boolean }[];
+  /** The SDK's own errors (no error frame) and each one's parent class; and a description. */
+  sdk_errors: Record<string, string>;
 }
 
 const FILE = fileURLToPath(new URL('../../../tests/vectors/sdk_surface.json', import.meta.url));

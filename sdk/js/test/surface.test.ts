@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
+import * as pchatsdk from '../src/index.js';
 import { Events, errorFromWire, type StateChangeEvent } from '../src/index.js';
 import { fakeToken } from './fakeServer.js';
 import { next, useFakeServer } from './helpers.js';
@@ -84,6 +85,16 @@ describe('sdk_surface.json', () => {
     const options = /export interface PChatSDKOptions \{([^}]*)\}/.exec(source)?.[1] ?? '';
     for (const name of surface.client_options.map(camel)) {
       expect(options, name).toMatch(new RegExp(`^\\s+${name}\\?:`, 'm'));
+    }
+  });
+
+  it("the SDK's own errors are exported, each under its parent class", () => {
+    const exported = pchatsdk as unknown as Record<string, new (...args: never[]) => Error>;
+    for (const [name, parent] of Object.entries(surface.sdk_errors)) {
+      if (name === 'description') continue;
+      const cls = exported[name];
+      expect(cls, name).toBeTypeOf('function');
+      expect(Object.getPrototypeOf(cls), name).toBe(exported[parent]);
     }
   });
 

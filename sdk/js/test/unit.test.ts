@@ -95,7 +95,7 @@ describe('close codes', () => {
 
 describe('the pure modules', () => {
   // The room state and everything it builds on do no I/O: they import only each other.
-  const PURE = ['roomState', 'models', 'types', 'errors', 'codes', 'backoff'];
+  const PURE = ['roomState', 'models', 'types', 'errors', 'codes', 'backoff', 'timestamps'];
   for (const name of PURE) {
     it(`${name}.ts imports no I/O module`, () => {
       const source = readFileSync(new URL(`../src/${name}.ts`, import.meta.url), 'utf8');
@@ -114,7 +114,7 @@ describe('the public surface', () => {
       [
         'Backoff', 'CloseCode', 'ConflictError', 'ConnectionClosedError', 'DEFAULT_BACKOFF_BASE',
         'DEFAULT_BACKOFF_MAX', 'ErrorCode', 'Events', 'ForbiddenError', 'HandlerError',
-        'InvalidRequestError', 'MAX_HINT', 'NotFoundError', 'Outcome', 'PChatError', 'PChatSDK',
+        'InvalidArgumentError', 'InvalidRequestError', 'MAX_HINT', 'NotFoundError', 'Outcome', 'PChatError', 'PChatSDK',
         'RESTART_CODES', 'RESTART_RETRY_MAX', 'RESTART_WINDOW', 'RateLimitedError',
         'RequestError', 'RequestTimeoutError', 'RoomState', 'StateError', 'States',
         'TEMPORARY_ERRORS', 'TokenError', 'TokenRefreshError', 'backoffDelay',
