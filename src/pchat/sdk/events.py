@@ -2,14 +2,27 @@
 
 ::
 
-    DISCONNECTED --connect()--> CONNECTING --ok--> CONNECTED
-         ^                          |                  |
-         +------- failed -----------+                  | connection lost (transient)
-         |                                             v
-         +---- terminal close / disconnect() ---- RECONNECTING --ok--> CONNECTED
+                    connect()                   reply
+    DISCONNECTED ────────────▶ CONNECTING ────────────────▶ CONNECTED
+     ▲  ▲  ▲                    │     ▲                      │   ▲  │
+     │  │  └── refused, ────────┘     │     lost: transient  │   │  │ reconnected
+     │  │     unreachable             │     close, no close  │   │  │ (CONNECT)
+     │  │                             │     frame, ping      │   │  │
+     │  │                             │     timeout, gap     │   │  │
+     │  │                             │  connect() with      ▼   │  │
+     │  │                             └────────────────RECONNECTING │  ↺ an attempt failed:
+     │  │                                other arguments │          │    backoff, try again
+     │  │                                                │          │
+     │  └── refused for good (DISCONNECT, ERROR) ────────┘          │
+     │                                                              │
+     └── terminal close (DISCONNECT, ERROR) ────────────────────────┘
+
+    disconnect(), from any other state: to DISCONNECTED (DISCONNECT)
 
 Every state change goes through one setter in the client and fires
-:attr:`Events.STATE_CHANGE` with a :class:`StateChangeEvent`.
+:attr:`Events.STATE_CHANGE` with a :class:`StateChangeEvent`. ``connect()`` while connecting
+or reconnecting with the same arguments joins the attempt under way; docs/python-sdk.md
+(Connection lifecycle) has what fires when and what each call does in each state.
 
 Payload of each event:
 
@@ -107,8 +120,10 @@ class ConnectEvent:
 class DisconnectEvent:
     """Fired when the connection is lost or closed.
 
-    ``code`` is the WebSocket close code (None: no close frame, the network dropped);
-    ``reconnect`` says whether the SDK is reconnecting by itself.
+    ``code`` is the WebSocket close code (None: no close frame, the network dropped, or a
+    gap in the stream); ``reconnect`` says whether the SDK is reconnecting by itself (False:
+    it will not; ``connect()`` comes back). A ``DISCONNECT`` with ``reconnect=True`` is
+    followed by one with ``reconnect=False`` if the reconnection ends without success.
     """
 
     code: int | None
