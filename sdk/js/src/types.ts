@@ -109,9 +109,10 @@ export interface ConnectEvent {
 }
 
 /**
- * Payload of `Events.DISCONNECT`. `code` is the WebSocket close code (`null` when the SDK
- * dropped the connection itself, e.g. after a ping timeout or a gap in the stream);
- * `reconnect` says whether the SDK is reconnecting by itself.
+ * Payload of `Events.DISCONNECT`. `code` is the WebSocket close code (`4003` after a ping
+ * with no reply, `null` after a gap in the stream); `reconnect` says whether the SDK is
+ * reconnecting by itself (`false`: it will not; `connect()` comes back). One with `true` is
+ * followed by one with `false` if the reconnection ends without success.
  */
 export interface DisconnectEvent {
   readonly code: number | null;
