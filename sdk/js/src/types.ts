@@ -9,6 +9,9 @@
  *      +---- terminal close / disconnect() ---- RECONNECTING --ok--> CONNECTED
  * ```
  *
+ * `connect()` while CONNECTING or RECONNECTING with the same arguments joins the attempt
+ * under way; calls made meanwhile wait for it (README: "Connection lifecycle").
+ *
  * Every field the SDK hands the application is camelCase: objects (User, Message, Poll),
  * event payloads and options alike. The wire's snake_case (docs/protocol.md: `deleted_by`,
  * `total_votes`, `my_vote`, …) is converted once, where frames are parsed (`models.ts`).
