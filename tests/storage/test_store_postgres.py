@@ -153,10 +153,13 @@ async def test_history_and_replay_use_the_indexes(make_node: MakeNode, tmp_path:
             (pg._SQL_HISTORY, ("big", 2500, 50)),
             (pg._SQL_HISTORY_TS, ("big", 2**62, 50, T0 + 1500)),
             (pg._SQL_EVENTS, ("big", 1200, 100)),
+            (pg._SQL_RECENT_TEXTS, ("big", MOD.id, 10)),
         ):
             plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args))
             assert "Seq Scan" not in plan, plan
             assert "Index" in plan, plan
+            if sql is pg._SQL_RECENT_TEXTS:  # a user among many: that user's messages only
+                assert "messages_user" in plan, plan
     finally:
         await conn.close()
 

@@ -157,6 +157,9 @@ async def test_queries_use_the_indexes(store: SQLiteStore) -> None:
         (sqlite_store._SQL_HISTORY, ("r", 10, 50)),
         (sqlite_store._SQL_HISTORY_TS, ("r", 10, 50, T0)),
         (sqlite_store._SQL_EVENTS, ("r", 10, 50)),
+        (sqlite_store._SQL_BANS, ("r", T0)),
+        (sqlite_store._SQL_MOD_LOG, ("r", 10, 50)),
+        (sqlite_store._SQL_RECENT_TEXTS, ("r", "u", 5)),
     ]
     for sql, params in cases:
 
@@ -168,3 +171,7 @@ async def test_queries_use_the_indexes(store: SQLiteStore) -> None:
         details = await store._read(explain)
         assert all(not d.startswith("SCAN") for d in details), details
         assert all("TEMP B-TREE" not in d for d in details), details
+        if sql is sqlite_store._SQL_RECENT_TEXTS:
+            assert details == [
+                "SEARCH messages USING INDEX messages_user (room_id=? AND user_id=?)"
+            ]

@@ -26,7 +26,9 @@ The interfaces and what they guarantee:
   one vote per user and poll, only on an open poll, for an existing option; a poll is
   finished once; a scheduled poll is published exactly once, by one caller, even across
   nodes; the tallies a vote returns are exact under concurrent votes.
-- :class:`MessageStore` — the three store interfaces with a :class:`Backend` lifecycle: what
+- :class:`ModerationStore` — per room: bans (an expired one is gone by itself), the room's
+  settings, its pin, and the moderation log, whose entries get increasing ids.
+- :class:`MessageStore` — the four store interfaces with a :class:`Backend` lifecycle: what
   a store backend implements.
 - :class:`PubSub` — fan-out between nodes: publications of one room reach every node
   subscribed to it in the order they were published, the publishing node's own handler
@@ -58,6 +60,7 @@ from typing import Protocol
 
 from pchat.protocol.errors import PChatError
 from pchat.protocol.models import Message, Poll, User
+from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
 
 __all__ = [
     "ApiKeyRecord",
@@ -68,6 +71,7 @@ __all__ = [
     "DeleteResult",
     "KeyStore",
     "MessageStore",
+    "ModerationStore",
     "PollStore",
     "Presence",
     "PubSub",
@@ -242,9 +246,46 @@ class PollStore(Protocol):
         """The user's votes in the room: poll id -> option index."""
 
 
-class MessageStore(Backend, StreamStore, ReactionStore, PollStore, Protocol):
-    """Durable room state — the stream, reactions, polls — with its lifecycle and health:
-    what a store backend implements."""
+class ModerationStore(Protocol):
+    """Each room's moderation state — bans, settings, the pin — and its moderation log."""
+
+    async def put_ban(self, room_id: str, ban: Ban) -> None:
+        """Store a ban of ``ban.user_id`` in the room, replacing any earlier one."""
+
+    async def remove_ban(self, room_id: str, user_id: str) -> bool:
+        """Lift the user's ban in the room; False if there was none."""
+
+    async def bans(self, room_id: str, now_ms: int) -> list[Ban]:
+        """The room's bans still in force at ``now_ms`` (expired ones are not returned)."""
+
+    async def room_settings(self, room_id: str) -> RoomSettings:
+        """The room's settings; the defaults (``RoomSettings()``) for a room never set."""
+
+    async def put_room_settings(self, room_id: str, settings: RoomSettings) -> None:
+        """Store the room's settings."""
+
+    async def pin(self, room_id: str) -> Pin | None:
+        """The room's pin, or None."""
+
+    async def put_pin(self, room_id: str, pin: Pin | None) -> None:
+        """Pin (or with None unpin) in the room."""
+
+    async def log_action(self, room_id: str, action: ModAction) -> ModAction:
+        """Append to the room's moderation log; returns the entry with its ``id``: larger
+        than every earlier entry's of the room."""
+
+    async def mod_log(self, room_id: str, *, before_id: int | None, limit: int) -> list[ModAction]:
+        """The newest ``limit`` entries with ``id`` below ``before_id`` (all: None), newest
+        first."""
+
+    async def recent_texts(self, room_id: str, user_id: str, limit: int) -> list[str]:
+        """The texts of the user's ``limit`` newest messages in the room (deleted included,
+        text as stored), newest first: what unique-chat mode compares with."""
+
+
+class MessageStore(Backend, StreamStore, ReactionStore, PollStore, ModerationStore, Protocol):
+    """Durable room state — the stream, reactions, polls, moderation — with its lifecycle
+    and health: what a store backend implements."""
 
 
 BrokerHandler = Callable[[str, int | None, bytes], None]

@@ -5,7 +5,10 @@ Both select and insert the columns named here, in this order, so one mapping ser
 - messages: :data:`MESSAGE_COLUMNS`, as a SELECT list :data:`M` (``M_JOINED`` for the table
   alias ``m``);
 - polls: :data:`POLL_COLUMNS`, as a SELECT list :data:`P` (``P_JOINED`` for the alias ``p``),
-  and ``(text, votes)`` per option.
+  and ``(text, votes)`` per option;
+- moderation: bans (:data:`BAN_COLUMNS`), room settings (:data:`SETTINGS_COLUMNS`) and the
+  moderation log (:data:`MOD_LOG_COLUMNS`), each with its ``*_to_row`` and ``*_from_row``; a
+  pin is one JSON text (:func:`pin_to_json`), as are a log entry's ``details``.
 """
 
 from __future__ import annotations
@@ -13,18 +16,35 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
+import orjson
+
 from pchat.protocol.models import Message, Poll, PollOption, User
+from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
 
 __all__ = [
+    "BAN_COLUMNS",
     "MESSAGE_COLUMNS",
+    "MOD_LOG_COLUMNS",
     "M_JOINED",
     "POLL_COLUMNS",
     "P_JOINED",
+    "SETTINGS_COLUMNS",
+    "B",
+    "L",
     "M",
     "P",
+    "S",
+    "ban_from_row",
+    "ban_to_row",
     "message_from_row",
+    "mod_action_from_row",
+    "mod_action_to_row",
+    "pin_from_json",
+    "pin_to_json",
     "poll_from_row",
     "poll_to_row",
+    "settings_from_row",
+    "settings_to_row",
 ]
 
 #: A message row, as :func:`message_from_row` reads it.
@@ -58,6 +78,27 @@ POLL_COLUMNS: Final = (
     "finished_at",
 )
 
+#: A ban row, as :func:`ban_to_row` writes it and :func:`ban_from_row` reads it.
+BAN_COLUMNS: Final = ("user_id", "by_id", "by_name", "by_role", "created_at", "until", "reason")
+
+#: A room's settings row, as :func:`settings_to_row` writes it.
+SETTINGS_COLUMNS: Final = ("slow_mode", "unique_chat", "max_message_chars", "mode")
+
+#: A moderation log row, as :func:`mod_action_from_row` reads it; :func:`mod_action_to_row`
+#: writes every column but the first (``id``, given by the store).
+MOD_LOG_COLUMNS: Final = (
+    "id",
+    "action",
+    "by_id",
+    "by_name",
+    "by_role",
+    "ts",
+    "target_user_id",
+    "message_id",
+    "reason",
+    "details",
+)
+
 
 def _select_list(columns: tuple[str, ...], table: str | None = None) -> str:
     prefix = "" if table is None else f"{table}."
@@ -68,6 +109,9 @@ M: Final = _select_list(MESSAGE_COLUMNS)
 M_JOINED: Final = _select_list(MESSAGE_COLUMNS, "m")
 P: Final = _select_list(POLL_COLUMNS)
 P_JOINED: Final = _select_list(POLL_COLUMNS, "p")
+B: Final = _select_list(BAN_COLUMNS)
+S: Final = _select_list(SETTINGS_COLUMNS)
+L: Final = _select_list(MOD_LOG_COLUMNS)
 
 
 def message_from_row(row: Iterable[Any]) -> Message:
@@ -117,3 +161,57 @@ def poll_to_row(poll: Poll) -> tuple[Any, ...]:
         poll.published_at,
         poll.finished_at,
     )
+
+
+def ban_to_row(ban: Ban) -> tuple[Any, ...]:
+    """A ban's row, in the order of :data:`BAN_COLUMNS`."""
+    by = ban.by
+    return (ban.user_id, by.id, by.username, by.role, ban.created_at, ban.until, ban.reason)
+
+
+def ban_from_row(row: Iterable[Any]) -> Ban:
+    (user_id, by_id, by_name, by_role, created_at, until, reason) = row
+    return Ban(user_id, User(by_id, by_name, by_role), created_at, until, reason)
+
+
+def settings_to_row(settings: RoomSettings) -> tuple[Any, ...]:
+    """A room's settings row, in the order of :data:`SETTINGS_COLUMNS`."""
+    s = settings
+    return (s.slow_mode, s.unique_chat, s.max_message_chars, s.mode)
+
+
+def settings_from_row(row: Iterable[Any]) -> RoomSettings:
+    """Settings from their row (``unique_chat`` may be 0/1 or a boolean)."""
+    (slow_mode, unique_chat, max_message_chars, mode) = row
+    return RoomSettings(slow_mode, bool(unique_chat), max_message_chars, mode)
+
+
+def pin_to_json(pin: Pin) -> str:
+    return orjson.dumps(pin.to_wire()).decode()
+
+
+def pin_from_json(text: str) -> Pin:
+    return Pin.from_wire(orjson.loads(text))
+
+
+def mod_action_to_row(action: ModAction) -> tuple[Any, ...]:
+    """A log entry's row without its ``id``: :data:`MOD_LOG_COLUMNS` from the second on."""
+    a, by = action, action.by
+    details = orjson.dumps(a.details).decode()
+    return (
+        a.action,
+        by.id,
+        by.username,
+        by.role,
+        a.ts,
+        a.target_user_id,
+        a.message_id,
+        a.reason,
+        details,
+    )
+
+
+def mod_action_from_row(row: Iterable[Any]) -> ModAction:
+    (log_id, action, by_id, by_name, by_role, ts, target, message_id, reason, details) = row
+    by = User(by_id, by_name, by_role)
+    return ModAction(action, by, ts, target, message_id, reason, orjson.loads(details), log_id)

@@ -51,8 +51,9 @@ import asyncpg
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
+from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
 
-from . import poll_rules
+from . import poll_rules, sql_rows
 from .base import AppendResult, DeleteResult, RoomInfo, StoreUnavailable, StreamEvent
 from .sql_rows import M_JOINED, P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
 from .store_health import StoreHealth
@@ -143,6 +144,45 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX poll_votes_user ON poll_votes (room_id, user_id)",
     ),
+    # 1 -> 2: moderation — bans, room settings, pins, the moderation log (ids from a counter
+    # per room), and a user's messages by position (unique-chat mode's recent texts).
+    (
+        """CREATE TABLE bans (
+            room_id text NOT NULL,
+            user_id text NOT NULL,
+            by_id text NOT NULL,
+            by_name text NOT NULL,
+            by_role text NOT NULL,
+            created_at bigint NOT NULL,
+            until bigint,
+            reason text NOT NULL,
+            PRIMARY KEY (room_id, user_id)
+        )""",
+        """CREATE TABLE room_settings (
+            room_id text PRIMARY KEY,
+            slow_mode integer NOT NULL,
+            unique_chat boolean NOT NULL,
+            max_message_chars integer NOT NULL,
+            mode text NOT NULL
+        )""",
+        "CREATE TABLE pins (room_id text PRIMARY KEY, pin jsonb NOT NULL)",
+        "CREATE TABLE mod_log_heads (room_id text PRIMARY KEY, last_id bigint NOT NULL)",
+        """CREATE TABLE mod_log (
+            room_id text NOT NULL,
+            id bigint NOT NULL,
+            action text NOT NULL,
+            by_id text NOT NULL,
+            by_name text NOT NULL,
+            by_role text NOT NULL,
+            ts bigint NOT NULL,
+            target_user_id text,
+            message_id text,
+            reason text NOT NULL,
+            details jsonb NOT NULL,
+            PRIMARY KEY (room_id, id)
+        )""",
+        "CREATE INDEX messages_user ON messages (room_id, user_id, seq)",
+    ),
 )
 
 #: The schema version this code writes (the highest row of ``schema_migrations``).
@@ -192,6 +232,41 @@ _SQL_APPEND: Final = """
 _SQL_POLL_ROWS: Final = f"""
     SELECT {P_JOINED}, o.text AS option_text, o.votes FROM polls AS p
     JOIN poll_options AS o ON o.room_id = p.room_id AND o.poll_id = p.id"""
+
+
+def _sql_put(table: str, columns: tuple[str, ...], key: str) -> str:
+    """Insert ``room_id`` and ``columns``, replacing the row of the same ``key``."""
+    marks = ", ".join(f"${i}" for i in range(1, len(columns) + 2))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
+    return (
+        f"INSERT INTO {table} (room_id, {', '.join(columns)}) VALUES ({marks})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+
+
+_SQL_PUT_BAN: Final = _sql_put("bans", sql_rows.BAN_COLUMNS, "room_id, user_id")
+_SQL_PUT_SETTINGS: Final = _sql_put("room_settings", sql_rows.SETTINGS_COLUMNS, "room_id")
+_SQL_PUT_PIN: Final = _sql_put("pins", ("pin",), "room_id")
+_SQL_BANS: Final = (
+    f"SELECT {sql_rows.B} FROM bans WHERE room_id = $1 AND (until IS NULL OR until > $2)"
+    " ORDER BY user_id"
+)
+# The head's row lock orders the entries of one room, on every node: ids commit in order.
+_SQL_LOG_ACTION: Final = f"""
+    WITH head AS (
+        INSERT INTO mod_log_heads (room_id, last_id) VALUES ($1, 1)
+        ON CONFLICT (room_id) DO UPDATE SET last_id = mod_log_heads.last_id + 1
+        RETURNING last_id
+    )
+    INSERT INTO mod_log (room_id, {sql_rows.L})
+    VALUES ($1, (SELECT last_id FROM head), $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    RETURNING id"""
+_SQL_MOD_LOG: Final = (
+    f"SELECT {sql_rows.L} FROM mod_log WHERE room_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+)
+_SQL_RECENT_TEXTS: Final = (
+    "SELECT text FROM messages WHERE room_id = $1 AND user_id = $2 ORDER BY seq DESC LIMIT $3"
+)
 
 # What a lost, refused, restarting or stalled connection looks like: the operation may
 # succeed later. InternalClientError is asyncpg's "cannot switch to state …" on a connection
@@ -729,3 +804,64 @@ class PostgresStore:
             )
         )
         return {row[0]: row[1] for row in rows}
+
+    # -- moderation ------------------------------------------------------------------------
+
+    async def put_ban(self, room_id: str, ban: Ban) -> None:
+        await self._run(lambda c: c.execute(_SQL_PUT_BAN, room_id, *sql_rows.ban_to_row(ban)))
+
+    async def remove_ban(self, room_id: str, user_id: str) -> bool:
+        removed = await self._run(
+            lambda c: c.fetchval(
+                "DELETE FROM bans WHERE room_id = $1 AND user_id = $2 RETURNING true",
+                room_id,
+                user_id,
+            )
+        )
+        return bool(removed)
+
+    async def bans(self, room_id: str, now_ms: int) -> list[Ban]:
+        rows = await self._run(lambda c: c.fetch(_SQL_BANS, room_id, now_ms))
+        return [sql_rows.ban_from_row(row) for row in rows]
+
+    async def room_settings(self, room_id: str) -> RoomSettings:
+        row = await self._run(
+            lambda c: c.fetchrow(
+                f"SELECT {sql_rows.S} FROM room_settings WHERE room_id = $1", room_id
+            )
+        )
+        return RoomSettings() if row is None else sql_rows.settings_from_row(row)
+
+    async def put_room_settings(self, room_id: str, settings: RoomSettings) -> None:
+        row = sql_rows.settings_to_row(settings)
+        await self._run(lambda c: c.execute(_SQL_PUT_SETTINGS, room_id, *row))
+
+    async def pin(self, room_id: str) -> Pin | None:
+        text = await self._run(
+            lambda c: c.fetchval("SELECT pin FROM pins WHERE room_id = $1", room_id)
+        )
+        return None if text is None else sql_rows.pin_from_json(text)
+
+    async def put_pin(self, room_id: str, pin: Pin | None) -> None:
+        if pin is None:
+            await self._run(lambda c: c.execute("DELETE FROM pins WHERE room_id = $1", room_id))
+        else:
+            await self._run(lambda c: c.execute(_SQL_PUT_PIN, room_id, sql_rows.pin_to_json(pin)))
+
+    async def log_action(self, room_id: str, action: ModAction) -> ModAction:
+        row = sql_rows.mod_action_to_row(action)
+        log_id = await self._run(lambda c: c.fetchval(_SQL_LOG_ACTION, room_id, *row))
+        return replace(action, id=log_id)
+
+    async def mod_log(self, room_id: str, *, before_id: int | None, limit: int) -> list[ModAction]:
+        if limit <= 0:
+            return []
+        before = _MAX_SEQ if before_id is None else before_id
+        rows = await self._run(lambda c: c.fetch(_SQL_MOD_LOG, room_id, before, limit))
+        return [sql_rows.mod_action_from_row(row) for row in rows]
+
+    async def recent_texts(self, room_id: str, user_id: str, limit: int) -> list[str]:
+        if limit <= 0:
+            return []
+        rows = await self._run(lambda c: c.fetch(_SQL_RECENT_TEXTS, room_id, user_id, limit))
+        return [row[0] for row in rows]

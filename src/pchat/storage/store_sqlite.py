@@ -46,8 +46,9 @@ from typing import Any, Final, TypeVar
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
+from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
 
-from . import poll_rules
+from . import poll_rules, sql_rows
 from .base import AppendResult, DeleteResult, RoomInfo, StoreUnavailable, StreamEvent
 from .private_files import private_file, sqlite_files
 from .sql_rows import M_JOINED, P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
@@ -135,6 +136,48 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX poll_votes_user ON poll_votes (room_id, user_id, option)",
     ),
+    # 1 -> 2: moderation — bans, room settings, pins, the moderation log (ids from a counter
+    # per room), and a user's messages by position (unique-chat mode's recent texts).
+    (
+        """CREATE TABLE bans (
+            room_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            by_id TEXT NOT NULL,
+            by_name TEXT NOT NULL,
+            by_role TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            until INTEGER,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (room_id, user_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE room_settings (
+            room_id TEXT PRIMARY KEY,
+            slow_mode INTEGER NOT NULL,
+            unique_chat INTEGER NOT NULL,
+            max_message_chars INTEGER NOT NULL,
+            mode TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        "CREATE TABLE pins (room_id TEXT PRIMARY KEY, pin TEXT NOT NULL) WITHOUT ROWID",
+        """CREATE TABLE mod_log_heads (
+            room_id TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE mod_log (
+            room_id TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            by_id TEXT NOT NULL,
+            by_name TEXT NOT NULL,
+            by_role TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            target_user_id TEXT,
+            message_id TEXT,
+            reason TEXT NOT NULL,
+            details TEXT NOT NULL,
+            PRIMARY KEY (room_id, id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX messages_user ON messages (room_id, user_id, seq)",
+    ),
 )
 
 #: The schema version this code writes (``PRAGMA user_version``).
@@ -157,6 +200,19 @@ _SQL_EVENTS: Final = f"""
     SELECT e.seq, e.kind, {M_JOINED} FROM events AS e
     JOIN messages AS m ON m.room_id = e.room_id AND m.seq = e.message_seq
     WHERE e.room_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?"""
+_SQL_BANS: Final = (
+    f"SELECT {sql_rows.B} FROM bans WHERE room_id = ?1 AND (until IS NULL OR until > ?2)"
+    " ORDER BY user_id"
+)
+_SQL_MOD_LOG: Final = (
+    f"SELECT {sql_rows.L} FROM mod_log WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+)
+# Without statistics the planner prefers walking the room's messages backwards from the
+# newest and filtering by user: a scan of the room for a user who rarely writes.
+_SQL_RECENT_TEXTS: Final = (
+    "SELECT text FROM messages INDEXED BY messages_user"
+    " WHERE room_id = ? AND user_id = ? ORDER BY seq DESC LIMIT ?"
+)
 
 
 def _now_ms() -> int:
@@ -562,6 +618,67 @@ def _user_votes(conn: sqlite3.Connection, room_id: str, user_id: str) -> dict[st
     return dict(rows)
 
 
+def _insert(
+    conn: sqlite3.Connection, table: str, columns: str, row: tuple[Any, ...], *, upsert: bool = True
+) -> None:
+    """Insert ``row``: ``room_id``, then ``columns``; ``upsert``: over the row of the same key."""
+    marks = ", ".join("?" * len(row))
+    verb = "INSERT OR REPLACE" if upsert else "INSERT"
+    conn.execute(f"{verb} INTO {table} (room_id, {columns}) VALUES ({marks})", row)
+
+
+def _put_ban(conn: sqlite3.Connection, room_id: str, ban: Ban) -> None:
+    _insert(conn, "bans", sql_rows.B, (room_id, *sql_rows.ban_to_row(ban)))
+
+
+def _remove_ban(conn: sqlite3.Connection, room_id: str, user_id: str) -> bool:
+    removed = conn.execute(
+        "DELETE FROM bans WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+    ).rowcount
+    return removed > 0
+
+
+def _room_settings(conn: sqlite3.Connection, room_id: str) -> RoomSettings:
+    row = conn.execute(
+        f"SELECT {sql_rows.S} FROM room_settings WHERE room_id = ?", (room_id,)
+    ).fetchone()
+    return RoomSettings() if row is None else sql_rows.settings_from_row(row)
+
+
+def _put_room_settings(conn: sqlite3.Connection, room_id: str, settings: RoomSettings) -> None:
+    _insert(conn, "room_settings", sql_rows.S, (room_id, *sql_rows.settings_to_row(settings)))
+
+
+def _pin(conn: sqlite3.Connection, room_id: str) -> Pin | None:
+    row = conn.execute("SELECT pin FROM pins WHERE room_id = ?", (room_id,)).fetchone()
+    return None if row is None else sql_rows.pin_from_json(row[0])
+
+
+def _put_pin(conn: sqlite3.Connection, room_id: str, pin: Pin | None) -> None:
+    if pin is None:
+        conn.execute("DELETE FROM pins WHERE room_id = ?", (room_id,))
+    else:
+        _insert(conn, "pins", "pin", (room_id, sql_rows.pin_to_json(pin)))
+
+
+def _log_action(conn: sqlite3.Connection, room_id: str, action: ModAction) -> ModAction:
+    ((log_id,),) = conn.execute(
+        "INSERT INTO mod_log_heads (room_id, last_id) VALUES (?, 1)"
+        " ON CONFLICT (room_id) DO UPDATE SET last_id = last_id + 1 RETURNING last_id",
+        (room_id,),
+    ).fetchall()
+    row = (room_id, log_id, *sql_rows.mod_action_to_row(action))
+    _insert(conn, "mod_log", sql_rows.L, row, upsert=False)
+    return replace(action, id=log_id)
+
+
+def _mod_log(conn: sqlite3.Connection, room_id: str, before_id: int, limit: int) -> list[ModAction]:
+    return [
+        sql_rows.mod_action_from_row(r)
+        for r in conn.execute(_SQL_MOD_LOG, (room_id, before_id, limit))
+    ]
+
+
 # -- the store ----------------------------------------------------------------------------------
 
 
@@ -709,3 +826,42 @@ class SQLiteStore:
 
     async def user_votes(self, room_id: str, user_id: str) -> dict[str, int]:
         return await self._read(lambda c: _user_votes(c, room_id, user_id))
+
+    async def put_ban(self, room_id: str, ban: Ban) -> None:
+        await self._write(lambda c: _put_ban(c, room_id, ban))
+
+    async def remove_ban(self, room_id: str, user_id: str) -> bool:
+        return await self._write(lambda c: _remove_ban(c, room_id, user_id))
+
+    async def bans(self, room_id: str, now_ms: int) -> list[Ban]:
+        rows = await self._read(lambda c: c.execute(_SQL_BANS, (room_id, now_ms)).fetchall())
+        return [sql_rows.ban_from_row(row) for row in rows]
+
+    async def room_settings(self, room_id: str) -> RoomSettings:
+        return await self._read(lambda c: _room_settings(c, room_id))
+
+    async def put_room_settings(self, room_id: str, settings: RoomSettings) -> None:
+        await self._write(lambda c: _put_room_settings(c, room_id, settings))
+
+    async def pin(self, room_id: str) -> Pin | None:
+        return await self._read(lambda c: _pin(c, room_id))
+
+    async def put_pin(self, room_id: str, pin: Pin | None) -> None:
+        await self._write(lambda c: _put_pin(c, room_id, pin))
+
+    async def log_action(self, room_id: str, action: ModAction) -> ModAction:
+        return await self._write(lambda c: _log_action(c, room_id, action))
+
+    async def mod_log(self, room_id: str, *, before_id: int | None, limit: int) -> list[ModAction]:
+        if limit <= 0:
+            return []
+        before = _MAX_SEQ if before_id is None else before_id
+        return await self._read(lambda c: _mod_log(c, room_id, before, limit))
+
+    async def recent_texts(self, room_id: str, user_id: str, limit: int) -> list[str]:
+        if limit <= 0:
+            return []
+        rows = await self._read(
+            lambda c: c.execute(_SQL_RECENT_TEXTS, (room_id, user_id, limit)).fetchall()
+        )
+        return [row[0] for row in rows]

@@ -1,0 +1,162 @@
+"""The objects of moderation: bans, room settings, pins and the moderation log.
+
+Each has a wire form (``to_wire``/``from_wire``) documented in ``docs/protocol.md`` §5 and
+``docs/moderation.md``. Times are milliseconds since the Unix epoch, durations seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from .models import Message, User
+
+__all__ = [
+    "MODES",
+    "Ban",
+    "ModAction",
+    "Pin",
+    "RoomSettings",
+]
+
+#: Room modes: who may write. ``open``: everyone; ``moderators_only``: viewers only read;
+#: ``reactions_only``: viewers react but do not send messages.
+MODES: Final = ("open", "moderators_only", "reactions_only")
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """A user kept from writing in one room: until ``until`` (a timeout) or until lifted
+    (``until`` None). A ban acts only on sessions whose role is below ``by.role``."""
+
+    user_id: str
+    by: User
+    created_at: int
+    until: int | None = None
+    reason: str = ""
+
+    def active(self, now_ms: int) -> bool:
+        return self.until is None or self.until > now_ms
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "by": self.by.to_wire(),
+            "created_at": self.created_at,
+            "until": self.until,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Ban:
+        return cls(
+            user_id=data["user_id"],
+            by=User.from_wire(data["by"]),
+            created_at=data["created_at"],
+            until=data.get("until"),
+            reason=data.get("reason", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettings:
+    """A room's modes, set by its moderators; the defaults are an unrestricted room."""
+
+    #: Seconds a viewer waits between two messages (0: off).
+    slow_mode: int = 0
+    #: A viewer's message that repeats one of their recent ones is refused.
+    unique_chat: bool = False
+    #: The room's own message length limit (0: the server's).
+    max_message_chars: int = 0
+    #: Who may write: one of :data:`MODES`.
+    mode: str = "open"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "slow_mode": self.slow_mode,
+            "unique_chat": self.unique_chat,
+            "max_message_chars": self.max_message_chars,
+            "mode": self.mode,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> RoomSettings:
+        return cls(
+            slow_mode=int(data.get("slow_mode", 0)),
+            unique_chat=bool(data.get("unique_chat", False)),
+            max_message_chars=int(data.get("max_message_chars", 0)),
+            mode=str(data.get("mode", "open")),
+        )
+
+    def updated(self, changes: dict[str, Any]) -> RoomSettings:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """The room's pinned message, or a moderator's announcement (``message`` None)."""
+
+    by: User
+    ts: int
+    message: Message | None = None
+    text: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "by": self.by.to_wire(),
+            "ts": self.ts,
+            "message": self.message.to_wire() if self.message else None,
+            "text": self.text,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Pin:
+        message = data.get("message")
+        return cls(
+            by=User.from_wire(data["by"]),
+            ts=data["ts"],
+            message=Message.from_wire(message) if message else None,
+            text=data.get("text"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ModAction:
+    """One entry of a room's moderation log: who did what to whom, when and why.
+
+    ``id`` is the log's own position (assigned by the store, increasing per room).
+    """
+
+    action: str
+    by: User
+    ts: int
+    target_user_id: str | None = None
+    message_id: str | None = None
+    reason: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "action": self.action,
+            "by": self.by.to_wire(),
+            "ts": self.ts,
+            "target_user_id": self.target_user_id,
+            "message_id": self.message_id,
+            "reason": self.reason,
+            "details": dict(self.details),
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> ModAction:
+        return cls(
+            id=data.get("id", 0),
+            action=data["action"],
+            by=User.from_wire(data["by"]),
+            ts=data["ts"],
+            target_user_id=data.get("target_user_id"),
+            message_id=data.get("message_id"),
+            reason=data.get("reason", ""),
+            details=dict(data.get("details") or {}),
+        )
