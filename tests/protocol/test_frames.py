@@ -109,9 +109,22 @@ def test_integer_kinds_cover_every_integer_field() -> None:
         for spec in (*REQUEST_FIELDS.values(), *OBJECT_FIELDS.values())
         for kind, _ in spec.values()
     }
-    assert kinds <= {"str", "list", "object", "uint", "count"}
+    assert kinds <= {"str", "list", "object", "uint", "count", "bool"}
     assert ("history", None, "before_seq", "uint") in _integer_fields()
     assert ("connect", "recover", "seq", "uint") in _integer_fields()
+
+
+def test_bool_fields_take_only_booleans_and_integers_no_booleans() -> None:
+    ok = decode_client_frame(b'{"type":"ban","id":1,"user_id":"u","kick":true}')
+    assert ok.args == {"user_id": "u", "kick": True}
+    for raw in (
+        b'{"type":"ban","id":1,"user_id":"u","kick":1}',
+        b'{"type":"ban","id":1,"user_id":"u","kick":"true"}',
+        b'{"type":"ban","id":1,"user_id":"u","duration":true}',
+    ):
+        with pytest.raises(FrameError) as info:
+            decode_client_frame(raw)
+        assert info.value.code is ErrorCode.INVALID_FIELD
 
 
 def test_binary_frame_must_be_utf8() -> None:

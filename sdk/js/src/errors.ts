@@ -37,11 +37,13 @@ export class RequestError extends PChatError {
   readonly code: number;
   readonly temporary: boolean;
   readonly retryAfterMs: number | null;
+  /** For `banned` (122): when the ban ends, ms since the epoch; `null`: until lifted. */
+  readonly until: number | null;
 
   constructor(
     code: number,
     message = '',
-    options: { name?: string; temporary?: boolean; retryAfterMs?: number | null } = {},
+    options: { name?: string; temporary?: boolean; retryAfterMs?: number | null; until?: number | null } = {},
   ) {
     const name = options.name ?? errorCodeName(code);
     super(message || name.replace(/_/g, ' '));
@@ -49,6 +51,7 @@ export class RequestError extends PChatError {
     this.code = code;
     this.temporary = options.temporary ?? TEMPORARY_ERRORS.has(code);
     this.retryAfterMs = options.retryAfterMs ?? null;
+    this.until = options.until ?? null;
   }
 }
 
@@ -117,7 +120,7 @@ export class InvalidArgumentError extends PChatError {
 type RequestErrorClass = new (
   code: number,
   message?: string,
-  options?: { name?: string; temporary?: boolean; retryAfterMs?: number | null },
+  options?: { name?: string; temporary?: boolean; retryAfterMs?: number | null; until?: number | null },
 ) => RequestError;
 
 const CLASS_BY_CODE: ReadonlyMap<number, RequestErrorClass> = new Map<number, RequestErrorClass>([
@@ -129,6 +132,9 @@ const CLASS_BY_CODE: ReadonlyMap<number, RequestErrorClass> = new Map<number, Re
   [ErrorCode.ALREADY_DELETED, ConflictError],
   [ErrorCode.ALREADY_CONNECTED, ConflictError],
   [ErrorCode.RATE_LIMITED, RateLimitedError],
+  [ErrorCode.BANNED, ForbiddenError],
+  [ErrorCode.ROOM_MODE, ForbiddenError],
+  [ErrorCode.DUPLICATE_MESSAGE, ConflictError],
   [ErrorCode.INTERNAL, RequestError],
   [ErrorCode.UNAVAILABLE, RequestError],
 ]);
@@ -148,6 +154,7 @@ export interface WireError {
   message?: unknown;
   temporary?: unknown;
   retry_after_ms?: unknown;
+  until?: unknown;
 }
 
 /** The {@link RequestError} subclass for the `error` object of an error frame. */
@@ -158,5 +165,6 @@ export function errorFromWire(body: WireError | null | undefined): RequestError 
     name: typeof body?.name === 'string' && body.name ? body.name : errorCodeName(code),
     temporary: typeof body?.temporary === 'boolean' ? body.temporary : TEMPORARY_ERRORS.has(code),
     retryAfterMs: typeof body?.retry_after_ms === 'number' ? body.retry_after_ms : null,
+    until: typeof body?.until === 'number' ? body.until : null,
   });
 }

@@ -85,7 +85,7 @@ class Connections:
         self._node = node
         self._store = store
         self._verifier = verifier
-        self._room_state = room_state
+        self._room_state = list(room_state)
         self._on_count = on_count  # a room's local connection count changed
         self.sessions: set[Session] = set()
         self._by_sink: dict[Sink, Session] = {}
@@ -93,6 +93,10 @@ class Connections:
 
     def handlers(self) -> dict[str, Handler]:
         return {"connect": self.connect, "refresh": self.refresh, "ping": self.ping}
+
+    def add_room_state(self, *sources: RoomStateSource) -> None:
+        """Features that add their part to a connect reply's ``room``."""
+        self._room_state.extend(sources)
 
     # Life of a session --------------------------------------------------------------------
 
@@ -136,6 +140,14 @@ class Connections:
         self._by_sink.pop(session.sink, None)
         if session.room_id is not None:
             await self._leave(session, session.room_id)
+
+    def sessions_of(self, room_id: str, user_id: str) -> list[Session]:
+        """This node's sessions of ``user_id`` in the room."""
+        return [
+            s
+            for s in self.sessions
+            if s.room_id == room_id and s.user is not None and s.user.id == user_id
+        ]
 
     def close_all(self, code: CloseCode, reason: str, hint_max: float | None = None) -> None:
         """Close every connection; with ``hint_max`` each reason carries its own random

@@ -7,10 +7,12 @@ event too: soft, the text removed, ``message_delete`` to the room.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
+from pchat.protocol.models import User
 from pchat.protocol.validation import validate_client_id, validate_text
 from pchat.storage.base import StreamStore
 
@@ -19,7 +21,7 @@ from .limits import Limiter
 from .node import Node, Push
 from .permissions import is_staff
 from .ratelimit import BucketMap
-from .session import Handler, Session
+from .session import Handler, OpenDoor, Session, WriteGuard
 from .settings import CoreSettings
 from .stream import delete_push, message_push
 
@@ -30,9 +32,19 @@ class Messages:
     """The message requests of one node."""
 
     def __init__(
-        self, settings: CoreSettings, *, node: Node, store: StreamStore, limiter: Limiter
+        self,
+        settings: CoreSettings,
+        *,
+        node: Node,
+        store: StreamStore,
+        limiter: Limiter,
+        guard: WriteGuard | None = None,
+        on_deleted: Callable[[str, str, User], Awaitable[None]] | None = None,
     ) -> None:
         self._settings = settings
+        self._guard = guard or OpenDoor()
+        #: Told ``(room_id, message_id, by)`` after a delete (the pin goes with its message).
+        self._on_deleted = on_deleted
         self._node = node
         self._store = store
         self._limiter = limiter
@@ -45,6 +57,7 @@ class Messages:
         user, room_id = session.member()
         text = validate_text(args["text"], self._settings.max_message_chars)
         cid = validate_client_id(args["cid"]) if "cid" in args else None
+        await self._guard.check_write(session, "send", text)
         await self._limiter.take(session, self._buckets, f"msg:{user.id}")
         result = await self._store.append_message(
             room_id, message_id=new_id(), user=user, text=text, cid=cid, ts=now_ms()
@@ -85,4 +98,6 @@ class Messages:
             raise request_error(ErrorCode.NOT_FOUND, "no such message in this room")
         frame = delete_push(result.seq, result.message)
         await self._node.publish(room_id, Push.STREAM, frame, seq=result.seq)
+        if self._on_deleted is not None:
+            await self._on_deleted(room_id, message_id, user)
         return {"message_id": message_id, "seq": result.seq}

@@ -43,6 +43,10 @@ class Push(StrEnum):
     REACTION = "reaction"
     REACTIONS_STATS = "reactions_stats"
     ONLINE = "online"
+    ROOM_SETTINGS = "room_settings"
+    PIN = "pin"
+    #: Between nodes only (bans and their lifting): consumed, never written to clients.
+    MODERATION = "moderation"
 
 
 _TAG: Final = {kind: bytes((i,)) for i, kind in enumerate(Push)}
@@ -52,6 +56,9 @@ PushFilter = Callable[[str, bytes], bool]
 """``(room_id, frame)`` -> whether to deliver a publication of its kind (False: stale)."""
 
 RoomClosed = Callable[[str], Awaitable[None]]
+
+PushConsumer = Callable[[str, bytes], None]
+"""``(room_id, frame)``: a publication between nodes, for a feature and not for clients."""
 
 
 class Node:
@@ -64,6 +71,7 @@ class Node:
         self._rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Task[Room]] = {}
         self._filters: dict[Push, PushFilter] = {}
+        self._consumers: dict[Push, PushConsumer] = {}
         self._closed_hooks: list[RoomClosed] = []
         #: Called with a connection whose unsent output passed the limit.
         self.on_slow: Callable[[Sink], None] = lambda sink: None
@@ -73,6 +81,10 @@ class Node:
     def filter(self, kind: Push, accept: PushFilter) -> None:
         """Deliver publications of ``kind`` only when ``accept(room_id, frame)``."""
         self._filters[kind] = accept
+
+    def consume(self, kind: Push, consumer: PushConsumer) -> None:
+        """Hand publications of ``kind`` to ``consumer`` instead of the room's clients."""
+        self._consumers[kind] = consumer
 
     def on_room_closed(self, hook: RoomClosed) -> None:
         """Await ``hook(room_id)`` when a room closes on this node (its last one left)."""
@@ -182,6 +194,10 @@ class Node:
             log.warning("room %s: a publication of unknown kind %d", room_id, payload[0])
             return
         frame = payload[1:]
+        consumer = self._consumers.get(kind)
+        if consumer is not None:
+            consumer(room_id, frame)
+            return
         accept = self._filters.get(kind)
         if accept is not None and not accept(room_id, frame):
             return

@@ -39,7 +39,7 @@ from .limits import Limiter
 from .node import Node, Push
 from .permissions import is_staff
 from .ratelimit import BucketMap
-from .session import Handler, Session
+from .session import Handler, OpenDoor, Session, WriteGuard
 from .settings import CoreSettings
 
 __all__ = ["PollService"]
@@ -61,9 +61,16 @@ class PollService:
     """Poll requests and the scheduler of one node."""
 
     def __init__(
-        self, settings: CoreSettings, *, node: Node, store: PollStore, limiter: Limiter
+        self,
+        settings: CoreSettings,
+        *,
+        node: Node,
+        store: PollStore,
+        limiter: Limiter,
+        guard: WriteGuard | None = None,
     ) -> None:
         self._settings = settings
+        self._guard = guard or OpenDoor()
         self._node = node
         self._store = store
         self._limiter = limiter
@@ -151,6 +158,7 @@ class PollService:
     async def vote(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         user, room_id = session.member()
         option = args["option"]
+        await self._guard.check_write(session, "vote")
         poll = await self._store.vote(room_id, args["poll_id"], user.id, option)
         self._mark_dirty(room_id, poll.id)
         wire = poll.to_wire()

@@ -16,7 +16,7 @@ from .limits import Limiter
 from .live import LiveState
 from .node import Node, Push
 from .ratelimit import BucketMap
-from .session import Handler, Session
+from .session import Handler, OpenDoor, Session, WriteGuard
 from .settings import CoreSettings
 
 __all__ = ["Reactions"]
@@ -26,9 +26,16 @@ class Reactions:
     """The reaction requests of one node."""
 
     def __init__(
-        self, settings: CoreSettings, *, node: Node, live: LiveState, limiter: Limiter
+        self,
+        settings: CoreSettings,
+        *,
+        node: Node,
+        live: LiveState,
+        limiter: Limiter,
+        guard: WriteGuard | None = None,
     ) -> None:
         self._node = node
+        self._guard = guard or OpenDoor()
         self._live = live
         self._limiter = limiter
         self._types = frozenset(settings.reactions)
@@ -40,6 +47,7 @@ class Reactions:
     async def react(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         user, room_id = session.member()
         reaction = validate_reaction(args["reaction"], self._types)
+        await self._guard.check_write(session, "react")
         await self._limiter.take(session, self._buckets, f"react:{user.id}")
         self._live.count_reaction(room_id, reaction)
         frame = push_frame(

@@ -36,6 +36,7 @@ from .jobs import Jobs
 from .limits import Limiter
 from .live import LiveState
 from .messages import Messages
+from .moderation import Moderation
 from .node import Node
 from .polls import PollService
 from .reactions import Reactions
@@ -77,19 +78,41 @@ class ChatService:
         limiter = Limiter(broker)
         self._limiter = limiter
         self.live = LiveState(settings, node=self.node, store=store, presence=broker)
-        self.polls = PollService(settings, node=self.node, store=store, limiter=limiter)
         self.connections = Connections(
             settings,
             node=self.node,
             store=store,
             verifier=verifier,
-            room_state=[self.live, self.polls],
+            room_state=[],
             on_count=self.live.touch,
         )
-        messages = Messages(settings, node=self.node, store=store, limiter=limiter)
-        reactions = Reactions(settings, node=self.node, live=self.live, limiter=limiter)
+        self.moderation = Moderation(
+            settings,
+            node=self.node,
+            store=store,
+            messages=store,
+            limiter=limiter,
+            sessions_of=self.connections.sessions_of,
+        )
+        guard = self.moderation
+        self.polls = PollService(
+            settings, node=self.node, store=store, limiter=limiter, guard=guard
+        )
+        self.connections.add_room_state(self.live, self.polls, self.moderation)
+        messages = Messages(
+            settings,
+            node=self.node,
+            store=store,
+            limiter=limiter,
+            guard=guard,
+            on_deleted=self.moderation.message_deleted,
+        )
+        reactions = Reactions(
+            settings, node=self.node, live=self.live, limiter=limiter, guard=guard
+        )
         self._handlers: dict[str, Handler] = {}
-        for feature in (self.connections, messages, reactions, self.polls):
+        features = (self.connections, messages, reactions, self.polls, self.moderation)
+        for feature in features:
             self._handlers.update(feature.handlers())
         missing = set(REQUEST_FIELDS) - set(self._handlers)
         if missing:
@@ -140,6 +163,7 @@ class ChatService:
         try:
             await self.node.catch_up()
             await self.polls.reconcile_all()
+            await self.moderation.reconcile_all()
             await self.live.reconcile()
         except BaseException:
             self._reconcile_due = True  # again at the next period

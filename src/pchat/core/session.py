@@ -6,7 +6,7 @@ import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pchat.protocol.codes import CloseCode
 from pchat.protocol.errors import PChatError, RequestError
@@ -17,7 +17,7 @@ from pchat.protocol.wsframe import encode_text_frame
 from .ratelimit import StrikeCounter, TokenBucket
 from .room import Sink
 
-__all__ = ["CloseRequested", "Handler", "Session"]
+__all__ = ["CloseRequested", "Handler", "OpenDoor", "Session", "WriteGuard"]
 
 
 class CloseRequested(PChatError):
@@ -90,3 +90,18 @@ class Session:
 
 Handler = Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]]
 """A request handler: the session and the request's fields -> the reply's ``result``."""
+
+
+class WriteGuard(Protocol):
+    """Decides whether a session may write now (bans, room modes); features that write
+    ask it first. ``what`` is ``send`` (with its ``text``), ``react`` or ``vote``."""
+
+    async def check_write(self, session: Session, what: str, text: str | None = None) -> None:
+        """Return if allowed; else raise the protocol's refusal."""
+
+
+class OpenDoor:
+    """The guard of a node without moderation: every write is allowed."""
+
+    async def check_write(self, session: Session, what: str, text: str | None = None) -> None:
+        return None

@@ -77,6 +77,13 @@ class ErrorCode(IntEnum):
     UNAVAILABLE = 120
     #: The room holds the most it may (e.g. open or scheduled polls): finish one first.
     LIMIT_REACHED = 121
+    #: The user is banned from writing in this room; ``until`` says when a timeout ends
+    #: (temporary), none for a ban until lifted.
+    BANNED = 122
+    #: The room's mode does not allow this now (moderators-only, reactions-only).
+    ROOM_MODE = 123
+    #: Unique-chat mode: the message repeats one of the user's recent messages.
+    DUPLICATE_MESSAGE = 124
 
     #: Not a JWT.
     TOKEN_MALFORMED = 200
@@ -160,6 +167,8 @@ class CloseCode(IntEnum):
     PROTOCOL_VIOLATION = 4504
     #: No ``connect`` in time.
     CONNECT_TIMEOUT = 4505
+    #: A moderator banned the user and kicked them out of the room.
+    KICKED = 4506
 
 
 _TRANSIENT_STANDARD = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1014})

@@ -54,15 +54,20 @@ class RequestError(PChatError):
         message: str = "",
         *,
         retry_after_ms: int | None = None,
+        until: int | None = None,
     ) -> None:
         self.code = code
         self.message = message or code.slug.replace("_", " ")
         self.retry_after_ms = retry_after_ms
+        #: For ``banned``: when the ban ends (ms since the epoch); None: until lifted.
+        self.until = until
         super().__init__(f"{code.slug} ({int(code)}): {self.message}")
 
     @property
     def temporary(self) -> bool:
-        """True when the same request may succeed later unchanged."""
+        """True when the same request may succeed later unchanged (a timeout ends)."""
+        if self.code is ErrorCode.BANNED:
+            return self.until is not None
         return self.code in TEMPORARY_ERRORS
 
     def to_wire(self) -> dict[str, Any]:
@@ -75,6 +80,8 @@ class RequestError(PChatError):
         }
         if self.retry_after_ms is not None:
             body["retry_after_ms"] = self.retry_after_ms
+        if self.code is ErrorCode.BANNED:
+            body["until"] = self.until
         return body
 
 
@@ -128,13 +135,20 @@ _CLASS_BY_CODE: dict[ErrorCode, type[RequestError]] = {
     ErrorCode.ALREADY_DELETED: ConflictError,
     ErrorCode.ALREADY_CONNECTED: ConflictError,
     ErrorCode.RATE_LIMITED: RateLimitedError,
+    ErrorCode.BANNED: ForbiddenError,
+    ErrorCode.ROOM_MODE: ForbiddenError,
+    ErrorCode.DUPLICATE_MESSAGE: ConflictError,
     ErrorCode.INTERNAL: RequestError,
     ErrorCode.UNAVAILABLE: RequestError,
 }
 
 
 def request_error(
-    code: ErrorCode | int, message: str = "", *, retry_after_ms: int | None = None
+    code: ErrorCode | int,
+    message: str = "",
+    *,
+    retry_after_ms: int | None = None,
+    until: int | None = None,
 ) -> RequestError:
     """Build the right :class:`RequestError` subclass for ``code``."""
     try:
@@ -145,4 +159,4 @@ def request_error(
         cls: type[RequestError] = TokenError
     else:
         cls = _CLASS_BY_CODE.get(code, InvalidRequestError)
-    return cls(code, message, retry_after_ms=retry_after_ms)
+    return cls(code, message, retry_after_ms=retry_after_ms, until=until)

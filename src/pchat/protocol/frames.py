@@ -51,6 +51,7 @@ _KINDS: Final[dict[str, tuple[type, ...]]] = {
     "count": (int,),
     "list": (list,),
     "object": (dict,),
+    "bool": (bool,),
 }
 # The smallest value of each integer kind; the largest is MAX_SAFE_INT for all.
 _INT_MINIMUM: Final[dict[str, int]] = {"uint": 0, "count": 1}
@@ -61,6 +62,7 @@ _KIND_NAMES: Final[dict[str, str]] = {
     "count": f"an integer 1-{MAX_SAFE_INT}",
     "list": "a list",
     "object": "an object",
+    "bool": "true or false",
 }
 
 #: The fields of the object-valued request fields: field name -> (kind, required).
@@ -69,7 +71,7 @@ OBJECT_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
 }
 
 #: For each request type: field name -> (kind, required). Kinds: ``str``, ``list``,
-#: ``object`` (its fields in :data:`OBJECT_FIELDS`), ``uint`` (an integer
+#: ``object`` (its fields in :data:`OBJECT_FIELDS`), ``bool``, ``uint`` (an integer
 #: 0–:data:`MAX_SAFE_INT`) and ``count`` (1–:data:`MAX_SAFE_INT`).
 REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
     "connect": {
@@ -98,11 +100,40 @@ REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
     "polls": {"before": ("str", False), "limit": ("count", False)},
     "refresh": {"token": ("str", True)},
     "ping": {},
+    # Moderation (docs/moderation.md).
+    "ban": {
+        "user_id": ("str", True),
+        "duration": ("count", False),
+        "reason": ("str", False),
+        "kick": ("bool", False),
+    },
+    "unban": {"user_id": ("str", True)},
+    "bans": {},
+    "room_mode": {
+        "slow_mode": ("uint", False),
+        "unique_chat": ("bool", False),
+        "max_message_chars": ("uint", False),
+        "mode": ("str", False),
+    },
+    "pin": {"message_id": ("str", False), "text": ("str", False)},
+    "unpin": {},
+    "mod_log": {"before": ("count", False), "limit": ("count", False)},
 }
 
 #: Server pushes. Those with a ``seq`` are part of the room's stream and are recoverable.
 PUSH_TYPES: Final = frozenset(
-    {"message", "message_delete", "reaction", "reactions_stats", "poll", "online"}
+    {
+        "message",
+        "message_delete",
+        "reaction",
+        "reactions_stats",
+        "poll",
+        "online",
+        "room_settings",
+        "pin",
+        "banned",
+        "unbanned",
+    }
 )
 RECOVERABLE_PUSHES: Final = frozenset({"message", "message_delete"})
 
@@ -183,7 +214,7 @@ def _fields(
                     ErrorCode.MISSING_FIELD, f"{ftype} needs {prefix}{name}", request_id
                 )
             continue
-        ok = isinstance(value, _KINDS[kind]) and not isinstance(value, bool)
+        ok = isinstance(value, _KINDS[kind]) and (kind == "bool") == isinstance(value, bool)
         if ok and kind in _INT_MINIMUM:
             ok = _INT_MINIMUM[kind] <= value <= MAX_SAFE_INT
         if not ok:
@@ -232,4 +263,5 @@ def error_from_wire(body: dict[str, Any]) -> RequestError:
         int(body.get("code", ErrorCode.INTERNAL)),
         str(body.get("message", "")),
         retry_after_ms=body.get("retry_after_ms"),
+        until=body.get("until"),
     )

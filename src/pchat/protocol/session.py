@@ -41,6 +41,13 @@ _ROOM_REQUESTS: Final = frozenset(
         "polls",
         "refresh",
         "ping",
+        "ban",
+        "unban",
+        "bans",
+        "room_mode",
+        "pin",
+        "unpin",
+        "mod_log",
     }
 )
 

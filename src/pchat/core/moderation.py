@@ -1,0 +1,425 @@
+"""Moderation: bans and timeouts, room modes, the pin, and the moderation log.
+
+Every action is stored first (it survives restarts), logged, then published: room-visible
+state (``room_settings``, ``pin``) as pushes to the room, and bans between nodes as
+:attr:`Push.MODERATION` publications that each node consumes — it updates what it holds
+and tells the banned user's own connections (``banned``/``unbanned``), closing them with
+``4506`` on a kick. Each node holds the moderation state of its open rooms in memory, read
+from the store when a room's first client connects, so that checking a write costs no I/O.
+
+Rules: only moderators and admins moderate; a ban acts only on sessions whose role is below
+the banning user's (nobody bans an equal or higher role, wherever they are connected);
+moderators are exempt from room modes. See docs/moderation.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from pchat.protocol.codes import CloseCode, ErrorCode
+from pchat.protocol.errors import request_error
+from pchat.protocol.frames import push_frame
+from pchat.protocol.models import User
+from pchat.protocol.moderation import MODES, Ban, ModAction, Pin, RoomSettings
+from pchat.protocol.validation import ROLE_RANK, validate_text, validate_user_id
+from pchat.storage.base import ModerationStore, StreamStore
+
+from .clock import now_ms
+from .limits import Limiter
+from .node import Node, Push
+from .permissions import is_staff
+from .ratelimit import BucketMap
+from .session import Handler, Session
+from .settings import CoreSettings
+
+__all__ = ["Moderation", "SessionsOf"]
+
+#: The longest timeout a moderator can give, in seconds (a year); longer: ban until lifted.
+MAX_BAN_SECONDS = 366 * 24 * 3600
+MAX_REASON_CHARS = 200
+MAX_SLOW_MODE = 3600
+#: Unique-chat mode compares a message with the user's newest so many.
+UNIQUE_CHAT_WINDOW = 5
+_LOG_PAGE_MAX = 100
+
+
+@dataclass
+class _RoomState:
+    settings: RoomSettings
+    pin: Pin | None
+    bans: dict[str, Ban] = field(default_factory=dict)
+
+
+SessionsOf = Callable[[str, str], list[Session]]
+"""``(room_id, user_id)`` -> this node's sessions of the user in the room."""
+
+
+class Moderation:
+    """The moderation requests of one node, and the guard of every write."""
+
+    def __init__(
+        self,
+        settings: CoreSettings,
+        *,
+        node: Node,
+        store: ModerationStore,
+        messages: StreamStore,
+        limiter: Limiter,
+        sessions_of: SessionsOf,
+    ) -> None:
+        self._settings = settings
+        self._node = node
+        self._store = store
+        self._messages = messages
+        self._limiter = limiter
+        self._sessions_of = sessions_of
+        self._rooms: dict[str, _RoomState] = {}
+        self._slow: dict[int, BucketMap] = {}
+        node.consume(Push.MODERATION, self._on_moderation)
+        node.filter(Push.ROOM_SETTINGS, self._on_settings)
+        node.filter(Push.PIN, self._on_pin)
+        node.on_room_closed(self.forget)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "ban": self.ban,
+            "unban": self.unban,
+            "bans": self.list_bans,
+            "room_mode": self.room_mode,
+            "pin": self.pin,
+            "unpin": self.unpin,
+            "mod_log": self.mod_log,
+        }
+
+    # State of the rooms open here ---------------------------------------------------------
+
+    async def _state(self, room_id: str) -> _RoomState:
+        state = self._rooms.get(room_id)
+        if state is None:
+            state = await self._read(room_id)
+            self._rooms.setdefault(room_id, state)
+        return self._rooms[room_id]
+
+    async def _read(self, room_id: str) -> _RoomState:
+        bans = await self._store.bans(room_id, now_ms())
+        return _RoomState(
+            settings=await self._store.room_settings(room_id),
+            pin=await self._store.pin(room_id),
+            bans={b.user_id: b for b in bans},
+        )
+
+    async def room_state(self, room_id: str, user: User) -> dict[str, Any]:
+        """This module's part of a connect reply's ``room``: settings, pin, and the user's
+        own ban if one acts on them."""
+        state = await self._state(room_id)
+        ban = _acting(state.bans.get(user.id), user, now_ms())
+        return {
+            "settings": state.settings.to_wire(),
+            "pin": state.pin.to_wire() if state.pin else None,
+            "ban": ban.to_wire() if ban else None,
+        }
+
+    async def reconcile_all(self) -> None:
+        """After a broker outage: read the state of every room held here anew."""
+        for room_id in list(self._rooms):
+            self._rooms[room_id] = await self._read(room_id)
+
+    async def forget(self, room_id: str) -> None:
+        self._rooms.pop(room_id, None)
+
+    # The guard ----------------------------------------------------------------------------
+
+    async def check_write(self, session: Session, what: str, text: str | None = None) -> None:
+        """Raise ``banned`` (122), ``room_mode`` (123), ``message_too_long`` (109),
+        ``rate_limited`` (slow mode) or ``duplicate_message`` (124) — or return."""
+        user, room_id = session.member()
+        state = await self._state(room_id)
+        ban = _acting(state.bans.get(user.id), user, now_ms())
+        if ban is not None:
+            raise _banned(ban)
+        if is_staff(user):
+            return
+        s = state.settings
+        if s.mode == "moderators_only" or (s.mode == "reactions_only" and what != "react"):
+            raise request_error(ErrorCode.ROOM_MODE, f"the room is {s.mode.replace('_', '-')} now")
+        if what != "send" or text is None:
+            return
+        if s.max_message_chars and len(text) > s.max_message_chars:
+            raise request_error(
+                ErrorCode.MESSAGE_TOO_LONG,
+                f"this room takes messages of at most {s.max_message_chars} characters",
+            )
+        if s.slow_mode:
+            buckets = self._slow.get(s.slow_mode)
+            if buckets is None:
+                buckets = self._slow[s.slow_mode] = BucketMap(1 / s.slow_mode, 1)
+            await self._limiter.take(session, buckets, f"slow:{room_id}:{user.id}")
+        if s.unique_chat:
+            recent = await self._store.recent_texts(room_id, user.id, UNIQUE_CHAT_WINDOW)
+            key = _same_text_key(text)
+            if any(_same_text_key(t) == key for t in recent):
+                raise request_error(
+                    ErrorCode.DUPLICATE_MESSAGE, "unique-chat mode: you said that already"
+                )
+
+    # Bans ---------------------------------------------------------------------------------
+
+    async def ban(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = _staff(session)
+        target = validate_user_id(args["user_id"])
+        if target == user.id:
+            raise request_error(ErrorCode.INVALID_FIELD, "you cannot ban yourself")
+        for other in self._sessions_of(room_id, target):
+            if other.user is not None and ROLE_RANK[other.user.role] >= ROLE_RANK[user.role]:
+                raise request_error(
+                    ErrorCode.FORBIDDEN, "nobody can ban a user of an equal or higher role"
+                )
+        duration = args.get("duration")
+        if duration is not None and duration > MAX_BAN_SECONDS:
+            raise request_error(
+                ErrorCode.INVALID_FIELD, f"duration must be 1-{MAX_BAN_SECONDS} seconds"
+            )
+        reason = _reason(args.get("reason"))
+        kick = bool(args.get("kick", False))
+        ts = now_ms()
+        until = None if duration is None else ts + duration * 1000
+        ban = Ban(user_id=target, by=user, created_at=ts, until=until, reason=reason)
+        await self._store.put_ban(room_id, ban)
+        await self._log(
+            room_id,
+            ModAction(
+                action="timeout" if until is not None else "ban",
+                by=user,
+                ts=ts,
+                target_user_id=target,
+                reason=reason,
+                details={"until": until, "kick": kick},
+            ),
+        )
+        body = {"op": "ban", "ban": ban.to_wire(), "kick": kick}
+        await self._node.publish(room_id, Push.MODERATION, orjson.dumps(body))
+        return {"ban": ban.to_wire()}
+
+    async def unban(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = _staff(session)
+        target = validate_user_id(args["user_id"])
+        in_force = {b.user_id for b in await self._store.bans(room_id, now_ms())}
+        if target not in in_force or not await self._store.remove_ban(room_id, target):
+            raise request_error(ErrorCode.NOT_FOUND, "this user is not banned in this room")
+        await self._log(
+            room_id, ModAction(action="unban", by=user, ts=now_ms(), target_user_id=target)
+        )
+        body = {"op": "unban", "user_id": target}
+        await self._node.publish(room_id, Push.MODERATION, orjson.dumps(body))
+        return {"user_id": target}
+
+    async def list_bans(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        _user, room_id = _staff(session)
+        bans = await self._store.bans(room_id, now_ms())
+        return {"bans": [b.to_wire() for b in bans]}
+
+    def _on_moderation(self, room_id: str, frame: bytes) -> None:
+        """A ban or unban made on any node (this one included) reaches this node."""
+        try:
+            body = orjson.loads(frame)
+            op = body["op"]
+        except (ValueError, KeyError, TypeError):
+            return
+        state = self._rooms.get(room_id)
+        if op == "ban":
+            ban = Ban.from_wire(body["ban"])
+            if state is not None:
+                state.bans[ban.user_id] = ban
+            self._tell_banned(room_id, ban, kick=bool(body.get("kick")))
+        elif op == "unban":
+            user_id = str(body["user_id"])
+            if state is not None:
+                state.bans.pop(user_id, None)
+            for session in self._sessions_of(room_id, user_id):
+                session.send(push_frame("unbanned", {}))
+
+    def _tell_banned(self, room_id: str, ban: Ban, *, kick: bool) -> None:
+        now = now_ms()
+        for session in self._sessions_of(room_id, ban.user_id):
+            if session.user is None or _acting(ban, session.user, now) is None:
+                continue
+            session.send(push_frame("banned", {"until": ban.until, "reason": ban.reason}))
+            if kick:
+                session.close(CloseCode.KICKED, "banned from the room")
+
+    # Room modes and the pin ---------------------------------------------------------------
+
+    async def room_mode(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = _staff(session)
+        changes = _mode_changes(args, self._settings.max_message_chars)
+        if not changes:
+            raise request_error(ErrorCode.MISSING_FIELD, "room_mode needs a setting to change")
+        state = await self._state(room_id)
+        settings = state.settings.updated(changes)
+        await self._store.put_room_settings(room_id, settings)
+        await self._log(
+            room_id, ModAction(action="room_mode", by=user, ts=now_ms(), details=changes)
+        )
+        frame = push_frame("room_settings", {"settings": settings.to_wire()})
+        await self._node.publish(room_id, Push.ROOM_SETTINGS, frame)
+        return {"settings": settings.to_wire()}
+
+    def _on_settings(self, room_id: str, frame: bytes) -> bool:
+        state = self._rooms.get(room_id)
+        if state is not None:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                state.settings = RoomSettings.from_wire(orjson.loads(frame)["settings"])
+        return True
+
+    async def pin(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = _staff(session)
+        message_id, text = args.get("message_id"), args.get("text")
+        if (message_id is None) == (text is None):
+            raise request_error(ErrorCode.INVALID_FIELD, "pin takes message_id or text")
+        message = None
+        if message_id is not None:
+            message = await self._messages.get_message(room_id, message_id)
+            if message is None or message.deleted:
+                raise request_error(ErrorCode.NOT_FOUND, "no such message in this room")
+        else:
+            text = validate_text(text, self._settings.max_message_chars)
+        pin = Pin(by=user, ts=now_ms(), message=message, text=text)
+        await self._store.put_pin(room_id, pin)
+        await self._log(
+            room_id,
+            ModAction(
+                action="pin",
+                by=user,
+                ts=pin.ts,
+                message_id=message_id,
+                details={"text": text} if text else {},
+            ),
+        )
+        await self._publish_pin(room_id, pin)
+        return {"pin": pin.to_wire()}
+
+    async def unpin(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = _staff(session)
+        await self._store.put_pin(room_id, None)
+        await self._log(room_id, ModAction(action="unpin", by=user, ts=now_ms()))
+        await self._publish_pin(room_id, None)
+        return {}
+
+    async def message_deleted(self, room_id: str, message_id: str, by: User) -> None:
+        """A message was deleted: if it is the pinned one, the pin goes with it."""
+        state = await self._state(room_id)
+        pin = state.pin
+        if pin is None or pin.message is None or pin.message.id != message_id:
+            return
+        await self._store.put_pin(room_id, None)
+        await self._log(
+            room_id,
+            ModAction(
+                action="unpin",
+                by=by,
+                ts=now_ms(),
+                message_id=message_id,
+                reason="the pinned message was deleted",
+            ),
+        )
+        await self._publish_pin(room_id, None)
+
+    async def _publish_pin(self, room_id: str, pin: Pin | None) -> None:
+        frame = push_frame("pin", {"pin": pin.to_wire() if pin else None})
+        await self._node.publish(room_id, Push.PIN, frame)
+
+    def _on_pin(self, room_id: str, frame: bytes) -> bool:
+        state = self._rooms.get(room_id)
+        if state is not None:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                data = orjson.loads(frame)["pin"]
+                state.pin = Pin.from_wire(data) if data else None
+        return True
+
+    # The log ------------------------------------------------------------------------------
+
+    async def mod_log(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        _user, room_id = _staff(session)
+        limit = args.get("limit", 50)
+        if limit > _LOG_PAGE_MAX:
+            raise request_error(ErrorCode.INVALID_FIELD, f"limit must be 1-{_LOG_PAGE_MAX}")
+        entries = await self._store.mod_log(room_id, before_id=args.get("before"), limit=limit + 1)
+        has_more = len(entries) > limit
+        return {"entries": [e.to_wire() for e in entries[:limit]], "has_more": has_more}
+
+    async def _log(self, room_id: str, action: ModAction) -> ModAction:
+        return await self._store.log_action(room_id, action)
+
+
+def _staff(session: Session) -> tuple[User, str]:
+    user, room_id = session.member()
+    if not is_staff(user):
+        raise request_error(ErrorCode.FORBIDDEN, "only moderators and admins moderate")
+    return user, room_id
+
+
+def _acting(ban: Ban | None, user: User, now: int) -> Ban | None:
+    """``ban`` if it is in force and acts on ``user`` (a role below the banning one's)."""
+    if ban is None or not ban.active(now):
+        return None
+    if ROLE_RANK.get(user.role, 0) >= ROLE_RANK.get(ban.by.role, 0):
+        return None
+    return ban
+
+
+def _banned(ban: Ban) -> Exception:
+    if ban.until is None:
+        return request_error(ErrorCode.BANNED, "you are banned from writing in this room")
+    wait = max(1, ban.until - int(time.time() * 1000))
+    return request_error(
+        ErrorCode.BANNED,
+        "you are timed out in this room",
+        retry_after_ms=wait,
+        until=ban.until,
+    )
+
+
+def _reason(value: Any) -> str:
+    if value is None:
+        return ""
+    text = " ".join(str(value).split())
+    if len(text) > MAX_REASON_CHARS:
+        raise request_error(
+            ErrorCode.INVALID_FIELD, f"reason must be at most {MAX_REASON_CHARS} characters"
+        )
+    return text
+
+
+def _mode_changes(args: dict[str, Any], server_max: int) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if "slow_mode" in args:
+        if args["slow_mode"] > MAX_SLOW_MODE:
+            raise request_error(
+                ErrorCode.INVALID_FIELD, f"slow_mode must be 0-{MAX_SLOW_MODE} seconds"
+            )
+        changes["slow_mode"] = args["slow_mode"]
+    if "unique_chat" in args:
+        changes["unique_chat"] = args["unique_chat"]
+    if "max_message_chars" in args:
+        if args["max_message_chars"] > server_max:
+            raise request_error(
+                ErrorCode.INVALID_FIELD, f"max_message_chars must be 0-{server_max}"
+            )
+        changes["max_message_chars"] = args["max_message_chars"]
+    if "mode" in args:
+        if args["mode"] not in MODES:
+            raise request_error(ErrorCode.INVALID_FIELD, f"mode must be one of {', '.join(MODES)}")
+        changes["mode"] = args["mode"]
+    return changes
+
+
+def _same_text_key(text: str) -> str:
+    """What unique-chat mode compares: case, compatibility forms and spacing ignored."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
