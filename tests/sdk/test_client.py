@@ -683,6 +683,10 @@ def test_public_names() -> None:
         "history_load",
         "state_change",
         "online",
+        "room_settings",
+        "pin",
+        "banned",
+        "unbanned",
     }
     assert {s.value for s in States} == {"connecting", "connected", "reconnecting", "disconnected"}
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from pchat.protocol.models import Message, Poll, User
-from pchat.sdk.events import Events, Reaction
+from pchat.protocol.moderation import Pin
+from pchat.sdk.events import BannedEvent, Events, Reaction
 from pchat.sdk.room_state import Outcome, RoomState
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "room_state.json"
@@ -45,6 +46,16 @@ def event_string(event: Events, payload: Any) -> str:
         return f"reaction:{payload.reaction}"
     if event is Events.ONLINE:
         return f"online:{payload}"
+    if event is Events.PIN:
+        assert payload is None or isinstance(payload, Pin)
+        if payload is None:
+            return "pin:none"
+        return f"pin:message:{payload.message.id}" if payload.message else "pin:text"
+    if event is Events.BANNED:
+        assert isinstance(payload, BannedEvent)
+        return f"banned:{'null' if payload.until is None else payload.until}"
+    if event is Events.UNBANNED:
+        assert payload is None
     return event.value
 
 
@@ -61,6 +72,10 @@ def apply_step(state: RoomState, kind: str, frame: dict[str, Any]) -> Outcome:
         return state.apply_sent(Message.from_wire(frame["message"]))[1]
     if kind == "poll_reply":
         return state.apply_poll(frame["poll"])[1]
+    if kind == "settings_reply":
+        return state.apply_room_settings(frame["settings"])
+    if kind == "pin_reply":
+        return state.apply_pin(frame["pin"])
     raise AssertionError(f"unknown step kind {kind!r}")
 
 
@@ -110,13 +125,27 @@ def test_vector(case: dict[str, Any]) -> None:
             "messages": state.messages,
             "polls": list(state.polls.values()),
             "limits": state.limits,
+            "room_settings": state.room_settings,
+            "pin": state.pin,
+            "my_ban": state.my_ban,
         }
-        assert plain(held_objects) == expect["objects"]["python"]
+        # A case lists what it checks; the objects case lists everything a state holds.
+        wanted = expect["objects"]["python"]
+        assert plain({k: held_objects[k] for k in wanted}) == wanted
 
 
 def test_vectors_cover_the_required_situations() -> None:
     kinds = {step["kind"] for case in CASES for step in case["steps"]}
-    assert kinds == {"connect", "recovery", "push", "history", "send", "poll_reply"}
+    assert kinds == {
+        "connect",
+        "recovery",
+        "push",
+        "history",
+        "send",
+        "poll_reply",
+        "settings_reply",
+        "pin_reply",
+    }
     assert any(case["expect"].get("gap") for case in CASES)
     assert any(case["expect"].get("reset") for case in CASES)
 

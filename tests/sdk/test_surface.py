@@ -14,6 +14,7 @@ import pytest
 
 import pchat.protocol.errors
 import pchat.protocol.models
+import pchat.protocol.moderation
 import pchat.sdk
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.frames import error_from_wire
@@ -48,7 +49,7 @@ def test_payload_fields(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(SURFACE["objects"]))
 def test_object_fields(name: str) -> None:
     """The wire objects: dataclass fields and properties (``Poll.total_votes``)."""
-    cls = getattr(pchat.protocol.models, name)
+    cls = getattr(pchat.protocol.models, name, None) or getattr(pchat.protocol.moderation, name)
     properties = [n for n, v in vars(cls).items() if isinstance(v, property)]
     names = [f.name for f in dataclasses.fields(cls)] + properties
     assert sorted(names) == sorted(SURFACE["objects"][name]["python"])
@@ -59,6 +60,11 @@ def test_the_languages_differ_only_in_case(group: str) -> None:
     for name, spec in SURFACE[group].items():
         assert all(n == n.lower() for n in spec["python"]), name
         assert spec["typescript"] == [camel(n) for n in spec["python"]], name
+
+
+def test_events() -> None:
+    events = {k: v for k, v in SURFACE["events"].items() if k != "description"}
+    assert {e.name: e.value for e in Events} == events
 
 
 def test_client_properties_methods_and_options() -> None:

@@ -20,11 +20,13 @@ from .backoff import Backoff, backoff_delay
 from .client import PChatSDK, TokenRefresher, ws_url
 from .connection import AiohttpConnector, Connector, Transport
 from .events import (
+    BannedEvent,
     ConnectEvent,
     DisconnectEvent,
     Events,
     HandlerError,
     InvalidArgumentError,
+    ModLogPage,
     Reaction,
     ReactionEvent,
     StateChange,
@@ -37,12 +39,14 @@ from .room_state import RoomState
 __all__ = [
     "AiohttpConnector",
     "Backoff",
+    "BannedEvent",
     "ConnectEvent",
     "Connector",
     "DisconnectEvent",
     "Events",
     "HandlerError",
     "InvalidArgumentError",
+    "ModLogPage",
     "PChatSDK",
     "Reaction",
     "ReactionEvent",

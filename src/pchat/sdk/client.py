@@ -19,6 +19,10 @@ Calls made while the client connects or reconnects wait for the connection (at m
 ``request_timeout``); ``connect()`` with the arguments of the connect under way joins it
 (see :meth:`PChatSDK.connect` and the state diagram in :mod:`pchat.sdk.events`).
 
+Moderators and admins moderate the room (``ban``, ``set_room_mode``, ``pin_message``, …);
+every client holds the room's :attr:`~PChatSDK.room_settings`, :attr:`~PChatSDK.pin` and its
+user's own :attr:`~PChatSDK.my_ban` (docs/moderation.md).
+
 Calls made by the application raise on failure (and do not fire ``ERROR``); ``ERROR`` reports
 what happens in the background: a terminal close, a failed token refresh, a handler that
 raised, an error frame without a request id.
@@ -48,6 +52,7 @@ from pchat.protocol.errors import (
 )
 from pchat.protocol.frames import error_from_wire
 from pchat.protocol.models import Message, Poll, User
+from pchat.protocol.moderation import Ban, Pin, RoomSettings
 
 from .backoff import DEFAULT_BASE, DEFAULT_MAX_DELAY, Backoff
 from .connection import AiohttpConnector, Connection, Connector
@@ -60,6 +65,7 @@ from .events import (
     States,
     TokenRefreshError,
 )
+from .moderation import ModerationCalls
 from .room_state import Outcome, RoomState
 from .timestamps import Timestamp, timestamp_ms
 
@@ -98,13 +104,17 @@ class _Params:
         return (self.room, self.username, self.given, self.role) == (room, username, token, role)
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def _settled(future: asyncio.Future[Any]) -> None:
     """Mark an attempt's exception as retrieved: nobody may have joined it."""
     if not future.cancelled():
         future.exception()
 
 
-class PChatSDK(EventEmitter):
+class PChatSDK(ModerationCalls, EventEmitter):
     """A client of one pchat room.
 
     ``url`` is the service's base URL (the WebSocket is at ``<url>/public-chat/ws``).
@@ -151,7 +161,8 @@ class PChatSDK(EventEmitter):
         self._history_lock = asyncio.Lock()
         self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._reconnect_task: asyncio.Task[None] | None = None
-        self._timers: list[asyncio.Task[None]] = []  # ping and token refresh
+        self._timers: list[asyncio.Task[None]] = []  # ping, token refresh, a timeout's end
+        self._ban_timer: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- public state -------------------------------------------------------------------
@@ -216,6 +227,25 @@ class PChatSDK(EventEmitter):
     def last_seq(self) -> int:
         """The position of the last stream event applied."""
         return self._room.last_seq
+
+    @property
+    def room_settings(self) -> RoomSettings:
+        """The room's modes (slow mode, unique chat, length limit, who may write)."""
+        return self._room.room_settings
+
+    @property
+    def pin(self) -> Pin | None:
+        """The room's pinned message or announcement, if any."""
+        return self._room.pin
+
+    @property
+    def my_ban(self) -> Ban | None:
+        """This user's ban or timeout in the room, while it acts (None: may write). From a
+        ``banned`` push, its ``by`` is an empty user and ``created_at`` 0 (unknown)."""
+        ban = self._room.my_ban
+        if ban is not None and ban.until is not None and ban.until <= _now_ms():
+            return None
+        return ban
 
     # -- connect and disconnect ---------------------------------------------------------
 
@@ -463,6 +493,8 @@ class PChatSDK(EventEmitter):
         outcome = self._room.apply_push(frame)
         self._fire(outcome)
         self._wake_seq_waiters()
+        if any(event is Events.BANNED for event, _ in outcome.events):
+            self._watch_ban(conn)
         if outcome.gap and conn is self._conn:
             log.warning("pchat: gap in the stream after seq %d; recovering", self._room.last_seq)
             self._lost(None, "gap in the stream", force_reconnect=True)
@@ -571,6 +603,26 @@ class PChatSDK(EventEmitter):
         if self.ping_interval is not None:
             self._timers.append(asyncio.create_task(self._ping_loop(conn, self.ping_interval)))
         self._schedule_refresh(conn)
+        self._watch_ban(conn)
+
+    def _watch_ban(self, conn: Connection) -> None:
+        """Fire ``UNBANNED`` when the held timeout ends: the server pushes nothing then."""
+        old, self._ban_timer = self._ban_timer, None
+        if old is not None:
+            old.cancel()
+            if old in self._timers:
+                self._timers.remove(old)
+        ban = self._room.my_ban
+        if ban is None or ban.until is None:
+            return
+        self._ban_timer = asyncio.create_task(self._end_ban(conn, ban.until))
+        self._timers.append(self._ban_timer)
+
+    async def _end_ban(self, conn: Connection, until: int) -> None:
+        while (left := until - _now_ms()) > 0:  # a sleep may end a little early
+            await asyncio.sleep(left / 1000)
+        if conn is self._conn:
+            self._fire(self._room.expire_ban(_now_ms()))
 
     def _stop_timers(self) -> None:
         current = asyncio.current_task()

@@ -38,6 +38,10 @@ Payload of each event:
 ``HISTORY_LOAD``    ``list[Message]``: the page just loaded, oldest first
 ``ONLINE``          ``int``: the room's connection count
 ``STATE_CHANGE``    :class:`StateChangeEvent`
+``ROOM_SETTINGS``   :class:`~pchat.protocol.moderation.RoomSettings`: the room's modes
+``PIN``             :class:`~pchat.protocol.moderation.Pin`, or None when unpinned
+``BANNED``          :class:`BannedEvent`: this user was banned or timed out here
+``UNBANNED``        None: this user's ban was lifted, or their timeout ended
 =================== =============================================================
 
 The payloads have the names and fields of the TypeScript SDK's (``ConnectEvent.roomId`` is
@@ -52,13 +56,16 @@ from enum import StrEnum
 
 from pchat.protocol.errors import PChatError
 from pchat.protocol.models import User
+from pchat.protocol.moderation import ModAction
 
 __all__ = [
+    "BannedEvent",
     "ConnectEvent",
     "DisconnectEvent",
     "Events",
     "HandlerError",
     "InvalidArgumentError",
+    "ModLogPage",
     "Reaction",
     "ReactionEvent",
     "StateChange",
@@ -82,6 +89,10 @@ class Events(StrEnum):
     HISTORY_LOAD = "history_load"
     STATE_CHANGE = "state_change"
     ONLINE = "online"
+    ROOM_SETTINGS = "room_settings"
+    PIN = "pin"
+    BANNED = "banned"
+    UNBANNED = "unbanned"
 
 
 class States(StrEnum):
@@ -164,6 +175,27 @@ class StateChangeEvent:
 
 #: The older name of :class:`StateChangeEvent`.
 StateChange = StateChangeEvent
+
+
+@dataclass(frozen=True, slots=True)
+class BannedEvent:
+    """The payload of :attr:`Events.BANNED`: this user may read the room but not write.
+
+    ``until`` is when a timeout ends (ms since the epoch; None: banned until a moderator
+    lifts it), ``reason`` the moderator's reason ("" if none). docs/moderation.md.
+    """
+
+    until: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModLogPage:
+    """What ``get_mod_log`` returns: entries newest first, and whether older ones exist
+    (page on with ``before=entries[-1].id``)."""
+
+    entries: list[ModAction]
+    has_more: bool
 
 
 class HandlerError(PChatError):

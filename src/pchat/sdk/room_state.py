@@ -16,7 +16,10 @@ Rules (``docs/protocol.md`` §4):
   as the ``send`` reply); ``MESSAGE_DELETE`` fires once, when a held message becomes
   deleted, or for a delete of a message not held;
 - a deleted copy of a message always wins over a non-deleted one (deletion is final);
-- history messages newer than ``last_seq`` are not merged: the stream delivers them.
+- history messages newer than ``last_seq`` are not merged: the stream delivers them;
+- moderation (docs/moderation.md): the room's settings and pin fire ``ROOM_SETTINGS`` and
+  ``PIN`` when they change (a moderator's reply and the push that follows fire once);
+  ``banned`` always fires ``BANNED``; ``UNBANNED`` fires when a held ban goes away.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pchat.protocol.models import Message, Poll, User
+from pchat.protocol.moderation import Ban, Pin, RoomSettings
 
-from .events import Events, ReactionEvent
+from .events import BannedEvent, Events, ReactionEvent
 
 __all__ = ["Outcome", "RoomState", "unknown_message"]
 
@@ -99,6 +103,10 @@ class RoomState:
         #: Whether older history exists (True until a page says otherwise).
         self.has_more = True
         self.joined = False
+        #: The room's modes, its pin, and this user's own ban (docs/moderation.md).
+        self.room_settings = RoomSettings()
+        self.pin: Pin | None = None
+        self.my_ban: Ban | None = None
 
     # -- messages -----------------------------------------------------------------------
 
@@ -184,7 +192,63 @@ class RoomState:
         elif ptype == "online" and push["online"] != self.online:
             self.online = push["online"]
             out.add(Events.ONLINE, self.online)
+        elif ptype == "room_settings":
+            out.extend(self.apply_room_settings(push["settings"]))
+        elif ptype == "pin":
+            out.extend(self.apply_pin(push["pin"]))
+        elif ptype == "banned":
+            self._set_ban(self._ban_from_push(push), out, always=True)
+        elif ptype == "unbanned":
+            self._set_ban(None, out)
         return out
+
+    # -- moderation ---------------------------------------------------------------------
+
+    def apply_room_settings(self, data: dict[str, Any]) -> Outcome:
+        """Apply the room's settings (a push, a ``room_mode`` reply); ``ROOM_SETTINGS`` fires
+        if they changed."""
+        out = Outcome()
+        settings = RoomSettings.from_wire(data)
+        if settings != self.room_settings:
+            self.room_settings = settings
+            out.add(Events.ROOM_SETTINGS, settings)
+        return out
+
+    def apply_pin(self, data: dict[str, Any] | None) -> Outcome:
+        """Apply the room's pin (a push, a ``pin`` reply; None: unpinned); ``PIN`` fires if it
+        changed."""
+        out = Outcome()
+        pin = Pin.from_wire(data) if data else None
+        if pin != self.pin:
+            self.pin = pin
+            out.add(Events.PIN, pin)
+        return out
+
+    def expire_ban(self, now_ms: int) -> Outcome:
+        """A held timeout that ended by ``now_ms`` goes away: ``UNBANNED`` fires (the server
+        pushes nothing when a timeout ends by itself)."""
+        out = Outcome()
+        ban = self.my_ban
+        if ban is not None and ban.until is not None and ban.until <= now_ms:
+            self._set_ban(None, out)
+        return out
+
+    def _ban_from_push(self, push: dict[str, Any]) -> Ban:
+        """A ``banned`` push carries ``until`` and ``reason`` only: who banned, and when, are
+        unknown (an empty user, 0)."""
+        user_id = self.user.id if self.user is not None else ""
+        until = push.get("until")
+        if not isinstance(until, int) or isinstance(until, bool):
+            until = None
+        return Ban(user_id, _UNKNOWN_USER, 0, until, str(push.get("reason") or ""))
+
+    def _set_ban(self, ban: Ban | None, out: Outcome, *, always: bool = False) -> None:
+        held, self.my_ban = self.my_ban, ban
+        if ban is None:
+            if held is not None:
+                out.add(Events.UNBANNED, None)
+        elif always or held is None or (held.until, held.reason) != (ban.until, ban.reason):
+            out.add(Events.BANNED, BannedEvent(ban.until, ban.reason))
 
     # -- connect and recovery -----------------------------------------------------------
 
@@ -233,7 +297,8 @@ class RoomState:
         return out
 
     def _apply_room_state(self, room: dict[str, Any], out: Outcome) -> None:
-        """Online count, reaction statistics and polls; events only for what changed."""
+        """Online count, reaction statistics, polls and the moderation state; events only
+        for what changed."""
         if room.get("online", self.online) != self.online:
             self.online = room["online"]
             out.add(Events.ONLINE, self.online)
@@ -246,6 +311,10 @@ class RoomState:
         for data in room.get("polls", []):
             self._put_poll(Poll.from_wire(data), out)
         self.more_polls = bool(room.get("polls_more", False))
+        out.extend(self.apply_room_settings(room.get("settings") or {}))
+        out.extend(self.apply_pin(room.get("pin")))
+        ban = room.get("ban")
+        self._set_ban(Ban.from_wire(ban) if ban else None, out)
 
     # -- history and replies ------------------------------------------------------------
 

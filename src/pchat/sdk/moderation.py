@@ -1,0 +1,124 @@
+"""The moderation calls of :class:`~pchat.sdk.client.PChatSDK` (moderators and admins).
+
+Each is one protocol request (docs/protocol.md §2, docs/moderation.md); what a moderator's
+action changes in the room reaches every client as a push (``ROOM_SETTINGS``, ``PIN``, and
+``BANNED``/``UNBANNED`` to the banned user's own clients). Durations are the wire's whole
+seconds, given as a number or a ``timedelta``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
+
+from .events import InvalidArgumentError, ModLogPage
+from .room_state import Outcome, RoomState
+
+__all__ = ["Duration", "ModerationCalls"]
+
+#: A duration of moderation: whole seconds (``int``, or a ``float`` without a fraction) or a
+#: ``timedelta`` of whole seconds.
+Duration = int | float | timedelta
+
+
+def _seconds(value: Duration, name: str) -> int:
+    """``value`` as the wire's whole seconds; InvalidArgumentError if it is not one."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise InvalidArgumentError(f"{name} must be seconds or a timedelta, not {value!r}")
+    if seconds != seconds or seconds in (float("inf"), float("-inf")) or seconds % 1:
+        raise InvalidArgumentError(f"{name} must be whole seconds, not {value!r}")
+    return int(seconds)
+
+
+class ModerationCalls:
+    """The moderation methods; the client provides the request, its room state and events."""
+
+    _room: RoomState
+
+    async def _request(self, rtype: str, **args: Any) -> Any:
+        raise NotImplementedError
+
+    def _fire(self, outcome: Outcome) -> None:
+        raise NotImplementedError
+
+    async def ban(
+        self,
+        user_id: str,
+        duration: Duration | None = None,
+        *,
+        reason: str | None = None,
+        kick: bool = False,
+    ) -> Ban:
+        """Ban ``user_id`` from writing in the room: for ``duration`` (seconds or a
+        ``timedelta``: a timeout) or, without one, until :meth:`unban`. ``kick`` also closes
+        the user's connections here (close ``4506``, no reconnect). Only a user of a lower
+        role can be banned. The user's clients fire ``BANNED``."""
+        seconds = None if duration is None else _seconds(duration, "duration")
+        result = await self._request(
+            "ban", user_id=user_id, duration=seconds, reason=reason, kick=kick or None
+        )
+        return Ban.from_wire(result["ban"])
+
+    async def unban(self, user_id: str) -> None:
+        """Lift ``user_id``'s ban or timeout; NotFoundError if there is none. The user's
+        clients fire ``UNBANNED``."""
+        await self._request("unban", user_id=user_id)
+
+    async def get_bans(self) -> list[Ban]:
+        """The bans and timeouts in force in the room."""
+        result = await self._request("bans")
+        return [Ban.from_wire(b) for b in result["bans"]]
+
+    async def set_room_mode(
+        self,
+        *,
+        slow_mode: Duration | None = None,
+        unique_chat: bool | None = None,
+        max_message_chars: int | None = None,
+        mode: str | None = None,
+    ) -> RoomSettings:
+        """Change any of the room's settings (those not given stay): ``slow_mode`` (seconds
+        or a ``timedelta`` between two messages of a viewer, 0: off), ``unique_chat``,
+        ``max_message_chars`` (0: the server's) and ``mode`` (``open``,
+        ``moderators_only``, ``reactions_only``). Returns the settings; ``ROOM_SETTINGS``
+        fires on every client of the room."""
+        seconds = None if slow_mode is None else _seconds(slow_mode, "slow_mode")
+        result = await self._request(
+            "room_mode",
+            slow_mode=seconds,
+            unique_chat=unique_chat,
+            max_message_chars=max_message_chars,
+            mode=mode,
+        )
+        self._fire(self._room.apply_room_settings(result["settings"]))
+        return RoomSettings.from_wire(result["settings"])
+
+    async def pin_message(self, message_id: str) -> Pin:
+        """Pin a message of the room (replacing any pin); ``PIN`` fires on every client."""
+        return await self._pin(message_id=message_id)
+
+    async def pin_announcement(self, text: str) -> Pin:
+        """Pin a moderator's announcement (replacing any pin); ``PIN`` fires on every client."""
+        return await self._pin(text=text)
+
+    async def _pin(self, **args: str) -> Pin:
+        result = await self._request("pin", **args)
+        self._fire(self._room.apply_pin(result["pin"]))
+        return Pin.from_wire(result["pin"])
+
+    async def unpin(self) -> None:
+        """Remove the room's pin; ``PIN`` fires with None on every client."""
+        await self._request("unpin")
+        self._fire(self._room.apply_pin(None))
+
+    async def get_mod_log(
+        self, *, before: int | None = None, limit: int | None = None
+    ) -> ModLogPage:
+        """A page of the room's moderation log, newest first: ``limit`` (1-100, default 50)
+        entries older than the entry ``before`` (default: the newest)."""
+        result = await self._request("mod_log", before=before, limit=limit)
+        entries = [ModAction.from_wire(e) for e in result["entries"]]
+        return ModLogPage(entries, bool(result.get("has_more", False)))

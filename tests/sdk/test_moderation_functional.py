@@ -1,0 +1,196 @@
+"""The Python SDK's moderation calls, events and state against the real server on port 0.
+
+A moderator times out, bans, kicks and unbans a viewer, sets room modes, pins and pages the
+moderation log; the viewer's SDK fires the events, holds the state and raises the errors
+(docs/moderation.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from pchat.protocol.codes import CloseCode, ErrorCode
+from pchat.protocol.errors import ForbiddenError, NotFoundError, RateLimitedError
+from pchat.protocol.moderation import Pin, RoomSettings
+from pchat.sdk import BannedEvent, DisconnectEvent, Events, InvalidArgumentError, PChatSDK, States
+from tests.helpers import RunningServer, t
+
+MakeSDK = Callable[..., PChatSDK]
+
+
+@pytest.fixture
+async def make_sdk(server: RunningServer) -> AsyncIterator[MakeSDK]:
+    sdks: list[PChatSDK] = []
+
+    def make(**options: Any) -> PChatSDK:
+        options.setdefault("request_timeout", t(5))
+        options.setdefault("backoff_base", 0.05)
+        options.setdefault("backoff_max", 0.2)
+        options.setdefault("rng", random.Random(3))
+        sdk = PChatSDK(server.url, **options)
+        sdks.append(sdk)
+        return sdk
+
+    yield make
+    for sdk in sdks:
+        await sdk.disconnect()
+        await sdk.drain()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(t(timeout)):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def join(
+    server: RunningServer, make_sdk: MakeSDK, room: str, sub: str, role: str | None = None
+) -> PChatSDK:
+    sdk = make_sdk()
+    await sdk.connect(room, sub.capitalize(), await server.token(sub, role), role=role)
+    return sdk
+
+
+def record(sdk: PChatSDK, *events: Events) -> list[tuple[Events, Any]]:
+    seen: list[tuple[Events, Any]] = []
+    for event in events:
+        sdk.on(event, lambda payload, event=event: seen.append((event, payload)))
+    return seen
+
+
+async def test_a_timeout_fires_banned_refuses_writes_and_ends_by_itself(
+    server: RunningServer, make_sdk: MakeSDK
+) -> None:
+    mod = await join(server, make_sdk, "mod-t", "mia", "moderator")
+    bob = await join(server, make_sdk, "mod-t", "bob")
+    seen = record(bob, Events.BANNED, Events.UNBANNED)
+    ban = await mod.ban("bob", timedelta(seconds=2), reason="calm down")
+    assert ban.user_id == "bob" and ban.by.id == "mia" and ban.until is not None
+    await until(lambda: len(seen) == 1)
+    assert seen == [(Events.BANNED, BannedEvent(ban.until, "calm down"))]
+    assert bob.my_ban is not None and bob.my_ban.until == ban.until
+    with pytest.raises(ForbiddenError) as refused:
+        await bob.send_message("hi")
+    assert refused.value.code is ErrorCode.BANNED and refused.value.until == ban.until
+    assert refused.value.temporary and 0 < (refused.value.retry_after_ms or 0) <= 2000
+    with pytest.raises(ForbiddenError):
+        await bob.send_reaction("like")
+    # The server pushes nothing when a timeout ends; the SDK fires UNBANNED itself.
+    await until(lambda: len(seen) == 2, timeout=4)
+    assert seen[1] == (Events.UNBANNED, None) and bob.my_ban is None
+    assert (await bob.send_message("back")).text == "back"
+
+
+async def test_ban_until_lifted_and_unban(server: RunningServer, make_sdk: MakeSDK) -> None:
+    mod = await join(server, make_sdk, "mod-b", "mia", "moderator")
+    bob = await join(server, make_sdk, "mod-b", "bob")
+    seen = record(bob, Events.BANNED, Events.UNBANNED)
+    await mod.ban("bob", reason="spam")
+    await until(lambda: bob.my_ban is not None)
+    assert seen == [(Events.BANNED, BannedEvent(None, "spam"))]
+    with pytest.raises(ForbiddenError) as refused:
+        await bob.send_message("hi")
+    assert refused.value.until is None and not refused.value.temporary
+    assert [b.user_id for b in await mod.get_bans()] == ["bob"]
+    await mod.unban("bob")
+    await until(lambda: len(seen) == 2)
+    assert seen[1] == (Events.UNBANNED, None) and bob.my_ban is None
+    assert (await bob.send_message("free")).text == "free"
+    assert await mod.get_bans() == []
+    with pytest.raises(NotFoundError):
+        await mod.unban("bob")
+
+
+async def test_a_kick_ends_the_viewers_client_for_good(
+    server: RunningServer, make_sdk: MakeSDK
+) -> None:
+    mod = await join(server, make_sdk, "mod-k", "mia", "moderator")
+    bob = await join(server, make_sdk, "mod-k", "bob")
+    disconnects: list[DisconnectEvent] = []
+    bob.on(Events.DISCONNECT, disconnects.append)
+    await mod.ban("bob", 600, kick=True)
+    await until(lambda: bob.state is States.DISCONNECTED)
+    assert disconnects == [DisconnectEvent(CloseCode.KICKED, "banned from the room", False)]
+    await asyncio.sleep(t(0.5))  # no reconnect follows
+    assert bob.state is States.DISCONNECTED and len(disconnects) == 1
+    # Coming back to read: the connect reply holds the timeout.
+    await bob.connect("mod-k", "Bob", await server.token("bob"))
+    assert bob.my_ban is not None and bob.my_ban.by.id == "mia"
+    with pytest.raises(ForbiddenError):
+        await bob.send_message("let me in")
+
+
+async def test_room_modes(server: RunningServer, make_sdk: MakeSDK) -> None:
+    mod = await join(server, make_sdk, "mod-r", "mia", "moderator")
+    bob = await join(server, make_sdk, "mod-r", "bob")
+    settings: list[RoomSettings] = []
+    bob.on(Events.ROOM_SETTINGS, settings.append)
+    held = await mod.set_room_mode(slow_mode=timedelta(seconds=30))
+    assert held == RoomSettings(slow_mode=30) == mod.room_settings
+    await until(lambda: settings == [held])
+    assert bob.room_settings.slow_mode == 30
+    await bob.send_message("one")
+    with pytest.raises(RateLimitedError) as limited:
+        await bob.send_message("two")
+    assert (limited.value.retry_after_ms or 0) > 20_000
+    await mod.send_message("moderators are exempt")
+
+    await mod.set_room_mode(slow_mode=0, mode="moderators_only")
+    await until(lambda: bob.room_settings.mode == "moderators_only")
+    with pytest.raises(ForbiddenError) as refused:
+        await bob.send_message("hi")
+    assert refused.value.code is ErrorCode.ROOM_MODE
+    late = await join(server, make_sdk, "mod-r", "cat")
+    assert late.room_settings == RoomSettings(mode="moderators_only")
+    with pytest.raises(InvalidArgumentError):
+        await mod.set_room_mode(slow_mode=1.5)
+    with pytest.raises(ForbiddenError):
+        await bob.set_room_mode(mode="open")
+
+
+async def test_pin_message_announcement_and_unpin(server: RunningServer, make_sdk: MakeSDK) -> None:
+    mod = await join(server, make_sdk, "mod-p", "mia", "moderator")
+    bob = await join(server, make_sdk, "mod-p", "bob")
+    pins: list[Pin | None] = []
+    bob.on(Events.PIN, pins.append)
+    assert bob.pin is None
+    sent = await bob.send_message("pin me")
+    with pytest.raises(ForbiddenError):
+        await bob.pin_message(sent.id)
+    pin = await mod.pin_message(sent.id)
+    assert pin.message is not None and pin.message.id == sent.id and mod.pin == pin
+    await until(lambda: len(pins) == 1)
+    assert pins[0] == pin == bob.pin
+    announcement = await mod.pin_announcement("Show starts at 8")
+    await until(lambda: len(pins) == 2)
+    assert bob.pin == announcement and announcement.text == "Show starts at 8"
+    late = await join(server, make_sdk, "mod-p", "cat")
+    assert late.pin == announcement
+    await mod.unpin()
+    await until(lambda: len(pins) == 3)
+    assert pins[2] is None and bob.pin is None and mod.pin is None
+
+
+async def test_the_moderation_log_in_pages(server: RunningServer, make_sdk: MakeSDK) -> None:
+    mod = await join(server, make_sdk, "mod-l", "mia", "moderator")
+    viewer = await join(server, make_sdk, "mod-l", "vic")
+    await mod.ban("bob", 60, reason="spam")
+    await mod.unban("bob")
+    await mod.set_room_mode(slow_mode=5)
+    await mod.pin_announcement("hello")
+    await mod.unpin()
+    with pytest.raises(ForbiddenError):
+        await viewer.get_mod_log()
+    page = await mod.get_mod_log(limit=3)
+    assert [e.action for e in page.entries] == ["unpin", "pin", "room_mode"] and page.has_more
+    rest = await mod.get_mod_log(before=page.entries[-1].id)
+    assert [e.action for e in rest.entries] == ["unban", "timeout"] and not rest.has_more
+    timeout = rest.entries[-1]
+    assert (timeout.target_user_id, timeout.reason, timeout.by.id) == ("bob", "spam", "mia")
+    assert page.entries[2].details == {"slow_mode": 5}
