@@ -15,6 +15,10 @@
  * are not retried. After a server's deliberate stop (`4000`, `1012`) it waits the close
  * reason's reconnect hint and then retries quickly for a while (see `backoff.ts`).
  *
+ * Moderators and admins moderate the room (`ban`, `setRoomMode`, `pinMessage`, …, in
+ * `moderation.ts`); every client holds the room's `roomSettings`, `pin` and its user's own
+ * `myBan` (docs/moderation.md).
+ *
  * Calls made while the client connects or reconnects wait for the connection (at most
  * `requestTimeout`); `connect()` with the arguments of the connect under way joins it (see
  * {@link PChatSDK.connect} and the lifecycle in the README). Calls made by the application
@@ -26,7 +30,6 @@
 import { Backoff, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX } from './backoff.js';
 import { CloseCode, ErrorCode, closeIsReconnectable } from './codes.js';
 import { Connection, type WebSocketConstructor } from './connection.js';
-import { EventEmitter } from './emitter.js';
 import {
   ConnectionClosedError,
   PChatError,
@@ -39,14 +42,18 @@ import {
   type WireError,
 } from './errors.js';
 import type { Json } from './models.js';
+import { ModerationCalls } from './moderation.js';
 import { RoomState, type Outcome } from './roomState.js';
 import { timestampMs, type Timestamp } from './timestamps.js';
 import {
   Events,
   States,
+  type Ban,
   type ConnectEvent,
   type Message,
+  type Pin,
   type Poll,
+  type RoomSettings,
   type User,
 } from './types.js';
 
@@ -160,7 +167,7 @@ function asError(error: unknown): Error {
 }
 
 /** A client of one pchat room. */
-export class PChatSDK extends EventEmitter {
+export class PChatSDK extends ModerationCalls {
   /** The service's base URL. */
   readonly url: string;
   /** The chat WebSocket's URL. */
@@ -190,6 +197,7 @@ export class PChatSDK extends EventEmitter {
   private seqWaiters: { seq: number; wake: () => void }[] = [];
   private reconnectSleep: { timer: ReturnType<typeof setTimeout>; wake: () => void } | null = null;
   private timers: ReturnType<typeof setTimeout>[] = [];
+  private banTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(options: PChatSDKOptions = {}) {
     super();
@@ -268,6 +276,29 @@ export class PChatSDK extends EventEmitter {
   /** The position of the last stream event applied. */
   get lastSeq(): number {
     return this.room.lastSeq;
+  }
+
+  /** The room's modes (slow mode in seconds, unique chat, length limit, who may write). */
+  get roomSettings(): RoomSettings {
+    return this.room.roomSettings;
+  }
+
+  /** The room's pinned message or announcement, if any. */
+  get pin(): Pin | null {
+    return this.room.pin;
+  }
+
+  /**
+   * This user's ban or timeout in the room, while it acts (`null`: may write). From a
+   * `banned` push, its `by` is an empty user and `createdAt` 0 (unknown).
+   */
+  get myBan(): Ban | null {
+    const ban = this.room.myBan;
+    return ban !== null && ban.until !== null && ban.until <= Date.now() ? null : ban;
+  }
+
+  protected override get roomState(): RoomState {
+    return this.room;
   }
 
   // -- connect and disconnect -----------------------------------------------------------
@@ -567,12 +598,13 @@ export class PChatSDK extends EventEmitter {
     const outcome = this.room.applyPush(frame);
     this.fire(outcome);
     this.wakeSeqWaiters();
+    if (outcome.events.some((e) => e.event === Events.BANNED)) this.watchBan(conn);
     if (outcome.gap && conn === this.conn) {
       this.lost(null, 'gap in the stream', true);
     }
   }
 
-  private fire(outcome: Outcome): void {
+  protected override fire(outcome: Outcome): void {
     for (const { event, payload } of outcome.events) this.emitPaired(event, payload);
   }
 
@@ -675,17 +707,38 @@ export class PChatSDK extends EventEmitter {
     }
   }
 
-  private after(ms: number, fn: () => void): void {
+  private after(ms: number, fn: () => void): ReturnType<typeof setTimeout> {
     const timer = setTimeout(() => {
       this.timers = this.timers.filter((t) => t !== timer);
       fn();
     }, Math.min(Math.max(ms, 0), MAX_TIMER));
     this.timers.push(timer);
+    return timer;
   }
 
   private startTimers(conn: Connection): void {
     if (this.pingInterval !== null) this.schedulePing(conn, this.pingInterval);
     this.scheduleRefresh(conn);
+    this.watchBan(conn);
+  }
+
+  /** Fire UNBANNED when the held timeout ends: the server pushes nothing then. */
+  private watchBan(conn: Connection): void {
+    const old = this.banTimer;
+    if (old !== null) {
+      clearTimeout(old);
+      this.timers = this.timers.filter((t) => t !== old);
+      this.banTimer = null;
+    }
+    const until = this.room.myBan?.until;
+    if (typeof until !== 'number') return;
+    this.banTimer = this.after(until - Date.now(), () => {
+      this.banTimer = null;
+      if (conn !== this.conn) return;
+      this.fire(this.room.expireBan(Date.now()));
+      // Woke early (a timer may, and the longest lasts about 24.8 days): wait again.
+      if (this.room.myBan !== null) this.watchBan(conn);
+    });
   }
 
   private stopTimers(): void {
@@ -759,7 +812,7 @@ export class PChatSDK extends EventEmitter {
 
   // -- requests -------------------------------------------------------------------------
 
-  private async request(type: string, args: Json = {}): Promise<Json> {
+  protected override async request(type: string, args: Json = {}): Promise<Json> {
     const conn = await this.ready(this.session(), Date.now() + this.requestTimeout);
     return conn.request(type, args);
   }

@@ -19,6 +19,7 @@ export {
 } from './backoff.js';
 export { PChatSDK, wsUrl } from './client.js';
 export type { ConnectOptions, PChatSDKOptions, TokenRefresher } from './client.js';
+export type { BanOptions, RoomModeChanges } from './moderation.js';
 export { CloseCode, ErrorCode, TEMPORARY_ERRORS, closeIsReconnectable } from './codes.js';
 export type { WebSocketConstructor, WebSocketLike } from './connection.js';
 export type { EventSpec, Handler } from './emitter.js';
@@ -44,15 +45,22 @@ export type { Timestamp } from './timestamps.js';
 export type { RoomEvent } from './roomState.js';
 export { Events, States } from './types.js';
 export type {
+  Ban,
+  BannedEvent,
   ConnectEvent,
   DisconnectEvent,
   EventMap,
   Limits,
   Message,
+  ModAction,
+  ModLogPage,
+  Pin,
   Poll,
   PollOption,
   PollStatus,
   ReactionEvent,
+  RoomMode,
+  RoomSettings,
   StateChangeEvent,
   User,
 } from './types.js';

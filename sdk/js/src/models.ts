@@ -6,7 +6,17 @@
  * (`tests/vectors/sdk_surface.json` lists each object's fields per language). No I/O.
  * @module
  */
-import type { Limits, Message, Poll, PollOption, User } from './types.js';
+import type {
+  Ban,
+  Limits,
+  Message,
+  ModAction,
+  Pin,
+  Poll,
+  PollOption,
+  RoomSettings,
+  User,
+} from './types.js';
 
 /** A decoded JSON object (a frame or a part of one). */
 export type Json = Record<string, unknown>;
@@ -93,6 +103,66 @@ export function limitsFromWire(data: unknown): Limits {
   if (typeof d.max_frame_bytes === 'number') limits.maxFrameBytes = d.max_frame_bytes;
   if (typeof d.history_page_max === 'number') limits.historyPageMax = d.history_page_max;
   return limits;
+}
+
+function strOrNull(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+export function roomSettingsFromWire(data: unknown): RoomSettings {
+  const d = obj(data);
+  return {
+    slowMode: num(d.slow_mode),
+    uniqueChat: d.unique_chat === true,
+    maxMessageChars: num(d.max_message_chars),
+    mode: str(d.mode, 'open'),
+  };
+}
+
+/** A pin, or `null` for none. */
+export function pinFromWire(data: unknown): Pin | null {
+  if (typeof data !== 'object' || data === null) return null;
+  const d = data as Json;
+  return {
+    by: userFromWire(d.by),
+    ts: num(d.ts),
+    message: d.message ? messageFromWire(d.message) : null,
+    text: strOrNull(d.text),
+  };
+}
+
+export function banFromWire(data: unknown): Ban {
+  const d = obj(data);
+  return {
+    userId: str(d.user_id),
+    by: userFromWire(d.by),
+    createdAt: num(d.created_at),
+    until: numOrNull(d.until),
+    reason: str(d.reason),
+  };
+}
+
+export function modActionFromWire(data: unknown): ModAction {
+  const d = obj(data);
+  const details: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(obj(d.details))) details[camel(key)] = value;
+  return {
+    id: num(d.id),
+    action: str(d.action),
+    by: userFromWire(d.by),
+    ts: num(d.ts),
+    targetUserId: strOrNull(d.target_user_id),
+    messageId: strOrNull(d.message_id),
+    reason: str(d.reason),
+    details,
+  };
+}
+
+/** Whether two objects built here are equal (same keys in the same order, same values). */
+export function sameObject(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function sameUser(a: User, b: User): boolean {

@@ -17,20 +17,27 @@
  *   as the `send` reply); MESSAGE_DELETE fires once, when a held message becomes deleted,
  *   or for a delete of a message not held;
  * - a deleted copy of a message always wins over a non-deleted one (deletion is final);
- * - history messages newer than `lastSeq` are not merged: the stream delivers them.
+ * - history messages newer than `lastSeq` are not merged: the stream delivers them;
+ * - moderation (docs/moderation.md): the room's settings and pin fire ROOM_SETTINGS and PIN
+ *   when they change (a moderator's reply and the push that follows fire once); `banned`
+ *   always fires BANNED; UNBANNED fires when a held ban goes away.
  * @module
  */
 import {
   UNKNOWN_USER,
   asDeleted,
+  banFromWire,
   limitsFromWire,
   messageFromWire,
+  pinFromWire,
   pollFromWire,
+  roomSettingsFromWire,
+  sameObject,
   samePoll,
   userFromWire,
   type Json,
 } from './models.js';
-import type { EventMap, Limits, Message, Poll, User } from './types.js';
+import type { Ban, EventMap, Limits, Message, Pin, Poll, RoomSettings, User } from './types.js';
 
 /** One event the client must fire, with its payload. */
 export type RoomEvent = {
@@ -101,6 +108,10 @@ export class RoomState {
   hasMore = true;
   /** Whether a connect reply has been applied (the next one is a reconnect). */
   joined = false;
+  /** The room's modes, its pin, and this user's own ban (docs/moderation.md). */
+  roomSettings: RoomSettings = roomSettingsFromWire({});
+  pin: Pin | null = null;
+  myBan: Ban | null = null;
 
   // -- messages -------------------------------------------------------------------------
 
@@ -224,10 +235,78 @@ export class RoomState {
           out.add('online', this.online);
         }
         break;
+      case 'room_settings':
+        out.extend(this.applyRoomSettings(push.settings));
+        break;
+      case 'pin':
+        out.extend(this.applyPin(push.pin));
+        break;
+      case 'banned':
+        this.setBan(this.banFromPush(push), out, true);
+        break;
+      case 'unbanned':
+        this.setBan(null, out);
+        break;
       default:
         break;
     }
     return out;
+  }
+
+  // -- moderation -----------------------------------------------------------------------
+
+  /** Apply the room's settings (a push, a `room_mode` reply); ROOM_SETTINGS fires if they changed. */
+  applyRoomSettings(data: unknown): Outcome {
+    const out = new Outcome();
+    const settings = roomSettingsFromWire(data);
+    if (!sameObject(settings, this.roomSettings)) {
+      this.roomSettings = settings;
+      out.add('room_settings', settings);
+    }
+    return out;
+  }
+
+  /** Apply the room's pin (a push, a `pin` reply; `null`: unpinned); PIN fires if it changed. */
+  applyPin(data: unknown): Outcome {
+    const out = new Outcome();
+    const pin = pinFromWire(data);
+    if (!sameObject(pin, this.pin)) {
+      this.pin = pin;
+      out.add('pin', pin);
+    }
+    return out;
+  }
+
+  /**
+   * A held timeout that ended by `nowMs` goes away: UNBANNED fires (the server pushes
+   * nothing when a timeout ends by itself).
+   */
+  expireBan(nowMs: number): Outcome {
+    const out = new Outcome();
+    const until = this.myBan?.until;
+    if (typeof until === 'number' && until <= nowMs) this.setBan(null, out);
+    return out;
+  }
+
+  /** A `banned` push carries `until` and `reason` only: who banned, and when, are unknown. */
+  private banFromPush(push: Json): Ban {
+    return {
+      userId: this.user?.id ?? '',
+      by: UNKNOWN_USER,
+      createdAt: 0,
+      until: typeof push.until === 'number' ? push.until : null,
+      reason: typeof push.reason === 'string' ? push.reason : '',
+    };
+  }
+
+  private setBan(ban: Ban | null, out: Outcome, always = false): void {
+    const held = this.myBan;
+    this.myBan = ban;
+    if (ban === null) {
+      if (held !== null) out.add('unbanned', null);
+    } else if (always || held === null || held.until !== ban.until || held.reason !== ban.reason) {
+      out.add('banned', { until: ban.until, reason: ban.reason });
+    }
   }
 
   // -- connect and recovery -------------------------------------------------------------
@@ -279,7 +358,7 @@ export class RoomState {
     return out;
   }
 
-  /** Online count, reaction statistics and polls; events only for what changed. */
+  /** Online count, reaction statistics, polls and moderation state; events only for what changed. */
   private applyRoomState(room: Json, out: Outcome): void {
     if (typeof room.online === 'number' && room.online !== this.online) {
       this.online = room.online;
@@ -296,6 +375,9 @@ export class RoomState {
       this.putPoll(pollFromWire(data), out);
     }
     this.morePolls = room.polls_more === true;
+    out.extend(this.applyRoomSettings(room.settings));
+    out.extend(this.applyPin(room.pin));
+    this.setBan(room.ban ? banFromWire(room.ban) : null, out);
   }
 
   // -- history and replies --------------------------------------------------------------

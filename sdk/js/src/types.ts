@@ -41,6 +41,10 @@ export const Events = {
   HISTORY_LOAD: 'history_load',
   STATE_CHANGE: 'state_change',
   ONLINE: 'online',
+  ROOM_SETTINGS: 'room_settings',
+  PIN: 'pin',
+  BANNED: 'banned',
+  UNBANNED: 'unbanned',
 } as const;
 export type Events = (typeof Events)[keyof typeof Events];
 
@@ -136,6 +140,75 @@ export interface StateChangeEvent {
   readonly oldState: States;
 }
 
+/** Who may write in a room: everyone, moderators only, or viewers react but do not send. */
+export type RoomMode = 'open' | 'moderators_only' | 'reactions_only';
+
+/**
+ * A room's modes, set by its moderators (wire `slow_mode`, `unique_chat`,
+ * `max_message_chars`): `slowMode` in **seconds** a viewer waits between two messages (0:
+ * off), `uniqueChat` refuses a viewer's repeated message, `maxMessageChars` the room's length
+ * limit (0: the server's), `mode` who may write. docs/moderation.md.
+ */
+export interface RoomSettings {
+  readonly slowMode: number;
+  readonly uniqueChat: boolean;
+  readonly maxMessageChars: number;
+  // `string & {}` keeps the literals for completion while allowing future modes.
+  readonly mode: RoomMode | (string & {});
+}
+
+/** The room's pin: a message, or a moderator's announcement (`message` `null`, `text` set). */
+export interface Pin {
+  readonly by: User;
+  readonly ts: number;
+  readonly message: Message | null;
+  readonly text: string | null;
+}
+
+/**
+ * A ban or timeout in a room: `until` ends a timeout (ms since the epoch; `null`: until
+ * lifted). The client's own ban built from a `banned` push has an unknown `by` (empty id)
+ * and `createdAt` 0.
+ */
+export interface Ban {
+  readonly userId: string;
+  readonly by: User;
+  readonly createdAt: number;
+  readonly until: number | null;
+  readonly reason: string;
+}
+
+/**
+ * One entry of a room's moderation log. `action` is `ban`, `timeout`, `unban`, `room_mode`,
+ * `pin` or `unpin`; `details` its particulars with camelCase keys (`until`, `kick`, `text`,
+ * or the changed settings: `slowMode`, …); `id` grows with each entry of the room.
+ */
+export interface ModAction {
+  readonly id: number;
+  readonly action: string;
+  readonly by: User;
+  readonly ts: number;
+  readonly targetUserId: string | null;
+  readonly messageId: string | null;
+  readonly reason: string;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+/** What {@link PChatSDK.getModLog} resolves with: newest first, and whether older exist. */
+export interface ModLogPage {
+  readonly entries: ModAction[];
+  readonly hasMore: boolean;
+}
+
+/**
+ * Payload of `Events.BANNED`: this user may read the room but not write, until `until` (ms
+ * since the epoch; `null`: until a moderator lifts it).
+ */
+export interface BannedEvent {
+  readonly until: number | null;
+  readonly reason: string;
+}
+
 /** The payload of each event. */
 export interface EventMap {
   error: PChatError;
@@ -149,6 +222,12 @@ export interface EventMap {
   history_load: Message[];
   state_change: StateChangeEvent;
   online: number;
+  room_settings: RoomSettings;
+  /** `null`: unpinned. */
+  pin: Pin | null;
+  banned: BannedEvent;
+  /** No payload: the ban was lifted, or the timeout ended. */
+  unbanned: null;
 }
 
 /** Connection limits from the connect reply (wire `max_message_chars`, …). */

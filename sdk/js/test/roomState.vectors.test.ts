@@ -11,7 +11,7 @@ import { Outcome, RoomState, type RoomEvent } from '../src/roomState.js';
 import { nonCamelKeys, payloadProblems, shapeProblems } from './shapes.js';
 
 interface Step {
-  kind: 'connect' | 'recovery' | 'push' | 'history' | 'send' | 'poll_reply';
+  kind: 'connect' | 'recovery' | 'push' | 'history' | 'send' | 'poll_reply' | 'settings_reply' | 'pin_reply';
   frame: Json;
 }
 interface Case {
@@ -38,6 +38,11 @@ function eventString(e: RoomEvent): string {
       return 'reactions_stats';
     case 'online':
       return `online:${e.payload}`;
+    case 'pin':
+      if (e.payload === null) return 'pin:none';
+      return e.payload.message ? `pin:message:${e.payload.message.id}` : 'pin:text';
+    case 'banned':
+      return `banned:${e.payload.until === null ? 'null' : e.payload.until}`;
     default:
       return e.event;
   }
@@ -56,6 +61,10 @@ function apply(state: RoomState, step: Step): Outcome {
       return state.applySent(step.frame).outcome;
     case 'poll_reply':
       return state.applyPoll(step.frame.poll).outcome;
+    case 'settings_reply':
+      return state.applyRoomSettings(step.frame.settings);
+    case 'pin_reply':
+      return state.applyPin(step.frame.pin);
   }
 }
 
@@ -104,19 +113,28 @@ describe('room_state.json vectors', () => {
         expect(polls).toEqual(want.polls);
       }
       if ('events' in want) expect(events).toEqual(want.events);
-      const held = {
+      const held: Record<string, unknown> = {
         user: state.user,
         messages: state.messages,
         polls: [...state.polls.values()],
         limits: state.limits,
+        roomSettings: state.roomSettings,
+        pin: state.pin,
+        myBan: state.myBan,
       };
       if ('objects' in want) {
-        expect(held).toStrictEqual((want.objects as { typescript: unknown }).typescript);
+        // A case lists what it checks; the objects case lists everything a state holds.
+        const wanted = (want.objects as { typescript: Record<string, unknown> }).typescript;
+        const picked = Object.fromEntries(Object.keys(wanted).map((k) => [k, held[k]]));
+        expect(picked).toStrictEqual(wanted);
       }
       problems.push(
         ...(state.user === null ? [] : shapeProblems('User', state.user, 'user')),
         ...state.messages.flatMap((m, i) => shapeProblems('Message', m, `messages[${i}]`)),
-        ...held.polls.flatMap((p, i) => shapeProblems('Poll', p, `polls[${i}]`)),
+        ...[...state.polls.values()].flatMap((p, i) => shapeProblems('Poll', p, `polls[${i}]`)),
+        ...shapeProblems('RoomSettings', state.roomSettings, 'roomSettings'),
+        ...(state.pin === null ? [] : shapeProblems('Pin', state.pin, 'pin')),
+        ...(state.myBan === null ? [] : shapeProblems('Ban', state.myBan, 'myBan')),
         ...nonCamelKeys(held, 'state'),
       );
       expect(problems).toEqual([]);

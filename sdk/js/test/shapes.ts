@@ -19,6 +19,8 @@ export interface Surface {
   client_properties: string[];
   client_methods: string[];
   client_options: string[];
+  /** Every member of Events and its value; and a description. */
+  events: Record<string, string>;
   errors: { code: number; class: string; name: string; temporary: boolean }[];
   /** The SDK's own errors (no error frame) and each one's parent class; and a description. */
   sdk_errors: Record<string, string>;
@@ -36,6 +38,10 @@ const NESTED: Record<string, Record<string, string>> = {
   Poll: { options: 'PollOption', createdBy: 'User' },
   ConnectEvent: { user: 'User' },
   ReactionEvent: { user: 'User' },
+  Ban: { by: 'User' },
+  Pin: { by: 'User', message: 'Message' },
+  ModAction: { by: 'User' },
+  ModLogPage: { entries: 'ModAction' },
 };
 
 /** The kind of each event's payload; `[kind]` for an array of it. */
@@ -48,6 +54,9 @@ const EVENT_KINDS: Partial<Record<keyof EventMap, string | [string]>> = {
   poll: 'Poll',
   history_load: ['Message'],
   state_change: 'StateChangeEvent',
+  room_settings: 'RoomSettings',
+  pin: 'Pin',
+  banned: 'BannedEvent',
 };
 
 const CAMEL = /^[a-z][A-Za-z0-9]*$/;
@@ -98,6 +107,8 @@ export function payloadProblems(event: keyof EventMap, payload: unknown): string
   }
   const kind = EVENT_KINDS[event];
   const problems = nonCamelKeys(payload, path);
+  if (event === 'unbanned') return payload === null ? [] : [`${path}: not null`];
+  if (event === 'pin' && payload === null) return []; // unpinned
   if (Array.isArray(kind)) {
     if (!Array.isArray(payload)) return [...problems, `${path}: not an array`];
     payload.forEach((item, i) => problems.push(...shapeProblems(kind[0], item, `${path}[${i}]`)));
@@ -107,13 +118,17 @@ export function payloadProblems(event: keyof EventMap, payload: unknown): string
   return problems;
 }
 
-/** The problems of what a client holds: `user`, `messages`, `polls`. */
+/** The problems of what a client holds: `user`, `messages`, `polls`, `roomSettings`, `pin`, `myBan`. */
 export function clientProblems(sdk: PChatSDK): string[] {
+  const { user, messages, polls, roomSettings, pin, myBan } = sdk;
   return [
-    ...(sdk.user === null ? [] : shapeProblems('User', sdk.user, 'sdk.user')),
-    ...sdk.messages.flatMap((m, i) => shapeProblems('Message', m, `sdk.messages[${i}]`)),
-    ...sdk.polls.flatMap((p, i) => shapeProblems('Poll', p, `sdk.polls[${i}]`)),
-    ...nonCamelKeys({ user: sdk.user, messages: sdk.messages, polls: sdk.polls }, 'sdk'),
+    ...(user === null ? [] : shapeProblems('User', user, 'sdk.user')),
+    ...messages.flatMap((m, i) => shapeProblems('Message', m, `sdk.messages[${i}]`)),
+    ...polls.flatMap((p, i) => shapeProblems('Poll', p, `sdk.polls[${i}]`)),
+    ...shapeProblems('RoomSettings', roomSettings, 'sdk.roomSettings'),
+    ...(pin === null ? [] : shapeProblems('Pin', pin, 'sdk.pin')),
+    ...(myBan === null ? [] : shapeProblems('Ban', myBan, 'sdk.myBan')),
+    ...nonCamelKeys({ user, messages, polls, roomSettings, pin, myBan }, 'sdk'),
   ];
 }
 

@@ -72,6 +72,11 @@ describe('sdk_surface.json', () => {
     expect(shapeProblems('Message', message)).toEqual(['Message.deleted_by: not a field of Message']);
   });
 
+  it('Events has the same members and values', () => {
+    const { description: _, ...events } = surface.events;
+    expect({ ...Events }).toEqual(events);
+  });
+
   it('the client has the same properties, methods and options', () => {
     const sdk = fake.client() as unknown as Record<string, unknown>;
     for (const name of surface.client_properties.map(camel)) {

@@ -129,6 +129,7 @@ describe('the public surface', () => {
       ERROR: 'error', CONNECT: 'connect', DISCONNECT: 'disconnect', MESSAGE: 'message',
       MESSAGE_DELETE: 'message_delete', REACTION: 'reaction', REACTIONS_STATS: 'reactions_stats',
       POLL: 'poll', HISTORY_LOAD: 'history_load', STATE_CHANGE: 'state_change', ONLINE: 'online',
+      ROOM_SETTINGS: 'room_settings', PIN: 'pin', BANNED: 'banned', UNBANNED: 'unbanned',
     });
   });
 

@@ -1,0 +1,129 @@
+/**
+ * The moderation calls of {@link PChatSDK} (moderators and admins), as the Python SDK's
+ * `moderation.py`. Each is one protocol request (docs/protocol.md §2, docs/moderation.md);
+ * what an action changes in the room reaches every client as a push (ROOM_SETTINGS, PIN, and
+ * BANNED/UNBANNED to the banned user's own clients). Durations are the wire's whole
+ * **seconds** (`durationSeconds`, `slowMode`), not milliseconds as the SDK's options.
+ * @module
+ */
+import { EventEmitter } from './emitter.js';
+import { InvalidArgumentError } from './errors.js';
+import {
+  banFromWire,
+  modActionFromWire,
+  pinFromWire,
+  roomSettingsFromWire,
+  type Json,
+} from './models.js';
+import type { Outcome, RoomState } from './roomState.js';
+import type { Ban, ModLogPage, Pin, RoomMode, RoomSettings } from './types.js';
+
+/** Options of {@link ModerationCalls.ban}. */
+export interface BanOptions {
+  /** A timeout of this many whole seconds (1 to a year); without it, a ban until lifted. */
+  durationSeconds?: number;
+  /** Why (at most 200 characters); the banned user's clients get it with BANNED. */
+  reason?: string;
+  /** Also close the user's connections in the room (close `4506`, no reconnect). */
+  kick?: boolean;
+}
+
+/** The settings {@link ModerationCalls.setRoomMode} changes; those not given stay. */
+export interface RoomModeChanges {
+  /** Whole seconds a viewer waits between two messages (0–3600; 0: off). */
+  slowMode?: number;
+  /** Refuse a viewer's message that repeats one of their 5 newest. */
+  uniqueChat?: boolean;
+  /** The room's message length limit (0: the server's). */
+  maxMessageChars?: number;
+  /** Who may write. */
+  mode?: RoomMode;
+}
+
+function wholeSeconds(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    throw new InvalidArgumentError(`${name} must be whole seconds, not ${String(value)}`);
+  }
+  return value;
+}
+
+/** The moderation methods; the client provides the request, its room state and events. */
+export abstract class ModerationCalls extends EventEmitter {
+  protected abstract request(type: string, args?: Json): Promise<Json>;
+  protected abstract get roomState(): RoomState;
+  protected abstract fire(outcome: Outcome): void;
+
+  /**
+   * Ban `userId` from writing in the room: for `durationSeconds` (a timeout) or until
+   * {@link unban}; `kick` also closes the user's connections here. Only a user of a lower
+   * role can be banned. The user's clients fire BANNED.
+   */
+  async ban(userId: string, options: BanOptions = {}): Promise<Ban> {
+    const { durationSeconds, reason, kick } = options;
+    const args: Json = { user_id: userId, reason };
+    if (durationSeconds !== undefined) args.duration = wholeSeconds(durationSeconds, 'durationSeconds');
+    if (kick) args.kick = true;
+    const result = await this.request('ban', args);
+    return banFromWire(result.ban);
+  }
+
+  /** Lift `userId`'s ban or timeout; NotFoundError if there is none. Their clients fire UNBANNED. */
+  async unban(userId: string): Promise<void> {
+    await this.request('unban', { user_id: userId });
+  }
+
+  /** The bans and timeouts in force in the room. */
+  async getBans(): Promise<Ban[]> {
+    const result = await this.request('bans');
+    return (Array.isArray(result.bans) ? result.bans : []).map(banFromWire);
+  }
+
+  /**
+   * Change any of the room's settings (those not given stay); resolves with the settings.
+   * ROOM_SETTINGS fires on every client of the room.
+   */
+  async setRoomMode(changes: RoomModeChanges): Promise<RoomSettings> {
+    const { slowMode, uniqueChat, maxMessageChars, mode } = changes;
+    const result = await this.request('room_mode', {
+      slow_mode: slowMode === undefined ? undefined : wholeSeconds(slowMode, 'slowMode'),
+      unique_chat: uniqueChat,
+      max_message_chars: maxMessageChars,
+      mode,
+    });
+    this.fire(this.roomState.applyRoomSettings(result.settings));
+    return roomSettingsFromWire(result.settings);
+  }
+
+  /** Pin a message of the room (replacing any pin); PIN fires on every client. */
+  pinMessage(messageId: string): Promise<Pin> {
+    return this.pinWith({ message_id: messageId });
+  }
+
+  /** Pin a moderator's announcement (replacing any pin); PIN fires on every client. */
+  pinAnnouncement(text: string): Promise<Pin> {
+    return this.pinWith({ text });
+  }
+
+  private async pinWith(args: Json): Promise<Pin> {
+    const result = await this.request('pin', args);
+    this.fire(this.roomState.applyPin(result.pin));
+    return pinFromWire(result.pin) as Pin;
+  }
+
+  /** Remove the room's pin; PIN fires with `null` on every client. */
+  async unpin(): Promise<void> {
+    await this.request('unpin');
+    this.fire(this.roomState.applyPin(null));
+  }
+
+  /**
+   * A page of the room's moderation log, newest first: `limit` (1–100, default 50) entries
+   * older than the entry `before` (default: the newest); page on with
+   * `before: page.entries.at(-1).id` while `hasMore`.
+   */
+  async getModLog(options: { before?: number; limit?: number } = {}): Promise<ModLogPage> {
+    const result = await this.request('mod_log', { before: options.before, limit: options.limit });
+    const entries = (Array.isArray(result.entries) ? result.entries : []).map(modActionFromWire);
+    return { entries, hasMore: result.has_more === true };
+  }
+}

@@ -1,0 +1,207 @@
+// Functional: the moderation calls, events and state against the REAL server. A moderator
+// times out, bans, kicks and unbans a viewer, sets room modes, pins and pages the moderation
+// log; the viewer's SDK fires the events, holds the state and rejects with the errors
+// (docs/moderation.md). Everything handed to the application is checked for camelCase.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+
+import {
+  CloseCode,
+  ErrorCode,
+  Events,
+  ForbiddenError,
+  InvalidArgumentError,
+  NotFoundError,
+  PChatSDK,
+  RateLimitedError,
+  States,
+  type DisconnectEvent,
+  type EventMap,
+  type Pin,
+} from '../src/index.js';
+import { sleep, until } from './helpers.js';
+import { RealServer } from './realServer.js';
+import { watchShapes } from './shapes.js';
+
+let server: RealServer;
+const clients: PChatSDK[] = [];
+const shapes: ReturnType<typeof watchShapes>[] = [];
+
+function client(): PChatSDK {
+  const sdk = new PChatSDK({ url: server.url, WebSocket, backoffBase: 50, backoffMax: 500 });
+  clients.push(sdk);
+  shapes.push(watchShapes(sdk));
+  return sdk;
+}
+
+async function join(room: string, sub: string, role?: string): Promise<PChatSDK> {
+  const sdk = client();
+  await sdk.connect(room, sub, await server.token(sub, role), role ? { role } : {});
+  return sdk;
+}
+
+function record<E extends keyof EventMap>(sdk: PChatSDK, ...events: E[]): [E, EventMap[E]][] {
+  const seen: [E, EventMap[E]][] = [];
+  for (const event of events) sdk.on(event, (payload) => seen.push([event, payload]));
+  return seen;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('resolved, expected a rejection');
+    },
+    (error: unknown) => error,
+  );
+}
+
+beforeAll(async () => {
+  server = await RealServer.start();
+});
+
+afterAll(async () => {
+  for (const sdk of clients.splice(0)) await sdk.disconnect();
+  // Every event payload, what each client holds, and every call result checked below.
+  expect(shapes.flatMap((s) => s.check())).toEqual([]);
+  await server?.stop();
+});
+
+describe('moderation against the real server', () => {
+  it('a timeout fires BANNED, refuses writes with until, and ends by itself (UNBANNED)', async () => {
+    const mod = await join('mod-t', 'mia', 'moderator');
+    const bob = await join('mod-t', 'bob');
+    const seen = record(bob, Events.BANNED, Events.UNBANNED);
+    const ban = await mod.ban('bob', { durationSeconds: 2, reason: 'calm down' });
+    shapes[0]?.returned('Ban', ban);
+    expect(ban).toMatchObject({ userId: 'bob', by: { id: 'mia' }, reason: 'calm down' });
+    expect(ban.until).toEqual(expect.any(Number));
+    await until(() => seen.length === 1);
+    expect(seen).toEqual([[Events.BANNED, { until: ban.until, reason: 'calm down' }]]);
+    expect(bob.myBan?.until).toBe(ban.until);
+    const refused = await rejection(bob.sendMessage('hi'));
+    expect(refused).toBeInstanceOf(ForbiddenError);
+    const error = refused as ForbiddenError;
+    expect([error.code, error.until, error.temporary]).toEqual([ErrorCode.BANNED, ban.until, true]);
+    expect(error.retryAfterMs).toBeGreaterThan(0);
+    expect(error.retryAfterMs).toBeLessThanOrEqual(2_000);
+    expect(await rejection(bob.sendReaction('like'))).toBeInstanceOf(ForbiddenError);
+    // The server pushes nothing when a timeout ends; the SDK fires UNBANNED itself.
+    await until(() => seen.length === 2, 4_000, 'UNBANNED');
+    expect(seen[1]).toEqual([Events.UNBANNED, null]);
+    expect(bob.myBan).toBeNull();
+    expect((await bob.sendMessage('back')).text).toBe('back');
+  });
+
+  it('a ban until lifted, and unban', async () => {
+    const mod = await join('mod-b', 'mia', 'moderator');
+    const bob = await join('mod-b', 'bob');
+    const seen = record(bob, Events.BANNED, Events.UNBANNED);
+    await mod.ban('bob', { reason: 'spam' });
+    await until(() => bob.myBan !== null);
+    expect(seen).toEqual([[Events.BANNED, { until: null, reason: 'spam' }]]);
+    const error = (await rejection(bob.sendMessage('hi'))) as ForbiddenError;
+    expect([error.code, error.until, error.temporary]).toEqual([ErrorCode.BANNED, null, false]);
+    const bans = await mod.getBans();
+    bans.forEach((b) => shapes[0]?.returned('Ban', b));
+    expect(bans.map((b) => b.userId)).toEqual(['bob']);
+    await mod.unban('bob');
+    await until(() => seen.length === 2);
+    expect(seen[1]).toEqual([Events.UNBANNED, null]);
+    expect(bob.myBan).toBeNull();
+    expect((await bob.sendMessage('free')).text).toBe('free');
+    expect(await mod.getBans()).toEqual([]);
+    expect(await rejection(mod.unban('bob'))).toBeInstanceOf(NotFoundError);
+  });
+
+  it("a kick ends the viewer's client for good (4506, no reconnect)", async () => {
+    const mod = await join('mod-k', 'mia', 'moderator');
+    const bob = await join('mod-k', 'bob');
+    const disconnects: DisconnectEvent[] = [];
+    bob.on(Events.DISCONNECT, (event) => disconnects.push(event));
+    await mod.ban('bob', { durationSeconds: 600, kick: true });
+    await until(() => bob.state === States.DISCONNECTED);
+    expect(disconnects).toEqual([{ code: CloseCode.KICKED, reason: 'banned from the room', reconnect: false }]);
+    await sleep(500); // no reconnect follows
+    expect(bob.state).toBe(States.DISCONNECTED);
+    expect(disconnects).toHaveLength(1);
+    // Coming back to read: the connect reply holds the timeout.
+    await bob.connect('mod-k', 'bob', await server.token('bob'));
+    expect(bob.myBan?.by.id).toBe('mia');
+    expect(await rejection(bob.sendMessage('let me in'))).toBeInstanceOf(ForbiddenError);
+  });
+
+  it('room modes: slow mode, moderators only', async () => {
+    const mod = await join('mod-r', 'mia', 'moderator');
+    const bob = await join('mod-r', 'bob');
+    const settings = record(bob, Events.ROOM_SETTINGS);
+    const held = await mod.setRoomMode({ slowMode: 30 });
+    expect(held).toEqual({ slowMode: 30, uniqueChat: false, maxMessageChars: 0, mode: 'open' });
+    expect(mod.roomSettings).toEqual(held);
+    await until(() => settings.length === 1);
+    expect(settings[0]?.[1]).toEqual(held);
+    expect(bob.roomSettings.slowMode).toBe(30);
+    await bob.sendMessage('one');
+    const limited = await rejection(bob.sendMessage('two'));
+    expect(limited).toBeInstanceOf(RateLimitedError);
+    expect((limited as RateLimitedError).retryAfterMs).toBeGreaterThan(20_000);
+    await mod.sendMessage('moderators are exempt');
+
+    await mod.setRoomMode({ slowMode: 0, mode: 'moderators_only' });
+    await until(() => bob.roomSettings.mode === 'moderators_only');
+    const refused = (await rejection(bob.sendMessage('hi'))) as ForbiddenError;
+    expect(refused.code).toBe(ErrorCode.ROOM_MODE);
+    const late = await join('mod-r', 'cat');
+    expect(late.roomSettings).toEqual({ slowMode: 0, uniqueChat: false, maxMessageChars: 0, mode: 'moderators_only' });
+    expect(await rejection(mod.setRoomMode({ slowMode: 1.5 }))).toBeInstanceOf(InvalidArgumentError);
+    expect(await rejection(bob.setRoomMode({ mode: 'open' }))).toBeInstanceOf(ForbiddenError);
+  });
+
+  it('pin a message, an announcement, and unpin', async () => {
+    const mod = await join('mod-p', 'mia', 'moderator');
+    const bob = await join('mod-p', 'bob');
+    const pins: (Pin | null)[] = [];
+    bob.on(Events.PIN, (pin) => pins.push(pin));
+    expect(bob.pin).toBeNull();
+    const sent = await bob.sendMessage('pin me');
+    expect(await rejection(bob.pinMessage(sent.id))).toBeInstanceOf(ForbiddenError);
+    const pin = await mod.pinMessage(sent.id);
+    shapes[0]?.returned('Pin', pin);
+    expect(pin.message?.id).toBe(sent.id);
+    expect(mod.pin).toEqual(pin);
+    await until(() => pins.length === 1);
+    expect(pins[0]).toEqual(pin);
+    expect(bob.pin).toEqual(pin);
+    const announcement = await mod.pinAnnouncement('Show starts at 8');
+    expect(announcement).toMatchObject({ text: 'Show starts at 8', message: null });
+    await until(() => pins.length === 2);
+    expect(bob.pin).toEqual(announcement);
+    const late = await join('mod-p', 'cat');
+    expect(late.pin).toEqual(announcement);
+    await mod.unpin();
+    await until(() => pins.length === 3);
+    expect(pins[2]).toBeNull();
+    expect(bob.pin).toBeNull();
+    expect(mod.pin).toBeNull();
+  });
+
+  it('the moderation log in pages', async () => {
+    const mod = await join('mod-l', 'mia', 'moderator');
+    const viewer = await join('mod-l', 'vic');
+    await mod.ban('bob', { durationSeconds: 60, reason: 'spam' });
+    await mod.unban('bob');
+    await mod.setRoomMode({ slowMode: 5 });
+    await mod.pinAnnouncement('hello');
+    await mod.unpin();
+    expect(await rejection(viewer.getModLog())).toBeInstanceOf(ForbiddenError);
+    const page = await mod.getModLog({ limit: 3 });
+    shapes[0]?.returned('ModLogPage', page);
+    expect(page.entries.map((e) => e.action)).toEqual(['unpin', 'pin', 'room_mode']);
+    expect(page.hasMore).toBe(true);
+    expect(page.entries[2]?.details).toEqual({ slowMode: 5 });
+    const rest = await mod.getModLog({ before: page.entries.at(-1)?.id ?? 0 });
+    shapes[0]?.returned('ModLogPage', rest);
+    expect(rest.entries.map((e) => e.action)).toEqual(['unban', 'timeout']);
+    expect(rest.hasMore).toBe(false);
+    expect(rest.entries.at(-1)).toMatchObject({ targetUserId: 'bob', reason: 'spam', by: { id: 'mia' } });
+  });
+});
