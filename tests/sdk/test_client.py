@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -390,6 +391,34 @@ async def test_online_count(fake: FakeServer, make_sdk: MakeSDK) -> None:
     await fake.inject({"type": "online", "online": 7})
     await until(lambda: sdk.online == 7)
     assert rec.of(Events.ONLINE) == [7]
+
+
+async def test_the_sdk_ends_a_held_timeout_by_itself(fake: FakeServer, make_sdk: MakeSDK) -> None:
+    """The server pushes nothing when a timeout ends: the SDK fires UNBANNED at ``until``,
+    once; a newer ban replaces the timer, and an ``unbanned`` push cancels it."""
+    sdk = make_sdk()
+    rec = Recorder(sdk)
+    await sdk.connect("lobby", "Ann", "u-ann")
+
+    def soon() -> int:
+        return int(time.time() * 1000) + int(2 * T * 1000)
+
+    await fake.inject({"type": "banned", "until": soon(), "reason": "calm down"})
+    await until(lambda: len(rec.of(Events.UNBANNED)) == 1)
+    assert [b.reason for b in rec.of(Events.BANNED)] == ["calm down"] and sdk.my_ban is None
+
+    await fake.inject({"type": "banned", "until": soon(), "reason": ""})
+    await fake.inject({"type": "banned", "until": None, "reason": "for good"})
+    await until(lambda: len(rec.of(Events.BANNED)) == 3)
+    await asyncio.sleep(4 * T)
+    assert len(rec.of(Events.UNBANNED)) == 1
+    assert sdk.my_ban is not None and sdk.my_ban.until is None
+
+    await fake.inject({"type": "banned", "until": soon(), "reason": ""})
+    await fake.inject({"type": "unbanned"})
+    await until(lambda: len(rec.of(Events.UNBANNED)) == 2)
+    await asyncio.sleep(4 * T)
+    assert len(rec.of(Events.UNBANNED)) == 2 and sdk.my_ban is None
 
 
 async def test_pending_calls_fail_when_the_connection_drops(

@@ -363,3 +363,32 @@ describe('own messages', () => {
     expect(log).toEqual([`message:${message.id}`]);
   });
 });
+
+describe('moderation', () => {
+  it('ends a held timeout by itself: UNBANNED once; a newer ban replaces the timer, unbanned cancels it', async () => {
+    const sdk = client();
+    await sdk.connect('lobby', 'Ann', fakeToken('u-ann'));
+    const log = record(sdk, [Events.BANNED, Events.UNBANNED]);
+    const soon = () => Date.now() + 100;
+    const count = (event: string) => log.filter((e) => e === event).length;
+
+    fake.server.broadcast({ type: 'banned', until: soon(), reason: 'calm down' });
+    await until(() => count(Events.UNBANNED) === 1);
+    expect(count(Events.BANNED)).toBe(1);
+    expect(sdk.myBan).toBeNull();
+
+    fake.server.broadcast({ type: 'banned', until: soon(), reason: '' });
+    fake.server.broadcast({ type: 'banned', until: null, reason: 'for good' });
+    await until(() => count(Events.BANNED) === 3);
+    await sleep(200);
+    expect(count(Events.UNBANNED)).toBe(1);
+    expect(sdk.myBan).toMatchObject({ userId: 'u-ann', until: null, reason: 'for good', createdAt: 0 });
+
+    fake.server.broadcast({ type: 'banned', until: soon(), reason: '' });
+    fake.server.broadcast({ type: 'unbanned' });
+    await until(() => count(Events.UNBANNED) === 2);
+    await sleep(200);
+    expect(count(Events.UNBANNED)).toBe(2);
+    expect(sdk.myBan).toBeNull();
+  });
+});
