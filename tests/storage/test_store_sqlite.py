@@ -160,6 +160,7 @@ async def test_queries_use_the_indexes(store: SQLiteStore) -> None:
         (sqlite_store._SQL_BANS, ("r", T0)),
         (sqlite_store._SQL_MOD_LOG, ("r", 10, 50)),
         (sqlite_store._SQL_RECENT_TEXTS, ("r", "u", 5)),
+        (sqlite_store._SQL_PURGE, ("r", "u", T0, "m", "m", "m", T0, 2**62)),
     ]
     for sql, params in cases:
 
@@ -171,6 +172,10 @@ async def test_queries_use_the_indexes(store: SQLiteStore) -> None:
         details = await store._read(explain)
         assert all(not d.startswith("SCAN") for d in details), details
         assert all("TEMP B-TREE" not in d for d in details), details
+        if sql is sqlite_store._SQL_PURGE:  # the user's messages from the first at ``since``
+            assert details[0] == (
+                "SEARCH messages USING INDEX messages_user (room_id=? AND user_id=? AND seq>?)"
+            ), details
         if sql is sqlite_store._SQL_RECENT_TEXTS:
             assert details == [
                 "SEARCH messages USING INDEX messages_user (room_id=? AND user_id=?)"

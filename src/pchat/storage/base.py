@@ -15,12 +15,14 @@ The interfaces and what they guarantee:
 
 - :class:`Backend` — ``open``, ``close`` and ``healthy``. ``healthy`` never does I/O, so a
   health endpoint answers at once even while a backend hangs.
-- :class:`StreamStore` — each room's *stream*: a sequence of events (``message`` and
-  ``message_delete``) numbered ``1, 2, 3, …`` without gaps, even under concurrent writers on
-  several nodes. A message's ``seq`` is the position of the event that created it; an append
-  with a ``cid`` seen before stores nothing and returns the earlier message. Recovery replays
-  the stream after a position; the room's ``epoch`` changes only if the stream was lost, so a
-  client can tell a gap from a reset. Deleted text never leaves the store again.
+- :class:`StreamStore` — each room's *stream*: a sequence of events (``message``,
+  ``message_delete`` and ``message_purge``) numbered ``1, 2, 3, …`` without gaps, even under
+  concurrent writers on several nodes. A message's ``seq`` is the position of the event that
+  created it; an append with a ``cid`` seen before stores nothing and returns the earlier
+  message. A purge soft-deletes a user's messages in one transaction and is one event, however
+  many messages it deleted. Recovery replays the stream after a position; the room's
+  ``epoch`` changes only if the stream was lost, so a client can tell a gap from a reset.
+  Deleted text never leaves the store again.
 - :class:`ReactionStore` — per-room reaction totals; concurrent additions all count.
 - :class:`PollStore` — polls and their votes. The rules (:mod:`pchat.storage.poll_rules`):
   one vote per user and poll, only on an open poll, for an existing option; a poll is
@@ -75,6 +77,7 @@ __all__ = [
     "PollStore",
     "Presence",
     "PubSub",
+    "Purge",
     "RateLimits",
     "ReactionStore",
     "RoomInfo",
@@ -122,16 +125,31 @@ class DeleteResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Purge:
+    """Every message of ``user_id`` in a room sent at ``since`` (ms) or later, soft-deleted
+    at once by ``by`` at ``ts``: ``count`` of them (0 for everything: ``since`` 0)."""
+
+    user_id: str
+    since: int
+    by: User
+    ts: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class StreamEvent:
     """One event of a room's stream with the *current* state of its message.
 
-    ``kind`` is ``message`` or ``message_delete``. A message deleted since it was sent is
-    replayed with its text already removed: deleted text never leaves the store again.
+    ``kind`` is ``message``, ``message_delete`` or ``message_purge``. The first two carry
+    their ``message`` (``purge`` is None); a message deleted since it was sent is replayed
+    with its text already removed: deleted text never leaves the store again. A
+    ``message_purge`` carries the :class:`Purge` as recorded and no ``message``.
     """
 
     seq: int
     kind: str
-    message: Message
+    message: Message | None
+    purge: Purge | None = None
 
 
 class Backend(Protocol):
@@ -150,7 +168,7 @@ class Backend(Protocol):
 
 
 class StreamStore(Protocol):
-    """Each room's stream: its messages, their deletes, and replay by position."""
+    """Each room's stream: its messages, their deletes and purges, and replay by position."""
 
     async def room(self, room_id: str) -> RoomInfo:
         """The room's stream, created (with a new random epoch) on first use."""
@@ -177,6 +195,14 @@ class StreamStore(Protocol):
         Returns None if there is no such message; raises ``ConflictError`` with
         ``ALREADY_DELETED`` if it was deleted before (of concurrent deletes, one wins).
         """
+
+    async def purge_user(
+        self, room_id: str, user_id: str, *, since: int, by: User, ts: int
+    ) -> tuple[int, Purge] | None:
+        """Soft-delete every message of ``user_id`` in the room with ``ts >= since`` not deleted
+        yet (text removed, deleted_by/at set, as delete_message does) and append ONE
+        ``message_purge`` event for all of them; returns its position and the purge, or None
+        (nothing appended) when there was nothing to delete. Atomic: all or nothing."""
 
     async def history(
         self,

@@ -8,7 +8,10 @@ Both select and insert the columns named here, in this order, so one mapping ser
   and ``(text, votes)`` per option;
 - moderation: bans (:data:`BAN_COLUMNS`), room settings (:data:`SETTINGS_COLUMNS`) and the
   moderation log (:data:`MOD_LOG_COLUMNS`), each with its ``*_to_row`` and ``*_from_row``; a
-  pin is one JSON text (:func:`pin_to_json`), as are a log entry's ``details``.
+  pin is one JSON text (:func:`pin_to_json`), as are a log entry's ``details``;
+- purges: :data:`PURGE_COLUMNS` (as a list :data:`PU`) after ``room_id, seq``, the position
+  of the purge's event, written by :func:`purge_to_row`;
+- stream events: the query :func:`sql_events`, each row read by :func:`event_from_row`.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ import orjson
 from pchat.protocol.models import Message, Poll, PollOption, User
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
 
+from .base import Purge, StreamEvent
+
 __all__ = [
     "BAN_COLUMNS",
     "MESSAGE_COLUMNS",
     "MOD_LOG_COLUMNS",
     "M_JOINED",
     "POLL_COLUMNS",
+    "PU",
+    "PURGE_COLUMNS",
     "P_JOINED",
     "SETTINGS_COLUMNS",
     "B",
@@ -36,6 +43,7 @@ __all__ = [
     "S",
     "ban_from_row",
     "ban_to_row",
+    "event_from_row",
     "message_from_row",
     "mod_action_from_row",
     "mod_action_to_row",
@@ -43,8 +51,10 @@ __all__ = [
     "pin_to_json",
     "poll_from_row",
     "poll_to_row",
+    "purge_to_row",
     "settings_from_row",
     "settings_to_row",
+    "sql_events",
 ]
 
 #: A message row, as :func:`message_from_row` reads it.
@@ -99,6 +109,9 @@ MOD_LOG_COLUMNS: Final = (
     "details",
 )
 
+#: A purge row after ``room_id, seq``, as :func:`purge_to_row` writes it.
+PURGE_COLUMNS: Final = ("user_id", "since", "by_id", "by_name", "by_role", "ts", "count")
+
 
 def _select_list(columns: tuple[str, ...], table: str | None = None) -> str:
     prefix = "" if table is None else f"{table}."
@@ -112,6 +125,28 @@ P_JOINED: Final = _select_list(POLL_COLUMNS, "p")
 B: Final = _select_list(BAN_COLUMNS)
 S: Final = _select_list(SETTINGS_COLUMNS)
 L: Final = _select_list(MOD_LOG_COLUMNS)
+PU: Final = _select_list(PURGE_COLUMNS)
+
+# The purge's columns renamed: a row holds a message's ``user_id`` and ``ts`` too.
+_PURGE_AS: Final = ", ".join(f"pu.{c} AS purge_{c}" for c in PURGE_COLUMNS)
+_PURGE_AT: Final = 2 + len(MESSAGE_COLUMNS)
+
+
+def sql_events(room: str, after: str, limit: str) -> str:
+    """The query of a room's stream events after a position, oldest first, as
+    :func:`event_from_row` reads them; the arguments are the store's placeholders.
+
+    An event joins its message by ``message_seq`` (a purge's is 0: no message has that
+    position) and its purge by its own position. The purges are bounded by the page's
+    range too, so that a planner joining them as a range (a merge join) reads only the
+    page's, never every purge of the room.
+    """
+    return f"""
+    SELECT e.seq AS event_seq, e.kind, {M_JOINED}, {_PURGE_AS} FROM events AS e
+    LEFT JOIN messages AS m ON m.room_id = e.room_id AND m.seq = e.message_seq
+    LEFT JOIN purges AS pu ON e.kind = 'message_purge'
+        AND pu.room_id = {room} AND pu.seq > {after} AND pu.seq = e.seq
+    WHERE e.room_id = {room} AND e.seq > {after} ORDER BY e.seq LIMIT {limit}"""
 
 
 def message_from_row(row: Iterable[Any]) -> Message:
@@ -215,3 +250,20 @@ def mod_action_from_row(row: Iterable[Any]) -> ModAction:
     (log_id, action, by_id, by_name, by_role, ts, target, message_id, reason, details) = row
     by = User(by_id, by_name, by_role)
     return ModAction(action, by, ts, target, message_id, reason, orjson.loads(details), log_id)
+
+
+def purge_to_row(purge: Purge) -> tuple[Any, ...]:
+    """A purge's row, in the order of :data:`PURGE_COLUMNS`."""
+    p, by = purge, purge.by
+    return (p.user_id, p.since, by.id, by.username, by.role, p.ts, p.count)
+
+
+def event_from_row(row: Any) -> StreamEvent:
+    """A stream event from a row of :func:`sql_events`: a purge with its :class:`Purge`,
+    any other with its message."""
+    seq, kind = row[0], row[1]
+    if kind == "message_purge":
+        (user_id, since, by_id, by_name, by_role, ts, count) = row[_PURGE_AT:]
+        purge = Purge(user_id, since, User(by_id, by_name, by_role), ts, count)
+        return StreamEvent(seq, kind, None, purge)
+    return StreamEvent(seq, kind, message_from_row(row[2:_PURGE_AT]))

@@ -5,9 +5,10 @@ of the SQLite store across nodes:
 
 - **Gap-free positions without sequences.** A PostgreSQL sequence hands out numbers that
   commit out of order and leave holes on rollback, so positions come from the room's row:
-  a write locks ``rooms`` (``SELECT … FOR UPDATE``), numbers its events from ``last_seq`` and
-  stores the new ``last_seq`` in the same transaction. Writers of one room — on any node —
-  take turns on that row lock; writers of different rooms never wait for each other.
+  a write (an append, a delete, a purge) locks ``rooms`` (``SELECT … FOR UPDATE``), numbers
+  its events from ``last_seq`` and stores the new ``last_seq`` in the same transaction.
+  Writers of one room — on any node — take turns on that row lock; writers of different
+  rooms never wait for each other.
 - **Group commit per room.** Appends to one room queued on this node are written by one
   transaction (one lock, one multi-row insert, one commit) and answered in ``seq`` order.
 - **Idempotent sends.** The ``cid`` lookup runs after the room lock is taken, so two sends
@@ -54,7 +55,7 @@ from pchat.protocol.models import Message, Poll, User
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
 
 from . import poll_rules, sql_rows
-from .base import AppendResult, DeleteResult, RoomInfo, StoreUnavailable, StreamEvent
+from .base import AppendResult, DeleteResult, Purge, RoomInfo, StoreUnavailable, StreamEvent
 from .sql_rows import M_JOINED, P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
 from .store_health import StoreHealth
 
@@ -183,6 +184,22 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX messages_user ON messages (room_id, user_id, seq)",
     ),
+    # 2 -> 3: purges — one row per ``message_purge`` event, at the event's position (the
+    # event's ``message_seq`` is 0: it joins no message).
+    (
+        """CREATE TABLE purges (
+            room_id text NOT NULL,
+            seq bigint NOT NULL,
+            user_id text NOT NULL,
+            since bigint NOT NULL,
+            by_id text NOT NULL,
+            by_name text NOT NULL,
+            by_role text NOT NULL,
+            ts bigint NOT NULL,
+            count bigint NOT NULL,
+            PRIMARY KEY (room_id, seq)
+        )""",
+    ),
 )
 
 #: The schema version this code writes (the highest row of ``schema_migrations``).
@@ -203,10 +220,31 @@ _SQL_HISTORY_TS: Final = f"""
         ORDER BY ts DESC, seq DESC LIMIT 1
     ), 0))
     ORDER BY seq DESC LIMIT $3"""
-_SQL_EVENTS: Final = f"""
-    SELECT e.seq AS event_seq, e.kind, {M_JOINED} FROM events AS e
-    JOIN messages AS m ON m.room_id = e.room_id AND m.seq = e.message_seq
-    WHERE e.room_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"""
+_SQL_EVENTS: Final = sql_rows.sql_events("$1", "$2", "$3")
+# A purge in one statement, under the room's lock: the user's messages soft-deleted, and if
+# there were any, one event at position $8, its purge row and the room's new position. ``ts``
+# grows with ``seq`` in a room, so the messages at ``since`` or later start at the first
+# position whose ``ts`` is (a seek on messages_ts): the rest is a range of messages_user.
+_SQL_PURGE: Final = f"""
+    WITH d AS (
+        UPDATE messages SET text = '', deleted = true, deleted_by_id = $4,
+            deleted_by_name = $5, deleted_by_role = $6, deleted_at = $7
+        WHERE room_id = $1 AND user_id = $2 AND NOT deleted AND ts >= $3 AND seq >= coalesce((
+            SELECT seq FROM messages WHERE room_id = $1 AND ts >= $3 ORDER BY ts, seq LIMIT 1
+        ), $9)
+        RETURNING 1
+    ), n AS (
+        SELECT count(*) AS count FROM d
+    ), e AS (
+        INSERT INTO events (room_id, seq, kind, message_seq)
+        SELECT $1, $8, 'message_purge', 0 FROM n WHERE count > 0
+    ), p AS (
+        INSERT INTO purges (room_id, seq, {sql_rows.PU})
+        SELECT $1, $8, $2, $3, $4, $5, $6, $7, count FROM n WHERE count > 0
+    ), r AS (
+        UPDATE rooms SET last_seq = $8 FROM n WHERE room_id = $1 AND count > 0
+    )
+    SELECT count FROM n"""
 _SQL_LOCK_ROOM: Final = "SELECT last_seq, last_ts FROM rooms WHERE room_id = $1 FOR UPDATE"
 _SQL_NEW_ROOM: Final = (
     "INSERT INTO rooms (room_id, epoch, last_seq, last_ts, created_at)"
@@ -628,6 +666,21 @@ class PostgresStore:
 
         return await self._tx(run)
 
+    async def purge_user(
+        self, room_id: str, user_id: str, *, since: int, by: User, ts: int
+    ) -> tuple[int, Purge] | None:
+        async def run(conn: _Conn) -> tuple[int, Purge] | None:
+            room = await conn.fetchrow(_SQL_LOCK_ROOM, room_id)
+            if room is None:
+                return None
+            seq = room[0] + 1
+            count: int = await conn.fetchval(
+                _SQL_PURGE, room_id, user_id, since, by.id, by.username, by.role, ts, seq, _MAX_SEQ
+            )
+            return (seq, Purge(user_id, since, by, ts, count)) if count else None
+
+        return await self._tx(run)
+
     async def history(
         self,
         room_id: str,
@@ -653,7 +706,7 @@ class PostgresStore:
         if limit <= 0:
             return []
         rows = await self._run(lambda c: c.fetch(_SQL_EVENTS, room_id, after_seq, limit))
-        return [StreamEvent(row[0], row[1], message_from_row(row[2:])) for row in rows]
+        return [sql_rows.event_from_row(row) for row in rows]
 
     # -- reactions -------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ How it is fast without giving up durability or order:
   writer writes), a batch of reads in one read transaction. A read submitted after a write's
   future resolved sees that write: the write was committed before its future resolved.
 - **Gap-free positions.** ``rooms.last_seq`` is bumped inside the writer by every appended
-  message and every delete; the ``events`` table is the stream.
+  message, every delete and every purge; the ``events`` table is the stream.
 - **Time never goes backwards in a room.** A message whose ``ts`` is older than the room's
   last message (the clock stepped back) is stored with the last message's ``ts``. So ``ts``
   grows with ``seq``, and paging by time becomes paging by position: one index seek on
@@ -49,9 +49,9 @@ from pchat.protocol.models import Message, Poll, User
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
 
 from . import poll_rules, sql_rows
-from .base import AppendResult, DeleteResult, RoomInfo, StoreUnavailable, StreamEvent
+from .base import AppendResult, DeleteResult, Purge, RoomInfo, StoreUnavailable, StreamEvent
 from .private_files import private_file, sqlite_files
-from .sql_rows import M_JOINED, P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
+from .sql_rows import P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
 from .store_health import StoreHealth
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -178,6 +178,22 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX messages_user ON messages (room_id, user_id, seq)",
     ),
+    # 2 -> 3: purges — one row per ``message_purge`` event, at the event's position (the
+    # event's ``message_seq`` is 0: it joins no message).
+    (
+        """CREATE TABLE purges (
+            room_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            user_id TEXT NOT NULL,
+            since INTEGER NOT NULL,
+            by_id TEXT NOT NULL,
+            by_name TEXT NOT NULL,
+            by_role TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (room_id, seq)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 #: The schema version this code writes (``PRAGMA user_version``).
@@ -196,10 +212,17 @@ _SQL_HISTORY_TS: Final = f"""
         SELECT seq FROM messages WHERE room_id = ?1 AND ts < ?4 ORDER BY ts DESC, seq DESC LIMIT 1
     ), 0))
     ORDER BY seq DESC LIMIT ?3"""
-_SQL_EVENTS: Final = f"""
-    SELECT e.seq, e.kind, {M_JOINED} FROM events AS e
-    JOIN messages AS m ON m.room_id = e.room_id AND m.seq = e.message_seq
-    WHERE e.room_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?"""
+_SQL_EVENTS: Final = sql_rows.sql_events("?1", "?2", "?3")
+# One statement soft-deletes what a purge deletes. ``ts`` grows with ``seq`` in a room, so the
+# user's messages at ``since`` or later start at the first position whose ``ts`` is (a seek on
+# messages_ts): the rest is a range of messages_user, which the planner would not pick alone.
+_SQL_PURGE: Final = """
+    UPDATE messages INDEXED BY messages_user
+    SET text = '', deleted = 1, deleted_by_id = ?4, deleted_by_name = ?5, deleted_by_role = ?6,
+        deleted_at = ?7
+    WHERE room_id = ?1 AND user_id = ?2 AND deleted = 0 AND ts >= ?3 AND seq >= coalesce((
+        SELECT seq FROM messages WHERE room_id = ?1 AND ts >= ?3 ORDER BY ts, seq LIMIT 1
+    ), ?8)"""
 _SQL_BANS: Final = (
     f"SELECT {sql_rows.B} FROM bans WHERE room_id = ?1 AND (until IS NULL OR until > ?2)"
     " ORDER BY user_id"
@@ -503,13 +526,32 @@ def _history(
     return messages
 
 
+def _purge(
+    conn: sqlite3.Connection, room_id: str, user_id: str, since: int, by: User, ts: int
+) -> tuple[int, Purge] | None:
+    params = (room_id, user_id, since, by.id, by.username, by.role, ts, _MAX_SEQ)
+    count = conn.execute(_SQL_PURGE, params).rowcount
+    if count <= 0:
+        return None
+    ((seq,),) = conn.execute(
+        "UPDATE rooms SET last_seq = last_seq + 1 WHERE room_id = ? RETURNING last_seq",
+        (room_id,),
+    ).fetchall()
+    conn.execute(
+        "INSERT INTO events (room_id, seq, kind, message_seq) VALUES (?, ?, 'message_purge', 0)",
+        (room_id, seq),
+    )
+    purge = Purge(user_id, since, by, ts, count)
+    row = (room_id, seq, *sql_rows.purge_to_row(purge))
+    _insert(conn, "purges", f"seq, {sql_rows.PU}", row, upsert=False)
+    return seq, purge
+
+
 def _events(
     conn: sqlite3.Connection, room_id: str, after_seq: int, limit: int
 ) -> list[StreamEvent]:
-    return [
-        StreamEvent(row[0], row[1], message_from_row(row[2:]))
-        for row in conn.execute(_SQL_EVENTS, (room_id, after_seq, limit))
-    ]
+    rows = conn.execute(_SQL_EVENTS, (room_id, after_seq, limit))
+    return [sql_rows.event_from_row(row) for row in rows]
 
 
 def _add_reactions(conn: sqlite3.Connection, room_id: str, counts: dict[str, int]) -> None:
@@ -773,6 +815,11 @@ class SQLiteStore:
         self, room_id: str, message_id: str, *, by: User, ts: int
     ) -> DeleteResult | None:
         return await self._write(lambda c: _delete(c, room_id, message_id, by, ts))
+
+    async def purge_user(
+        self, room_id: str, user_id: str, *, since: int, by: User, ts: int
+    ) -> tuple[int, Purge] | None:
+        return await self._write(lambda c: _purge(c, room_id, user_id, since, by, ts))
 
     async def history(
         self,
