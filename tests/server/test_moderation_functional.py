@@ -199,3 +199,49 @@ async def test_unban_of_an_expired_timeout_is_not_found(raw: Any) -> None:
     await mod.ok("ban", user_id="bob", duration=1)
     await asyncio.sleep(1.1)
     assert (await mod.request("unban", user_id="bob"))["error"]["code"] == 112
+
+
+async def test_purge_removes_a_users_messages_in_one_stream_event(
+    raw: Any, server: RunningServer
+) -> None:
+    mod = await raw("p1", user="mia", role="moderator")
+    spam = await raw("p1", user="spam")
+    ann = await raw("p1", user="ann")
+    sent = [(await spam.ok("send", text=f"spam {i}"))["message"] for i in range(5)]
+    kept = (await ann.ok("send", text="ann stays"))["message"]
+    before = len(ann.pushes)
+    assert (await ann.request("purge", user_id="spam"))["error"]["code"] == 111
+    result = await mod.ok("purge", user_id="spam")
+    assert result == {"seq": kept["seq"] + 1, "count": 5}
+    push = await ann.push("message_purge")
+    assert push["seq"] == result["seq"] and push["user_id"] == "spam" and push["count"] == 5
+    assert push["deleted_by"]["id"] == "mia" and push["since"] == 0
+    # One event for all of them: no message_delete pushes.
+    assert not [p for p in ann.pushes[before:] if p["type"] == "message_delete"]
+    history = (await ann.ok("history"))["messages"]
+    by_id = {m["id"]: m for m in history}
+    assert all(by_id[m["id"]]["deleted"] and by_id[m["id"]]["text"] == "" for m in sent)
+    assert not by_id[kept["id"]]["deleted"]
+    # Recovery replays it: a client that was away since before the purge gets the event.
+    epoch = ann.connected["room"]["epoch"]
+    back = await raw("p1", user="bob", recover={"epoch": epoch, "seq": kept["seq"]})
+    events = back.connected["recovery"]["events"]
+    assert back.connected["recovery"]["recovered"] is True
+    assert [e["type"] for e in events] == ["message_purge"]
+    # Nothing left: no event, count 0; the log has both.
+    assert await mod.ok("purge", user_id="spam") == {"seq": None, "count": 0}
+    log = (await mod.ok("mod_log"))["entries"]
+    assert [e["action"] for e in log[:2]] == ["purge", "purge"]
+    assert log[1]["details"]["count"] == 5
+
+
+async def test_purge_within_the_last_seconds(raw: Any) -> None:
+    mod = await raw("p2", user="mia", role="moderator")
+    spam = await raw("p2", user="spam")
+    old = (await spam.ok("send", text="long ago"))["message"]
+    await asyncio.sleep(1.2)
+    new = (await spam.ok("send", text="just now"))["message"]
+    assert (await mod.ok("purge", user_id="spam", within=1))["count"] == 1
+    history = {m["id"]: m for m in (await mod.ok("history"))["messages"]}
+    assert history[new["id"]]["deleted"] and not history[old["id"]]["deleted"]
+    assert (await mod.request("purge", user_id="spam", within=0))["error"]["code"] == 104

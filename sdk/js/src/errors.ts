@@ -163,7 +163,12 @@ export function errorFromWire(body: WireError | null | undefined): RequestError 
   const cls = errorClassFor(code);
   return new cls(code, typeof body?.message === 'string' ? body.message : '', {
     name: typeof body?.name === 'string' && body.name ? body.name : errorCodeName(code),
-    temporary: typeof body?.temporary === 'boolean' ? body.temporary : TEMPORARY_ERRORS.has(code),
+    temporary:
+      typeof body?.temporary === 'boolean'
+        ? body.temporary
+        : code === ErrorCode.BANNED
+          ? typeof body?.until === 'number'
+          : TEMPORARY_ERRORS.has(code),
     retryAfterMs: typeof body?.retry_after_ms === 'number' ? body.retry_after_ms : null,
     until: typeof body?.until === 'number' ? body.until : null,
   });

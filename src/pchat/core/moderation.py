@@ -38,6 +38,7 @@ from .permissions import is_staff
 from .ratelimit import BucketMap
 from .session import Handler, Session
 from .settings import CoreSettings
+from .stream import purge_push
 
 __all__ = ["Moderation", "SessionsOf"]
 
@@ -96,6 +97,7 @@ class Moderation:
             "pin": self.pin,
             "unpin": self.unpin,
             "mod_log": self.mod_log,
+            "purge": self.purge,
         }
 
     # State of the rooms open here ---------------------------------------------------------
@@ -250,9 +252,46 @@ class Moderation:
         for session in self._sessions_of(room_id, ban.user_id):
             if session.user is None or _acting(ban, session.user, now) is None:
                 continue
-            session.send(push_frame("banned", {"until": ban.until, "reason": ban.reason}))
+            body = {"until": ban.until, "reason": ban.reason, "ban": ban.to_wire()}
+            session.send(push_frame("banned", body))
             if kick:
                 session.close(CloseCode.KICKED, "banned from the room")
+
+    # Purge --------------------------------------------------------------------------------
+
+    async def purge(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        """Soft-delete every message of a user in the room (or those of the last ``within``
+        seconds) through one stream event."""
+        user, room_id = _staff(session)
+        target = validate_user_id(args["user_id"])
+        within = args.get("within")
+        if within is not None and within > MAX_BAN_SECONDS:
+            raise request_error(
+                ErrorCode.INVALID_FIELD, f"within must be 1-{MAX_BAN_SECONDS} seconds"
+            )
+        ts = now_ms()
+        since = 0 if within is None else ts - within * 1000
+        result = await self._messages.purge_user(room_id, target, since=since, by=user, ts=ts)
+        count = 0 if result is None else result[1].count
+        await self._log(
+            room_id,
+            ModAction(
+                action="purge",
+                by=user,
+                ts=ts,
+                target_user_id=target,
+                details={"since": since, "count": count},
+            ),
+        )
+        if result is None:
+            return {"seq": None, "count": 0}
+        seq, purge = result
+        await self._node.publish(room_id, Push.STREAM, purge_push(seq, purge), seq=seq)
+        state = self._rooms.get(room_id)
+        pinned = state.pin.message if state is not None and state.pin is not None else None
+        if pinned is not None and pinned.user.id == target and pinned.ts >= since:
+            await self.message_deleted(room_id, pinned.id, user)
+        return {"seq": seq, "count": purge.count}
 
     # Room modes and the pin ---------------------------------------------------------------
 

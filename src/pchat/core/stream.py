@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pchat.protocol.frames import push_frame
 from pchat.protocol.models import Message
-from pchat.storage.base import StreamEvent
+from pchat.storage.base import Purge, StreamEvent
 
-__all__ = ["delete_push", "event_push", "message_push"]
+__all__ = ["delete_push", "event_push", "message_push", "purge_push"]
 
 
 def message_push(seq: int, message: Message) -> bytes:
@@ -29,8 +29,28 @@ def delete_push(seq: int, message: Message) -> bytes:
     )
 
 
+def purge_push(seq: int, purge: Purge) -> bytes:
+    """The ``message_purge`` push of the event at ``seq``: every message of the user sent
+    at ``since`` or later is deleted (clients mark those they hold)."""
+    return push_frame(
+        "message_purge",
+        {
+            "seq": seq,
+            "user_id": purge.user_id,
+            "since": purge.since,
+            "deleted_by": purge.by.to_wire(),
+            "ts": purge.ts,
+            "count": purge.count,
+        },
+    )
+
+
 def event_push(event: StreamEvent) -> bytes:
     """The push of a stored stream event."""
+    if event.kind == "message_purge":
+        assert event.purge is not None
+        return purge_push(event.seq, event.purge)
+    assert event.message is not None
     if event.kind == "message":
         return message_push(event.seq, event.message)
     return delete_push(event.seq, event.message)

@@ -118,6 +118,7 @@ REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
     "pin": {"message_id": ("str", False), "text": ("str", False)},
     "unpin": {},
     "mod_log": {"before": ("count", False), "limit": ("count", False)},
+    "purge": {"user_id": ("str", True), "within": ("count", False)},
 }
 
 #: Server pushes. Those with a ``seq`` are part of the room's stream and are recoverable.
@@ -125,6 +126,7 @@ PUSH_TYPES: Final = frozenset(
     {
         "message",
         "message_delete",
+        "message_purge",
         "reaction",
         "reactions_stats",
         "poll",
@@ -135,7 +137,7 @@ PUSH_TYPES: Final = frozenset(
         "unbanned",
     }
 )
-RECOVERABLE_PUSHES: Final = frozenset({"message", "message_delete"})
+RECOVERABLE_PUSHES: Final = frozenset({"message", "message_delete", "message_purge"})
 
 
 class FrameError(RequestError):

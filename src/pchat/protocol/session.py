@@ -48,6 +48,7 @@ _ROOM_REQUESTS: Final = frozenset(
         "pin",
         "unpin",
         "mod_log",
+        "purge",
     }
 )
 
