@@ -20,6 +20,8 @@ MODULES = [
     "pchat.protocol.session",
     "pchat.protocol.validation",
     "pchat.protocol.wsframe",
+    "pchat.protocol.wordfilter",
+    "pchat.protocol.moderation",
     "pchat.sdk",
     "pchat.storage.base",
     "pchat.storage.store_sqlite",
