@@ -1,6 +1,6 @@
 """The ModerationStore contract, run against every store backend of
-``conftest.STORE_FACTORIES``: bans, room settings, pins, the moderation log and the recent
-texts of unique-chat mode."""
+``conftest.STORE_FACTORIES``: bans, room settings, pins, the moderation log, the recent
+texts of unique-chat mode and the word filter's blocklists."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ import pytest
 
 from pchat.protocol.models import User
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
+from pchat.protocol.wordfilter import FilterEntry
 from pchat.storage import store_postgres, store_sqlite
-from pchat.storage.base import MessageStore, ModerationStore, StoreUnavailable
+from pchat.storage.base import MessageStore, ModerationStore, Purge, StoreUnavailable
 from tests.storage.conformance import ALICE, BOB, MOD, T0, StoreMaker, send
 
 ADMIN = User("u-admin", "admin", "admin")
+SERVER = "*"  # the server-wide blocklist
 
 
 def ban(user: User, *, until: int | None = None, reason: str = "") -> Ban:
@@ -246,3 +248,162 @@ async def test_a_store_from_before_moderation_is_migrated(
     await store.put_ban("lobby", ban(BOB))
     assert await store.bans("lobby", T0) == [ban(BOB)]
     assert (await store.log_action("lobby", action("ban"))).id > 0
+
+
+# -- the word filter's blocklists ---------------------------------------------------------------
+
+
+async def test_a_filter_entry_is_added_changed_and_removed(store: ModerationStore) -> None:
+    assert await store.filter_entries("lobby") == []
+    await store.put_filter_entry("lobby", FilterEntry("spam"))
+    assert await store.filter_entries("lobby") == [FilterEntry("spam", "block")]
+
+    # The same pattern again: its action changes, no second entry.
+    await store.put_filter_entry("lobby", FilterEntry("spam", "mask"))
+    assert await store.filter_entries("lobby") == [FilterEntry("spam", "mask")]
+    await store.put_filter_entry("lobby", FilterEntry("spam", "mask"))  # unchanged
+    assert await store.filter_entries("lobby") == [FilterEntry("spam", "mask")]
+
+    assert await store.remove_filter_entry("lobby", "spam") is True
+    assert await store.filter_entries("lobby") == []
+    assert await store.remove_filter_entry("lobby", "spam") is False
+    assert await store.remove_filter_entry("lobby", "never") is False
+
+
+async def test_patterns_are_kept_as_given(store: ModerationStore) -> None:
+    # The store compares patterns as they are: folding them is the filter's business.
+    entries = [
+        FilterEntry("*ass*"),
+        FilterEntry("scam*", "mask"),
+        FilterEntry("*coin"),
+        FilterEntry("Spam"),
+        FilterEntry("spam", "mask"),
+        FilterEntry("ѕраm ✓"),
+        FilterEntry("it's"),
+    ]
+    for entry in entries:
+        await store.put_filter_entry("lobby", entry)
+    assert await store.filter_entries("lobby") == entries
+    assert await store.remove_filter_entry("lobby", "SPAM") is False
+    assert await store.remove_filter_entry("lobby", "*ass") is False
+    assert await store.remove_filter_entry("lobby", "Spam") is True
+    assert await store.filter_entries("lobby") == [e for e in entries if e.pattern != "Spam"]
+
+
+async def test_a_blocklist_is_oldest_first(store: ModerationStore) -> None:
+    words = [f"w{(i * 7919) % 200:03d}" for i in range(200)]  # not in alphabetical order
+    for word in words:
+        await store.put_filter_entry("lobby", FilterEntry(word))
+    assert [e.pattern for e in await store.filter_entries("lobby")] == words
+
+    # A changed action keeps the entry's place; a removed entry added again goes last.
+    await store.put_filter_entry("lobby", FilterEntry(words[0], "mask"))
+    assert await store.remove_filter_entry("lobby", words[1]) is True
+    await store.put_filter_entry("lobby", FilterEntry("new"))
+    await store.put_filter_entry("lobby", FilterEntry(words[1], "mask"))
+    expected = [
+        FilterEntry(words[0], "mask"),
+        *(FilterEntry(w) for w in words[2:]),
+        FilterEntry("new"),
+        FilterEntry(words[1], "mask"),
+    ]
+    assert await store.filter_entries("lobby") == expected
+
+    # Removing the newest entry and adding another: still after every remaining one.
+    assert await store.remove_filter_entry("lobby", words[1]) is True
+    await store.put_filter_entry("lobby", FilterEntry("newer"))
+    assert await store.filter_entries("lobby") == [*expected[:-1], FilterEntry("newer")]
+
+
+async def test_entries_added_at_once_are_each_listed_once(store: ModerationStore) -> None:
+    words = [f"word{i}" for i in range(30)]
+    await asyncio.gather(*(store.put_filter_entry("lobby", FilterEntry(w)) for w in words))
+    await asyncio.gather(
+        *(store.put_filter_entry("lobby", FilterEntry("same", a)) for a in ["block", "mask"] * 5)
+    )
+    listed = await store.filter_entries("lobby")
+    assert sorted(e.pattern for e in listed) == sorted([*words, "same"])
+    assert [e for e in listed if e.pattern == "same"] in (
+        [FilterEntry("same", "block")],
+        [FilterEntry("same", "mask")],
+    )
+
+
+async def test_rooms_and_the_server_list_are_separate(store: ModerationStore) -> None:
+    await store.put_filter_entry(SERVER, FilterEntry("spam"))
+    await store.put_filter_entry("lobby", FilterEntry("spam", "mask"))
+    await store.put_filter_entry("lobby", FilterEntry("scam"))
+    await store.put_filter_entry("hall", FilterEntry("*coin"))
+    assert await store.filter_entries(SERVER) == [FilterEntry("spam")]
+    assert await store.filter_entries("lobby") == [FilterEntry("spam", "mask"), FilterEntry("scam")]
+    assert await store.filter_entries("hall") == [FilterEntry("*coin")]
+    assert await store.filter_entries("other") == []
+
+    # A change in one list leaves the others as they were.
+    await store.put_filter_entry(SERVER, FilterEntry("spam", "mask"))
+    assert await store.filter_entries("lobby") == [FilterEntry("spam", "mask"), FilterEntry("scam")]
+    assert await store.remove_filter_entry("hall", "spam") is False
+    assert await store.remove_filter_entry(SERVER, "scam") is False
+    assert await store.remove_filter_entry("lobby", "spam") is True
+    assert await store.filter_entries(SERVER) == [FilterEntry("spam", "mask")]
+    assert await store.filter_entries("lobby") == [FilterEntry("scam")]
+    assert await store.filter_entries("hall") == [FilterEntry("*coin")]
+
+
+async def test_blocklists_survive_a_restart(make_store: StoreMaker) -> None:
+    store = await make_store()
+    server = [FilterEntry("spam"), FilterEntry("*coin", "mask")]
+    lobby = [FilterEntry("scam*", "mask"), FilterEntry("ѕраm")]
+    for room, entries in ((SERVER, server), ("lobby", lobby)):
+        for entry in entries:
+            await store.put_filter_entry(room, entry)
+    await store.close()
+    for call in (
+        store.filter_entries("lobby"),
+        store.put_filter_entry("lobby", FilterEntry("x")),
+        store.remove_filter_entry("lobby", "scam*"),
+    ):
+        with pytest.raises(StoreUnavailable):  # closed: like every other operation
+            await call
+
+    reopened = await make_store()
+    assert await reopened.filter_entries(SERVER) == server
+    assert await reopened.filter_entries("lobby") == lobby
+    await reopened.put_filter_entry("lobby", FilterEntry("later"))
+    assert await reopened.filter_entries("lobby") == [*lobby, FilterEntry("later")]
+
+
+async def test_a_store_from_before_the_word_filter_is_migrated(
+    make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for module in (store_sqlite, store_postgres):  # schema 3: before the word filter
+        monkeypatch.setattr(module, "_MIGRATIONS", module._MIGRATIONS[:3])
+        monkeypatch.setattr(module, "SCHEMA_VERSION", 3)
+    old = await make_store()
+    await send(old, "lobby", 3)
+    await send(old, "lobby", 2, user=BOB, prefix="b")
+    purged = await old.purge_user("lobby", BOB.id, since=0, by=MOD, ts=T0 + 10)
+    await old.put_ban("lobby", ban(BOB, reason="spam"))
+    settings = RoomSettings(slow_mode=10)
+    await old.put_room_settings("lobby", settings)
+    logged = await old.log_action("lobby", action("purge", 1))
+    history, events = await old.history("lobby"), await old.events_since("lobby", 0, 10)
+    with pytest.raises(
+        (sqlite3.OperationalError, asyncpg.UndefinedTableError), match="filter_entries"
+    ):
+        await old.filter_entries("lobby")
+    await old.close()
+    monkeypatch.undo()
+
+    store = await make_store()
+    assert purged == (6, Purge(BOB.id, 0, MOD, T0 + 10, 2))
+    assert await store.history("lobby") == history
+    assert await store.events_since("lobby", 0, 10) == events
+    assert await store.bans("lobby", T0) == [ban(BOB, reason="spam")]
+    assert await store.room_settings("lobby") == settings
+    assert await store.mod_log("lobby", before_id=None, limit=10) == [logged]
+    assert await store.filter_entries("lobby") == []
+    await store.put_filter_entry(SERVER, FilterEntry("spam"))
+    await store.put_filter_entry("lobby", FilterEntry("scam", "mask"))
+    assert await store.filter_entries(SERVER) == [FilterEntry("spam")]
+    assert await store.filter_entries("lobby") == [FilterEntry("scam", "mask")]

@@ -155,6 +155,11 @@ async def test_history_and_replay_use_the_indexes(make_node: MakeNode, tmp_path:
             " SELECT 'room' || g / 10, g, 'u', 0, 'm', 'm', 'moderator', 0, 1"
             " FROM generate_series(1, 20000) AS g"
         )
+        # And the blocklists of many rooms.
+        await conn.execute(
+            "INSERT INTO filter_entries (room_id, pattern, action)"
+            " SELECT 'room' || g / 10, 'w' || g, 'block' FROM generate_series(1, 20000) AS g"
+        )
         await conn.execute("ANALYZE")
         from pchat.storage import store_postgres as pg
 
@@ -164,6 +169,7 @@ async def test_history_and_replay_use_the_indexes(make_node: MakeNode, tmp_path:
             (pg._SQL_EVENTS, ("big", 1200, 100)),
             (pg._SQL_RECENT_TEXTS, ("big", MOD.id, 10)),
             (pg._SQL_PURGE, ("big", MOD.id, T0 + 1000, "m", "m", "m", T0, 3002, 2**62)),
+            (pg._SQL_FILTER_ENTRIES, ("room7",)),
         ):
             plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args))
             # The purge bumps the position in ``rooms``: two rows here, read whole.

@@ -161,6 +161,8 @@ async def test_queries_use_the_indexes(store: SQLiteStore) -> None:
         (sqlite_store._SQL_MOD_LOG, ("r", 10, 50)),
         (sqlite_store._SQL_RECENT_TEXTS, ("r", "u", 5)),
         (sqlite_store._SQL_PURGE, ("r", "u", T0, "m", "m", "m", T0, 2**62)),
+        (sqlite_store._SQL_FILTER_ENTRIES, ("r",)),
+        (sqlite_store._SQL_PUT_FILTER_ENTRY, ("r", "spam", "block")),
     ]
     for sql, params in cases:
 

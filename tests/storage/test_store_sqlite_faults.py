@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pchat.protocol.models import User
+from pchat.protocol.wordfilter import FilterEntry
 from pchat.storage.base import StoreUnavailable
 from pchat.storage.store_sqlite import SQLiteStore, _is_transient
 
@@ -46,6 +47,29 @@ async def test_a_locked_file_answers_unavailable_within_the_budget(tmp_path: Pat
         assert [m.text for m in await store.history("lobby")] == ["hi"]
         assert result.message.cid == "c1"
     finally:
+        other.close()
+        await store.close()
+
+
+async def test_blocklist_writes_on_a_locked_file_are_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "pchat.db"
+    store = SQLiteStore(path, timeout=0.5)
+    await store.open()
+    await store.put_filter_entry("lobby", FilterEntry("spam"))
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        for call in (
+            store.put_filter_entry("lobby", FilterEntry("scam")),
+            store.remove_filter_entry("lobby", "spam"),
+        ):
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await call
+            assert time.monotonic() - started < 1.5
+        assert await store.filter_entries("lobby") == [FilterEntry("spam")]  # reads go on
+    finally:
+        other.execute("ROLLBACK")
         other.close()
         await store.close()
 

@@ -29,7 +29,8 @@ The interfaces and what they guarantee:
   finished once; a scheduled poll is published exactly once, by one caller, even across
   nodes; the tallies a vote returns are exact under concurrent votes.
 - :class:`ModerationStore` — per room: bans (an expired one is gone by itself), the room's
-  settings, its pin, and the moderation log, whose entries get increasing ids.
+  settings, its pin, the moderation log, whose entries get increasing ids, and the word
+  filter's blocklist (oldest first, one entry per pattern; room ``*`` is the server's).
 - :class:`MessageStore` — the four store interfaces with a :class:`Backend` lifecycle: what
   a store backend implements.
 - :class:`PubSub` — fan-out between nodes: publications of one room reach every node
@@ -63,6 +64,7 @@ from typing import Protocol
 from pchat.protocol.errors import PChatError
 from pchat.protocol.models import Message, Poll, User
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
+from pchat.protocol.wordfilter import FilterEntry
 
 __all__ = [
     "ApiKeyRecord",
@@ -273,7 +275,8 @@ class PollStore(Protocol):
 
 
 class ModerationStore(Protocol):
-    """Each room's moderation state — bans, settings, the pin — and its moderation log."""
+    """Each room's moderation state — bans, settings, the pin, the word filter's blocklist —
+    and its moderation log."""
 
     async def put_ban(self, room_id: str, ban: Ban) -> None:
         """Store a ban of ``ban.user_id`` in the room, replacing any earlier one."""
@@ -307,6 +310,16 @@ class ModerationStore(Protocol):
     async def recent_texts(self, room_id: str, user_id: str, limit: int) -> list[str]:
         """The texts of the user's ``limit`` newest messages in the room (deleted included,
         text as stored), newest first: what unique-chat mode compares with."""
+
+    async def filter_entries(self, room_id: str) -> list[FilterEntry]:
+        """The room's blocklist entries, oldest first. ``room_id`` ``"*"`` holds the
+        server-wide list (no room id can be ``*``)."""
+
+    async def put_filter_entry(self, room_id: str, entry: FilterEntry) -> None:
+        """Add an entry, or change the action of the entry with the same pattern."""
+
+    async def remove_filter_entry(self, room_id: str, pattern: str) -> bool:
+        """Remove the entry with that pattern; False if there was none."""
 
 
 class MessageStore(Backend, StreamStore, ReactionStore, PollStore, ModerationStore, Protocol):

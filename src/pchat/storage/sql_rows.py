@@ -9,6 +9,8 @@ Both select and insert the columns named here, in this order, so one mapping ser
 - moderation: bans (:data:`BAN_COLUMNS`), room settings (:data:`SETTINGS_COLUMNS`) and the
   moderation log (:data:`MOD_LOG_COLUMNS`), each with its ``*_to_row`` and ``*_from_row``; a
   pin is one JSON text (:func:`pin_to_json`), as are a log entry's ``details``;
+- the word filter's blocklists: the query :func:`sql_filter_entries`, whose ``(pattern,
+  action)`` rows are :class:`~pchat.protocol.wordfilter.FilterEntry`'s fields;
 - purges: :data:`PURGE_COLUMNS` (as a list :data:`PU`) after ``room_id, seq``, the position
   of the purge's event, written by :func:`purge_to_row`;
 - stream events: the query :func:`sql_events`, each row read by :func:`event_from_row`.
@@ -55,6 +57,7 @@ __all__ = [
     "settings_from_row",
     "settings_to_row",
     "sql_events",
+    "sql_filter_entries",
 ]
 
 #: A message row, as :func:`message_from_row` reads it.
@@ -147,6 +150,13 @@ def sql_events(room: str, after: str, limit: str) -> str:
     LEFT JOIN purges AS pu ON e.kind = 'message_purge'
         AND pu.room_id = {room} AND pu.seq > {after} AND pu.seq = e.seq
     WHERE e.room_id = {room} AND e.seq > {after} ORDER BY e.seq LIMIT {limit}"""
+
+
+def sql_filter_entries(room: str) -> str:
+    """The query of a room's blocklist, oldest first, as ``(pattern, action)`` rows; ``room``
+    is the store's placeholder. ``seq`` orders the entries as they were added: changing an
+    entry's action keeps its place."""
+    return f"SELECT pattern, action FROM filter_entries WHERE room_id = {room} ORDER BY seq"
 
 
 def message_from_row(row: Iterable[Any]) -> Message:

@@ -53,6 +53,7 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
+from pchat.protocol.wordfilter import FilterEntry
 
 from . import poll_rules, sql_rows
 from .base import AppendResult, DeleteResult, Purge, RoomInfo, StoreUnavailable, StreamEvent
@@ -200,6 +201,18 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (room_id, seq)
         )""",
     ),
+    # 3 -> 4: the word filter's blocklists, one per room and the server's (room ``*``); ``seq``
+    # orders a list's entries as they were added (an identity: distinct across nodes).
+    (
+        """CREATE TABLE filter_entries (
+            room_id text NOT NULL,
+            pattern text NOT NULL,
+            action text NOT NULL,
+            seq bigint GENERATED ALWAYS AS IDENTITY,
+            PRIMARY KEY (room_id, pattern)
+        )""",
+        "CREATE INDEX filter_entries_seq ON filter_entries (room_id, seq)",
+    ),
 )
 
 #: The schema version this code writes (the highest row of ``schema_migrations``).
@@ -304,6 +317,13 @@ _SQL_MOD_LOG: Final = (
 )
 _SQL_RECENT_TEXTS: Final = (
     "SELECT text FROM messages WHERE room_id = $1 AND user_id = $2 ORDER BY seq DESC LIMIT $3"
+)
+_SQL_FILTER_ENTRIES: Final = sql_rows.sql_filter_entries("$1")
+# A new entry takes the next ``seq``; an entry whose pattern is listed keeps its place and
+# takes the new action.
+_SQL_PUT_FILTER_ENTRY: Final = (
+    "INSERT INTO filter_entries (room_id, pattern, action) VALUES ($1, $2, $3)"
+    " ON CONFLICT (room_id, pattern) DO UPDATE SET action = excluded.action"
 )
 
 # What a lost, refused, restarting or stalled connection looks like: the operation may
@@ -863,15 +883,13 @@ class PostgresStore:
     async def put_ban(self, room_id: str, ban: Ban) -> None:
         await self._run(lambda c: c.execute(_SQL_PUT_BAN, room_id, *sql_rows.ban_to_row(ban)))
 
+    async def _remove(self, table: str, column: str, room_id: str, key: str) -> bool:
+        """Delete the room's row of ``table`` whose ``column`` is ``key``; False if none."""
+        sql = f"DELETE FROM {table} WHERE room_id = $1 AND {column} = $2 RETURNING true"
+        return bool(await self._run(lambda c: c.fetchval(sql, room_id, key)))
+
     async def remove_ban(self, room_id: str, user_id: str) -> bool:
-        removed = await self._run(
-            lambda c: c.fetchval(
-                "DELETE FROM bans WHERE room_id = $1 AND user_id = $2 RETURNING true",
-                room_id,
-                user_id,
-            )
-        )
-        return bool(removed)
+        return await self._remove("bans", "user_id", room_id, user_id)
 
     async def bans(self, room_id: str, now_ms: int) -> list[Ban]:
         rows = await self._run(lambda c: c.fetch(_SQL_BANS, room_id, now_ms))
@@ -918,3 +936,14 @@ class PostgresStore:
             return []
         rows = await self._run(lambda c: c.fetch(_SQL_RECENT_TEXTS, room_id, user_id, limit))
         return [row[0] for row in rows]
+
+    async def filter_entries(self, room_id: str) -> list[FilterEntry]:
+        rows = await self._run(lambda c: c.fetch(_SQL_FILTER_ENTRIES, room_id))
+        return [FilterEntry(pattern, action) for pattern, action in rows]
+
+    async def put_filter_entry(self, room_id: str, entry: FilterEntry) -> None:
+        row = (room_id, entry.pattern, entry.action)
+        await self._run(lambda c: c.execute(_SQL_PUT_FILTER_ENTRY, *row))
+
+    async def remove_filter_entry(self, room_id: str, pattern: str) -> bool:
+        return await self._remove("filter_entries", "pattern", room_id, pattern)

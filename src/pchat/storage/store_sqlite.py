@@ -47,6 +47,7 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
+from pchat.protocol.wordfilter import FilterEntry
 
 from . import poll_rules, sql_rows
 from .base import AppendResult, DeleteResult, Purge, RoomInfo, StoreUnavailable, StreamEvent
@@ -194,6 +195,18 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (room_id, seq)
         ) WITHOUT ROWID""",
     ),
+    # 3 -> 4: the word filter's blocklists, one per room and the server's (room ``*``); ``seq``
+    # numbers a list's entries in the order they were added.
+    (
+        """CREATE TABLE filter_entries (
+            room_id TEXT NOT NULL,
+            pattern TEXT NOT NULL,
+            action TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY (room_id, pattern)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX filter_entries_seq ON filter_entries (room_id, seq)",
+    ),
 )
 
 #: The schema version this code writes (``PRAGMA user_version``).
@@ -236,6 +249,13 @@ _SQL_RECENT_TEXTS: Final = (
     "SELECT text FROM messages INDEXED BY messages_user"
     " WHERE room_id = ? AND user_id = ? ORDER BY seq DESC LIMIT ?"
 )
+_SQL_FILTER_ENTRIES: Final = sql_rows.sql_filter_entries("?")
+# A new entry goes after the list's last one (the writer runs one job at a time: no two get
+# one ``seq``); an entry whose pattern is listed keeps its place and takes the new action.
+_SQL_PUT_FILTER_ENTRY: Final = """
+    INSERT INTO filter_entries (room_id, pattern, action, seq)
+    VALUES (?1, ?2, ?3, 1 + coalesce((SELECT max(seq) FROM filter_entries WHERE room_id = ?1), 0))
+    ON CONFLICT (room_id, pattern) DO UPDATE SET action = excluded.action"""
 
 
 def _now_ms() -> int:
@@ -721,6 +741,17 @@ def _mod_log(conn: sqlite3.Connection, room_id: str, before_id: int, limit: int)
     ]
 
 
+def _put_filter_entry(conn: sqlite3.Connection, room_id: str, entry: FilterEntry) -> None:
+    conn.execute(_SQL_PUT_FILTER_ENTRY, (room_id, entry.pattern, entry.action))
+
+
+def _remove_filter_entry(conn: sqlite3.Connection, room_id: str, pattern: str) -> bool:
+    removed = conn.execute(
+        "DELETE FROM filter_entries WHERE room_id = ? AND pattern = ?", (room_id, pattern)
+    ).rowcount
+    return removed > 0
+
+
 # -- the store ----------------------------------------------------------------------------------
 
 
@@ -912,3 +943,13 @@ class SQLiteStore:
             lambda c: c.execute(_SQL_RECENT_TEXTS, (room_id, user_id, limit)).fetchall()
         )
         return [row[0] for row in rows]
+
+    async def filter_entries(self, room_id: str) -> list[FilterEntry]:
+        rows = await self._read(lambda c: c.execute(_SQL_FILTER_ENTRIES, (room_id,)).fetchall())
+        return [FilterEntry(pattern, action) for pattern, action in rows]
+
+    async def put_filter_entry(self, room_id: str, entry: FilterEntry) -> None:
+        await self._write(lambda c: _put_filter_entry(c, room_id, entry))
+
+    async def remove_filter_entry(self, room_id: str, pattern: str) -> bool:
+        return await self._write(lambda c: _remove_filter_entry(c, room_id, pattern))
