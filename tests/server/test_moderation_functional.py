@@ -245,3 +245,49 @@ async def test_purge_within_the_last_seconds(raw: Any) -> None:
     history = {m["id"]: m for m in (await mod.ok("history"))["messages"]}
     assert history[new["id"]]["deleted"] and not history[old["id"]]["deleted"]
     assert (await mod.request("purge", user_id="spam", within=0))["error"]["code"] == 104
+
+
+async def test_the_word_filter_blocks_and_masks(raw: Any, server: RunningServer) -> None:
+    admin = await raw("w1", user="ada", role="admin")
+    mod = await raw("w1", user="mia", role="moderator")
+    bob = await raw("w1", user="bob")
+    for who in (mod, bob):
+        assert (await who.request("filter_add", pattern="spam"))["error"]["code"] == 111
+    await admin.ok("filter_add", pattern="spam")
+    await admin.ok("filter_add", pattern="darn", action="mask")
+    await admin.ok("filter_add", pattern="scam*", scope="server")
+    for text in ("buy SPAM", "s p a m", "ѕраm!", "sp\u200bam"):
+        error = (await bob.request("send", text=text))["error"]
+        assert error["code"] == 125 and error["name"] == "blocked_word", text
+    sent = (await bob.ok("send", text="oh D.A.R.N it"))["message"]
+    assert sent["text"] == "oh ******* it"
+    assert (await bob.push("message"))["message"]["text"] == "oh ******* it"
+    assert (await bob.ok("send", text="a classic spammer-free class"))["message"]
+    # The server-wide list acts in every room.
+    other = await raw("w2", user="bob")
+    assert (await other.request("send", text="scammers here"))["error"]["code"] == 125
+    listing = await admin.ok("filters")
+    assert listing["entries"] == [
+        {"pattern": "spam", "action": "block"},
+        {"pattern": "darn", "action": "mask"},
+    ]
+    assert (await admin.ok("filters", scope="server"))["entries"] == [
+        {"pattern": "scam*", "action": "block"}
+    ]
+    for args in (
+        {"pattern": "***"},
+        {"pattern": "x", "action": "hide"},
+        {"pattern": "x", "scope": "all"},
+    ):
+        assert (await admin.request("filter_add", **args))["error"]["code"] == 104, args
+    # It survives a restart; removing an entry lets the word through.
+    await server.restart()
+    admin2 = await raw("w1", user="ada", role="admin")
+    bob2 = await raw("w1", user="bob")
+    assert (await bob2.request("send", text="spam"))["error"]["code"] == 125
+    await admin2.ok("filter_remove", pattern="spam")
+    await asyncio.sleep(0.2)  # the room's nodes re-read the list
+    assert (await bob2.ok("send", text="spam"))["message"]["text"] == "spam"
+    assert (await admin2.request("filter_remove", pattern="spam"))["error"]["code"] == 112
+    actions = [e["action"] for e in (await admin2.ok("mod_log"))["entries"]]
+    assert actions[0] == "filter_remove" and "filter_add" in actions

@@ -57,7 +57,7 @@ class Messages:
         user, room_id = session.member()
         text = validate_text(args["text"], self._settings.max_message_chars)
         cid = validate_client_id(args["cid"]) if "cid" in args else None
-        await self._guard.check_write(session, "send", text)
+        text = await self._guard.check_write(session, "send", text) or text
         await self._limiter.take(session, self._buckets, f"msg:{user.id}")
         result = await self._store.append_message(
             room_id, message_id=new_id(), user=user, text=text, cid=cid, ts=now_ms()

@@ -14,6 +14,7 @@ moderators are exempt from room modes. See docs/moderation.md.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import unicodedata
@@ -29,7 +30,8 @@ from pchat.protocol.frames import push_frame
 from pchat.protocol.models import User
 from pchat.protocol.moderation import MODES, Ban, ModAction, Pin, RoomSettings
 from pchat.protocol.validation import ROLE_RANK, validate_text, validate_user_id
-from pchat.storage.base import ModerationStore, StreamStore
+from pchat.protocol.wordfilter import ACTIONS, FilterEntry, WordFilter, fold_word, mask
+from pchat.storage.base import ModerationStore, StoreUnavailable, StreamStore
 
 from .clock import now_ms
 from .limits import Limiter
@@ -49,6 +51,9 @@ MAX_SLOW_MODE = 3600
 #: Unique-chat mode compares a message with the user's newest so many.
 UNIQUE_CHAT_WINDOW = 5
 _LOG_PAGE_MAX = 100
+#: The store's room id of the server-wide blocklist.
+SERVER_SCOPE = "*"
+MAX_PATTERN_CHARS = 64
 
 
 @dataclass
@@ -56,6 +61,7 @@ class _RoomState:
     settings: RoomSettings
     pin: Pin | None
     bans: dict[str, Ban] = field(default_factory=dict)
+    words: WordFilter = field(default_factory=lambda: WordFilter([]))
 
 
 SessionsOf = Callable[[str, str], list[Session]]
@@ -82,7 +88,10 @@ class Moderation:
         self._limiter = limiter
         self._sessions_of = sessions_of
         self._rooms: dict[str, _RoomState] = {}
+        #: The server-wide blocklist (room id ``*`` in the store), re-read periodically.
+        self._server_words = WordFilter([])
         self._slow: dict[int, BucketMap] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         node.consume(Push.MODERATION, self._on_moderation)
         node.filter(Push.ROOM_SETTINGS, self._on_settings)
         node.filter(Push.PIN, self._on_pin)
@@ -98,6 +107,9 @@ class Moderation:
             "unpin": self.unpin,
             "mod_log": self.mod_log,
             "purge": self.purge,
+            "filter_add": self.filter_add,
+            "filter_remove": self.filter_remove,
+            "filters": self.list_filters,
         }
 
     # State of the rooms open here ---------------------------------------------------------
@@ -115,6 +127,7 @@ class Moderation:
             settings=await self._store.room_settings(room_id),
             pin=await self._store.pin(room_id),
             bans={b.user_id: b for b in bans},
+            words=WordFilter(await self._store.filter_entries(room_id)),
         )
 
     async def room_state(self, room_id: str, user: User) -> dict[str, Any]:
@@ -128,6 +141,10 @@ class Moderation:
             "ban": ban.to_wire() if ban else None,
         }
 
+    async def reload_server_words(self) -> None:
+        """Read the server-wide blocklist (a job; changes on other nodes arrive so)."""
+        self._server_words = WordFilter(await self._store.filter_entries(SERVER_SCOPE))
+
     async def reconcile_all(self) -> None:
         """After a broker outage: read the state of every room held here anew."""
         for room_id in list(self._rooms):
@@ -138,21 +155,24 @@ class Moderation:
 
     # The guard ----------------------------------------------------------------------------
 
-    async def check_write(self, session: Session, what: str, text: str | None = None) -> None:
+    async def check_write(self, session: Session, what: str, text: str | None = None) -> str | None:
         """Raise ``banned`` (122), ``room_mode`` (123), ``message_too_long`` (109),
-        ``rate_limited`` (slow mode) or ``duplicate_message`` (124) — or return."""
+        ``rate_limited`` (slow mode), ``blocked_word`` (125) or ``duplicate_message``
+        (124) — or return the text to store (masked where the word filter says so)."""
         user, room_id = session.member()
         state = await self._state(room_id)
         ban = _acting(state.bans.get(user.id), user, now_ms())
         if ban is not None:
             raise _banned(ban)
+        if text is not None:
+            text = self._filter_text(state, text)
         if is_staff(user):
-            return
+            return text
         s = state.settings
         if s.mode == "moderators_only" or (s.mode == "reactions_only" and what != "react"):
             raise request_error(ErrorCode.ROOM_MODE, f"the room is {s.mode.replace('_', '-')} now")
         if what != "send" or text is None:
-            return
+            return text
         if s.max_message_chars and len(text) > s.max_message_chars:
             raise request_error(
                 ErrorCode.MESSAGE_TOO_LONG,
@@ -170,6 +190,18 @@ class Moderation:
                 raise request_error(
                     ErrorCode.DUPLICATE_MESSAGE, "unique-chat mode: you said that already"
                 )
+        return text
+
+    def _filter_text(self, state: _RoomState, text: str) -> str:
+        """The room's and the server's blocklists: refuse (``block``) or mask."""
+        matches = state.words.find(text) + self._server_words.find(text)
+        if not matches:
+            return text
+        if any(m.entry.action == "block" for m in matches):
+            raise request_error(
+                ErrorCode.BLOCKED_WORD, "the message contains a word this room does not allow"
+            )
+        return mask(text, matches)
 
     # Bans ---------------------------------------------------------------------------------
 
@@ -240,6 +272,9 @@ class Moderation:
             if state is not None:
                 state.bans[ban.user_id] = ban
             self._tell_banned(room_id, ban, kick=bool(body.get("kick")))
+        elif op == "filter":
+            if state is not None:
+                self._reload_soon(room_id)
         elif op == "unban":
             user_id = str(body["user_id"])
             if state is not None:
@@ -256,6 +291,75 @@ class Moderation:
             session.send(push_frame("banned", body))
             if kick:
                 session.close(CloseCode.KICKED, "banned from the room")
+
+    # The word filter ----------------------------------------------------------------------
+
+    async def filter_add(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = _admin(session)
+        scope = _scope(args.get("scope"), room_id)
+        pattern = args["pattern"].strip()
+        if not 1 <= len(pattern.strip("*")) <= MAX_PATTERN_CHARS or not fold_word(
+            pattern.strip("*")
+        ):
+            raise request_error(
+                ErrorCode.INVALID_FIELD, f"pattern must have 1-{MAX_PATTERN_CHARS} letters"
+            )
+        action = args.get("action", "block")
+        if action not in ACTIONS:
+            raise request_error(
+                ErrorCode.INVALID_FIELD, f"action must be one of {', '.join(ACTIONS)}"
+            )
+        entry = FilterEntry(pattern, action)
+        await self._store.put_filter_entry(scope, entry)
+        await self._filters_changed(room_id, scope, user, "filter_add", entry)
+        return {
+            "entry": {"pattern": entry.pattern, "action": entry.action},
+            "scope": args.get("scope", "room"),
+        }
+
+    async def filter_remove(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        user, room_id = _admin(session)
+        scope = _scope(args.get("scope"), room_id)
+        pattern = args["pattern"].strip()
+        if not await self._store.remove_filter_entry(scope, pattern):
+            raise request_error(ErrorCode.NOT_FOUND, "no such entry")
+        await self._filters_changed(
+            room_id, scope, user, "filter_remove", FilterEntry(pattern, "block")
+        )
+        return {}
+
+    async def list_filters(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        _user, room_id = _admin(session)
+        scope = _scope(args.get("scope"), room_id)
+        entries = await self._store.filter_entries(scope)
+        return {"entries": [{"pattern": e.pattern, "action": e.action} for e in entries]}
+
+    async def _filters_changed(
+        self, room_id: str, scope: str, user: User, action: str, entry: FilterEntry
+    ) -> None:
+        details = {"pattern": entry.pattern, "scope": "server" if scope == SERVER_SCOPE else "room"}
+        if action == "filter_add":
+            details["action"] = entry.action
+        await self._log(room_id, ModAction(action=action, by=user, ts=now_ms(), details=details))
+        if scope == SERVER_SCOPE:
+            await self.reload_server_words()  # other nodes: within the reload period
+        else:
+            body = {"op": "filter"}
+            await self._node.publish(room_id, Push.MODERATION, orjson.dumps(body))
+
+    def _reload_soon(self, room_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._reload_words(room_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reload_words(self, room_id: str) -> None:
+        try:
+            entries = await self._store.filter_entries(room_id)
+        except StoreUnavailable:
+            return  # the reconcile after an outage reads it again
+        state = self._rooms.get(room_id)
+        if state is not None:
+            state.words = WordFilter(entries)
 
     # Purge --------------------------------------------------------------------------------
 
@@ -395,6 +499,21 @@ class Moderation:
 
     async def _log(self, room_id: str, action: ModAction) -> ModAction:
         return await self._store.log_action(room_id, action)
+
+
+def _admin(session: Session) -> tuple[User, str]:
+    user, room_id = session.member()
+    if user.role != "admin":
+        raise request_error(ErrorCode.FORBIDDEN, "only admins manage the word filter")
+    return user, room_id
+
+
+def _scope(value: Any, room_id: str) -> str:
+    if value in (None, "room"):
+        return room_id
+    if value == "server":
+        return SERVER_SCOPE
+    raise request_error(ErrorCode.INVALID_FIELD, "scope must be room or server")
 
 
 def _staff(session: Session) -> tuple[User, str]:

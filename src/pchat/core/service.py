@@ -48,6 +48,8 @@ __all__ = ["ChatService", "CloseRequested", "Reply", "Session"]
 
 #: Every so many stats periods each open room's position is compared with the store's.
 _CATCH_UP_PERIODS = 5
+#: Seconds between reads of the server-wide blocklist (changes made on other nodes).
+_BLOCKLIST_RELOAD = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +127,15 @@ class ChatService:
         self.jobs.add("presence", period, self.live.report_presence)
         self.jobs.add("stream-catch-up", period * _CATCH_UP_PERIODS, self.node.catch_up)
         self.jobs.add("scheduled-polls-scan", settings.poll_scan_interval, self.polls.scan)
+        self.jobs.add(
+            "server-blocklist-reload", _BLOCKLIST_RELOAD, self.moderation.reload_server_words
+        )
 
     # Lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.polls.scan()  # polls scheduled before a restart
+        await self.moderation.reload_server_words()
         self.jobs.start()
         self.serving = True
         # After a broker outage, what is not in the stream is re-read at the next period.

@@ -96,12 +96,13 @@ class WriteGuard(Protocol):
     """Decides whether a session may write now (bans, room modes); features that write
     ask it first. ``what`` is ``send`` (with its ``text``), ``react`` or ``vote``."""
 
-    async def check_write(self, session: Session, what: str, text: str | None = None) -> None:
-        """Return if allowed; else raise the protocol's refusal."""
+    async def check_write(self, session: Session, what: str, text: str | None = None) -> str | None:
+        """Return the text to store (a ``send``'s, masked where the word filter says so;
+        None for other writes) if allowed; else raise the protocol's refusal."""
 
 
 class OpenDoor:
     """The guard of a node without moderation: every write is allowed."""
 
-    async def check_write(self, session: Session, what: str, text: str | None = None) -> None:
-        return None
+    async def check_write(self, session: Session, what: str, text: str | None = None) -> str | None:
+        return text

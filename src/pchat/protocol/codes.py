@@ -84,6 +84,8 @@ class ErrorCode(IntEnum):
     ROOM_MODE = 123
     #: Unique-chat mode: the message repeats one of the user's recent messages.
     DUPLICATE_MESSAGE = 124
+    #: The message contains a word of the room's or the server's blocklist.
+    BLOCKED_WORD = 125
 
     #: Not a JWT.
     TOKEN_MALFORMED = 200

@@ -119,6 +119,9 @@ REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
     "unpin": {},
     "mod_log": {"before": ("count", False), "limit": ("count", False)},
     "purge": {"user_id": ("str", True), "within": ("count", False)},
+    "filter_add": {"pattern": ("str", True), "action": ("str", False), "scope": ("str", False)},
+    "filter_remove": {"pattern": ("str", True), "scope": ("str", False)},
+    "filters": {"scope": ("str", False)},
 }
 
 #: Server pushes. Those with a ``seq`` are part of the room's stream and are recoverable.

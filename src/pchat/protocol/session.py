@@ -49,6 +49,9 @@ _ROOM_REQUESTS: Final = frozenset(
         "unpin",
         "mod_log",
         "purge",
+        "filter_add",
+        "filter_remove",
+        "filters",
     }
 )
 
