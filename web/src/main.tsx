@@ -6,6 +6,7 @@ import './styles/join.css';
 import './styles/chat.css';
 import './styles/reactions.css';
 import './styles/polls.css';
+import './styles/moderation.css';
 import './styles/responsive.css';
 
 const root = document.getElementById('root');

@@ -3,9 +3,20 @@
  * model of `types.ts`.
  */
 
-import type { Message, Poll, User } from 'pchatsdk';
+import type { Ban, Message, ModAction, Pin, Poll, RoomSettings, User } from 'pchatsdk';
 import { isRole } from '../identity';
-import type { ChatMessage, ChatPoll, ChatUser, ConnectionState, PollStatus } from './types';
+import type {
+  ChatBan,
+  ChatMessage,
+  ChatModAction,
+  ChatPin,
+  ChatPoll,
+  ChatRoomSettings,
+  ChatUser,
+  ConnectionState,
+  PollStatus,
+  RoomMode,
+} from './types';
 
 export function toUser(user: User): ChatUser {
   return { id: user.id, username: user.username, role: isRole(user.role) ? user.role : 'viewer' };
@@ -39,6 +50,56 @@ export function toPoll(poll: Poll): ChatPoll {
     publishAt: poll.publishAt,
     finishedAt: poll.finishedAt,
     myVote: typeof poll.myVote === 'number' ? poll.myVote : null,
+  };
+}
+
+function toMode(mode: string): RoomMode {
+  return mode === 'moderators_only' || mode === 'reactions_only' ? mode : 'open';
+}
+
+/** A whole number of at least 0, whatever the frame carried. */
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
+}
+
+export function toRoomSettings(settings: RoomSettings): ChatRoomSettings {
+  return {
+    slowMode: count(settings.slowMode),
+    uniqueChat: settings.uniqueChat === true,
+    maxMessageChars: count(settings.maxMessageChars),
+    mode: toMode(settings.mode),
+  };
+}
+
+export function toPin(pin: Pin): ChatPin {
+  return {
+    by: toUser(pin.by),
+    ts: pin.ts,
+    message: pin.message ? toMessage(pin.message) : null,
+    text: pin.message ? null : (pin.text ?? ''),
+  };
+}
+
+export function toBan(ban: Ban): ChatBan {
+  return {
+    userId: ban.userId,
+    // The user's own ban, built from its push, has an empty `by`: unknown.
+    by: ban.by.id ? toUser(ban.by) : null,
+    until: typeof ban.until === 'number' ? ban.until : null,
+    reason: ban.reason,
+  };
+}
+
+export function toModAction(action: ModAction): ChatModAction {
+  return {
+    id: action.id,
+    action: action.action,
+    by: toUser(action.by),
+    ts: action.ts,
+    targetUserId: action.targetUserId,
+    messageId: action.messageId,
+    reason: action.reason,
+    details: action.details,
   };
 }
 

@@ -60,6 +60,58 @@ export interface ReactionBurst {
   readonly username: string;
 }
 
+/** Who may write: everyone, moderators only, or viewers only react (docs/moderation.md). */
+export type RoomMode = 'open' | 'moderators_only' | 'reactions_only';
+
+/** The room's modes: `slowMode` in seconds (0: off), `maxMessageChars` 0: the server's. */
+export interface ChatRoomSettings {
+  readonly slowMode: number;
+  readonly uniqueChat: boolean;
+  readonly maxMessageChars: number;
+  readonly mode: RoomMode;
+}
+
+/** The room's pin: a message, or a moderator's announcement (`message` null, `text` set). */
+export interface ChatPin {
+  readonly by: ChatUser;
+  readonly ts: number;
+  readonly message: ChatMessage | null;
+  readonly text: string | null;
+}
+
+/** A ban or timeout: `until` in ms ends a timeout; null: until a moderator lifts it. */
+export interface ChatBan {
+  readonly userId: string;
+  /** Null when unknown (this user's own ban, as its push tells it). */
+  readonly by: ChatUser | null;
+  readonly until: number | null;
+  readonly reason: string;
+}
+
+/** One entry of the moderation log, newest first in a page. */
+export interface ChatModAction {
+  readonly id: number;
+  readonly action: string;
+  readonly by: ChatUser;
+  readonly ts: number;
+  readonly targetUserId: string | null;
+  readonly messageId: string | null;
+  readonly reason: string;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export interface ChatModLogPage {
+  readonly entries: readonly ChatModAction[];
+  readonly hasMore: boolean;
+}
+
+export const OPEN_ROOM: ChatRoomSettings = {
+  slowMode: 0,
+  uniqueChat: false,
+  maxMessageChars: 0,
+  mode: 'open',
+};
+
 export interface ChatSnapshot {
   readonly state: ConnectionState;
   readonly user: ChatUser | null;
@@ -72,6 +124,10 @@ export interface ChatSnapshot {
   readonly reactionTypes: readonly string[];
   readonly reactionsStats: Readonly<Record<string, number>>;
   readonly online: number;
+  readonly roomSettings: ChatRoomSettings;
+  readonly pin: ChatPin | null;
+  /** This user's own ban or timeout while it acts. */
+  readonly myBan: ChatBan | null;
 }
 
 export const DEFAULT_REACTIONS: readonly string[] = [

@@ -5,14 +5,29 @@
  */
 
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { Events, PChatSDK } from 'pchatsdk';
+import { CloseCode, Events, PChatSDK, RateLimitedError } from 'pchatsdk';
 import type { Role } from '../identity';
-import { errorText, toMessage, toPoll, toState, toUser } from './adapt';
+import {
+  errorText,
+  toBan,
+  toMessage,
+  toModAction,
+  toPin,
+  toPoll,
+  toRoomSettings,
+  toState,
+  toUser,
+} from './adapt';
 import {
   DEFAULT_REACTIONS,
+  OPEN_ROOM,
+  type ChatBan,
   type ChatMessage,
+  type ChatModLogPage,
   type ChatPoll,
+  type ChatRoomSettings,
   type ChatSnapshot,
+  type ChatUser,
   type Notice,
   type ReactionBurst,
 } from './types';
@@ -30,6 +45,12 @@ export interface ChatController {
   readonly notices: readonly Notice[];
   readonly bursts: readonly ReactionBurst[];
   readonly maxMessageChars: number;
+  /** Until when (ms) slow mode or a rate limit holds this user's next message; null: not held. */
+  readonly heldUntil: number | null;
+  /** A moderator closed this user's connection (close 4506): they were removed from the room. */
+  readonly removed: boolean;
+  /** Grows with each moderation action this client made (to refresh the bans and the log). */
+  readonly modVersion: number;
   dismiss(id: number): void;
   send(text: string): Promise<unknown>;
   remove(message: ChatMessage): Promise<unknown>;
@@ -39,6 +60,25 @@ export interface ChatController {
   finish(poll: ChatPoll): Promise<unknown>;
   loadOlder(): Promise<unknown>;
   loadOlderPolls(): Promise<unknown>;
+  // Moderators and admins (docs/moderation.md):
+  timeout(user: ChatUser, seconds: number): Promise<unknown>;
+  ban(user: ChatUser, options?: { kick?: boolean }): Promise<unknown>;
+  unban(userId: string): Promise<unknown>;
+  purge(user: ChatUser): Promise<unknown>;
+  pinMessage(message: ChatMessage): Promise<unknown>;
+  pinAnnouncement(text: string): Promise<unknown>;
+  unpin(): Promise<unknown>;
+  setRoomMode(changes: Partial<ChatRoomSettings>): Promise<unknown>;
+  getBans(): Promise<ChatBan[]>;
+  getModLog(before?: number): Promise<ChatModLogPage>;
+}
+
+/** How many moderation log entries a page shows. */
+export const MOD_LOG_PAGE = 10;
+
+/** `purge` as sdk/js documents it (`purge(userId, { withinSeconds })`, Events.PURGE). */
+interface Purging {
+  purge?: (userId: string, options?: { withinSeconds?: number }) => Promise<unknown>;
 }
 
 const NOTICE_MS = 8000;
@@ -57,6 +97,9 @@ const EMPTY: ChatSnapshot = {
   reactionTypes: DEFAULT_REACTIONS,
   reactionsStats: {},
   online: 0,
+  roomSettings: OPEN_ROOM,
+  pin: null,
+  myBan: null,
 };
 
 function snapshotOf(sdk: PChatSDK, loadingHistory: boolean): ChatSnapshot {
@@ -72,7 +115,16 @@ function snapshotOf(sdk: PChatSDK, loadingHistory: boolean): ChatSnapshot {
     reactionTypes: types.length ? [...types] : DEFAULT_REACTIONS,
     reactionsStats: { ...sdk.reactionsStats },
     online: sdk.online,
+    roomSettings: toRoomSettings(sdk.roomSettings),
+    pin: sdk.pin ? toPin(sdk.pin) : null,
+    myBan: sdk.myBan ? toBan(sdk.myBan) : null,
   };
+}
+
+/** Whether room modes act on this client's messages (moderators and admins are exempt). */
+function bound(sdk: PChatSDK): boolean {
+  const role = sdk.user?.role;
+  return role !== 'moderator' && role !== 'admin';
 }
 
 /**
@@ -88,6 +140,9 @@ export function useChat(
   const [snapshot, setSnapshot] = useState<ChatSnapshot>(EMPTY);
   const [notices, setNotices] = useState<Notice[]>([]);
   const [bursts, setBursts] = useState<ReactionBurst[]>([]);
+  const [heldUntil, setHeldUntil] = useState<number | null>(null);
+  const [removed, setRemoved] = useState(false);
+  const [modVersion, setModVersion] = useState(0);
   const loading = useRef(false);
   const counter = useRef(0);
   const timers = useRef(new Set<ReturnType<typeof setTimeout>>());
@@ -142,9 +197,21 @@ export function useChat(
         Events.HISTORY_LOAD,
         Events.STATE_CHANGE,
         Events.ONLINE,
+        Events.ROOM_SETTINGS,
+        Events.PIN,
+        Events.BANNED,
+        Events.UNBANNED,
       ],
       refresh,
     );
+    // A purge marks messages deleted; the SDK fires PURGE once for all of them.
+    const purgeEvent = (Events as Readonly<Record<string, string>>).PURGE;
+    if (purgeEvent) {
+      (client as unknown as { on(e: string, h: () => void): void }).on(purgeEvent, refresh);
+    }
+    client.on(Events.DISCONNECT, (event) => {
+      if (active && event.code === CloseCode.KICKED) setRemoved(true);
+    });
     client.on(Events.ERROR, (error) => {
       if (active) notify(errorText(error));
     });
@@ -241,24 +308,105 @@ export function useChat(
     }
   }, [sdk, notify]);
 
+  const send = useCallback(
+    async (text: string) => {
+      if (!sdk) throw new Error('not connected');
+      try {
+        const message = await act((c) => c.sendMessage(text));
+        const slow = sdk.roomSettings.slowMode;
+        if (slow > 0 && bound(sdk)) setHeldUntil(Date.now() + slow * 1000);
+        return message;
+      } catch (error) {
+        // Slow mode (or the rate limit) says how long to wait: hold the composer that long.
+        if (error instanceof RateLimitedError && error.retryAfterMs !== null) {
+          setHeldUntil(Date.now() + error.retryAfterMs);
+        }
+        throw error;
+      }
+    },
+    [sdk, act],
+  );
+
+  // A moderation action: reported like any action, then the bans and the log refresh.
+  const moderate = useCallback(
+    async <T>(action: (client: PChatSDK) => Promise<T>): Promise<T> => {
+      try {
+        return await act(action);
+      } finally {
+        setModVersion((v) => v + 1);
+      }
+    },
+    [act],
+  );
+
+  // Reads for the moderation panel; kept stable so its fetch effects run only when asked.
+  const getBans = useCallback(() => act(async (c) => (await c.getBans()).map(toBan)), [act]);
+  const getModLog = useCallback(
+    (before?: number) =>
+      act(async (c) => {
+        const page = await c.getModLog({ before, limit: MOD_LOG_PAGE });
+        return { entries: page.entries.map(toModAction), hasMore: page.hasMore };
+      }),
+    [act],
+  );
+
   return useMemo(
     () => ({
       snapshot,
       notices,
       bursts,
-      // The server's default; the SDK does not expose the connect reply's limits.
-      maxMessageChars: MAX_MESSAGE_CHARS,
+      heldUntil,
+      removed,
+      modVersion,
+      // The server's default (the SDK does not expose the connect reply's limits), or the
+      // room's own limit when it is lower.
+      maxMessageChars:
+        snapshot.roomSettings.maxMessageChars > 0
+          ? Math.min(snapshot.roomSettings.maxMessageChars, MAX_MESSAGE_CHARS)
+          : MAX_MESSAGE_CHARS,
       dismiss,
       loadOlder,
       loadOlderPolls,
-      send: (text: string) => act((c) => c.sendMessage(text)),
+      send,
       remove: (message: ChatMessage) => act((c) => c.deleteMessage(message.id)),
       react: (reaction: string) => act((c) => c.sendReaction(reaction)),
       createPoll: (question: string, options: string[], publishAt?: Date) =>
         act((c) => c.createPoll(question, options, publishAt)),
       vote: (poll: ChatPoll, option: number) => act((c) => c.vote(poll.id, option)),
       finish: (poll: ChatPoll) => act((c) => c.finishPoll(poll.id)),
+      timeout: (user: ChatUser, seconds: number) =>
+        moderate((c) => c.ban(user.id, { durationSeconds: seconds })),
+      ban: (user: ChatUser, options: { kick?: boolean } = {}) =>
+        moderate((c) => c.ban(user.id, { kick: options.kick === true })),
+      unban: (userId: string) => moderate((c) => c.unban(userId)),
+      purge: (user: ChatUser) =>
+        moderate((c) => {
+          const purging = c as unknown as Purging;
+          if (!purging.purge) throw new Error('this SDK cannot purge yet');
+          return purging.purge.call(c, user.id);
+        }),
+      pinMessage: (message: ChatMessage) => moderate((c) => c.pinMessage(message.id)),
+      pinAnnouncement: (text: string) => moderate((c) => c.pinAnnouncement(text)),
+      unpin: () => moderate((c) => c.unpin()),
+      setRoomMode: (changes: Partial<ChatRoomSettings>) => moderate((c) => c.setRoomMode(changes)),
+      getBans,
+      getModLog,
     }),
-    [snapshot, notices, bursts, dismiss, loadOlder, loadOlderPolls, act],
+    [
+      snapshot,
+      notices,
+      bursts,
+      heldUntil,
+      removed,
+      modVersion,
+      dismiss,
+      loadOlder,
+      loadOlderPolls,
+      act,
+      send,
+      moderate,
+      getBans,
+      getModLog,
+    ],
   );
 }

@@ -1,14 +1,21 @@
-import { useCallback } from 'react';
+import { useCallback, useMemo } from 'react';
+import type { Role } from '../identity';
 import { fetchDemoToken } from '../token';
 import { useChat, type ChatSession } from '../chat/useChat';
+import type { ChatUser } from '../chat/types';
 import { ConnectionBadge } from './ConnectionBadge';
-import { Composer } from './Composer';
 import { MessageList } from './MessageList';
+import { ModerationPanel } from './ModerationPanel';
+import { TIMEOUT_SECONDS, type MessageModeration } from './ModTools';
 import { Notices } from './Notices';
+import { PinnedBanner } from './PinnedBanner';
 import { PanelBoundary } from './PanelBoundary';
 import { PollsPanel } from './PollsPanel';
 import { ReactionBar } from './ReactionBar';
 import { RoleTag } from './UserBits';
+import { WriteArea } from './WriteArea';
+
+const RANK: Record<Role, number> = { viewer: 0, moderator: 1, admin: 2 };
 
 interface Props {
   session: ChatSession;
@@ -28,6 +35,29 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
   const connected = snapshot.state === 'connected';
   const role = snapshot.user?.role ?? session.role;
   const canModerate = role === 'moderator' || role === 'admin';
+  const myId = snapshot.user?.id ?? session.userId;
+  const { roomSettings, pin, myBan } = snapshot;
+  // Viewers: reactions are refused while banned or in moderators-only mode.
+  const mayReact = canModerate || (myBan === null && roomSettings.mode !== 'moderators_only');
+
+  // Names by user id, for the moderation panel (bans and the log carry ids).
+  const names = useMemo(() => {
+    const map = new Map<string, string>();
+    for (const m of snapshot.messages) map.set(m.user.id, m.user.username);
+    return map;
+  }, [snapshot.messages]);
+
+  const moderation: MessageModeration | undefined = canModerate
+    ? {
+        // Nobody acts on an equal or higher role (the server refuses it too).
+        canActOn: (user: ChatUser) => user.id !== myId && RANK[user.role] < RANK[role],
+        pinnedId: pin?.message?.id ?? null,
+        timeout: (user) => chat.timeout(user, TIMEOUT_SECONDS),
+        ban: (user, options) => chat.ban(user, options),
+        purge: (user) => chat.purge(user),
+        pin: (message) => chat.pinMessage(message),
+      }
+    : undefined;
 
   return (
     <div className="app">
@@ -64,11 +94,17 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
 
       <div className="layout">
         <section className="panel chat" aria-label="Chat">
+          {pin && (
+            <PanelBoundary name="pin">
+              <PinnedBanner pin={pin} canModerate={canModerate} onUnpin={chat.unpin} />
+            </PanelBoundary>
+          )}
           <PanelBoundary name="messages">
             <MessageList
               messages={snapshot.messages}
-              myId={snapshot.user?.id ?? session.userId}
+              myId={myId}
               canModerate={canModerate}
+              moderation={moderation}
               hasMore={snapshot.hasMore}
               loading={snapshot.loadingHistory}
               onLoadOlder={() => void chat.loadOlder()}
@@ -80,24 +116,51 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
               types={snapshot.reactionTypes}
               stats={snapshot.reactionsStats}
               bursts={chat.bursts}
-              disabled={!connected}
+              disabled={!connected || !mayReact}
               onReact={(r) => void chat.react(r).catch(() => undefined)}
             />
           </PanelBoundary>
-          <Composer disabled={!connected} maxLength={chat.maxMessageChars} onSend={chat.send} />
-        </section>
-        <PanelBoundary name="polls">
-          <PollsPanel
-            polls={snapshot.polls}
-            hasOlder={snapshot.morePolls}
-            onLoadOlder={chat.loadOlderPolls}
-            canModerate={canModerate}
-            disabled={!connected}
-            onCreate={chat.createPoll}
-            onVote={chat.vote}
-            onFinish={chat.finish}
+          <WriteArea
+            connected={connected}
+            exempt={canModerate}
+            settings={roomSettings}
+            myBan={myBan}
+            heldUntil={chat.heldUntil}
+            removed={chat.removed}
+            maxLength={chat.maxMessageChars}
+            onSend={chat.send}
           />
-        </PanelBoundary>
+        </section>
+        <div className="side">
+          {canModerate && (
+            <PanelBoundary name="moderation tools">
+              <ModerationPanel
+                settings={roomSettings}
+                disabled={!connected}
+                names={names}
+                version={chat.modVersion}
+                maxAnnouncementChars={chat.maxMessageChars}
+                onSetMode={chat.setRoomMode}
+                onPinAnnouncement={chat.pinAnnouncement}
+                onUnban={chat.unban}
+                getBans={chat.getBans}
+                getModLog={chat.getModLog}
+              />
+            </PanelBoundary>
+          )}
+          <PanelBoundary name="polls">
+            <PollsPanel
+              polls={snapshot.polls}
+              hasOlder={snapshot.morePolls}
+              onLoadOlder={chat.loadOlderPolls}
+              canModerate={canModerate}
+              disabled={!connected}
+              onCreate={chat.createPoll}
+              onVote={chat.vote}
+              onFinish={chat.finish}
+            />
+          </PanelBoundary>
+        </div>
       </div>
     </div>
   );

@@ -3,11 +3,13 @@ import { useState, type FormEvent, type KeyboardEvent } from 'react';
 interface Props {
   disabled: boolean;
   maxLength: number;
+  /** Shown in the empty field; by default it says whether the connection is up. */
+  placeholder?: string;
   /** Resolves when the server stored the message; rejects with its error. */
   onSend: (text: string) => Promise<unknown>;
 }
 
-export function Composer({ disabled, maxLength, onSend }: Props) {
+export function Composer({ disabled, maxLength, placeholder, onSend }: Props) {
   const [text, setText] = useState('');
   const [sending, setSending] = useState(false);
   const trimmed = text.trim();
@@ -42,7 +44,9 @@ export function Composer({ disabled, maxLength, onSend }: Props) {
         value={text}
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKeyDown}
-        placeholder={disabled ? 'Waiting for the connection…' : 'Write a message…'}
+        placeholder={
+          placeholder ?? (disabled ? 'Waiting for the connection…' : 'Write a message…')
+        }
         rows={1}
         aria-label="Message"
       />

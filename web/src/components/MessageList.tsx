@@ -1,6 +1,7 @@
-import { useEffect, useLayoutEffect, useRef } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { ChatMessage } from '../chat/types';
 import { formatTime, isoTime } from './format';
+import { ModTools, type MessageModeration } from './ModTools';
 import { Avatar, RoleTag } from './UserBits';
 
 interface Props {
@@ -11,6 +12,8 @@ interface Props {
   loading: boolean;
   onLoadOlder: () => void;
   onDelete: (message: ChatMessage) => void;
+  /** A moderator's tools on each message (timeout, ban, purge, pin); none for viewers. */
+  moderation?: MessageModeration;
 }
 
 // Within this many pixels of an edge counts as "at" it.
@@ -22,7 +25,10 @@ const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute:
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 
 export function MessageList(props: Props) {
-  const { messages, myId, canModerate, hasMore, loading, onLoadOlder, onDelete } = props;
+  const { messages, myId, canModerate, hasMore, loading, onLoadOlder, onDelete, moderation } =
+    props;
+  // The message whose moderator tools are open (one at a time).
+  const [toolsFor, setToolsFor] = useState<string | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   // Where the view was before React changed the list: pinned to the bottom, or this far
   // from it (kept when older messages are put on top, so the view does not jump).
@@ -90,6 +96,9 @@ export function MessageList(props: Props) {
             prev !== undefined && prev.user.id === m.user.id && m.ts - prev.ts < GROUP_MS;
           const mine = myId !== null && m.user.id === myId;
           const deletable = !m.deleted && (mine || canModerate);
+          const moderatable = moderation !== undefined && !m.deleted;
+          const toolsOpen = moderatable && toolsFor === m.id;
+          const toolsId = `mod-tools-${m.id}`;
           return (
             <li
               key={m.id}
@@ -104,6 +113,7 @@ export function MessageList(props: Props) {
               data-seq={m.seq}
               data-mine={mine ? 'true' : 'false'}
               data-deleted={m.deleted ? 'true' : 'false'}
+              data-pinned={moderation?.pinnedId === m.id ? 'true' : undefined}
             >
               {!mine && (grouped ? <span className="avatar-space" /> : <Avatar user={m.user} />)}
               <div className="bubble-wrap">
@@ -143,13 +153,46 @@ export function MessageList(props: Props) {
                       <TrashIcon />
                     </button>
                   )}
+                  {moderatable && (
+                    <button
+                      type="button"
+                      className="mod-toggle"
+                      onClick={() => setToolsFor(toolsOpen ? null : m.id)}
+                      title="Moderate"
+                      aria-label={`Moderate ${m.user.username}'s message`}
+                      aria-expanded={toolsOpen}
+                      aria-controls={toolsOpen ? toolsId : undefined}
+                      data-testid="message-mod-toggle"
+                    >
+                      <ShieldIcon />
+                    </button>
+                  )}
                 </div>
+                {toolsOpen && moderation && (
+                  <ModTools
+                    id={toolsId}
+                    message={m}
+                    moderation={moderation}
+                    onDone={() => setToolsFor(null)}
+                  />
+                )}
               </div>
             </li>
           );
         })}
       </ol>
     </div>
+  );
+}
+
+function ShieldIcon() {
+  return (
+    <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+      <path
+        fill="currentColor"
+        d="M8 1.2 13.5 3v4.3c0 3.3-2.3 6.2-5.5 7.5-3.2-1.3-5.5-4.2-5.5-7.5V3L8 1.2zm0 1.1L3.5 3.8v3.5c0 2.7 1.8 5.1 4.5 6.3 2.7-1.2 4.5-3.6 4.5-6.3V3.8L8 2.3z"
+      />
+    </svg>
   );
 }
 

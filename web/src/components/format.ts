@@ -26,3 +26,30 @@ export function formatTime(format: Intl.DateTimeFormat, ms: number | null | unde
 export function isoTime(ms: number | null | undefined): string | undefined {
   return toDate(ms)?.toISOString();
 }
+
+/**
+ * A duration as a countdown: `9:59`, `1:02:03`; `ms` is rounded up to whole seconds (so a
+ * countdown shows 0:01 until the very end), anything not above 0 is `0:00`.
+ */
+export function formatCountdown(ms: number): string {
+  const total = Number.isFinite(ms) && ms > 0 ? Math.ceil(ms / 1000) : 0;
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = String(total % 60).padStart(2, '0');
+  return hours > 0
+    ? `${hours}:${String(minutes).padStart(2, '0')}:${seconds}`
+    : `${minutes}:${seconds}`;
+}
+
+/** A duration in seconds for people: `10 s`, `10 min`, `2 h`, `1 h 30 min`, `3 days`. */
+export function formatSeconds(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 60) return `${Math.max(0, Math.round(seconds))} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 86400) {
+    const h = Math.floor(seconds / 3600);
+    const m = Math.round((seconds % 3600) / 60);
+    return m ? `${h} h ${m} min` : `${h} h`;
+  }
+  const days = Math.round(seconds / 86400);
+  return `${days} ${days === 1 ? 'day' : 'days'}`;
+}

@@ -1,0 +1,154 @@
+import type { ReactNode } from 'react';
+import type { ChatBan, ChatRoomSettings } from '../chat/types';
+import { Composer } from './Composer';
+import { formatCountdown, formatSeconds } from './format';
+import { useNow } from './useNow';
+
+interface Props {
+  connected: boolean;
+  /** Moderators and admins: room modes do not act on them. */
+  exempt: boolean;
+  settings: ChatRoomSettings;
+  myBan: ChatBan | null;
+  /** Until when (ms) slow mode or a rate limit holds the next message. */
+  heldUntil: number | null;
+  /** A moderator closed this user's connection (close 4506). */
+  removed: boolean;
+  maxLength: number;
+  onSend: (text: string) => Promise<unknown>;
+}
+
+/**
+ * Where a user writes: the composer, or, when the user may not write, a notice saying why
+ * and until when (removed by a moderator, timed out or banned, moderators-only or
+ * reactions-only mode); in slow mode a hint and, after a message, a countdown to the next.
+ */
+export function WriteArea(props: Props) {
+  const { connected, exempt, settings, myBan, heldUntil, removed, maxLength, onSend } = props;
+
+  if (removed) {
+    return (
+      <WriteNotice testId="removed-notice" kind="removed">
+        A moderator removed you from this room. You can still read it after rejoining, but
+        you cannot write.
+      </WriteNotice>
+    );
+  }
+  if (myBan) return <BanNotice ban={myBan} />;
+  if (!exempt && settings.mode === 'moderators_only') {
+    return (
+      <WriteNotice testId="mode-notice" kind="moderators_only">
+        Only moderators can write now.
+      </WriteNotice>
+    );
+  }
+  if (!exempt && settings.mode === 'reactions_only') {
+    return (
+      <WriteNotice testId="mode-notice" kind="reactions_only">
+        Reactions only: the chat is paused, but you can still react above.
+      </WriteNotice>
+    );
+  }
+  return (
+    <SlowComposer
+      connected={connected}
+      slowMode={exempt ? 0 : settings.slowMode}
+      heldUntil={heldUntil}
+      maxLength={maxLength}
+      onSend={onSend}
+      modeStatus={exempt ? modeStatus(settings) : null}
+    />
+  );
+}
+
+/** What the room's modes do to viewers, for a moderator (who is exempt); null: nothing. */
+function modeStatus(settings: ChatRoomSettings): string | null {
+  const parts: string[] = [];
+  if (settings.mode === 'moderators_only') parts.push('only moderators can write');
+  if (settings.mode === 'reactions_only') parts.push('viewers can only react');
+  if (settings.slowMode > 0) parts.push(`slow mode ${formatSeconds(settings.slowMode)}`);
+  if (settings.uniqueChat) parts.push('unique chat');
+  if (parts.length === 0) return null;
+  return `For viewers: ${parts.join(' · ')} (moderators are exempt).`;
+}
+
+interface SlowProps {
+  connected: boolean;
+  /** Seconds between two messages of this user; 0: no slow mode. */
+  slowMode: number;
+  heldUntil: number | null;
+  maxLength: number;
+  modeStatus: string | null;
+  onSend: (text: string) => Promise<unknown>;
+}
+
+function SlowComposer(props: SlowProps) {
+  const { connected, slowMode, heldUntil, maxLength, modeStatus, onSend } = props;
+  const now = useNow(heldUntil);
+  const left = heldUntil === null ? 0 : heldUntil - now;
+  const held = left > 0;
+  return (
+    <div className="write-area">
+      {(slowMode > 0 || held) && (
+        <p className="write-hint" data-testid="slow-mode-hint" data-slow-mode={slowMode}>
+          {slowMode > 0 && <span>Slow mode: one message every {formatSeconds(slowMode)}</span>}
+          {held && (
+            <span className="wait" data-testid="send-wait">
+              You can write again in {formatCountdown(left)}
+            </span>
+          )}
+        </p>
+      )}
+      {modeStatus && (
+        <p className="write-hint" data-testid="mode-status">
+          {modeStatus}
+        </p>
+      )}
+      <Composer
+        disabled={!connected || held}
+        maxLength={maxLength}
+        placeholder={held ? `Wait ${formatCountdown(left)} to send…` : undefined}
+        onSend={onSend}
+      />
+    </div>
+  );
+}
+
+function BanNotice({ ban }: { ban: ChatBan }) {
+  const now = useNow(ban.until);
+  if (ban.until === null) {
+    return (
+      <WriteNotice testId="ban-notice" kind="ban" reason={ban.reason}>
+        You are banned from writing in this room.
+      </WriteNotice>
+    );
+  }
+  return (
+    <WriteNotice testId="ban-notice" kind="timeout" reason={ban.reason}>
+      You are timed out for{' '}
+      <span className="countdown" data-testid="ban-countdown" aria-live="off">
+        {formatCountdown(ban.until - now)}
+      </span>
+    </WriteNotice>
+  );
+}
+
+interface NoticeProps {
+  testId: string;
+  kind: string;
+  reason?: string;
+  children: ReactNode;
+}
+
+function WriteNotice({ testId, kind, reason, children }: NoticeProps) {
+  return (
+    <div className={`write-notice write-notice-${kind}`} data-testid={testId} data-kind={kind}>
+      <p role="status">{children}</p>
+      {reason ? (
+        <p className="muted small" data-testid="ban-reason">
+          Reason: {reason}
+        </p>
+      ) : null}
+    </div>
+  );
+}
