@@ -716,6 +716,7 @@ def test_public_names() -> None:
         "pin",
         "banned",
         "unbanned",
+        "purge",
     }
     assert {s.value for s in States} == {"connecting", "connected", "reconnecting", "disconnected"}
 

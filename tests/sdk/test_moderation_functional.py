@@ -1,8 +1,8 @@
 """The Python SDK's moderation calls, events and state against the real server on port 0.
 
-A moderator times out, bans, kicks and unbans a viewer, sets room modes, pins and pages the
-moderation log; the viewer's SDK fires the events, holds the state and raises the errors
-(docs/moderation.md).
+A moderator times out, bans, kicks and unbans a viewer, sets room modes, pins, purges a
+spammer and pages the moderation log; the viewer's SDK fires the events, holds the state and
+raises the errors (docs/moderation.md).
 """
 
 from __future__ import annotations
@@ -16,9 +16,28 @@ from typing import Any
 import pytest
 
 from pchat.protocol.codes import CloseCode, ErrorCode
-from pchat.protocol.errors import ForbiddenError, NotFoundError, RateLimitedError
+from pchat.protocol.errors import (
+    ConnectionClosedError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+)
+from pchat.protocol.models import Message
 from pchat.protocol.moderation import Pin, RoomSettings
-from pchat.sdk import BannedEvent, DisconnectEvent, Events, InvalidArgumentError, PChatSDK, States
+from pchat.sdk import (
+    AiohttpConnector,
+    BannedEvent,
+    ConnectEvent,
+    DisconnectEvent,
+    Events,
+    InvalidArgumentError,
+    PChatSDK,
+    PurgeEvent,
+    PurgeResult,
+    States,
+    Transport,
+)
+from pchat.server.ws import SERVICE_KEY
 from tests.helpers import RunningServer, t
 
 MakeSDK = Callable[..., PChatSDK]
@@ -194,3 +213,90 @@ async def test_the_moderation_log_in_pages(server: RunningServer, make_sdk: Make
     timeout = rest.entries[-1]
     assert (timeout.target_user_id, timeout.reason, timeout.by.id) == ("bob", "spam", "mia")
     assert page.entries[2].details == {"slow_mode": 5}
+
+
+def deleted_ids(sdk: PChatSDK) -> list[tuple[str, bool]]:
+    return [(m.id, m.deleted) for m in sdk.messages]
+
+
+async def test_a_purge_removes_a_spammers_messages_without_a_reconnect(
+    server: RunningServer, make_sdk: MakeSDK
+) -> None:
+    mod = await join(server, make_sdk, "mod-purge", "mia", "moderator")
+    spam = await join(server, make_sdk, "mod-purge", "spam")
+    ann = await join(server, make_sdk, "mod-purge", "ann")
+    seen = record(ann, Events.MESSAGE_DELETE, Events.PURGE, Events.STATE_CHANGE, Events.DISCONNECT)
+    sent = [await spam.send_message(f"buy now {i}") for i in range(3)]
+    kept = await ann.send_message("a real question")
+    await until(lambda: len(ann.messages) == 4)
+    with pytest.raises(ForbiddenError):
+        await ann.purge("spam")
+    result = await mod.purge("spam")
+    assert result == PurgeResult(kept.seq + 1, 3)
+    # The call returns once the moderator's own client applied the purge.
+    assert [m.deleted for m in mod.messages] == [True, True, True, False]
+    await until(lambda: any(event is Events.PURGE for event, _ in seen))
+    deletes = [m for event, m in seen if event is Events.MESSAGE_DELETE]
+    assert [m.id for m in deletes] == [m.id for m in sent]
+    assert all(isinstance(m, Message) and m.text == "" for m in deletes)
+    [purge] = [p for event, p in seen if event is Events.PURGE]
+    assert isinstance(purge, PurgeEvent)
+    assert (purge.user_id, purge.since, purge.count, purge.deleted_by.id) == ("spam", 0, 3, "mia")
+    assert [(m.text, m.deleted) for m in ann.messages] == [("", True)] * 3 + [(kept.text, False)]
+    assert all(m.deleted_by is not None and m.deleted_by.id == "mia" for m in ann.messages[:3])
+    assert all(m.deleted_at == purge.ts for m in ann.messages[:3])
+    await until(lambda: [m.deleted for m in spam.messages] == [True, True, True, False])
+    # The stream goes on with no gap: the next message arrives and nothing reconnected.
+    after = await mod.send_message("carry on")
+    await until(lambda: after.id in [m.id for m in ann.messages])
+    assert ann.last_seq == after.seq and ann.state is States.CONNECTED
+    assert [event for event, _ in seen if event in (Events.STATE_CHANGE, Events.DISCONNECT)] == []
+    # Nothing left to purge; within as a timedelta; a fraction of a second is refused.
+    assert await mod.purge("spam", timedelta(minutes=10)) == PurgeResult(None, 0)
+    with pytest.raises(InvalidArgumentError):
+        await mod.purge("spam", 1.5)
+
+
+class Gate:
+    """A connector whose network can be cut: while ``down``, every connection fails."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self._open = AiohttpConnector()
+
+    async def __call__(self, url: str) -> Transport:
+        if self.down:
+            raise ConnectionClosedError(None, "network down")
+        return await self._open(url)
+
+
+async def test_a_client_away_during_a_purge_recovers_it(
+    server: RunningServer, make_sdk: MakeSDK
+) -> None:
+    mod = await join(server, make_sdk, "mod-away", "mia", "moderator")
+    spam = await join(server, make_sdk, "mod-away", "spam")
+    gate = Gate()
+    bob = make_sdk(connector=gate)
+    await bob.connect("mod-away", "Bob", await server.token("bob"))
+    seen = record(bob, Events.CONNECT, Events.MESSAGE_DELETE, Events.PURGE)
+    held = [await spam.send_message(f"spam {i}") for i in range(2)]
+    await until(lambda: len(bob.messages) == 2)
+    # Bob's network goes down: his connection drops and no reconnect gets through.
+    gate.down = True
+    assert server.runner is not None
+    for session in server.runner.app[SERVICE_KEY].sessions():
+        if session.user is not None and session.user.id == "bob":
+            session.sink.abort()  # type: ignore[attr-defined]
+    await until(lambda: bob.state is States.RECONNECTING)
+    missed = await spam.send_message("spam while away")
+    kept = await mod.send_message("welcome back")
+    assert (await mod.purge("spam")).count == 3
+    gate.down = False
+    await until(lambda: any(event is Events.PURGE for event, _ in seen))
+    connects = [e for event, e in seen if event is Events.CONNECT]
+    assert [c.recovered for c in connects if isinstance(c, ConnectEvent)] == [True]
+    assert deleted_ids(bob) == deleted_ids(mod)
+    assert deleted_ids(bob) == [(m.id, True) for m in [*held, missed]] + [(kept.id, False)]
+    # The two held messages fire MESSAGE_DELETE; the one missed was replayed already deleted.
+    assert [m.id for event, m in seen if event is Events.MESSAGE_DELETE] == [m.id for m in held]
+    assert [event for event, _ in seen][-1] is Events.PURGE

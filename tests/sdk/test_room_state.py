@@ -10,7 +10,7 @@ import pytest
 
 from pchat.protocol.models import Message, Poll, User
 from pchat.protocol.moderation import Pin
-from pchat.sdk.events import BannedEvent, Events, Reaction
+from pchat.sdk.events import BannedEvent, Events, PurgeEvent, Reaction
 from pchat.sdk.room_state import Outcome, RoomState
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "room_state.json"
@@ -56,6 +56,9 @@ def event_string(event: Events, payload: Any) -> str:
         return f"banned:{'null' if payload.until is None else payload.until}"
     if event is Events.UNBANNED:
         assert payload is None
+    if event is Events.PURGE:
+        assert isinstance(payload, PurgeEvent)
+        return f"purge:{payload.user_id}:{payload.since}"
     return event.value
 
 

@@ -15,9 +15,9 @@
  * are not retried. After a server's deliberate stop (`4000`, `1012`) it waits the close
  * reason's reconnect hint and then retries quickly for a while (see `backoff.ts`).
  *
- * Moderators and admins moderate the room (`ban`, `setRoomMode`, `pinMessage`, …, in
- * `moderation.ts`); every client holds the room's `roomSettings`, `pin` and its user's own
- * `myBan` (docs/moderation.md).
+ * Moderators and admins moderate the room (`ban`, `setRoomMode`, `pinMessage`, `purge`, …,
+ * in `moderation.ts`); every client holds the room's `roomSettings`, `pin` and its user's
+ * own `myBan` (docs/moderation.md).
  *
  * Calls made while the client connects or reconnects wait for the connection (at most
  * `requestTimeout`); `connect()` with the arguments of the connect under way joins it (see
@@ -616,7 +616,7 @@ export class PChatSDK extends ModerationCalls {
   }
 
   /** Wait (at most requestTimeout) until the stream has been applied up to `seq`. */
-  private waitSeq(seq: number): Promise<void> {
+  protected override waitSeq(seq: number): Promise<void> {
     if (this.room.lastSeq >= seq) return Promise.resolve();
     return new Promise((resolve) => {
       const waiter = {

@@ -19,7 +19,7 @@ export {
 } from './backoff.js';
 export { PChatSDK, wsUrl } from './client.js';
 export type { ConnectOptions, PChatSDKOptions, TokenRefresher } from './client.js';
-export type { BanOptions, RoomModeChanges } from './moderation.js';
+export type { BanOptions, PurgeOptions, RoomModeChanges } from './moderation.js';
 export { CloseCode, ErrorCode, TEMPORARY_ERRORS, closeIsReconnectable } from './codes.js';
 export type { WebSocketConstructor, WebSocketLike } from './connection.js';
 export type { EventSpec, Handler } from './emitter.js';
@@ -58,6 +58,8 @@ export type {
   Poll,
   PollOption,
   PollStatus,
+  PurgeEvent,
+  PurgeResult,
   ReactionEvent,
   RoomMode,
   RoomSettings,

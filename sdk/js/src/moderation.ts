@@ -1,9 +1,9 @@
 /**
  * The moderation calls of {@link PChatSDK} (moderators and admins), as the Python SDK's
  * `moderation.py`. Each is one protocol request (docs/protocol.md §2, docs/moderation.md);
- * what an action changes in the room reaches every client as a push (ROOM_SETTINGS, PIN, and
- * BANNED/UNBANNED to the banned user's own clients). Durations are the wire's whole
- * **seconds** (`durationSeconds`, `slowMode`), not milliseconds as the SDK's options.
+ * what an action changes in the room reaches every client as a push (ROOM_SETTINGS, PIN,
+ * MESSAGE_DELETE and PURGE for a purge, and BANNED/UNBANNED to the banned user's own clients). Durations are the wire's whole
+ * **seconds** (`durationSeconds`, `slowMode`, `withinSeconds`), not milliseconds as the SDK's options.
  * @module
  */
 import { EventEmitter } from './emitter.js';
@@ -16,7 +16,7 @@ import {
   type Json,
 } from './models.js';
 import type { Outcome, RoomState } from './roomState.js';
-import type { Ban, ModLogPage, Pin, RoomMode, RoomSettings } from './types.js';
+import type { Ban, ModLogPage, Pin, PurgeResult, RoomMode, RoomSettings } from './types.js';
 
 /** Options of {@link ModerationCalls.ban}. */
 export interface BanOptions {
@@ -40,6 +40,12 @@ export interface RoomModeChanges {
   mode?: RoomMode;
 }
 
+/** Options of {@link ModerationCalls.purge}. */
+export interface PurgeOptions {
+  /** Only the messages of the last this many whole seconds; without it, all of them. */
+  withinSeconds?: number;
+}
+
 function wholeSeconds(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
     throw new InvalidArgumentError(`${name} must be whole seconds, not ${String(value)}`);
@@ -52,6 +58,8 @@ export abstract class ModerationCalls extends EventEmitter {
   protected abstract request(type: string, args?: Json): Promise<Json>;
   protected abstract get roomState(): RoomState;
   protected abstract fire(outcome: Outcome): void;
+  /** Wait (at most the request timeout) until the stream has been applied up to `seq`. */
+  protected abstract waitSeq(seq: number): Promise<void>;
 
   /**
    * Ban `userId` from writing in the room: for `durationSeconds` (a timeout) or until
@@ -125,5 +133,23 @@ export abstract class ModerationCalls extends EventEmitter {
     const result = await this.request('mod_log', { before: options.before, limit: options.limit });
     const entries = (Array.isArray(result.entries) ? result.entries : []).map(modActionFromWire);
     return { entries, hasMore: result.has_more === true };
+  }
+
+  /**
+   * Delete every message `userId` posted in the room, or only those of the last
+   * `withinSeconds`, through one stream event: each client marks the user's held messages
+   * deleted (MESSAGE_DELETE for each) and fires PURGE once. Resolves once this client has
+   * applied that event (at most `requestTimeout` later); `seq` is `null` and `count` 0 when
+   * there was nothing to delete.
+   */
+  async purge(userId: string, options: PurgeOptions = {}): Promise<PurgeResult> {
+    const args: Json = { user_id: userId };
+    if (options.withinSeconds !== undefined) {
+      args.within = wholeSeconds(options.withinSeconds, 'withinSeconds');
+    }
+    const result = await this.request('purge', args);
+    const seq = typeof result.seq === 'number' ? result.seq : null;
+    if (seq !== null) await this.waitSeq(seq);
+    return { seq, count: typeof result.count === 'number' ? result.count : 0 };
   }
 }

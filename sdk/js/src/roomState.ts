@@ -11,16 +11,21 @@
  * Rules (docs/protocol.md §4):
  * - `messages` is sorted by `seq`, holds each message id once, and only messages with
  *   `seq <= lastSeq` or ones confirmed by a `send` reply;
- * - a stream push is applied only when its `seq` is `lastSeq + 1`; a smaller one is a
- *   duplicate and ignored; a larger one is a gap and is not applied;
+ * - the stream pushes are `message`, `message_delete` and `message_purge`; one is applied
+ *   only when its `seq` is `lastSeq + 1`; a smaller one is a duplicate and ignored; a larger
+ *   one is a gap and is not applied;
  * - MESSAGE fires once per message id (the sender sees its message twice: as a push and
  *   as the `send` reply); MESSAGE_DELETE fires once, when a held message becomes deleted,
  *   or for a delete of a message not held;
+ * - a `message_purge` deletes every held message of its `user_id` sent at `since` or later
+ *   and placed before it in the stream (`seq` below the purge's): MESSAGE_DELETE for each
+ *   that becomes deleted, then PURGE once;
  * - a deleted copy of a message always wins over a non-deleted one (deletion is final);
  * - history messages newer than `lastSeq` are not merged: the stream delivers them;
  * - moderation (docs/moderation.md): the room's settings and pin fire ROOM_SETTINGS and PIN
  *   when they change (a moderator's reply and the push that follows fire once); `banned`
- *   always fires BANNED; UNBANNED fires when a held ban goes away.
+ *   always fires BANNED (the push's whole `ban` is held); UNBANNED fires when a held ban
+ *   goes away.
  * @module
  */
 import {
@@ -64,9 +69,12 @@ export class Outcome {
   }
 }
 
-function isStream(type: unknown): boolean {
-  return type === 'message' || type === 'message_delete';
-}
+/** The push types that form the room's stream (docs/protocol.md §4): each has a `seq`. */
+const STREAM_PUSHES: ReadonlySet<unknown> = new Set([
+  'message',
+  'message_delete',
+  'message_purge',
+]);
 
 function sameStats(a: Record<string, number>, b: Record<string, number>): boolean {
   const ka = Object.keys(a);
@@ -196,6 +204,30 @@ export class RoomState {
     }
   }
 
+  /**
+   * Delete the held messages of the purged user sent at `since` or later; those after the
+   * purge in the stream (`seq` above it, from a `send` reply) stay.
+   */
+  private applyPurge(push: Json, seq: number, out: Outcome): void {
+    const by = userFromWire(push.deleted_by);
+    const userId = String(push.user_id);
+    const since = typeof push.since === 'number' ? push.since : 0;
+    const at = typeof push.ts === 'number' ? push.ts : 0;
+    const count = typeof push.count === 'number' ? push.count : 0;
+    for (const held of [...this.messages]) {
+      if (held.seq >= seq) break;
+      if (held.user.id !== userId || held.ts < since) continue;
+      if (!held.deleted) {
+        const deleted = asDeleted(held, by, at);
+        this.put(deleted);
+        out.add('message_delete', deleted);
+      } else if (!held.deletedBy) {
+        this.put({ ...held, deletedBy: by, deletedAt: at });
+      }
+    }
+    out.add('purge', { userId, since, count, deletedBy: by, ts: at });
+  }
+
   // -- pushes ---------------------------------------------------------------------------
 
   /** Apply one server push (stream or state); unknown types are ignored. */
@@ -203,7 +235,8 @@ export class RoomState {
     const out = new Outcome();
     switch (push.type) {
       case 'message':
-      case 'message_delete': {
+      case 'message_delete':
+      case 'message_purge': {
         const seq = typeof push.seq === 'number' ? push.seq : 0;
         if (seq <= this.lastSeq) return out; // a duplicate
         if (seq !== this.lastSeq + 1) {
@@ -212,7 +245,8 @@ export class RoomState {
         }
         this.lastSeq = seq;
         if (push.type === 'message') this.addMessage(messageFromWire(push.message), out);
-        else this.applyDelete(push, out);
+        else if (push.type === 'message_delete') this.applyDelete(push, out);
+        else this.applyPurge(push, seq, out);
         break;
       }
       case 'reaction':
@@ -288,8 +322,12 @@ export class RoomState {
     return out;
   }
 
-  /** A `banned` push carries `until` and `reason` only: who banned, and when, are unknown. */
+  /**
+   * The `banned` push's whole `ban`; from a server that sends only `until` and `reason`, a
+   * ban whose `by` and `createdAt` are unknown (an empty user, 0).
+   */
   private banFromPush(push: Json): Ban {
+    if (typeof push.ban === 'object' && push.ban !== null) return banFromWire(push.ban);
     return {
       userId: this.user?.id ?? '',
       by: UNKNOWN_USER,
@@ -315,7 +353,7 @@ export class RoomState {
   private recoveryIsComplete(events: readonly Json[], roomSeq: number): boolean {
     let seq = this.lastSeq;
     for (const push of events) {
-      if (!isStream(push.type) || typeof push.seq !== 'number') continue;
+      if (!STREAM_PUSHES.has(push.type) || typeof push.seq !== 'number') continue;
       if (push.seq <= seq) continue;
       if (push.seq !== seq + 1) return false;
       seq += 1;

@@ -45,6 +45,7 @@ export const Events = {
   PIN: 'pin',
   BANNED: 'banned',
   UNBANNED: 'unbanned',
+  PURGE: 'purge',
 } as const;
 export type Events = (typeof Events)[keyof typeof Events];
 
@@ -167,8 +168,8 @@ export interface Pin {
 
 /**
  * A ban or timeout in a room: `until` ends a timeout (ms since the epoch; `null`: until
- * lifted). The client's own ban built from a `banned` push has an unknown `by` (empty id)
- * and `createdAt` 0.
+ * lifted). The client's own ban is the one the `banned` push carries; from a server whose
+ * push has no `ban`, it has an unknown `by` (empty id) and `createdAt` 0.
  */
 export interface Ban {
   readonly userId: string;
@@ -180,7 +181,7 @@ export interface Ban {
 
 /**
  * One entry of a room's moderation log. `action` is `ban`, `timeout`, `unban`, `room_mode`,
- * `pin` or `unpin`; `details` its particulars with camelCase keys (`until`, `kick`, `text`,
+ * `pin`, `unpin` or `purge`; `details` its particulars with camelCase keys (`until`, `kick`, `text`,
  * or the changed settings: `slowMode`, …); `id` grows with each entry of the room.
  */
 export interface ModAction {
@@ -209,6 +210,29 @@ export interface BannedEvent {
   readonly reason: string;
 }
 
+/**
+ * Payload of `Events.PURGE`: every message of `userId` sent at `since` (ms since the epoch;
+ * 0: ever) or later was deleted by `deletedBy` at `ts`. `count` is how many messages the
+ * server deleted, held here or not; each held one was marked deleted first and fired
+ * MESSAGE_DELETE. docs/moderation.md (Purge).
+ */
+export interface PurgeEvent {
+  readonly userId: string;
+  readonly since: number;
+  readonly count: number;
+  readonly deletedBy: User;
+  readonly ts: number;
+}
+
+/**
+ * What {@link PChatSDK.purge} resolves with: the position of the `message_purge` event in
+ * the stream (`null` when the user had nothing to delete) and how many messages it deleted.
+ */
+export interface PurgeResult {
+  readonly seq: number | null;
+  readonly count: number;
+}
+
 /** The payload of each event. */
 export interface EventMap {
   error: PChatError;
@@ -228,6 +252,8 @@ export interface EventMap {
   banned: BannedEvent;
   /** No payload: the ban was lifted, or the timeout ended. */
   unbanned: null;
+  /** After the MESSAGE_DELETE of each held message of the purged user. */
+  purge: PurgeEvent;
 }
 
 /** Connection limits from the connect reply (wire `max_message_chars`, …). */

@@ -1,6 +1,6 @@
 // Functional: the moderation calls, events and state against the REAL server. A moderator
-// times out, bans, kicks and unbans a viewer, sets room modes, pins and pages the moderation
-// log; the viewer's SDK fires the events, holds the state and rejects with the errors
+// times out, bans, kicks and unbans a viewer, sets room modes, pins, purges a spammer and
+// pages the moderation log; the viewer's SDK fires the events, holds the state and rejects with the errors
 // (docs/moderation.md). Everything handed to the application is checked for camelCase.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -15,9 +15,14 @@ import {
   PChatSDK,
   RateLimitedError,
   States,
+  type ConnectEvent,
   type DisconnectEvent,
   type EventMap,
+  type Message,
   type Pin,
+  type PurgeEvent,
+  type StateChangeEvent,
+  type WebSocketConstructor,
 } from '../src/index.js';
 import { sleep, until } from './helpers.js';
 import { RealServer } from './realServer.js';
@@ -27,8 +32,13 @@ let server: RealServer;
 const clients: PChatSDK[] = [];
 const shapes: ReturnType<typeof watchShapes>[] = [];
 
-function client(): PChatSDK {
-  const sdk = new PChatSDK({ url: server.url, WebSocket, backoffBase: 50, backoffMax: 500 });
+function client(WebSocketCtor: WebSocketConstructor = WebSocket): PChatSDK {
+  const sdk = new PChatSDK({
+    url: server.url,
+    WebSocket: WebSocketCtor,
+    backoffBase: 50,
+    backoffMax: 500,
+  });
   clients.push(sdk);
   shapes.push(watchShapes(sdk));
   return sdk;
@@ -44,6 +54,31 @@ function record<E extends keyof EventMap>(sdk: PChatSDK, ...events: E[]): [E, Ev
   const seen: [E, EventMap[E]][] = [];
   for (const event of events) sdk.on(event, (payload) => seen.push([event, payload]));
   return seen;
+}
+
+/**
+ * A WebSocket whose network can be cut: `cut()` drops the open sockets (no close frame) and,
+ * while `down`, every new socket fails to connect.
+ */
+class Gate {
+  down = false;
+  private readonly sockets: WebSocket[] = [];
+  readonly WebSocket: WebSocketConstructor;
+
+  constructor() {
+    const gate = this;
+    this.WebSocket = class extends WebSocket {
+      constructor(url: string) {
+        super(gate.down ? 'ws://127.0.0.1:9/' : url); // nothing listens on port 9
+        gate.sockets.push(this);
+      }
+    };
+  }
+
+  cut(): void {
+    this.down = true;
+    for (const socket of this.sockets.splice(0)) socket.terminate();
+  }
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -203,5 +238,83 @@ describe('moderation against the real server', () => {
     expect(rest.entries.map((e) => e.action)).toEqual(['unban', 'timeout']);
     expect(rest.hasMore).toBe(false);
     expect(rest.entries.at(-1)).toMatchObject({ targetUserId: 'bob', reason: 'spam', by: { id: 'mia' } });
+  });
+
+  it('a purge removes a spammer\'s messages: MESSAGE_DELETE for each, PURGE once, no reconnect', async () => {
+    const mod = await join('mod-purge', 'mia', 'moderator');
+    const spam = await join('mod-purge', 'spam');
+    const ann = await join('mod-purge', 'ann');
+    const deletes: Message[] = [];
+    const purges: PurgeEvent[] = [];
+    const changes: StateChangeEvent[] = [];
+    const disconnects: DisconnectEvent[] = [];
+    ann.on(Events.MESSAGE_DELETE, (m) => deletes.push(m));
+    ann.on(Events.PURGE, (p) => purges.push(p));
+    ann.on(Events.STATE_CHANGE, (c) => changes.push(c));
+    ann.on(Events.DISCONNECT, (d) => disconnects.push(d));
+    const sent: Message[] = [];
+    for (let i = 0; i < 3; i += 1) sent.push(await spam.sendMessage(`buy now ${i}`));
+    const kept = await ann.sendMessage('a real question');
+    await until(() => ann.messages.length === 4);
+    expect(await rejection(ann.purge('spam'))).toBeInstanceOf(ForbiddenError);
+    const result = await mod.purge('spam');
+    shapes[0]?.returned('PurgeResult', result);
+    expect(result).toEqual({ seq: kept.seq + 1, count: 3 });
+    // The call resolves once the moderator's own client applied the purge.
+    expect(mod.messages.map((m) => m.deleted)).toEqual([true, true, true, false]);
+    await until(() => purges.length === 1, undefined, 'PURGE');
+    expect(deletes.map((m) => m.id)).toEqual(sent.map((m) => m.id));
+    expect(deletes.every((m) => m.text === '' && m.deleted)).toBe(true);
+    expect(purges[0]).toMatchObject({ userId: 'spam', since: 0, count: 3, deletedBy: { id: 'mia' } });
+    expect(ann.messages.map((m) => [m.text, m.deleted])).toEqual([
+      ['', true],
+      ['', true],
+      ['', true],
+      [kept.text, false],
+    ]);
+    for (const m of ann.messages.slice(0, 3)) {
+      expect([m.deletedBy?.id, m.deletedAt]).toEqual(['mia', purges[0]?.ts]);
+    }
+    await until(() => spam.messages.filter((m) => m.deleted).length === 3);
+    // The stream goes on with no gap: the next message arrives and nothing reconnected.
+    const after = await mod.sendMessage('carry on');
+    await until(() => ann.messages.some((m) => m.id === after.id));
+    expect(ann.lastSeq).toBe(after.seq);
+    expect(ann.state).toBe(States.CONNECTED);
+    expect([changes, disconnects]).toEqual([[], []]);
+    // Nothing left to purge; withinSeconds; a fraction of a second is refused.
+    expect(await mod.purge('spam', { withinSeconds: 600 })).toEqual({ seq: null, count: 0 });
+    expect(await rejection(mod.purge('spam', { withinSeconds: 1.5 }))).toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('a client away during a purge recovers it: the same messages deleted', async () => {
+    const mod = await join('mod-away', 'mia', 'moderator');
+    const spam = await join('mod-away', 'spam');
+    const gate = new Gate();
+    const bob = client(gate.WebSocket);
+    await bob.connect('mod-away', 'bob', await server.token('bob'));
+    const connects: ConnectEvent[] = [];
+    const deletes: Message[] = [];
+    const purges: PurgeEvent[] = [];
+    bob.on(Events.CONNECT, (c) => connects.push(c));
+    bob.on(Events.MESSAGE_DELETE, (m) => deletes.push(m));
+    bob.on(Events.PURGE, (p) => purges.push(p));
+    const held = [await spam.sendMessage('spam 0'), await spam.sendMessage('spam 1')];
+    await until(() => bob.messages.length === 2);
+    // Bob's network goes down: his connection drops and no reconnect gets through.
+    gate.cut();
+    await until(() => bob.state === States.RECONNECTING);
+    const missed = await spam.sendMessage('spam while away');
+    const kept = await mod.sendMessage('welcome back');
+    expect((await mod.purge('spam')).count).toBe(3);
+    gate.down = false;
+    await until(() => purges.length === 1, undefined, 'PURGE after the reconnect');
+    expect(connects.map((c) => c.recovered)).toEqual([true]);
+    const marks = (sdk: PChatSDK) => sdk.messages.map((m) => [m.id, m.deleted]);
+    expect(marks(bob)).toEqual(marks(mod));
+    expect(marks(bob)).toEqual([...[...held, missed].map((m) => [m.id, true]), [kept.id, false]]);
+    // The two held messages fire MESSAGE_DELETE; the one missed was replayed already deleted.
+    expect(deletes.map((m) => m.id)).toEqual(held.map((m) => m.id));
+    expect(purges[0]).toMatchObject({ userId: 'spam', since: 0, count: 3 });
   });
 });

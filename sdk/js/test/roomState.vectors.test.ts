@@ -43,6 +43,8 @@ function eventString(e: RoomEvent): string {
       return e.payload.message ? `pin:message:${e.payload.message.id}` : 'pin:text';
     case 'banned':
       return `banned:${e.payload.until === null ? 'null' : e.payload.until}`;
+    case 'purge':
+      return `purge:${e.payload.userId}:${e.payload.since}`;
     default:
       return e.event;
   }

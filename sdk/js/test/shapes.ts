@@ -42,6 +42,7 @@ const NESTED: Record<string, Record<string, string>> = {
   Pin: { by: 'User', message: 'Message' },
   ModAction: { by: 'User' },
   ModLogPage: { entries: 'ModAction' },
+  PurgeEvent: { deletedBy: 'User' },
 };
 
 /** The kind of each event's payload; `[kind]` for an array of it. */
@@ -57,6 +58,7 @@ const EVENT_KINDS: Partial<Record<keyof EventMap, string | [string]>> = {
   room_settings: 'RoomSettings',
   pin: 'Pin',
   banned: 'BannedEvent',
+  purge: 'PurgeEvent',
 };
 
 const CAMEL = /^[a-z][A-Za-z0-9]*$/;

@@ -42,6 +42,8 @@ Payload of each event:
 ``PIN``             :class:`~pchat.protocol.moderation.Pin`, or None when unpinned
 ``BANNED``          :class:`BannedEvent`: this user was banned or timed out here
 ``UNBANNED``        None: this user's ban was lifted, or their timeout ended
+``PURGE``           :class:`PurgeEvent`: a moderator purged a user's messages (after the
+                    ``MESSAGE_DELETE`` of each held one)
 =================== =============================================================
 
 The payloads have the names and fields of the TypeScript SDK's (``ConnectEvent.roomId`` is
@@ -66,6 +68,8 @@ __all__ = [
     "HandlerError",
     "InvalidArgumentError",
     "ModLogPage",
+    "PurgeEvent",
+    "PurgeResult",
     "Reaction",
     "ReactionEvent",
     "StateChange",
@@ -93,6 +97,7 @@ class Events(StrEnum):
     PIN = "pin"
     BANNED = "banned"
     UNBANNED = "unbanned"
+    PURGE = "purge"
 
 
 class States(StrEnum):
@@ -110,8 +115,8 @@ class ConnectEvent:
 
     ``recovered`` is None on the first connect, True when a reconnect recovered every missed
     event, False when it could not (the messages are then reloaded from history and
-    ``HISTORY_LOAD`` follows). On a reconnect, ``CONNECT`` fires first, then the ``MESSAGE``
-    and ``MESSAGE_DELETE`` events of what was recovered, then live events.
+    ``HISTORY_LOAD`` follows). On a reconnect, ``CONNECT`` fires first, then the ``MESSAGE``,
+    ``MESSAGE_DELETE`` and ``PURGE`` events of what was recovered, then live events.
     """
 
     user: User
@@ -190,12 +195,37 @@ class BannedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class PurgeEvent:
+    """The payload of :attr:`Events.PURGE`: every message of ``user_id`` sent at ``since``
+    (ms since the epoch; 0: ever) or later was deleted by ``deleted_by`` at ``ts``.
+
+    ``count`` is how many messages the server deleted, held here or not. Each held one
+    was marked deleted first and fired ``MESSAGE_DELETE``. docs/moderation.md (Purge).
+    """
+
+    user_id: str
+    since: int
+    count: int
+    deleted_by: User
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class ModLogPage:
     """What ``get_mod_log`` returns: entries newest first, and whether older ones exist
     (page on with ``before=entries[-1].id``)."""
 
     entries: list[ModAction]
     has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    """What ``purge`` returns: the position of the ``message_purge`` event in the stream
+    (None when the user had nothing to delete) and how many messages it deleted."""
+
+    seq: int | None
+    count: int
 
 
 class HandlerError(PChatError):

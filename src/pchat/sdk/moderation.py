@@ -1,8 +1,9 @@
 """The moderation calls of :class:`~pchat.sdk.client.PChatSDK` (moderators and admins).
 
 Each is one protocol request (docs/protocol.md §2, docs/moderation.md); what a moderator's
-action changes in the room reaches every client as a push (``ROOM_SETTINGS``, ``PIN``, and
-``BANNED``/``UNBANNED`` to the banned user's own clients). Durations are the wire's whole
+action changes in the room reaches every client as a push (``ROOM_SETTINGS``, ``PIN``,
+``MESSAGE_DELETE`` and ``PURGE`` for a purge, and ``BANNED``/``UNBANNED`` to the banned user's
+own clients). Durations are the wire's whole
 seconds, given as a number or a ``timedelta``.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
 
-from .events import InvalidArgumentError, ModLogPage
+from .events import InvalidArgumentError, ModLogPage, PurgeResult
 from .room_state import Outcome, RoomState
 
 __all__ = ["Duration", "ModerationCalls"]
@@ -42,6 +43,9 @@ class ModerationCalls:
         raise NotImplementedError
 
     def _fire(self, outcome: Outcome) -> None:
+        raise NotImplementedError
+
+    async def _wait_seq(self, seq: int) -> None:
         raise NotImplementedError
 
     async def ban(
@@ -122,3 +126,16 @@ class ModerationCalls:
         result = await self._request("mod_log", before=before, limit=limit)
         entries = [ModAction.from_wire(e) for e in result["entries"]]
         return ModLogPage(entries, bool(result.get("has_more", False)))
+
+    async def purge(self, user_id: str, within: Duration | None = None) -> PurgeResult:
+        """Delete every message ``user_id`` posted in the room, or only those of the last
+        ``within`` (seconds or a ``timedelta``), through one stream event: each client
+        marks the user's held messages deleted (``MESSAGE_DELETE`` for each) and fires
+        ``PURGE`` once. Waits (up to ``request_timeout``) until this client has applied
+        that event; ``seq`` is None and ``count`` 0 when there was nothing to delete."""
+        seconds = None if within is None else _seconds(within, "within")
+        result = await self._request("purge", user_id=user_id, within=seconds)
+        seq = result.get("seq")
+        if seq is not None:
+            await self._wait_seq(int(seq))
+        return PurgeResult(seq, int(result.get("count", 0)))

@@ -10,16 +10,21 @@ Rules (``docs/protocol.md`` §4):
 
 - ``messages`` is sorted by ``seq``, holds each message id once, and only messages with
   ``seq <= last_seq`` or ones confirmed by a ``send`` reply;
-- a stream push is applied only when its ``seq`` is ``last_seq + 1``; a smaller one is a
-  duplicate and ignored; a larger one is a gap and is not applied;
+- the stream pushes are ``message``, ``message_delete`` and ``message_purge``; one is applied
+  only when its ``seq`` is ``last_seq + 1``; a smaller one is a duplicate and ignored; a
+  larger one is a gap and is not applied;
 - ``MESSAGE`` fires once per message id (the sender sees its message twice: as a push and
   as the ``send`` reply); ``MESSAGE_DELETE`` fires once, when a held message becomes
   deleted, or for a delete of a message not held;
+- a ``message_purge`` deletes every held message of its ``user_id`` sent at ``since`` or
+  later and placed before it in the stream (``seq`` below the purge's): ``MESSAGE_DELETE``
+  for each that becomes deleted, then ``PURGE`` once;
 - a deleted copy of a message always wins over a non-deleted one (deletion is final);
 - history messages newer than ``last_seq`` are not merged: the stream delivers them;
 - moderation (docs/moderation.md): the room's settings and pin fire ``ROOM_SETTINGS`` and
   ``PIN`` when they change (a moderator's reply and the push that follows fire once);
-  ``banned`` always fires ``BANNED``; ``UNBANNED`` fires when a held ban goes away.
+  ``banned`` always fires ``BANNED`` (the push's whole ``ban`` is held); ``UNBANNED`` fires
+  when a held ban goes away.
 """
 
 from __future__ import annotations
@@ -31,11 +36,14 @@ from typing import Any
 from pchat.protocol.models import Message, Poll, User
 from pchat.protocol.moderation import Ban, Pin, RoomSettings
 
-from .events import BannedEvent, Events, ReactionEvent
+from .events import BannedEvent, Events, PurgeEvent, ReactionEvent
 
 __all__ = ["Outcome", "RoomState", "unknown_message"]
 
 _UNKNOWN_USER = User(id="", username="")
+
+#: The push types that form the room's stream (docs/protocol.md §4): each has a ``seq``.
+_STREAM_PUSHES = frozenset({"message", "message_delete", "message_purge"})
 
 
 @dataclass(slots=True)
@@ -159,13 +167,32 @@ class RoomState:
         elif held.deleted_by is None:  # replayed deleted without details: fill them in
             self._put(replace(held, deleted_by=by, deleted_at=push["ts"]))
 
+    def _purge(self, push: dict[str, Any], seq: int, out: Outcome) -> None:
+        """Delete the held messages of the purged user sent at ``since`` or later; those
+        after the purge in the stream (``seq`` above it, from a ``send`` reply) stay."""
+        by = User.from_wire(push["deleted_by"])
+        user_id, since, at = str(push["user_id"]), int(push["since"]), int(push["ts"])
+        event = PurgeEvent(user_id, since, int(push.get("count", 0)), by, at)
+        for held in list(self.messages):
+            if held.seq >= seq:
+                break
+            if held.user.id != user_id or held.ts < since:
+                continue
+            if not held.deleted:
+                deleted = held.as_deleted(by, at)
+                self._put(deleted)
+                out.add(Events.MESSAGE_DELETE, deleted)
+            elif held.deleted_by is None:
+                self._put(replace(held, deleted_by=by, deleted_at=at))
+        out.add(Events.PURGE, event)
+
     # -- pushes -------------------------------------------------------------------------
 
     def apply_push(self, push: dict[str, Any]) -> Outcome:
         """Apply one server push (stream or state); unknown types are ignored."""
         out = Outcome()
         ptype = push.get("type")
-        if ptype in ("message", "message_delete"):
+        if ptype in _STREAM_PUSHES:
             seq = push["seq"]
             if seq <= self.last_seq:
                 return out  # a duplicate
@@ -176,8 +203,11 @@ class RoomState:
                 message = Message.from_wire(push["message"])  # parse before changing state
                 self.last_seq = seq
                 self._add_message(message, out)
-            else:
+            elif ptype == "message_delete":
                 self._delete(push, out)
+                self.last_seq = seq
+            else:
+                self._purge(push, seq, out)
                 self.last_seq = seq
         elif ptype == "reaction":
             out.add(
@@ -234,8 +264,10 @@ class RoomState:
         return out
 
     def _ban_from_push(self, push: dict[str, Any]) -> Ban:
-        """A ``banned`` push carries ``until`` and ``reason`` only: who banned, and when, are
-        unknown (an empty user, 0)."""
+        """The ``banned`` push's whole ``ban``; from a server that sends only ``until`` and
+        ``reason``, a ban whose ``by`` and ``created_at`` are unknown (an empty user, 0)."""
+        if isinstance(push.get("ban"), dict):
+            return Ban.from_wire(push["ban"])
         user_id = self.user.id if self.user is not None else ""
         until = push.get("until")
         if not isinstance(until, int) or isinstance(until, bool):
@@ -256,7 +288,7 @@ class RoomState:
         """Whether the replayed events continue the stream from ``last_seq`` to ``room_seq``."""
         seq = self.last_seq
         for push in events:
-            if push.get("type") not in ("message", "message_delete"):
+            if push.get("type") not in _STREAM_PUSHES:
                 continue
             if push["seq"] <= seq:
                 continue
