@@ -116,7 +116,7 @@ function RoomModes({ settings, disabled, onSetMode }: ModesProps) {
       >
         {settingsSummary(settings)}
       </p>
-      <fieldset className="segmented" disabled={off}>
+      <fieldset className="choices" disabled={off}>
         <legend>Slow mode</legend>
         {slowChoices.map((seconds) => (
           <label key={seconds} className={settings.slowMode === seconds ? 'on' : ''}>
@@ -131,7 +131,7 @@ function RoomModes({ settings, disabled, onSetMode }: ModesProps) {
           </label>
         ))}
       </fieldset>
-      <fieldset className="segmented" disabled={off}>
+      <fieldset className="choices" disabled={off}>
         <legend>Who may write</legend>
         {MODES.map(({ mode, label }) => (
           <label key={mode} className={settings.mode === mode ? 'on' : ''}>
