@@ -300,3 +300,30 @@ async def test_a_client_away_during_a_purge_recovers_it(
     # The two held messages fire MESSAGE_DELETE; the one missed was replayed already deleted.
     assert [m.id for event, m in seen if event is Events.MESSAGE_DELETE] == [m.id for m in held]
     assert [event for event, _ in seen][-1] is Events.PURGE
+
+
+async def test_the_word_filter_from_the_sdk(server: RunningServer, make_sdk: MakeSDK) -> None:
+    from pchat.protocol.errors import ForbiddenError, InvalidRequestError, NotFoundError
+    from pchat.protocol.wordfilter import FilterEntry
+
+    ada = await join(server, make_sdk, "wf", "ada", "admin")
+    bob = await join(server, make_sdk, "wf", "bob")
+    with pytest.raises(ForbiddenError):
+        await bob.add_filter_entry("spam")
+    assert await ada.add_filter_entry("spam") == FilterEntry("spam", "block")
+    await ada.add_filter_entry("darn", "mask")
+    await ada.add_filter_entry("scam*", server=True)
+    assert await ada.get_filter_entries() == [
+        FilterEntry("spam", "block"),
+        FilterEntry("darn", "mask"),
+    ]
+    assert await ada.get_filter_entries(server=True) == [FilterEntry("scam*", "block")]
+    with pytest.raises(InvalidRequestError) as refused:
+        await bob.send_message("s p a m")
+    assert refused.value.code == 125
+    assert (await bob.send_message("darn it")).text == "**** it"
+    await ada.remove_filter_entry("spam")
+    with pytest.raises(NotFoundError):
+        await ada.remove_filter_entry("spam")
+    await asyncio.sleep(0.2)
+    assert (await bob.send_message("spam")).text == "spam"

@@ -53,6 +53,8 @@ export type {
   Limits,
   Message,
   ModAction,
+  FilterAction,
+  FilterEntry,
   ModLogPage,
   Pin,
   Poll,

@@ -16,7 +16,16 @@ import {
   type Json,
 } from './models.js';
 import type { Outcome, RoomState } from './roomState.js';
-import type { Ban, ModLogPage, Pin, PurgeResult, RoomMode, RoomSettings } from './types.js';
+import type {
+  Ban,
+  FilterAction,
+  FilterEntry,
+  ModLogPage,
+  Pin,
+  PurgeResult,
+  RoomMode,
+  RoomSettings,
+} from './types.js';
 
 /** Options of {@link ModerationCalls.ban}. */
 export interface BanOptions {
@@ -151,5 +160,39 @@ export abstract class ModerationCalls extends EventEmitter {
     const seq = typeof result.seq === 'number' ? result.seq : null;
     if (seq !== null) await this.waitSeq(seq);
     return { seq, count: typeof result.count === 'number' ? result.count : 0 };
+  }
+
+  /**
+   * Add a word (or a pattern with `*` at its start and/or end) to the room's blocklist, or
+   * with `server: true` the server-wide one (admins). `action` is `block` (a matching
+   * message is refused, 125) or `mask` (the match is replaced by `*`); adding a listed
+   * pattern again changes its action.
+   */
+  async addFilterEntry(
+    pattern: string,
+    options: { action?: FilterAction; server?: boolean } = {},
+  ): Promise<FilterEntry> {
+    const result = await this.request('filter_add', {
+      pattern,
+      action: options.action ?? 'block',
+      scope: options.server ? 'server' : undefined,
+    });
+    const entry = result.entry as { pattern: string; action: FilterAction };
+    return { pattern: entry.pattern, action: entry.action };
+  }
+
+  /** Remove a pattern from the room's (or the server's) blocklist; NotFoundError if absent. */
+  async removeFilterEntry(pattern: string, options: { server?: boolean } = {}): Promise<void> {
+    await this.request('filter_remove', { pattern, scope: options.server ? 'server' : undefined });
+  }
+
+  /** The room's (or the server's) blocklist, oldest entry first (admins). */
+  async getFilterEntries(options: { server?: boolean } = {}): Promise<FilterEntry[]> {
+    const result = await this.request('filters', { scope: options.server ? 'server' : undefined });
+    const entries = Array.isArray(result.entries) ? result.entries : [];
+    return entries.map((e) => {
+      const entry = e as { pattern: string; action: FilterAction };
+      return { pattern: entry.pattern, action: entry.action };
+    });
   }
 }

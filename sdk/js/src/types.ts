@@ -262,3 +262,12 @@ export interface Limits {
   readonly maxFrameBytes?: number;
   readonly historyPageMax?: number;
 }
+
+/** What a blocklist entry does to a matching message: refuse it, or mask the match. */
+export type FilterAction = 'block' | 'mask';
+
+/** One entry of a room's or the server's blocklist (docs/moderation.md, "The word filter"). */
+export interface FilterEntry {
+  readonly pattern: string;
+  readonly action: FilterAction;
+}

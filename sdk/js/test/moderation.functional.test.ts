@@ -240,6 +240,26 @@ describe('moderation against the real server', () => {
     expect(rest.entries.at(-1)).toMatchObject({ targetUserId: 'bob', reason: 'spam', by: { id: 'mia' } });
   });
 
+  it('the word filter: admins manage it; block refuses, mask masks', async () => {
+    const ada = await join('wf', 'ada', 'admin');
+    const bob = await join('wf', 'bob');
+    await expect(bob.addFilterEntry('spam')).rejects.toBeInstanceOf(ForbiddenError);
+    expect(await ada.addFilterEntry('spam')).toEqual({ pattern: 'spam', action: 'block' });
+    await ada.addFilterEntry('darn', { action: 'mask' });
+    await ada.addFilterEntry('scam*', { server: true });
+    expect(await ada.getFilterEntries()).toEqual([
+      { pattern: 'spam', action: 'block' },
+      { pattern: 'darn', action: 'mask' },
+    ]);
+    expect(await ada.getFilterEntries({ server: true })).toEqual([{ pattern: 'scam*', action: 'block' }]);
+    await expect(bob.sendMessage('s p a m')).rejects.toMatchObject({ code: ErrorCode.BLOCKED_WORD });
+    expect((await bob.sendMessage('darn it')).text).toBe('**** it');
+    await ada.removeFilterEntry('spam');
+    await expect(ada.removeFilterEntry('spam')).rejects.toBeInstanceOf(NotFoundError);
+    await sleep(200);
+    expect((await bob.sendMessage('spam')).text).toBe('spam');
+  });
+
   it('a purge removes a spammer\'s messages: MESSAGE_DELETE for each, PURGE once, no reconnect', async () => {
     const mod = await join('mod-purge', 'mia', 'moderator');
     const spam = await join('mod-purge', 'spam');

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
+from pchat.protocol.wordfilter import FilterEntry
 
 from .events import InvalidArgumentError, ModLogPage, PurgeResult
 from .room_state import Outcome, RoomState
@@ -139,3 +140,26 @@ class ModerationCalls:
         if seq is not None:
             await self._wait_seq(int(seq))
         return PurgeResult(seq, int(result.get("count", 0)))
+
+    async def add_filter_entry(
+        self, pattern: str, action: str = "block", *, server: bool = False
+    ) -> FilterEntry:
+        """Add a word (or a pattern with ``*`` at its start and/or end) to the room's
+        blocklist, or with ``server`` the server-wide one (admins). ``action`` is ``block``
+        (a matching message is refused, ``125``) or ``mask`` (the match is replaced by
+        ``*``); adding a listed pattern again changes its action."""
+        result = await self._request(
+            "filter_add", pattern=pattern, action=action, scope="server" if server else None
+        )
+        entry = result["entry"]
+        return FilterEntry(entry["pattern"], entry["action"])
+
+    async def remove_filter_entry(self, pattern: str, *, server: bool = False) -> None:
+        """Remove a pattern from the room's (or the server's) blocklist; NotFoundError if
+        it is not listed."""
+        await self._request("filter_remove", pattern=pattern, scope="server" if server else None)
+
+    async def get_filter_entries(self, *, server: bool = False) -> list[FilterEntry]:
+        """The room's (or the server's) blocklist, oldest entry first (admins)."""
+        result = await self._request("filters", scope="server" if server else None)
+        return [FilterEntry(e["pattern"], e["action"]) for e in result["entries"]]
