@@ -47,6 +47,8 @@ MODULES = [
     "pchat.core.stream",
     "pchat.core.permissions",
     "pchat.core.clock",
+    "pchat.core.moderation",
+    "pchat.sdk.moderation",
     "pchat.core.tokens",
     "pchat.core.apikeys",
     "pchat.server.config",
