@@ -409,5 +409,16 @@ describe('moderation', { timeout: 10 * TIMEOUT }, () => {
       .getByTestId('mod-log-entry')
       .evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-id'))));
     assert.deepEqual(ids, [...ids].sort((a, b) => b - a), 'newest first');
+
+    // The panel folds to a one-line summary, and unfolds as it was.
+    await moe.page.getByTestId('moderation-fold').click();
+    assert.equal(await moe.page.getByTestId('room-modes').isVisible(), false);
+    assert.match(
+      (await moe.page.getByTestId('room-settings-folded').textContent()) ?? '',
+      /Open · no slow mode/,
+    );
+    await moe.page.getByTestId('moderation-fold').click();
+    await moe.page.getByTestId('room-modes').waitFor();
+    assert.equal(await count(), 12);
   });
 });

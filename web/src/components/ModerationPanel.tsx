@@ -39,7 +39,9 @@ const when = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' });
  * announcement to pin, the bans in force (each can be lifted) and the moderation log.
  */
 export function ModerationPanel(props: Props) {
-  const { settings, disabled } = props;
+  const { settings } = props;
+  // Folded, the panel leaves the column to the polls (the tools keep their state).
+  const [shown, setShown] = useState(true);
   return (
     <section
       className="panel moderation"
@@ -48,7 +50,33 @@ export function ModerationPanel(props: Props) {
     >
       <header className="panel-header">
         <h2 id="moderation-title">Moderation</h2>
+        <button
+          type="button"
+          className="link-button small"
+          onClick={() => setShown((v) => !v)}
+          aria-expanded={shown}
+          aria-controls="moderation-body"
+          data-testid="moderation-fold"
+        >
+          {shown ? 'Hide' : 'Show'}
+        </button>
       </header>
+      {!shown && (
+        <p className="mod-summary folded" data-testid="room-settings-folded">
+          {settingsSummary(settings)}
+        </p>
+      )}
+      <div id="moderation-body" hidden={!shown}>
+        <ModerationBody {...props} />
+      </div>
+    </section>
+  );
+}
+
+function ModerationBody(props: Props) {
+  const { settings, disabled } = props;
+  return (
+    <>
       <RoomModes settings={settings} disabled={disabled} onSetMode={props.onSetMode} />
       <AnnouncementForm
         disabled={disabled}
@@ -63,7 +91,7 @@ export function ModerationPanel(props: Props) {
         onUnban={props.onUnban}
       />
       <ModLog names={props.names} version={props.version} getModLog={props.getModLog} />
-    </section>
+    </>
   );
 }
 
