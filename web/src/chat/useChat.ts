@@ -76,11 +76,6 @@ export interface ChatController {
 /** How many moderation log entries a page shows. */
 export const MOD_LOG_PAGE = 10;
 
-/** `purge` as sdk/js documents it (`purge(userId, { withinSeconds })`, Events.PURGE). */
-interface Purging {
-  purge?: (userId: string, options?: { withinSeconds?: number }) => Promise<unknown>;
-}
-
 const NOTICE_MS = 8000;
 const BURST_MS = 1600;
 const MAX_BURSTS = 24;
@@ -201,14 +196,10 @@ export function useChat(
         Events.PIN,
         Events.BANNED,
         Events.UNBANNED,
+        Events.PURGE,
       ],
       refresh,
     );
-    // A purge marks messages deleted; the SDK fires PURGE once for all of them.
-    const purgeEvent = (Events as Readonly<Record<string, string>>).PURGE;
-    if (purgeEvent) {
-      (client as unknown as { on(e: string, h: () => void): void }).on(purgeEvent, refresh);
-    }
     client.on(Events.DISCONNECT, (event) => {
       if (active && event.code === CloseCode.KICKED) setRemoved(true);
     });
@@ -379,12 +370,7 @@ export function useChat(
       ban: (user: ChatUser, options: { kick?: boolean } = {}) =>
         moderate((c) => c.ban(user.id, { kick: options.kick === true })),
       unban: (userId: string) => moderate((c) => c.unban(userId)),
-      purge: (user: ChatUser) =>
-        moderate((c) => {
-          const purging = c as unknown as Purging;
-          if (!purging.purge) throw new Error('this SDK cannot purge yet');
-          return purging.purge.call(c, user.id);
-        }),
+      purge: (user: ChatUser) => moderate((c) => c.purge(user.id)),
       pinMessage: (message: ChatMessage) => moderate((c) => c.pinMessage(message.id)),
       pinAnnouncement: (text: string) => moderate((c) => c.pinAnnouncement(text)),
       unpin: () => moderate((c) => c.unpin()),
