@@ -25,6 +25,7 @@ MODULES = [
     "pchat.sdk",
     "pchat.storage.base",
     "pchat.storage.store_sqlite",
+    "pchat.storage.store_sqlite_schema",
     "pchat.storage.broker_memory",
     "pchat.storage.keys_sqlite",
     "pchat.storage.broker_local",

@@ -14,7 +14,7 @@ import pytest
 from pchat.protocol.models import User
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
 from pchat.protocol.wordfilter import FilterEntry
-from pchat.storage import store_postgres, store_sqlite
+from pchat.storage import store_postgres_schema, store_sqlite_schema
 from pchat.storage.base import MessageStore, ModerationStore, Purge, StoreUnavailable
 from tests.storage.conformance import ALICE, BOB, MOD, T0, StoreMaker, send
 
@@ -231,8 +231,9 @@ async def test_moderation_survives_a_restart(make_store: StoreMaker) -> None:
 async def test_a_store_from_before_moderation_is_migrated(
     make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for module in (store_sqlite, store_postgres):  # schema 1: the stream, reactions, polls
-        monkeypatch.setattr(module, "_MIGRATIONS", module._MIGRATIONS[:1])
+    # schema 1: the stream, reactions, polls
+    for module in (store_sqlite_schema, store_postgres_schema):
+        monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:1])
         monkeypatch.setattr(module, "SCHEMA_VERSION", 1)
     old = await make_store()
     written = await send(old, "lobby", 3)
@@ -376,8 +377,8 @@ async def test_blocklists_survive_a_restart(make_store: StoreMaker) -> None:
 async def test_a_store_from_before_the_word_filter_is_migrated(
     make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for module in (store_sqlite, store_postgres):  # schema 3: before the word filter
-        monkeypatch.setattr(module, "_MIGRATIONS", module._MIGRATIONS[:3])
+    for module in (store_sqlite_schema, store_postgres_schema):  # schema 3: before the word filter
+        monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:3])
         monkeypatch.setattr(module, "SCHEMA_VERSION", 3)
     old = await make_store()
     await send(old, "lobby", 3)

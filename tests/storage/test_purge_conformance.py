@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from pchat.protocol.models import Message, User
-from pchat.storage import store_postgres, store_sqlite
+from pchat.storage import store_postgres_schema, store_sqlite_schema
 from pchat.storage.base import Purge, StreamEvent, StreamStore
 from tests.storage.conformance import ALICE, BOB, MOD, T0, StoreMaker, send, seqs
 
@@ -206,8 +206,8 @@ async def test_a_purge_survives_a_restart(make_store: StoreMaker) -> None:
 async def test_a_store_from_before_purges_is_migrated(
     make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for module in (store_sqlite, store_postgres):  # schema 2: before purges
-        monkeypatch.setattr(module, "_MIGRATIONS", module._MIGRATIONS[:2])
+    for module in (store_sqlite_schema, store_postgres_schema):  # schema 2: before purges
+        monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:2])
         monkeypatch.setattr(module, "SCHEMA_VERSION", 2)
     old = await make_store()
     written = await send(old, "lobby", 3)

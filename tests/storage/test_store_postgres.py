@@ -13,7 +13,8 @@ from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import ConflictError
 from pchat.protocol.models import Poll, PollOption, User
 from pchat.storage.base import StoreUnavailable
-from pchat.storage.store_postgres import SCHEMA_VERSION, PostgresStore
+from pchat.storage.store_postgres import PostgresStore
+from pchat.storage.store_postgres_schema import SCHEMA_VERSION
 from tests.storage.backends import drop_schema, postgres_dsn, require_postgres, unique_name
 
 ALICE = User("u-alice", "alice")

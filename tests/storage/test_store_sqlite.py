@@ -13,7 +13,8 @@ import pytest
 from pchat.protocol.models import Poll, PollOption, User
 from pchat.storage import store_sqlite as sqlite_store
 from pchat.storage.base import StoreUnavailable
-from pchat.storage.store_sqlite import SCHEMA_VERSION, SQLiteStore
+from pchat.storage.store_sqlite import SQLiteStore
+from pchat.storage.store_sqlite_schema import SCHEMA_VERSION
 
 ALICE = User("u-alice", "alice")
 T0 = 1_700_000_000_000

@@ -19,10 +19,7 @@ of the SQLite store across nodes:
   by time becomes paging by position (one index seek on ``(room_id, ts, seq)``).
 
 Schema: the tables live in ``schema`` (default ``public``; one schema per test, or per
-tenant). ``schema_migrations`` records each applied migration; ``_MIGRATIONS[i]`` migrates
-version ``i`` to ``i + 1``, so a later change appends one entry. Nodes starting at once
-migrate one after the other (an advisory lock), and a node refuses a schema newer than its
-code.
+tenant); its migrations are in :mod:`~pchat.storage.store_postgres_schema`.
 
 Faults. Every operation runs within the store's time budget (``timeout``), waiting for a
 pooled connection included, so a stalled database never leaves requests — or a queue of
@@ -38,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import re
 import secrets
 import time
@@ -59,8 +55,9 @@ from . import poll_rules, sql_rows
 from .base import AppendResult, DeleteResult, Purge, RoomInfo, StoreUnavailable, StreamEvent
 from .sql_rows import M_JOINED, P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
 from .store_health import StoreHealth
+from .store_postgres_schema import migrate
 
-__all__ = ["SCHEMA_VERSION", "PostgresStore"]
+__all__ = ["PostgresStore"]
 
 _T = TypeVar("_T")
 if TYPE_CHECKING:
@@ -68,155 +65,6 @@ if TYPE_CHECKING:
 
     _Conn: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 _Row: TypeAlias = "asyncpg.Record | tuple[Any, ...]"
-
-_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
-    # 0 -> 1: the initial schema.
-    (
-        """CREATE TABLE rooms (
-            room_id text PRIMARY KEY,
-            epoch text NOT NULL,
-            last_seq bigint NOT NULL,
-            last_ts bigint NOT NULL,
-            created_at bigint NOT NULL
-        )""",
-        """CREATE TABLE messages (
-            room_id text NOT NULL,
-            seq bigint NOT NULL,
-            id text NOT NULL,
-            user_id text NOT NULL,
-            username text NOT NULL,
-            role text NOT NULL,
-            text text NOT NULL,
-            cid text,
-            ts bigint NOT NULL,
-            deleted boolean NOT NULL DEFAULT false,
-            deleted_by_id text,
-            deleted_by_name text,
-            deleted_by_role text,
-            deleted_at bigint,
-            PRIMARY KEY (room_id, seq)
-        )""",
-        "CREATE UNIQUE INDEX messages_id ON messages (room_id, id)",
-        """CREATE UNIQUE INDEX messages_cid ON messages (room_id, user_id, cid)
-            WHERE cid IS NOT NULL""",
-        "CREATE INDEX messages_ts ON messages (room_id, ts, seq)",
-        """CREATE TABLE events (
-            room_id text NOT NULL,
-            seq bigint NOT NULL,
-            kind text NOT NULL,
-            message_seq bigint NOT NULL,
-            PRIMARY KEY (room_id, seq)
-        )""",
-        """CREATE TABLE reactions (
-            room_id text NOT NULL,
-            reaction text NOT NULL,
-            count bigint NOT NULL,
-            PRIMARY KEY (room_id, reaction)
-        )""",
-        """CREATE TABLE polls (
-            room_id text NOT NULL,
-            id text NOT NULL,
-            question text NOT NULL,
-            status text NOT NULL,
-            created_by_id text NOT NULL,
-            created_by_name text NOT NULL,
-            created_by_role text NOT NULL,
-            created_at bigint NOT NULL,
-            publish_at bigint,
-            published_at bigint,
-            finished_at bigint,
-            PRIMARY KEY (room_id, id)
-        )""",
-        "CREATE INDEX polls_scheduled ON polls (publish_at) WHERE status = 'scheduled'",
-        """CREATE TABLE poll_options (
-            room_id text NOT NULL,
-            poll_id text NOT NULL,
-            idx integer NOT NULL,
-            text text NOT NULL,
-            votes bigint NOT NULL,
-            PRIMARY KEY (room_id, poll_id, idx)
-        )""",
-        """CREATE TABLE poll_votes (
-            room_id text NOT NULL,
-            poll_id text NOT NULL,
-            user_id text NOT NULL,
-            option integer NOT NULL,
-            ts bigint NOT NULL,
-            PRIMARY KEY (room_id, poll_id, user_id)
-        )""",
-        "CREATE INDEX poll_votes_user ON poll_votes (room_id, user_id)",
-    ),
-    # 1 -> 2: moderation — bans, room settings, pins, the moderation log (ids from a counter
-    # per room), and a user's messages by position (unique-chat mode's recent texts).
-    (
-        """CREATE TABLE bans (
-            room_id text NOT NULL,
-            user_id text NOT NULL,
-            by_id text NOT NULL,
-            by_name text NOT NULL,
-            by_role text NOT NULL,
-            created_at bigint NOT NULL,
-            until bigint,
-            reason text NOT NULL,
-            PRIMARY KEY (room_id, user_id)
-        )""",
-        """CREATE TABLE room_settings (
-            room_id text PRIMARY KEY,
-            slow_mode integer NOT NULL,
-            unique_chat boolean NOT NULL,
-            max_message_chars integer NOT NULL,
-            mode text NOT NULL
-        )""",
-        "CREATE TABLE pins (room_id text PRIMARY KEY, pin jsonb NOT NULL)",
-        "CREATE TABLE mod_log_heads (room_id text PRIMARY KEY, last_id bigint NOT NULL)",
-        """CREATE TABLE mod_log (
-            room_id text NOT NULL,
-            id bigint NOT NULL,
-            action text NOT NULL,
-            by_id text NOT NULL,
-            by_name text NOT NULL,
-            by_role text NOT NULL,
-            ts bigint NOT NULL,
-            target_user_id text,
-            message_id text,
-            reason text NOT NULL,
-            details jsonb NOT NULL,
-            PRIMARY KEY (room_id, id)
-        )""",
-        "CREATE INDEX messages_user ON messages (room_id, user_id, seq)",
-    ),
-    # 2 -> 3: purges — one row per ``message_purge`` event, at the event's position (the
-    # event's ``message_seq`` is 0: it joins no message).
-    (
-        """CREATE TABLE purges (
-            room_id text NOT NULL,
-            seq bigint NOT NULL,
-            user_id text NOT NULL,
-            since bigint NOT NULL,
-            by_id text NOT NULL,
-            by_name text NOT NULL,
-            by_role text NOT NULL,
-            ts bigint NOT NULL,
-            count bigint NOT NULL,
-            PRIMARY KEY (room_id, seq)
-        )""",
-    ),
-    # 3 -> 4: the word filter's blocklists, one per room and the server's (room ``*``); ``seq``
-    # orders a list's entries as they were added (an identity: distinct across nodes).
-    (
-        """CREATE TABLE filter_entries (
-            room_id text NOT NULL,
-            pattern text NOT NULL,
-            action text NOT NULL,
-            seq bigint GENERATED ALWAYS AS IDENTITY,
-            PRIMARY KEY (room_id, pattern)
-        )""",
-        "CREATE INDEX filter_entries_seq ON filter_entries (room_id, seq)",
-    ),
-)
-
-#: The schema version this code writes (the highest row of ``schema_migrations``).
-SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
 _MAX_SEQ: Final = (1 << 63) - 1
 _SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -346,12 +194,6 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _lock_key(schema: str) -> int:
-    """The advisory lock that serialises migrations of ``schema`` (a signed 64-bit int)."""
-    digest = hashlib.sha256(f"pchat-migrate:{schema}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 # -- rows to objects --------------------------------------------------------------------------
 
 
@@ -433,7 +275,7 @@ class PostgresStore:
         )
         try:
             async with pool.acquire() as conn:
-                await self._migrate(conn)
+                await migrate(conn, self.schema)
         except BaseException:
             await pool.close()
             raise
@@ -447,28 +289,6 @@ class PostgresStore:
     async def _probe(self) -> None:
         budget = _PROBE_TIMEOUT if self._timeout is None else min(_PROBE_TIMEOUT, self._timeout)
         await self._run(lambda c: c.fetchval("SELECT 1"), timeout=budget)
-
-    async def _migrate(self, conn: _Conn) -> None:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(self.schema))
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version integer PRIMARY KEY,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"schema {self.schema!r} is at version {version},"
-                    f" newer than this pchat's ({SCHEMA_VERSION})"
-                )
-            for number in range(version, SCHEMA_VERSION):
-                for statement in _MIGRATIONS[number]:
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version) VALUES ($1)", number + 1
-                )
 
     async def close(self) -> None:
         """Finish the queued appends, then close the connections (at once if the server

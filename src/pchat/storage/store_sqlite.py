@@ -19,8 +19,7 @@ How it is fast without giving up durability or order:
   grows with ``seq``, and paging by time becomes paging by position: one index seek on
   ``(room_id, ts)`` finds the position, the primary key does the rest.
 
-The schema version is kept in ``PRAGMA user_version``; ``_MIGRATIONS[i]`` migrates version
-``i`` to ``i + 1``, so a later change appends one entry.
+The schema and its migrations are in :mod:`~pchat.storage.store_sqlite_schema`.
 
 Faults: an operation over the time budget (``timeout``), or one that finds the file locked
 (another process writing past ``busy_timeout``) or the disk full, raises
@@ -54,163 +53,11 @@ from .base import AppendResult, DeleteResult, Purge, RoomInfo, StoreUnavailable,
 from .private_files import private_file, sqlite_files
 from .sql_rows import P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
 from .store_health import StoreHealth
+from .store_sqlite_schema import migrate
 
-__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+__all__ = ["SQLiteStore"]
 
 _T = TypeVar("_T")
-
-_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
-    # 0 -> 1: the initial schema.
-    (
-        """CREATE TABLE rooms (
-            room_id TEXT PRIMARY KEY,
-            epoch TEXT NOT NULL,
-            last_seq INTEGER NOT NULL,
-            last_ts INTEGER NOT NULL,
-            created_at INTEGER NOT NULL
-        ) WITHOUT ROWID""",
-        """CREATE TABLE messages (
-            room_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            id TEXT NOT NULL,
-            user_id TEXT NOT NULL,
-            username TEXT NOT NULL,
-            role TEXT NOT NULL,
-            text TEXT NOT NULL,
-            cid TEXT,
-            ts INTEGER NOT NULL,
-            deleted INTEGER NOT NULL DEFAULT 0,
-            deleted_by_id TEXT,
-            deleted_by_name TEXT,
-            deleted_by_role TEXT,
-            deleted_at INTEGER,
-            PRIMARY KEY (room_id, seq)
-        ) WITHOUT ROWID""",
-        "CREATE UNIQUE INDEX messages_id ON messages (room_id, id)",
-        """CREATE UNIQUE INDEX messages_cid ON messages (room_id, user_id, cid)
-            WHERE cid IS NOT NULL""",
-        "CREATE INDEX messages_ts ON messages (room_id, ts, seq)",
-        """CREATE TABLE events (
-            room_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            message_seq INTEGER NOT NULL,
-            PRIMARY KEY (room_id, seq)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE reactions (
-            room_id TEXT NOT NULL,
-            reaction TEXT NOT NULL,
-            count INTEGER NOT NULL,
-            PRIMARY KEY (room_id, reaction)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE polls (
-            room_id TEXT NOT NULL,
-            id TEXT NOT NULL,
-            question TEXT NOT NULL,
-            status TEXT NOT NULL,
-            created_by_id TEXT NOT NULL,
-            created_by_name TEXT NOT NULL,
-            created_by_role TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            publish_at INTEGER,
-            published_at INTEGER,
-            finished_at INTEGER,
-            PRIMARY KEY (room_id, id)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX polls_scheduled ON polls (publish_at) WHERE status = 'scheduled'",
-        # One row per option; ``votes`` is updated in the transaction that records the vote.
-        """CREATE TABLE poll_options (
-            room_id TEXT NOT NULL,
-            poll_id TEXT NOT NULL,
-            idx INTEGER NOT NULL,
-            text TEXT NOT NULL,
-            votes INTEGER NOT NULL,
-            PRIMARY KEY (room_id, poll_id, idx)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE poll_votes (
-            room_id TEXT NOT NULL,
-            poll_id TEXT NOT NULL,
-            user_id TEXT NOT NULL,
-            option INTEGER NOT NULL,
-            ts INTEGER NOT NULL,
-            PRIMARY KEY (room_id, poll_id, user_id)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX poll_votes_user ON poll_votes (room_id, user_id, option)",
-    ),
-    # 1 -> 2: moderation — bans, room settings, pins, the moderation log (ids from a counter
-    # per room), and a user's messages by position (unique-chat mode's recent texts).
-    (
-        """CREATE TABLE bans (
-            room_id TEXT NOT NULL,
-            user_id TEXT NOT NULL,
-            by_id TEXT NOT NULL,
-            by_name TEXT NOT NULL,
-            by_role TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            until INTEGER,
-            reason TEXT NOT NULL,
-            PRIMARY KEY (room_id, user_id)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE room_settings (
-            room_id TEXT PRIMARY KEY,
-            slow_mode INTEGER NOT NULL,
-            unique_chat INTEGER NOT NULL,
-            max_message_chars INTEGER NOT NULL,
-            mode TEXT NOT NULL
-        ) WITHOUT ROWID""",
-        "CREATE TABLE pins (room_id TEXT PRIMARY KEY, pin TEXT NOT NULL) WITHOUT ROWID",
-        """CREATE TABLE mod_log_heads (
-            room_id TEXT PRIMARY KEY,
-            last_id INTEGER NOT NULL
-        ) WITHOUT ROWID""",
-        """CREATE TABLE mod_log (
-            room_id TEXT NOT NULL,
-            id INTEGER NOT NULL,
-            action TEXT NOT NULL,
-            by_id TEXT NOT NULL,
-            by_name TEXT NOT NULL,
-            by_role TEXT NOT NULL,
-            ts INTEGER NOT NULL,
-            target_user_id TEXT,
-            message_id TEXT,
-            reason TEXT NOT NULL,
-            details TEXT NOT NULL,
-            PRIMARY KEY (room_id, id)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX messages_user ON messages (room_id, user_id, seq)",
-    ),
-    # 2 -> 3: purges — one row per ``message_purge`` event, at the event's position (the
-    # event's ``message_seq`` is 0: it joins no message).
-    (
-        """CREATE TABLE purges (
-            room_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            user_id TEXT NOT NULL,
-            since INTEGER NOT NULL,
-            by_id TEXT NOT NULL,
-            by_name TEXT NOT NULL,
-            by_role TEXT NOT NULL,
-            ts INTEGER NOT NULL,
-            count INTEGER NOT NULL,
-            PRIMARY KEY (room_id, seq)
-        ) WITHOUT ROWID""",
-    ),
-    # 3 -> 4: the word filter's blocklists, one per room and the server's (room ``*``); ``seq``
-    # numbers a list's entries in the order they were added.
-    (
-        """CREATE TABLE filter_entries (
-            room_id TEXT NOT NULL,
-            pattern TEXT NOT NULL,
-            action TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            PRIMARY KEY (room_id, pattern)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX filter_entries_seq ON filter_entries (room_id, seq)",
-    ),
-)
-
-#: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
 _MAX_SEQ: Final = (1 << 63) - 1
 
@@ -430,18 +277,6 @@ def _connect(path: Path, *, write: bool) -> sqlite3.Connection:
 
 
 # -- jobs: each runs on a worker thread with that worker's connection ----------------------
-
-
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(
-            f"{path}: schema version {version} is newer than this pchat's ({SCHEMA_VERSION})"
-        )
-    for statements in _MIGRATIONS[version:]:
-        for statement in statements:
-            conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _room_info(conn: sqlite3.Connection, room_id: str) -> RoomInfo | None:
@@ -789,7 +624,7 @@ class SQLiteStore:
         conn = await asyncio.to_thread(_connect, self._path, write=True)
         self._writer = _Worker("pchat-sqlite-writer", conn, batch_max=self._batch_max, write=True)
         try:
-            await self._write(lambda c: _migrate(c, self._path))
+            await self._write(lambda c: migrate(c, self._path))
             conn = await asyncio.to_thread(_connect, self._path, write=False)
         except BaseException:
             await self.close()
