@@ -87,6 +87,31 @@ async def test_bans_of_one_room_stay_in_it(store: ModerationStore) -> None:
     assert await store.bans("hall", T0) == [in_hall]
 
 
+async def test_expired_bans_are_forgotten_in_every_room(store: ModerationStore) -> None:
+    carol, dave = User("u-carol", "carol"), User("u-dave", "dave")
+    now = T0 + 10_000
+    gone = {  # ended before now, or at it (``until`` is the first ms free)
+        "lobby": [ban(ALICE, until=T0 + 1000), ban(BOB, until=now)],
+        "hall": [ban(ALICE, until=T0 + 9_999)],
+    }
+    kept = {  # running at now, or permanent
+        "lobby": [ban(carol, until=now + 1), ban(dave)],
+        "hall": [ban(BOB, until=now + 60_000), ban(carol)],
+    }
+    for room in ("lobby", "hall"):
+        for b in gone[room] + kept[room]:
+            await store.put_ban(room, b)
+    assert await store.forget_expired_bans(T0) == 0  # nothing had ended at T0
+    assert await store.forget_expired_bans(now) == 3
+    for room in ("lobby", "hall"):
+        # Asked about a time when the forgotten ones were in force: they are gone.
+        listed = await store.bans(room, T0)
+        assert sorted(listed, key=lambda b: b.user_id) == kept[room]
+    assert await store.forget_expired_bans(now) == 0
+    assert await store.remove_ban("lobby", ALICE.id) is False
+    assert await store.remove_ban("lobby", carol.id) is True
+
+
 async def test_room_settings_default_and_round_trip(store: ModerationStore) -> None:
     assert await store.room_settings("lobby") == RoomSettings()
     slow = RoomSettings(slow_mode=30, unique_chat=True, max_message_chars=200, mode="open")
@@ -212,6 +237,7 @@ async def test_moderation_survives_a_restart(make_store: StoreMaker) -> None:
     await store.close()
     for call in (
         store.bans("lobby", T0),
+        store.forget_expired_bans(T0),
         store.put_pin("lobby", None),
         store.log_action("x", action("ban")),
     ):

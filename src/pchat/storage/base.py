@@ -287,6 +287,12 @@ class ModerationStore(Protocol):
     async def bans(self, room_id: str, now_ms: int) -> list[Ban]:
         """The room's bans still in force at ``now_ms`` (expired ones are not returned)."""
 
+    async def forget_expired_bans(self, now_ms: int) -> int:
+        """Delete bans that ended before now_ms (all rooms); returns how many.
+
+        A ban ends at its ``until``, the first millisecond free, so this deletes exactly the
+        bans that :meth:`bans` no longer returns at ``now_ms``; permanent ones are kept."""
+
     async def room_settings(self, room_id: str) -> RoomSettings:
         """The room's settings; the defaults (``RoomSettings()``) for a room never set."""
 

@@ -150,6 +150,10 @@ _SQL_BANS: Final = (
     f"SELECT {sql_rows.B} FROM bans WHERE room_id = $1 AND (until IS NULL OR until > $2)"
     " ORDER BY user_id"
 )
+# What ``_SQL_BANS`` no longer returns at ``$1``, in every room; the number deleted.
+_SQL_FORGET_EXPIRED_BANS: Final = """
+    WITH d AS (DELETE FROM bans WHERE until IS NOT NULL AND until <= $1 RETURNING 1)
+    SELECT count(*) FROM d"""
 # The head's row lock orders the entries of one room, on every node: ids commit in order.
 _SQL_LOG_ACTION: Final = f"""
     WITH head AS (
@@ -714,6 +718,10 @@ class PostgresStore:
     async def bans(self, room_id: str, now_ms: int) -> list[Ban]:
         rows = await self._run(lambda c: c.fetch(_SQL_BANS, room_id, now_ms))
         return [sql_rows.ban_from_row(row) for row in rows]
+
+    async def forget_expired_bans(self, now_ms: int) -> int:
+        count: int = await self._run(lambda c: c.fetchval(_SQL_FORGET_EXPIRED_BANS, now_ms))
+        return count
 
     async def room_settings(self, room_id: str) -> RoomSettings:
         row = await self._run(

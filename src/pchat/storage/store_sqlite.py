@@ -87,6 +87,8 @@ _SQL_BANS: Final = (
     f"SELECT {sql_rows.B} FROM bans WHERE room_id = ?1 AND (until IS NULL OR until > ?2)"
     " ORDER BY user_id"
 )
+# What ``_SQL_BANS`` no longer returns at ``?1``, in every room.
+_SQL_FORGET_EXPIRED_BANS: Final = "DELETE FROM bans WHERE until IS NOT NULL AND until <= ?1"
 _SQL_MOD_LOG: Final = (
     f"SELECT {sql_rows.L} FROM mod_log WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
 )
@@ -749,6 +751,9 @@ class SQLiteStore:
     async def bans(self, room_id: str, now_ms: int) -> list[Ban]:
         rows = await self._read(lambda c: c.execute(_SQL_BANS, (room_id, now_ms)).fetchall())
         return [sql_rows.ban_from_row(row) for row in rows]
+
+    async def forget_expired_bans(self, now_ms: int) -> int:
+        return await self._write(lambda c: c.execute(_SQL_FORGET_EXPIRED_BANS, (now_ms,)).rowcount)
 
     async def room_settings(self, room_id: str) -> RoomSettings:
         return await self._read(lambda c: _room_settings(c, room_id))
