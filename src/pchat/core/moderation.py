@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import unicodedata
 from collections.abc import Callable
@@ -43,6 +44,8 @@ from .settings import CoreSettings
 from .stream import purge_push
 
 __all__ = ["Moderation", "SessionsOf"]
+
+log = logging.getLogger(__name__)
 
 #: The longest timeout a moderator can give, in seconds (a year); longer: ban until lifted.
 MAX_BAN_SECONDS = 366 * 24 * 3600
@@ -140,6 +143,13 @@ class Moderation:
             "pin": state.pin.to_wire() if state.pin else None,
             "ban": ban.to_wire() if ban else None,
         }
+
+    async def forget_expired_bans(self) -> None:
+        """Remove ended timeouts from the store (a job: they no longer act, this only keeps
+        the table from growing with every timeout ever given)."""
+        removed = await self._store.forget_expired_bans(now_ms())
+        if removed:
+            log.info("forgot %d ended timeouts", removed)
 
     async def reload_server_words(self) -> None:
         """Read the server-wide blocklist (a job; changes on other nodes arrive so)."""
