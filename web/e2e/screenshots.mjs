@@ -142,6 +142,24 @@ try {
   await bob.page.setViewportSize({ width: 420, height: 860 });
   await bob.page.screenshot({ path: joinPath(OUT, 'mobile.png') });
 
+  // Moderation: an announcement pinned, slow mode on, the tools of Bob's message open; then
+  // Bob timed out, as he sees it.
+  await bob.page.setViewportSize({ width: 1200, height: 800 });
+  await moe.page.getByTestId('poll-form').getByRole('button', { name: 'Cancel' }).click();
+  await moe.page.getByTestId('announcement-input').fill('Doors open at 8 pm. Be kind in the chat!');
+  await moe.page.getByTestId('announcement-pin').click();
+  await bob.page.getByTestId('pinned-banner').waitFor();
+  await moe.page.getByTestId('slow-mode-30').click();
+  await moe.page.waitForSelector('[data-testid="room-settings"][data-slow-mode="30"]');
+  const bobs = moe.page.getByTestId('message').filter({ hasText: 'hear the sound check?' });
+  await bobs.getByTestId('message-mod-toggle').click();
+  await moe.page.screenshot({ path: joinPath(OUT, 'moderation.png') });
+  await bobs.getByTestId('mod-timeout').click();
+  await bobs.getByTestId('mod-confirm').click();
+  await bob.page.getByTestId('ban-notice').waitFor();
+  await bob.page.waitForTimeout(1200);
+  await bob.page.screenshot({ path: joinPath(OUT, 'timed-out.png') });
+
   console.log(`screenshots written to ${OUT}`);
 } finally {
   await browser.close();
