@@ -8,10 +8,17 @@ A test names the narrowest interface it exercises in its signature.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
 
 from pchat.protocol.models import Message, Poll, PollOption, User
+from pchat.storage import store_postgres_schema, store_sqlite_schema
 from pchat.storage.base import Broker, MessageStore, StreamStore
+from pchat.storage.store_sqlite import SQLiteStore
 from tests.helpers import t
 
 __all__ = [
@@ -23,8 +30,10 @@ __all__ = [
     "Got",
     "StoreMaker",
     "make_poll",
+    "old_schema",
     "recorder",
     "send",
+    "send_old",
     "seqs",
     "until",
 ]
@@ -59,6 +68,75 @@ async def send(
         )
         messages.append(result.message)
     return messages
+
+
+def old_schema(monkeypatch: pytest.MonkeyPatch, version: int) -> None:
+    """Have the stores opened next stop at schema ``version``, as a pchat of then
+    (``monkeypatch.undo()``: the stores opened after migrate to today's)."""
+    for module in (store_sqlite_schema, store_postgres_schema):
+        monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:version])
+        monkeypatch.setattr(module, "SCHEMA_VERSION", version)
+
+
+async def send_old(
+    store: StreamStore, room: str, n: int, *, user: User = ALICE, prefix: str = "m"
+) -> list[Message]:
+    """Append ``n`` messages as a pchat from before replies and mentions did (schema 4 and
+    older; today's store code names their columns, which such a schema lacks): in SQL on the
+    store's own connection. Message i has id and cid ``{prefix}{i}``, and ``ts`` ``T0`` plus
+    its position. Returns them as a store reads them after migrating."""
+    last = (await store.room(room)).last_seq
+    messages = [
+        Message(
+            id=f"{prefix}{i}", seq=seq, ts=T0 + seq, user=user, text=f"text {i}", cid=f"{prefix}{i}"
+        )
+        for i, seq in enumerate(range(last + 1, last + n + 1))
+    ]
+    await _execute(
+        store,
+        (
+            "INSERT INTO messages (room_id, seq, id, user_id, username, role, text, cid, ts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (room, m.seq, m.id, user.id, user.username, user.role, m.text, m.cid, m.ts)
+                for m in messages
+            ],
+        ),
+        (
+            "INSERT INTO events (room_id, seq, kind, message_seq) VALUES (?, ?, 'message', ?)",
+            [(room, m.seq, m.seq) for m in messages],
+        ),
+        (
+            "UPDATE rooms SET last_seq = ?, last_ts = ? WHERE room_id = ?",
+            [(last + n, T0 + last + n, room)],
+        ),
+    )
+    return messages
+
+
+async def _execute(store: StreamStore, *statements: tuple[str, list[tuple[Any, ...]]]) -> None:
+    """Run each ``(sql, rows)`` for every row, in one transaction on the store's own
+    connection (``?`` marks a parameter, numbered for PostgreSQL)."""
+    if isinstance(store, SQLiteStore):
+
+        def write(conn: Any) -> None:
+            for sql, rows in statements:
+                conn.executemany(sql, rows)
+
+        await store._write(write)
+        return
+
+    async def run(conn: Any) -> None:
+        for sql, rows in statements:
+            await conn.executemany(_numbered(sql), rows)
+
+    await store._tx(run)
+
+
+def _numbered(sql: str) -> str:
+    """``sql`` with PostgreSQL's parameters: ``$1``, ``$2``, … for its ``?``."""
+    numbers = itertools.count(1)
+    return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
 
 
 def make_poll(

@@ -14,9 +14,8 @@ import pytest
 from pchat.protocol.models import User
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
 from pchat.protocol.wordfilter import FilterEntry
-from pchat.storage import store_postgres_schema, store_sqlite_schema
-from pchat.storage.base import MessageStore, ModerationStore, Purge, StoreUnavailable
-from tests.storage.conformance import ALICE, BOB, MOD, T0, StoreMaker, send
+from pchat.storage.base import MessageStore, ModerationStore, Purge, StoreUnavailable, StreamEvent
+from tests.storage.conformance import ALICE, BOB, MOD, T0, StoreMaker, old_schema, send, send_old
 
 ADMIN = User("u-admin", "admin", "admin")
 SERVER = "*"  # the server-wide blocklist
@@ -257,12 +256,9 @@ async def test_moderation_survives_a_restart(make_store: StoreMaker) -> None:
 async def test_a_store_from_before_moderation_is_migrated(
     make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # schema 1: the stream, reactions, polls
-    for module in (store_sqlite_schema, store_postgres_schema):
-        monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:1])
-        monkeypatch.setattr(module, "SCHEMA_VERSION", 1)
+    old_schema(monkeypatch, 1)  # before moderation: the stream, reactions, polls
     old = await make_store()
-    written = await send(old, "lobby", 3)
+    written = await send_old(old, "lobby", 3)
     with pytest.raises((sqlite3.OperationalError, asyncpg.UndefinedTableError), match="bans"):
         await old.bans("lobby", T0)
     await old.close()
@@ -403,18 +399,18 @@ async def test_blocklists_survive_a_restart(make_store: StoreMaker) -> None:
 async def test_a_store_from_before_the_word_filter_is_migrated(
     make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for module in (store_sqlite_schema, store_postgres_schema):  # schema 3: before the word filter
-        monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:3])
-        monkeypatch.setattr(module, "SCHEMA_VERSION", 3)
+    old_schema(monkeypatch, 3)  # before the word filter
     old = await make_store()
-    await send(old, "lobby", 3)
-    await send(old, "lobby", 2, user=BOB, prefix="b")
+    alice = await send_old(old, "lobby", 3)
+    bob = await send_old(old, "lobby", 2, user=BOB, prefix="b")
     purged = await old.purge_user("lobby", BOB.id, since=0, by=MOD, ts=T0 + 10)
     await old.put_ban("lobby", ban(BOB, reason="spam"))
     settings = RoomSettings(slow_mode=10)
     await old.put_room_settings("lobby", settings)
     logged = await old.log_action("lobby", action("purge", 1))
-    history, events = await old.history("lobby"), await old.events_since("lobby", 0, 10)
+    history = [*alice, *(m.as_deleted(MOD, T0 + 10) for m in bob)]
+    events = [StreamEvent(m.seq, "message", m) for m in history]
+    events.append(StreamEvent(6, "message_purge", None, Purge(BOB.id, 0, MOD, T0 + 10, 2)))
     with pytest.raises(
         (sqlite3.OperationalError, asyncpg.UndefinedTableError), match="filter_entries"
     ):

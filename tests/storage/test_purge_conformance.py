@@ -11,9 +11,18 @@ import asyncpg
 import pytest
 
 from pchat.protocol.models import Message, User
-from pchat.storage import store_postgres_schema, store_sqlite_schema
 from pchat.storage.base import Purge, StreamEvent, StreamStore
-from tests.storage.conformance import ALICE, BOB, MOD, T0, StoreMaker, send, seqs
+from tests.storage.conformance import (
+    ALICE,
+    BOB,
+    MOD,
+    T0,
+    StoreMaker,
+    old_schema,
+    send,
+    send_old,
+    seqs,
+)
 
 ADMIN = User("u-admin", "admin", "admin")
 
@@ -206,13 +215,11 @@ async def test_a_purge_survives_a_restart(make_store: StoreMaker) -> None:
 async def test_a_store_from_before_purges_is_migrated(
     make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for module in (store_sqlite_schema, store_postgres_schema):  # schema 2: before purges
-        monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:2])
-        monkeypatch.setattr(module, "SCHEMA_VERSION", 2)
+    old_schema(monkeypatch, 2)  # before purges
     old = await make_store()
-    written = await send(old, "lobby", 3)
+    written = await send_old(old, "lobby", 3)
     with pytest.raises((sqlite3.OperationalError, asyncpg.UndefinedTableError), match="purges"):
-        await old.events_since("lobby", 0, 10)
+        await old.purge_user("lobby", ALICE.id, since=0, by=MOD, ts=T0 + 9)
     await old.close()
     monkeypatch.undo()
 

@@ -4,14 +4,26 @@ store backend of ``conftest.STORE_FACTORIES``."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
+import asyncpg
 import pytest
 
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import ConflictError
 from pchat.protocol.models import Message
 from pchat.storage.base import StreamStore
-from tests.storage.conformance import ALICE, BOB, MOD, T0, send, seqs
+from tests.storage.conformance import (
+    ALICE,
+    BOB,
+    MOD,
+    T0,
+    StoreMaker,
+    old_schema,
+    send,
+    send_old,
+    seqs,
+)
 
 # -- rooms and appends ------------------------------------------------------------------------
 
@@ -222,3 +234,137 @@ async def test_a_failing_write_fails_alone(store: StreamStore) -> None:
     assert not isinstance(results[2], BaseException)
     assert seqs(await store.history("lobby")) == [1, 3, 4]
     assert (await store.room("lobby")).last_seq == 4
+
+
+# -- replies and mentions -----------------------------------------------------------------------
+
+
+async def test_a_reply_and_its_mentions_are_stored_with_it(make_store: StoreMaker) -> None:
+    store = await make_store()
+    [first] = await send(store, "lobby", 1)
+    reply = await store.append_message(
+        "lobby",
+        message_id="r",
+        user=BOB,
+        text="@mod @alice yes",
+        cid="c-r",
+        ts=T0 + 5,
+        reply_to=first.id,
+        mentions=(MOD.id, ALICE.id),  # in the order given
+    )
+    assert reply.message == Message(
+        id="r",
+        seq=2,
+        ts=T0 + 5,
+        user=BOB,
+        text="@mod @alice yes",
+        cid="c-r",
+        reply_to="m0",
+        mentions=(MOD.id, ALICE.id),
+    )
+    assert (first.reply_to, first.mentions) == (None, ())
+    assert await store.get_message("lobby", "r") == reply.message
+    assert await store.history("lobby") == [first, reply.message]
+    events = await store.events_since("lobby", 0, 10)
+    assert [e.message for e in events] == [first, reply.message]
+
+    # Deleted, a message keeps them (only its text goes), in every read and in the replay.
+    deleted = await store.delete_message("lobby", "r", by=MOD, ts=T0 + 9)
+    assert deleted is not None
+    assert deleted.message == reply.message.as_deleted(MOD, T0 + 9)
+    assert (deleted.message.reply_to, deleted.message.mentions) == ("m0", (MOD.id, ALICE.id))
+    assert await store.get_message("lobby", "r") == deleted.message
+    events = await store.events_since("lobby", 0, 10)
+    assert [e.message for e in events] == [first, deleted.message, deleted.message]
+    await store.close()
+
+    reopened = await make_store()
+    assert await reopened.get_message("lobby", "r") == deleted.message
+    assert await reopened.history("lobby") == [first, deleted.message]
+    assert await reopened.events_since("lobby", 0, 10) == events
+
+
+async def test_a_repeated_cid_returns_the_first_reply_and_mentions(store: StreamStore) -> None:
+    await send(store, "lobby", 2)
+    first = await store.append_message(
+        "lobby", message_id="a", user=BOB, text="x", cid="c1", ts=T0, reply_to="m0", mentions=("u",)
+    )
+    again = await store.append_message(
+        "lobby", message_id="b", user=BOB, text="x", cid="c1", ts=T0, reply_to="m1", mentions=()
+    )
+    assert not again.created and again.message == first.message
+    assert (again.message.reply_to, again.message.mentions) == ("m0", ("u",))
+    # A first send without them: its repeat with them returns it without them.
+    plain = await store.append_message("lobby", message_id="c", user=BOB, text="y", cid="c2", ts=T0)
+    repeat = await store.append_message(
+        "lobby", message_id="d", user=BOB, text="y", cid="c2", ts=T0, reply_to="a", mentions=("u",)
+    )
+    assert repeat.message == plain.message
+    assert (repeat.message.reply_to, repeat.message.mentions) == (None, ())
+
+
+async def test_concurrent_replies_keep_their_own_fields(store: StreamStore) -> None:
+    # Appends to one room may be written together (PostgreSQL groups them in one
+    # transaction): each keeps its own reply_to and mentions, none or several.
+    def fields(i: int) -> tuple[str | None, tuple[str, ...]]:
+        return (f"m{i - 1}" if i % 3 else None, tuple(f"u{j}" for j in range(i % 4)))
+
+    results = await asyncio.gather(
+        *(
+            store.append_message(
+                "lobby",
+                message_id=f"m{i}",
+                user=ALICE,
+                text=str(i),
+                cid=f"c{i % 40}",  # the last ten repeat a cid of the first forty
+                ts=T0 + i,
+                reply_to=fields(i)[0],
+                mentions=fields(i)[1],
+            )
+            for i in range(50)
+        )
+    )
+    stored = {m.id: m for m in await store.history("lobby", limit=100)}
+    assert len(stored) == 40
+    for result in results:
+        i = int(result.message.text)
+        assert (result.message.reply_to, result.message.mentions) == fields(i)
+        assert stored[result.message.id] == result.message
+    replayed = [e.message for e in await store.events_since("lobby", 0, 100)]
+    assert replayed == sorted(stored.values(), key=lambda m: m.seq)
+
+
+async def test_a_store_from_before_replies_is_migrated(
+    make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_schema(monkeypatch, 4)  # before replies
+    old = await make_store()
+    written = await send_old(old, "lobby", 3)
+    with pytest.raises((sqlite3.OperationalError, asyncpg.UndefinedColumnError), match="reply_to"):
+        await old.history("lobby")
+    await old.close()
+    monkeypatch.undo()
+
+    store = await make_store()
+    assert all((m.reply_to, m.mentions) == (None, ()) for m in written)
+    assert await store.history("lobby") == written
+    assert await store.get_message("lobby", "m1") == written[1]
+    assert [e.message for e in await store.events_since("lobby", 0, 10)] == written
+    # A repeat of an old send returns the old message; new ones store their fields.
+    repeat = await store.append_message(
+        "lobby", message_id="x", user=ALICE, text="?", cid="m2", ts=T0, reply_to="m0"
+    )
+    assert not repeat.created and repeat.message == written[2]
+    reply = await store.append_message(
+        "lobby",
+        message_id="r",
+        user=BOB,
+        text="hi",
+        cid=None,
+        ts=T0 + 9,
+        reply_to="m0",
+        mentions=(ALICE.id,),
+    )
+    assert reply.message.seq == 4
+    assert await store.get_message("lobby", "r") == reply.message
+    assert await store.history("lobby") == [*written, reply.message]

@@ -141,6 +141,10 @@ class Connections:
         if session.room_id is not None:
             await self._leave(session, session.room_id)
 
+    def users_in(self, room_id: str) -> list[User]:
+        """The users with a session in the room on this node."""
+        return [s.user for s in self.sessions if s.room_id == room_id and s.user is not None]
+
     def sessions_of(self, room_id: str, user_id: str) -> list[Session]:
         """This node's sessions of ``user_id`` in the room."""
         return [

@@ -7,7 +7,8 @@ event too: soft, the text removed, ``message_delete`` to the room.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from pchat.protocol.codes import ErrorCode
@@ -27,6 +28,9 @@ from .stream import delete_push, message_push
 
 __all__ = ["Messages"]
 
+#: Mentions resolve against the authors of the room's newest so many messages too.
+_MENTION_LOOKBACK = 200
+
 
 class Messages:
     """The message requests of one node."""
@@ -40,11 +44,14 @@ class Messages:
         limiter: Limiter,
         guard: WriteGuard | None = None,
         on_deleted: Callable[[str, str, User], Awaitable[None]] | None = None,
+        present: Callable[[str], Iterable[User]] = lambda room_id: (),
     ) -> None:
         self._settings = settings
         self._guard = guard or OpenDoor()
         #: Told ``(room_id, message_id, by)`` after a delete (the pin goes with its message).
         self._on_deleted = on_deleted
+        #: The users connected to a room on this node (mentions resolve against them).
+        self._present = present
         self._node = node
         self._store = store
         self._limiter = limiter
@@ -59,14 +66,47 @@ class Messages:
         cid = validate_client_id(args["cid"]) if "cid" in args else None
         text = await self._guard.check_write(session, "send", text) or text
         await self._limiter.take(session, self._buckets, f"msg:{user.id}")
+        reply_to = args.get("reply_to")
+        if reply_to is not None and await self._store.get_message(room_id, reply_to) is None:
+            raise request_error(ErrorCode.NOT_FOUND, "no such message to reply to")
+        mentions = await self._mentions(room_id, text, user) if "@" in text else ()
         result = await self._store.append_message(
-            room_id, message_id=new_id(), user=user, text=text, cid=cid, ts=now_ms()
+            room_id,
+            message_id=new_id(),
+            user=user,
+            text=text,
+            cid=cid,
+            ts=now_ms(),
+            reply_to=reply_to,
+            mentions=mentions,
         )
         message = result.message
         if result.created:
             frame = message_push(message.seq, message)
             await self._node.publish(room_id, Push.STREAM, frame, seq=message.seq)
         return {"message": message.to_wire(), "duplicate": not result.created}
+
+    async def _mentions(self, room_id: str, text: str, author: User) -> tuple[str, ...]:
+        """The ids of the users ``text`` mentions as ``@username``: users connected to the
+        room here, or who wrote one of its newest messages (so, on any node)."""
+        people: dict[str, str] = {}  # username, case-folded -> user id
+        recent = await self._store.history(room_id, limit=_MENTION_LOOKBACK)
+        for user in [*(m.user for m in recent), *self._present(room_id)]:
+            people[user.username.casefold()] = user.id
+        folded = text.casefold()
+        found: list[str] = []
+        # Longest names first: "@Ann Lee" is Ann Lee, not Ann.
+        for name in sorted(people, key=len, reverse=True):
+            user_id = people[name]
+            if user_id in found or user_id == author.id:
+                continue
+            for match in re.finditer(re.escape("@" + name), folded):
+                end = match.end()
+                if end == len(folded) or not folded[end].isalnum():
+                    found.append(user_id)
+                    folded = folded[: match.start()] + " " * (end - match.start()) + folded[end:]
+                    break
+        return tuple(found)
 
     async def history(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         _user, room_id = session.member()

@@ -50,6 +50,8 @@ __all__ = ["ChatService", "CloseRequested", "Reply", "Session"]
 _CATCH_UP_PERIODS = 5
 #: Seconds between reads of the server-wide blocklist (changes made on other nodes).
 _BLOCKLIST_RELOAD = 5.0
+#: Seconds between removals of ended timeouts from the store (they no longer act anyway).
+_BANS_CLEANUP = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ class ChatService:
             limiter=limiter,
             guard=guard,
             on_deleted=self.moderation.message_deleted,
+            present=self.connections.users_in,
         )
         reactions = Reactions(
             settings, node=self.node, live=self.live, limiter=limiter, guard=guard
@@ -130,6 +133,7 @@ class ChatService:
         self.jobs.add(
             "server-blocklist-reload", _BLOCKLIST_RELOAD, self.moderation.reload_server_words
         )
+        self.jobs.add("expired-bans-cleanup", _BANS_CLEANUP, self.moderation.forget_expired_bans)
 
     # Lifecycle ----------------------------------------------------------------------------
 

@@ -81,7 +81,7 @@ REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
         "role": ("str", False),
         "recover": ("object", False),
     },
-    "send": {"text": ("str", True), "cid": ("str", False)},
+    "send": {"text": ("str", True), "cid": ("str", False), "reply_to": ("str", False)},
     "history": {
         "before_seq": ("uint", False),
         "before_ts": ("uint", False),

@@ -41,6 +41,10 @@ class Message:
     deleted: bool = False
     deleted_by: User | None = None
     deleted_at: int | None = None
+    #: The id of the message this one answers, if any.
+    reply_to: str | None = None
+    #: The ids of the users the text mentions (``@username`` of a user in the room).
+    mentions: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -53,6 +57,10 @@ class Message:
         }
         if self.cid is not None:
             data["cid"] = self.cid
+        if self.reply_to is not None:
+            data["reply_to"] = self.reply_to
+        if self.mentions:
+            data["mentions"] = list(self.mentions)
         if self.deleted:
             data["deleted_by"] = self.deleted_by.to_wire() if self.deleted_by else None
             data["deleted_at"] = self.deleted_at
@@ -71,6 +79,8 @@ class Message:
             deleted=bool(data.get("deleted", False)),
             deleted_by=User.from_wire(deleted_by) if deleted_by else None,
             deleted_at=data.get("deleted_at"),
+            reply_to=data.get("reply_to"),
+            mentions=tuple(data.get("mentions") or ()),
         )
 
     def as_deleted(self, by: User, at: int) -> Message:

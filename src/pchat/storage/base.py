@@ -176,14 +176,27 @@ class StreamStore(Protocol):
         """The room's stream, created (with a new random epoch) on first use."""
 
     async def append_message(
-        self, room_id: str, *, message_id: str, user: User, text: str, cid: str | None, ts: int
+        self,
+        room_id: str,
+        *,
+        message_id: str,
+        user: User,
+        text: str,
+        cid: str | None,
+        ts: int,
+        reply_to: str | None = None,
+        mentions: tuple[str, ...] = (),
     ) -> AppendResult:
         """Store a message as the next event of the room's stream.
 
         When ``cid`` is given and ``(room_id, user.id, cid)`` was stored before, nothing is
-        written and the earlier message is returned with ``created=False``. The returned
-        message is durable (committed) when this returns. ``ts`` never goes backwards in a
-        room: a message older than the room's last one is stored with the last one's ``ts``.
+        written and the earlier message is returned, as stored, with ``created=False``. The
+        returned message is durable (committed) when this returns. ``ts`` never goes
+        backwards in a room: a message older than the room's last one is stored with the
+        last one's ``ts``. ``reply_to`` (the id of the message it answers) and ``mentions``
+        (user ids, in order) are stored with the message, as given, and every read of it
+        returns them — :meth:`get_message`, :meth:`history`, :meth:`events_since` (recovery),
+        deleted or not; a message stored before a store knew them has None and ``()``.
         """
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:

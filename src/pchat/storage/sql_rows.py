@@ -3,7 +3,9 @@
 Both select and insert the columns named here, in this order, so one mapping serves both:
 
 - messages: :data:`MESSAGE_COLUMNS`, as a SELECT list :data:`M` (``M_JOINED`` for the table
-  alias ``m``);
+  alias ``m``); a new message's row is :data:`NEW_MESSAGE_COLUMNS`, the first of them (as a
+  list :data:`M_NEW`), written by :func:`message_to_row`; ``mentions`` is a JSON array (the
+  stores read it as text), NULL for none — as in every row written before mentions;
 - polls: :data:`POLL_COLUMNS`, as a SELECT list :data:`P` (``P_JOINED`` for the alias ``p``),
   and ``(text, votes)`` per option;
 - moderation: bans (:data:`BAN_COLUMNS`), room settings (:data:`SETTINGS_COLUMNS`) and the
@@ -33,6 +35,8 @@ __all__ = [
     "MESSAGE_COLUMNS",
     "MOD_LOG_COLUMNS",
     "M_JOINED",
+    "M_NEW",
+    "NEW_MESSAGE_COLUMNS",
     "POLL_COLUMNS",
     "PU",
     "PURGE_COLUMNS",
@@ -47,6 +51,7 @@ __all__ = [
     "ban_to_row",
     "event_from_row",
     "message_from_row",
+    "message_to_row",
     "mod_action_from_row",
     "mod_action_to_row",
     "pin_from_json",
@@ -70,12 +75,18 @@ MESSAGE_COLUMNS: Final = (
     "text",
     "cid",
     "ts",
+    "reply_to",
+    "mentions",
     "deleted",
     "deleted_by_id",
     "deleted_by_name",
     "deleted_by_role",
     "deleted_at",
 )
+
+#: A new message's row, as :func:`message_to_row` writes it (not deleted: the ``deleted*``
+#: columns keep their defaults).
+NEW_MESSAGE_COLUMNS: Final = MESSAGE_COLUMNS[: MESSAGE_COLUMNS.index("deleted")]
 
 #: A poll row, as :func:`poll_to_row` writes it and :func:`poll_from_row` reads it.
 POLL_COLUMNS: Final = (
@@ -123,6 +134,7 @@ def _select_list(columns: tuple[str, ...], table: str | None = None) -> str:
 
 M: Final = _select_list(MESSAGE_COLUMNS)
 M_JOINED: Final = _select_list(MESSAGE_COLUMNS, "m")
+M_NEW: Final = _select_list(NEW_MESSAGE_COLUMNS)
 P: Final = _select_list(POLL_COLUMNS)
 P_JOINED: Final = _select_list(POLL_COLUMNS, "p")
 B: Final = _select_list(BAN_COLUMNS)
@@ -159,9 +171,28 @@ def sql_filter_entries(room: str) -> str:
     return f"SELECT pattern, action FROM filter_entries WHERE room_id = {room} ORDER BY seq"
 
 
+def message_to_row(message: Message) -> tuple[Any, ...]:
+    """A new message's row, in the order of :data:`NEW_MESSAGE_COLUMNS`."""
+    m, user = message, message.user
+    mentions = orjson.dumps(m.mentions).decode() if m.mentions else None
+    return (
+        m.seq,
+        m.id,
+        user.id,
+        user.username,
+        user.role,
+        m.text,
+        m.cid,
+        m.ts,
+        m.reply_to,
+        mentions,
+    )
+
+
 def message_from_row(row: Iterable[Any]) -> Message:
     """A message from its row (``deleted`` may be 0/1 or a boolean)."""
-    (seq, mid, uid, name, role, text, cid, ts, deleted, by_id, by_name, by_role, at) = row
+    (seq, mid, uid, name, role, text, cid, ts, reply_to, mentions, deleted, *deleted_by) = row
+    by_id, by_name, by_role, at = deleted_by
     return Message(
         id=mid,
         seq=seq,
@@ -172,6 +203,8 @@ def message_from_row(row: Iterable[Any]) -> Message:
         deleted=bool(deleted),
         deleted_by=User(by_id, by_name, by_role) if by_id is not None else None,
         deleted_at=at,
+        reply_to=reply_to,
+        mentions=tuple(orjson.loads(mentions)) if mentions else (),
     )
 
 

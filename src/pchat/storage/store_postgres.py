@@ -117,17 +117,18 @@ _SQL_CIDS: Final = f"""
       ON m.user_id = k.user_id AND m.cid = k.cid
     WHERE m.room_id = $1 AND m.cid IS NOT NULL"""
 # One statement writes a batch: its messages, their events and the room's new position.
-_SQL_APPEND: Final = """
+# The messages as columns: one array per column of sql_rows.NEW_MESSAGE_COLUMNS.
+_SQL_APPEND: Final = f"""
     WITH m AS (
-        INSERT INTO messages (room_id, seq, id, user_id, username, role, text, cid, ts)
-        SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[],
-                                 $6::text[], $7::text[], $8::text[], $9::bigint[])
+        INSERT INTO messages (room_id, {sql_rows.M_NEW})
+        SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                 $7::text[], $8::text[], $9::bigint[], $10::text[], $11::jsonb[])
         RETURNING seq
     ), e AS (
         INSERT INTO events (room_id, seq, kind, message_seq)
         SELECT $1, seq, 'message', seq FROM m
     )
-    UPDATE rooms SET last_seq = $10, last_ts = $11 WHERE room_id = $1"""
+    UPDATE rooms SET last_seq = $12, last_ts = $13 WHERE room_id = $1"""
 _SQL_POLL_ROWS: Final = f"""
     SELECT {P_JOINED}, o.text AS option_text, o.votes FROM polls AS p
     JOIN poll_options AS o ON o.room_id = p.room_id AND o.poll_id = p.id"""
@@ -222,11 +223,9 @@ def _polls(rows: Iterable[asyncpg.Record]) -> list[Poll]:
 
 @dataclass(slots=True)
 class _Append:
-    message_id: str
-    user: User
-    text: str
-    cid: str | None
-    ts: int
+    """A queued append: the message to store (its ``seq`` and ``ts`` are set in the batch)."""
+
+    draft: Message
     future: asyncio.Future[AppendResult]
 
 
@@ -372,13 +371,22 @@ class PostgresStore:
         return await self._run(run)
 
     async def append_message(
-        self, room_id: str, *, message_id: str, user: User, text: str, cid: str | None, ts: int
+        self,
+        room_id: str,
+        *,
+        message_id: str,
+        user: User,
+        text: str,
+        cid: str | None,
+        ts: int,
+        reply_to: str | None = None,
+        mentions: tuple[str, ...] = (),
     ) -> AppendResult:
+        # seq 0: _append_batch gives the position.
+        draft = Message(message_id, 0, ts, user, text, cid, reply_to=reply_to, mentions=mentions)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[AppendResult] = loop.create_future()
-        self._appends.setdefault(room_id, []).append(
-            _Append(message_id, user, text, cid, ts, future)
-        )
+        self._appends.setdefault(room_id, []).append(_Append(draft, future))
         if room_id not in self._append_tasks:
             self._append_tasks[room_id] = loop.create_task(self._drain_appends(room_id))
         try:
@@ -426,42 +434,29 @@ class PostgresStore:
         assert row is not None
         last_seq, last_ts = row[0], row[1]
         # After the lock: a send with the same cid that committed first is visible here.
-        keys = [(a.user.id, a.cid) for a in batch if a.cid is not None]
+        drafts = [a.draft for a in batch]
+        keys = [(d.user.id, d.cid) for d in drafts if d.cid is not None]
         known: dict[tuple[str, str | None], Message] = {}
         if keys:
             rows = await conn.fetch(_SQL_CIDS, room_id, [k[0] for k in keys], [k[1] for k in keys])
             known = {(m.user.id, m.cid): m for m in map(message_from_row, rows)}
         results: list[AppendResult] = []
         new: list[Message] = []
-        for a in batch:
-            earlier = known.get((a.user.id, a.cid)) if a.cid is not None else None
+        for draft in drafts:
+            earlier = known.get((draft.user.id, draft.cid)) if draft.cid is not None else None
             if earlier is not None:
                 results.append(AppendResult(earlier, created=False))
                 continue
             last_seq += 1
-            last_ts = max(last_ts, a.ts)
-            message = Message(
-                id=a.message_id, seq=last_seq, ts=last_ts, user=a.user, text=a.text, cid=a.cid
-            )
-            if a.cid is not None:
-                known[(a.user.id, a.cid)] = message
+            last_ts = max(last_ts, draft.ts)
+            message = replace(draft, seq=last_seq, ts=last_ts)
+            if draft.cid is not None:
+                known[(draft.user.id, draft.cid)] = message
             new.append(message)
             results.append(AppendResult(message, created=True))
         if new:
-            await conn.execute(
-                _SQL_APPEND,
-                room_id,
-                [m.seq for m in new],
-                [m.id for m in new],
-                [m.user.id for m in new],
-                [m.user.username for m in new],
-                [m.user.role for m in new],
-                [m.text for m in new],
-                [m.cid for m in new],
-                [m.ts for m in new],
-                last_seq,
-                last_ts,
-            )
+            columns = [list(c) for c in zip(*map(sql_rows.message_to_row, new), strict=True)]
+            await conn.execute(_SQL_APPEND, room_id, *columns, last_seq, last_ts)
         return results
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:

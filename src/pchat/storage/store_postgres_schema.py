@@ -190,6 +190,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX filter_entries_seq ON filter_entries (room_id, seq)",
     ),
+    # 4 -> 5: replies and mentions — the id of the message a message answers, and the ids of
+    # the users it mentions as a JSON array; NULL in both (every earlier row): none. Adding a
+    # column without a default rewrites no row.
+    (
+        "ALTER TABLE messages ADD COLUMN reply_to text",
+        "ALTER TABLE messages ADD COLUMN mentions jsonb",
+    ),
 )
 
 #: The schema version this code writes (the highest row of ``schema_migrations``).

@@ -297,15 +297,10 @@ def _ensure_room(conn: sqlite3.Connection, room_id: str) -> RoomInfo:
     return info
 
 
-def _append(
-    conn: sqlite3.Connection,
-    room_id: str,
-    message_id: str,
-    user: User,
-    text: str,
-    cid: str | None,
-    ts: int,
-) -> AppendResult:
+def _append(conn: sqlite3.Connection, room_id: str, draft: Message) -> AppendResult:
+    """Store ``draft`` at the room's next position (its ``seq`` is ignored), unless its cid
+    was seen: see :meth:`StreamStore.append_message`."""
+    user, cid = draft.user, draft.cid
     if cid is not None:
         row = conn.execute(
             f"SELECT {M} FROM messages WHERE room_id = ? AND user_id = ? AND cid = ?",
@@ -316,27 +311,24 @@ def _append(
     rows = conn.execute(
         "UPDATE rooms SET last_seq = last_seq + 1, last_ts = max(last_ts, ?1)"
         " WHERE room_id = ?2 RETURNING last_seq, last_ts",
-        (ts, room_id),
+        (draft.ts, room_id),
     ).fetchall()
     if rows:
         seq, ts = rows[0]
     else:
-        seq = 1
+        seq, ts = 1, draft.ts
         conn.execute(
             "INSERT INTO rooms (room_id, epoch, last_seq, last_ts, created_at)"
             " VALUES (?, ?, 1, ?, ?)",
             (room_id, secrets.token_hex(8), ts, _now_ms()),
         )
-    conn.execute(
-        "INSERT INTO messages (room_id, seq, id, user_id, username, role, text, cid, ts)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (room_id, seq, message_id, user.id, user.username, user.role, text, cid, ts),
-    )
+    message = replace(draft, seq=seq, ts=ts)
+    row = (room_id, *sql_rows.message_to_row(message))
+    _insert(conn, "messages", sql_rows.M_NEW, row, upsert=False)
     conn.execute(
         "INSERT INTO events (room_id, seq, kind, message_seq) VALUES (?, ?, 'message', ?)",
         (room_id, seq, seq),
     )
-    message = Message(id=message_id, seq=seq, ts=ts, user=user, text=text, cid=cid)
     return AppendResult(message, created=True)
 
 
@@ -672,9 +664,20 @@ class SQLiteStore:
         return info
 
     async def append_message(
-        self, room_id: str, *, message_id: str, user: User, text: str, cid: str | None, ts: int
+        self,
+        room_id: str,
+        *,
+        message_id: str,
+        user: User,
+        text: str,
+        cid: str | None,
+        ts: int,
+        reply_to: str | None = None,
+        mentions: tuple[str, ...] = (),
     ) -> AppendResult:
-        return await self._write(lambda c: _append(c, room_id, message_id, user, text, cid, ts))
+        # seq 0: _append gives the position.
+        draft = Message(message_id, 0, ts, user, text, cid, reply_to=reply_to, mentions=mentions)
+        return await self._write(lambda c: _append(c, room_id, draft))
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         return await self._read(lambda c: _get_message(c, room_id, message_id))

@@ -176,6 +176,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX filter_entries_seq ON filter_entries (room_id, seq)",
     ),
+    # 4 -> 5: replies and mentions — the id of the message a message answers, and the ids of
+    # the users it mentions as a JSON array; NULL in both (every earlier row): none.
+    (
+        "ALTER TABLE messages ADD COLUMN reply_to TEXT",
+        "ALTER TABLE messages ADD COLUMN mentions TEXT",
+    ),
 )
 
 #: The schema version this code writes (``PRAGMA user_version``).
