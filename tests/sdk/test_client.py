@@ -717,6 +717,7 @@ def test_public_names() -> None:
         "banned",
         "unbanned",
         "purge",
+        "mention",
     }
     assert {s.value for s in States} == {"connecting", "connected", "reconnecting", "disconnected"}
 

@@ -33,7 +33,7 @@ def plain(value: Any) -> Any:
 
 def event_string(event: Events, payload: Any) -> str:
     """The vectors' string form of one event (see tests/vectors/README.md)."""
-    if event in (Events.MESSAGE, Events.MESSAGE_DELETE):
+    if event in (Events.MESSAGE, Events.MESSAGE_DELETE, Events.MENTION):
         assert isinstance(payload, Message)
         return f"{event.value}:{payload.id}"
     if event is Events.HISTORY_LOAD:

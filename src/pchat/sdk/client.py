@@ -717,24 +717,28 @@ class PChatSDK(ModerationCalls, EventEmitter):
             page: list[Message] = outcome.events[0][1]
             return page
 
-    async def send_message(self, text: str, *, cid: str | None = None) -> Message:
+    async def send_message(
+        self, text: str, *, cid: str | None = None, reply_to: str | None = None
+    ) -> Message:
         """Send ``text``; returns the stored message.
 
         A client id (``cid``) is generated when not given: if the connection drops before
         the reply, the SDK waits for its reconnect and sends again with the same ``cid``,
-        which the server recognises, so the message is not stored twice.
+        which the server recognises, so the message is not stored twice. ``reply_to``: the
+        id of the room's message this one answers (NotFoundError if there is none). The
+        server fills in the message's ``mentions`` from the ``@username``s in ``text``.
         """
         session = self._session()
         cid = cid or uuid.uuid4().hex
         conn = await self._ready(session, self._deadline())
         try:
-            result = await conn.request("send", text=text, cid=cid)
+            result = await conn.request("send", text=text, cid=cid, reply_to=reply_to)
         except ConnectionClosedError:
             try:
                 conn = await self._ready(session, self._deadline(), not_on=conn)
             except RequestTimeoutError:
                 raise ConnectionClosedError(conn.close_code, conn.close_reason) from None
-            result = await conn.request("send", text=text, cid=cid)
+            result = await conn.request("send", text=text, cid=cid, reply_to=reply_to)
         message, outcome = self._room.apply_sent(Message.from_wire(result["message"]))
         self._fire(outcome)
         return message

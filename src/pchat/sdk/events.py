@@ -44,6 +44,8 @@ Payload of each event:
 ``UNBANNED``        None: this user's ban was lifted, or their timeout ended
 ``PURGE``           :class:`PurgeEvent`: a moderator purged a user's messages (after the
                     ``MESSAGE_DELETE`` of each held one)
+``MENTION``         the :class:`~pchat.protocol.models.Message` that mentions this user
+                    (after its ``MESSAGE``; live or recovered, never from history)
 =================== =============================================================
 
 The payloads have the names and fields of the TypeScript SDK's (``ConnectEvent.roomId`` is
@@ -98,6 +100,7 @@ class Events(StrEnum):
     BANNED = "banned"
     UNBANNED = "unbanned"
     PURGE = "purge"
+    MENTION = "mention"
 
 
 class States(StrEnum):

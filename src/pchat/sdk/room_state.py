@@ -19,6 +19,10 @@ Rules (``docs/protocol.md`` §4):
 - a ``message_purge`` deletes every held message of its ``user_id`` sent at ``since`` or
   later and placed before it in the stream (``seq`` below the purge's): ``MESSAGE_DELETE``
   for each that becomes deleted, then ``PURGE`` once;
+- ``MENTION`` follows the ``MESSAGE`` of a message that a ``message`` push (live or
+  replayed by a recovery) brings for the first time, whose ``mentions`` hold the user's id,
+  and that is neither the user's own nor already deleted; history pages, ``send`` replies
+  and messages already held fire none;
 - a deleted copy of a message always wins over a non-deleted one (deletion is final);
 - history messages newer than ``last_seq`` are not merged: the stream delivers them;
 - moderation (docs/moderation.md): the room's settings and pin fire ``ROOM_SETTINGS`` and
@@ -152,6 +156,16 @@ class RoomState:
             return message
         return held
 
+    def _mentions_me(self, message: Message) -> bool:
+        """Whether ``message`` mentions this client's user (not in their own, not deleted)."""
+        me = self.user
+        return (
+            me is not None
+            and me.id in message.mentions
+            and message.user.id != me.id
+            and not message.deleted
+        )
+
     def _delete(self, push: dict[str, Any], out: Outcome) -> None:
         by = User.from_wire(push["deleted_by"])
         held = self._by_id.get(push["message_id"])
@@ -202,7 +216,10 @@ class RoomState:
             if ptype == "message":
                 message = Message.from_wire(push["message"])  # parse before changing state
                 self.last_seq = seq
+                fresh = message.id not in self._by_id
                 self._add_message(message, out)
+                if fresh and self._mentions_me(message):
+                    out.add(Events.MENTION, message)
             elif ptype == "message_delete":
                 self._delete(push, out)
                 self.last_seq = seq
