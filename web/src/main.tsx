@@ -7,6 +7,7 @@ import './styles/chat.css';
 import './styles/reactions.css';
 import './styles/polls.css';
 import './styles/moderation.css';
+import './styles/replies.css';
 import './styles/responsive.css';
 
 const root = document.getElementById('root');

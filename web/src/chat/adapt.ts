@@ -1,5 +1,5 @@
 /**
- * From the SDK's objects (camelCase: `deletedBy`, `totalVotes`, `myVote`, …) to the view
+ * From the SDK's objects (camelCase: `deletedBy`, `replyTo`, `totalVotes`, `myVote`, …) to the view
  * model of `types.ts`.
  */
 
@@ -31,6 +31,8 @@ export function toMessage(message: Message): ChatMessage {
     text: message.text,
     deleted: message.deleted,
     deletedBy: message.deletedBy ? toUser(message.deletedBy) : null,
+    replyTo: message.replyTo ?? null,
+    mentions: message.mentions ? [...message.mentions] : [],
   };
 }
 

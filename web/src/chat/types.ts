@@ -22,6 +22,10 @@ export interface ChatMessage {
   readonly text: string;
   readonly deleted: boolean;
   readonly deletedBy: ChatUser | null;
+  /** The id of the message this one answers; null: not a reply. */
+  readonly replyTo: string | null;
+  /** The ids of the users the text names as `@username` (never its author). */
+  readonly mentions: readonly string[];
 }
 
 export type PollStatus = 'scheduled' | 'open' | 'finished';

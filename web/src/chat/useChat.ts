@@ -2,6 +2,10 @@
  * The chat controller: one SDK client per joined session, its events turned into React
  * state. The SDK is the source of truth (messages, polls, statistics, online count); after
  * each event the hook takes a fresh snapshot of what the SDK holds.
+ *
+ * A live message that mentions this user (MENTION) is told as a notice when the user would
+ * not see it arrive: out of view (`mentionInView`), or, in a hidden tab, once the tab is
+ * shown again.
  */
 
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
@@ -52,7 +56,8 @@ export interface ChatController {
   /** Grows with each moderation action this client made (to refresh the bans and the log). */
   readonly modVersion: number;
   dismiss(id: number): void;
-  send(text: string): Promise<unknown>;
+  /** Send `text`, as a reply to the message `replyTo` (an id) when given. */
+  send(text: string, replyTo?: string): Promise<unknown>;
   remove(message: ChatMessage): Promise<unknown>;
   react(reaction: string): Promise<unknown>;
   createPoll(question: string, options: string[], publishAt?: Date): Promise<unknown>;
@@ -122,14 +127,25 @@ function bound(sdk: PChatSDK): boolean {
   return role !== 'moderator' && role !== 'admin';
 }
 
+/** The notice for mentions the user did not see arrive: who, and how many when several. */
+export function mentionText(mentions: readonly ChatMessage[]): string {
+  const names = [...new Set(mentions.map((m) => m.user.username))];
+  const who = names.length ? ` by ${names.join(', ')}` : '';
+  return mentions.length > 1
+    ? `You were mentioned ${mentions.length} times${who}`
+    : `You were mentioned${who}`;
+}
+
 /**
  * Connects to `session.room` while mounted. `onFatal` is called when the first connect
- * fails (bad name, refused token …), with the server's error text.
+ * fails (bad name, refused token …), with the server's error text. `mentionInView` tells
+ * whether a message that just arrived is in view (by default: yes).
  */
 export function useChat(
   session: ChatSession,
   refreshToken: () => Promise<string>,
   onFatal: (message: string) => void,
+  mentionInView: (message: ChatMessage) => boolean = () => true,
 ): ChatController {
   const [sdk, setSdk] = useState<PChatSDK | null>(null);
   const [snapshot, setSnapshot] = useState<ChatSnapshot>(EMPTY);
@@ -144,8 +160,10 @@ export function useChat(
   // Kept in refs so the connection effect depends on the session only.
   const refreshRef = useRef(refreshToken);
   const fatalRef = useRef(onFatal);
+  const inViewRef = useRef(mentionInView);
   refreshRef.current = refreshToken;
   fatalRef.current = onFatal;
+  inViewRef.current = mentionInView;
 
   const later = useCallback((fn: () => void, ms: number) => {
     const t = setTimeout(() => {
@@ -216,6 +234,20 @@ export function useChat(
       later(() => setBursts((list) => list.filter((b) => b.key !== key)), BURST_MS);
       refresh();
     });
+    // Mentions that came while the tab was hidden, told together when it is shown again.
+    let away: ChatMessage[] = [];
+    client.on(Events.MENTION, (message) => {
+      if (!active) return;
+      const mention = toMessage(message);
+      if (document.visibilityState === 'hidden') away.push(mention);
+      else if (!inViewRef.current(mention)) notify(mentionText([mention]), 'info');
+    });
+    const onVisibility = () => {
+      if (!active || document.visibilityState === 'hidden' || away.length === 0) return;
+      notify(mentionText(away), 'info');
+      away = [];
+    };
+    document.addEventListener('visibilitychange', onVisibility);
     client.on(Events.CONNECT, (event) => {
       if (active && event.recovered === false) {
         notify('Reconnected: too much was missed, the latest messages were reloaded.', 'info');
@@ -243,6 +275,7 @@ export function useChat(
     const pending = timers.current;
     return () => {
       active = false;
+      document.removeEventListener('visibilitychange', onVisibility);
       client.removeAllListeners();
       void client.disconnect();
       for (const t of pending) clearTimeout(t);
@@ -300,10 +333,10 @@ export function useChat(
   }, [sdk, notify]);
 
   const send = useCallback(
-    async (text: string) => {
+    async (text: string, replyTo?: string) => {
       if (!sdk) throw new Error('not connected');
       try {
-        const message = await act((c) => c.sendMessage(text));
+        const message = await act((c) => c.sendMessage(text, replyTo ? { replyTo } : {}));
         const slow = sdk.roomSettings.slowMode;
         if (slow > 0 && bound(sdk)) setHeldUntil(Date.now() + slow * 1000);
         return message;

@@ -1,8 +1,8 @@
-import { useCallback, useMemo } from 'react';
+import { useCallback, useMemo, useRef, useState } from 'react';
 import type { Role } from '../identity';
 import { fetchDemoToken } from '../token';
 import { useChat, type ChatSession } from '../chat/useChat';
-import type { ChatUser } from '../chat/types';
+import type { ChatMessage, ChatUser } from '../chat/types';
 import { ConnectionBadge } from './ConnectionBadge';
 import { MessageList } from './MessageList';
 import { ModerationPanel } from './ModerationPanel';
@@ -13,7 +13,7 @@ import { PanelBoundary } from './PanelBoundary';
 import { PollsPanel } from './PollsPanel';
 import { ReactionBar } from './ReactionBar';
 import { RoleTag } from './UserBits';
-import { WriteArea } from './WriteArea';
+import { WriteArea, mayWrite } from './WriteArea';
 
 const RANK: Record<Role, number> = { viewer: 0, moderator: 1, admin: 2 };
 
@@ -30,8 +30,16 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
     () => fetchDemoToken(session.userId, session.role),
     [session.userId, session.role],
   );
-  const chat = useChat(session, refreshToken, onFatal);
+  // Whether the message list follows the newest message: a mention arriving then is seen.
+  const following = useRef(true);
+  const mentionInView = useCallback(() => following.current, []);
+  const chat = useChat(session, refreshToken, onFatal, mentionInView);
   const { snapshot } = chat;
+  // The message the next one answers (the Reply action), as the list now holds it.
+  const [replyTarget, setReplyTarget] = useState<ChatMessage | null>(null);
+  const replyingTo = replyTarget
+    ? (snapshot.messages.find((m) => m.id === replyTarget.id) ?? replyTarget)
+    : null;
   const connected = snapshot.state === 'connected';
   const role = snapshot.user?.role ?? session.role;
   const canModerate = role === 'moderator' || role === 'admin';
@@ -39,6 +47,24 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
   const { roomSettings, pin, myBan } = snapshot;
   // Viewers: reactions are refused while banned or in moderators-only mode.
   const mayReact = canModerate || (myBan === null && roomSettings.mode !== 'moderators_only');
+  const writable = mayWrite({
+    exempt: canModerate,
+    settings: roomSettings,
+    myBan,
+    removed: chat.removed,
+  });
+
+  const { send } = chat;
+  const sendMessage = useCallback(
+    async (text: string) => {
+      const replyTo = replyingTo?.id;
+      const message = await send(text, replyTo);
+      // Sent: the reply is done (unless another one was started meanwhile).
+      setReplyTarget((target) => (target?.id === replyTo ? null : target));
+      return message;
+    },
+    [send, replyingTo?.id],
+  );
 
   // Names by user id, for the moderation panel (bans and the log carry ids).
   const names = useMemo(() => {
@@ -109,6 +135,10 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
               loading={snapshot.loadingHistory}
               onLoadOlder={() => void chat.loadOlder()}
               onDelete={(m) => void chat.remove(m).catch(() => undefined)}
+              onReply={writable ? setReplyTarget : undefined}
+              onFollowChange={(value) => {
+                following.current = value;
+              }}
             />
           </PanelBoundary>
           <PanelBoundary name="reactions">
@@ -128,7 +158,9 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
             heldUntil={chat.heldUntil}
             removed={chat.removed}
             maxLength={chat.maxMessageChars}
-            onSend={chat.send}
+            onSend={sendMessage}
+            replyingTo={replyingTo}
+            onCancelReply={() => setReplyTarget(null)}
           />
         </section>
         <div className="side">

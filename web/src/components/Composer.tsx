@@ -1,4 +1,4 @@
-import { useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 
 interface Props {
   disabled: boolean;
@@ -7,14 +7,24 @@ interface Props {
   placeholder?: string;
   /** Resolves when the server stored the message; rejects with its error. */
   onSend: (text: string) => Promise<unknown>;
+  /** The field takes the focus whenever this changes to a value (a reply was started). */
+  focusKey?: string | null;
+  /** Escape in the field (cancels a reply). */
+  onEscape?: () => void;
 }
 
-export function Composer({ disabled, maxLength, placeholder, onSend }: Props) {
+export function Composer(props: Props) {
+  const { disabled, maxLength, placeholder, onSend, focusKey, onEscape } = props;
   const [text, setText] = useState('');
+  const field = useRef<HTMLTextAreaElement>(null);
   const [sending, setSending] = useState(false);
   const trimmed = text.trim();
   const tooLong = text.length > maxLength;
   const canSend = !disabled && !sending && trimmed.length > 0 && !tooLong;
+
+  useEffect(() => {
+    if (focusKey) field.current?.focus();
+  }, [focusKey]);
 
   async function send(event?: FormEvent) {
     event?.preventDefault();
@@ -31,7 +41,10 @@ export function Composer({ disabled, maxLength, placeholder, onSend }: Props) {
   }
 
   function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
-    if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
+    if (event.key === 'Escape' && onEscape) {
+      event.preventDefault();
+      onEscape();
+    } else if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
       event.preventDefault();
       void send();
     }
@@ -40,6 +53,7 @@ export function Composer({ disabled, maxLength, placeholder, onSend }: Props) {
   return (
     <form className="composer" onSubmit={send} data-testid="composer">
       <textarea
+        ref={field}
         data-testid="composer-input"
         value={text}
         onChange={(e) => setText(e.target.value)}

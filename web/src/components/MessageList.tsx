@@ -1,7 +1,8 @@
-import { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { ChatMessage } from '../chat/types';
 import { formatTime, isoTime } from './format';
 import { ModTools, type MessageModeration } from './ModTools';
+import { ReplyIcon, ReplyQuote } from './Replies';
 import { Avatar, RoleTag } from './UserBits';
 
 interface Props {
@@ -14,12 +15,18 @@ interface Props {
   onDelete: (message: ChatMessage) => void;
   /** A moderator's tools on each message (timeout, ban, purge, pin); none for viewers. */
   moderation?: MessageModeration;
+  /** Start a reply to a message; no Reply action when absent (the user may not write). */
+  onReply?: (message: ChatMessage) => void;
+  /** Told whether the view follows the newest message (scrolled to the bottom) or not. */
+  onFollowChange?: (following: boolean) => void;
 }
 
 // Within this many pixels of an edge counts as "at" it.
 const EDGE = 48;
 // Messages of one author closer together than this are drawn as one group.
 const GROUP_MS = 3 * 60 * 1000;
+// How long a message shown from a reply's quote stays highlighted.
+const FLASH_MS = 1600;
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
@@ -27,8 +34,12 @@ const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', tim
 export function MessageList(props: Props) {
   const { messages, myId, canModerate, hasMore, loading, onLoadOlder, onDelete, moderation } =
     props;
+  const { onReply, onFollowChange } = props;
   // The message whose moderator tools are open (one at a time).
   const [toolsFor, setToolsFor] = useState<string | null>(null);
+  // The message just shown from a reply's quote, highlighted for a moment.
+  const [flashed, setFlashed] = useState<string | null>(null);
+  const byId = useMemo(() => new Map(messages.map((m) => [m.id, m])), [messages]);
   const scroller = useRef<HTMLDivElement>(null);
   // Where the view was before React changed the list: pinned to the bottom, or this far
   // from it (kept when older messages are put on top, so the view does not jump).
@@ -62,10 +73,24 @@ export function MessageList(props: Props) {
     return () => observer.disconnect();
   }, []);
 
+  useEffect(() => {
+    if (flashed === null) return;
+    const t = setTimeout(() => setFlashed(null), FLASH_MS);
+    return () => clearTimeout(t);
+  }, [flashed]);
+
+  function jumpTo(id: string) {
+    const item = scroller.current?.querySelector(`[data-message-id="${CSS.escape(id)}"]`);
+    item?.scrollIntoView({ block: 'center', behavior: 'smooth' });
+    setFlashed(id);
+  }
+
   function onScroll() {
     const el = scroller.current;
     if (!el) return;
-    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < EDGE;
+    const following = el.scrollHeight - el.scrollTop - el.clientHeight < EDGE;
+    if (following !== atBottom.current) onFollowChange?.(following);
+    atBottom.current = following;
     fromBottom.current = el.scrollHeight - el.scrollTop;
     if (el.scrollTop < EDGE && hasMore && !loading) onLoadOlder();
   }
@@ -99,6 +124,9 @@ export function MessageList(props: Props) {
           const moderatable = moderation !== undefined && !m.deleted;
           const toolsOpen = moderatable && toolsFor === m.id;
           const toolsId = `mod-tools-${m.id}`;
+          const repliable = onReply !== undefined && !m.deleted;
+          // The server never lists a message's author among its mentions.
+          const mentionsMe = !m.deleted && myId !== null && m.mentions.includes(myId);
           return (
             <li
               key={m.id}
@@ -107,12 +135,16 @@ export function MessageList(props: Props) {
                 mine ? 'mine' : 'theirs',
                 grouped ? 'grouped' : '',
                 m.deleted ? 'deleted' : '',
+                mentionsMe ? 'mentions-me' : '',
+                flashed === m.id ? 'flash' : '',
               ].join(' ')}
               data-testid="message"
               data-message-id={m.id}
               data-seq={m.seq}
               data-mine={mine ? 'true' : 'false'}
               data-deleted={m.deleted ? 'true' : 'false'}
+              data-mentions-me={mentionsMe ? 'true' : 'false'}
+              data-reply-to={m.replyTo ?? undefined}
               data-pinned={moderation?.pinnedId === m.id ? 'true' : undefined}
             >
               {!mine && (grouped ? <span className="avatar-space" /> : <Avatar user={m.user} />)}
@@ -128,7 +160,15 @@ export function MessageList(props: Props) {
                     </time>
                   </div>
                 )}
-                <div className="bubble">
+                {m.replyTo !== null && (
+                  <ReplyQuote replyTo={m.replyTo} original={byId.get(m.replyTo)} onJump={jumpTo} />
+                )}
+                <div className="bubble" title={mentionsMe ? 'Mentions you' : undefined}>
+                  {mentionsMe && (
+                    <span className="visually-hidden" data-testid="mention-label">
+                      mentions you:{' '}
+                    </span>
+                  )}
                   {m.deleted ? (
                     <span className="deleted-text" data-testid="message-text">
                       message deleted
@@ -141,32 +181,46 @@ export function MessageList(props: Props) {
                       {m.text}
                     </span>
                   )}
-                  {deletable && (
-                    <button
-                      type="button"
-                      className="delete-button"
-                      onClick={() => onDelete(m)}
-                      title="Delete message"
-                      aria-label="Delete message"
-                      data-testid="message-delete"
-                    >
-                      <TrashIcon />
-                    </button>
-                  )}
-                  {moderatable && (
-                    <button
-                      type="button"
-                      className="mod-toggle"
-                      onClick={() => setToolsFor(toolsOpen ? null : m.id)}
-                      title="Moderate"
-                      aria-label={`Moderate ${m.user.username}'s message`}
-                      aria-expanded={toolsOpen}
-                      aria-controls={toolsOpen ? toolsId : undefined}
-                      data-testid="message-mod-toggle"
-                    >
-                      <ShieldIcon />
-                    </button>
-                  )}
+                  <span className="message-actions">
+                    {repliable && (
+                      <button
+                        type="button"
+                        className="message-action reply-button"
+                        onClick={() => onReply(m)}
+                        title="Reply"
+                        aria-label={`Reply to ${m.user.username}`}
+                        data-testid="message-reply"
+                      >
+                        <ReplyIcon />
+                      </button>
+                    )}
+                    {deletable && (
+                      <button
+                        type="button"
+                        className="message-action delete-button"
+                        onClick={() => onDelete(m)}
+                        title="Delete message"
+                        aria-label="Delete message"
+                        data-testid="message-delete"
+                      >
+                        <TrashIcon />
+                      </button>
+                    )}
+                    {moderatable && (
+                      <button
+                        type="button"
+                        className="message-action mod-toggle"
+                        onClick={() => setToolsFor(toolsOpen ? null : m.id)}
+                        title="Moderate"
+                        aria-label={`Moderate ${m.user.username}'s message`}
+                        aria-expanded={toolsOpen}
+                        aria-controls={toolsOpen ? toolsId : undefined}
+                        data-testid="message-mod-toggle"
+                      >
+                        <ShieldIcon />
+                      </button>
+                    )}
+                  </span>
                 </div>
                 {toolsOpen && moderation && (
                   <ModTools

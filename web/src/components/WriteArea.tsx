@@ -1,7 +1,8 @@
 import type { ReactNode } from 'react';
-import type { ChatBan, ChatRoomSettings } from '../chat/types';
+import type { ChatBan, ChatMessage, ChatRoomSettings } from '../chat/types';
 import { Composer } from './Composer';
 import { formatCountdown, formatSeconds } from './format';
+import { ReplyBar } from './Replies';
 import { useNow } from './useNow';
 
 interface Props {
@@ -16,15 +17,31 @@ interface Props {
   removed: boolean;
   maxLength: number;
   onSend: (text: string) => Promise<unknown>;
+  /** The message the next one answers (the Reply action); null: not a reply. */
+  replyingTo: ChatMessage | null;
+  onCancelReply: () => void;
+}
+
+/** Whether the composer is shown (see {@link WriteArea}): the user may write now. */
+export function mayWrite(props: {
+  exempt: boolean;
+  settings: ChatRoomSettings;
+  myBan: ChatBan | null;
+  removed: boolean;
+}): boolean {
+  if (props.removed || props.myBan) return false;
+  return props.exempt || props.settings.mode === 'open';
 }
 
 /**
  * Where a user writes: the composer, or, when the user may not write, a notice saying why
  * and until when (removed by a moderator, timed out or banned, moderators-only or
- * reactions-only mode); in slow mode a hint and, after a message, a countdown to the next.
+ * reactions-only mode); in slow mode a hint and, after a message, a countdown to the next;
+ * while a reply is being written, the "Replying to" bar above the composer.
  */
 export function WriteArea(props: Props) {
   const { connected, exempt, settings, myBan, heldUntil, removed, maxLength, onSend } = props;
+  const { replyingTo, onCancelReply } = props;
 
   if (removed) {
     return (
@@ -57,6 +74,8 @@ export function WriteArea(props: Props) {
       maxLength={maxLength}
       onSend={onSend}
       modeStatus={exempt ? modeStatus(settings) : null}
+      replyingTo={replyingTo}
+      onCancelReply={onCancelReply}
     />
   );
 }
@@ -80,10 +99,13 @@ interface SlowProps {
   maxLength: number;
   modeStatus: string | null;
   onSend: (text: string) => Promise<unknown>;
+  replyingTo: ChatMessage | null;
+  onCancelReply: () => void;
 }
 
 function SlowComposer(props: SlowProps) {
   const { connected, slowMode, heldUntil, maxLength, modeStatus, onSend } = props;
+  const { replyingTo, onCancelReply } = props;
   const now = useNow(heldUntil);
   const left = heldUntil === null ? 0 : heldUntil - now;
   const held = left > 0;
@@ -104,11 +126,14 @@ function SlowComposer(props: SlowProps) {
           {modeStatus}
         </p>
       )}
+      {replyingTo && <ReplyBar message={replyingTo} onCancel={onCancelReply} />}
       <Composer
         disabled={!connected || held}
         maxLength={maxLength}
         placeholder={held ? `Wait ${formatCountdown(left)} to send…` : undefined}
         onSend={onSend}
+        focusKey={replyingTo?.id ?? null}
+        onEscape={replyingTo ? onCancelReply : undefined}
       />
     </div>
   );

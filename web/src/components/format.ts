@@ -53,3 +53,12 @@ export function formatSeconds(seconds: number): string {
   const days = Math.round(seconds / 86400);
   return `${days} ${days === 1 ? 'day' : 'days'}`;
 }
+
+/**
+ * `text` on one line (runs of white space as one space), cut to at most `max` characters
+ * with an ellipsis; never splits a character made of two UTF-16 units.
+ */
+export function excerpt(text: string, max = 80): string {
+  const chars = Array.from(text.replace(/\s+/g, ' ').trim());
+  return chars.length > max ? `${chars.slice(0, max - 1).join('').trimEnd()}…` : chars.join('');
+}
