@@ -82,6 +82,14 @@ export interface PChatSDKOptions {
   random?: () => number;
 }
 
+/** Options of {@link PChatSDK.sendMessage}. */
+export interface SendMessageOptions {
+  /** The client id that makes a resend recognisable (default: a random one). */
+  cid?: string;
+  /** The id of the room's message this one answers (`NotFoundError` if there is none). */
+  replyTo?: string;
+}
+
 /** Options of {@link PChatSDK.connect}. */
 export interface ConnectOptions {
   /** The role to claim (`viewer`, `moderator`, `admin`), up to the one the token grants. */
@@ -860,14 +868,18 @@ export class PChatSDK extends ModerationCalls {
    * Send `text`; resolves with the stored message. A client id (`cid`) is generated when
    * not given: if the connection drops before the reply, the SDK waits for its reconnect
    * and sends again with the same `cid`, which the server recognises (no duplicate).
+   * `replyTo`: the id of the room's message this one answers. The server fills in the
+   * message's `mentions` from the `@username`s in `text`.
    */
-  async sendMessage(text: string, options: { cid?: string } = {}): Promise<Message> {
+  async sendMessage(text: string, options: SendMessageOptions = {}): Promise<Message> {
     const session = this.session();
     const cid = options.cid ?? newCid();
+    const args: Json = { text, cid };
+    if (options.replyTo !== undefined) args.reply_to = options.replyTo;
     let conn = await this.ready(session, Date.now() + this.requestTimeout);
     let result: Json;
     try {
-      result = await conn.request('send', { text, cid });
+      result = await conn.request('send', args);
     } catch (error) {
       if (!(error instanceof ConnectionClosedError)) throw error;
       try {
@@ -875,7 +887,7 @@ export class PChatSDK extends ModerationCalls {
       } catch (waitError) {
         throw waitError instanceof RequestTimeoutError ? error : waitError;
       }
-      result = await conn.request('send', { text, cid });
+      result = await conn.request('send', args);
     }
     const { message, outcome } = this.room.applySent(result);
     this.fire(outcome);

@@ -18,7 +18,7 @@ export {
   reconnectHint,
 } from './backoff.js';
 export { PChatSDK, wsUrl } from './client.js';
-export type { ConnectOptions, PChatSDKOptions, TokenRefresher } from './client.js';
+export type { ConnectOptions, PChatSDKOptions, SendMessageOptions, TokenRefresher } from './client.js';
 export type { BanOptions, PurgeOptions, RoomModeChanges } from './moderation.js';
 export { CloseCode, ErrorCode, TEMPORARY_ERRORS, closeIsReconnectable } from './codes.js';
 export type { WebSocketConstructor, WebSocketLike } from './connection.js';

@@ -58,6 +58,11 @@ export function messageFromWire(data: unknown): Message {
     deleted: d.deleted === true,
   };
   if (typeof d.cid === 'string') message.cid = d.cid;
+  if (typeof d.reply_to === 'string') message.replyTo = d.reply_to;
+  if (Array.isArray(d.mentions)) {
+    const mentions = d.mentions.filter((id): id is string => typeof id === 'string');
+    if (mentions.length > 0) message.mentions = mentions;
+  }
   if (message.deleted) {
     message.deletedBy = d.deleted_by ? userFromWire(d.deleted_by) : null;
     message.deletedAt = numOrNull(d.deleted_at);

@@ -20,6 +20,10 @@
  * - a `message_purge` deletes every held message of its `user_id` sent at `since` or later
  *   and placed before it in the stream (`seq` below the purge's): MESSAGE_DELETE for each
  *   that becomes deleted, then PURGE once;
+ * - MENTION follows the MESSAGE of a message that a `message` push (live or replayed by a
+ *   recovery) brings for the first time, whose `mentions` hold the user's id, and that is
+ *   neither the user's own nor already deleted; history pages, `send` replies and messages
+ *   already held fire none;
  * - a deleted copy of a message always wins over a non-deleted one (deletion is final);
  * - history messages newer than `lastSeq` are not merged: the stream delivers them;
  * - moderation (docs/moderation.md): the room's settings and pin fire ROOM_SETTINGS and PIN
@@ -178,6 +182,24 @@ export class RoomState {
     return held;
   }
 
+  /** A `message` push: MESSAGE if new, then MENTION if it mentions this user. */
+  private applyMessage(message: Message, out: Outcome): void {
+    const fresh = !this.byId.has(message.id);
+    this.addMessage(message, out);
+    if (fresh && this.mentionsMe(message)) out.add('mention', message);
+  }
+
+  /** Whether `message` mentions this client's user (not in their own, not deleted). */
+  private mentionsMe(message: Message): boolean {
+    const me = this.user;
+    return (
+      me !== null &&
+      (message.mentions?.includes(me.id) ?? false) &&
+      message.user.id !== me.id &&
+      !message.deleted
+    );
+  }
+
   private applyDelete(push: Json, out: Outcome): void {
     const by = userFromWire(push.deleted_by);
     const id = String(push.message_id);
@@ -244,7 +266,7 @@ export class RoomState {
           return out;
         }
         this.lastSeq = seq;
-        if (push.type === 'message') this.addMessage(messageFromWire(push.message), out);
+        if (push.type === 'message') this.applyMessage(messageFromWire(push.message), out);
         else if (push.type === 'message_delete') this.applyDelete(push, out);
         else this.applyPurge(push, seq, out);
         break;

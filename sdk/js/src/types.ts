@@ -46,6 +46,7 @@ export const Events = {
   BANNED: 'banned',
   UNBANNED: 'unbanned',
   PURGE: 'purge',
+  MENTION: 'mention',
 } as const;
 export type Events = (typeof Events)[keyof typeof Events];
 
@@ -59,7 +60,10 @@ export interface User {
 /**
  * A chat message. `seq` is its position in the room's stream, `ts` the server time in ms.
  * A deleted message has `text: ''`, `deleted: true`, `deletedBy` and `deletedAt` (wire
- * `deleted_by`, `deleted_at`); `cid`, `deletedBy` and `deletedAt` are present only when set.
+ * `deleted_by`, `deleted_at`). `replyTo` (wire `reply_to`) is the id of the message this one
+ * answers; `mentions` the ids of the users its text names as `@username` (the server finds
+ * them). `cid`, `deletedBy`, `deletedAt`, `replyTo` and `mentions` are present only when set
+ * (`mentions` when not empty).
  */
 export interface Message {
   readonly id: string;
@@ -71,6 +75,8 @@ export interface Message {
   readonly cid?: string;
   readonly deletedBy?: User | null;
   readonly deletedAt?: number | null;
+  readonly replyTo?: string;
+  readonly mentions?: readonly string[];
 }
 
 /** One option of a poll with its tally. */
@@ -254,6 +260,11 @@ export interface EventMap {
   unbanned: null;
   /** After the MESSAGE_DELETE of each held message of the purged user. */
   purge: PurgeEvent;
+  /**
+   * The message that mentions this client's user, after its MESSAGE: live or recovered,
+   * never from history, a `send` reply or the user's own message.
+   */
+  mention: Message;
 }
 
 /** Connection limits from the connect reply (wire `max_message_chars`, …). */

@@ -94,11 +94,20 @@ export class FakeServer {
     return this.received.filter((f) => f.type === type);
   }
 
-  /** Add a message to the stream as if `user` had sent it; returns its push. */
-  addMessage(text: string, user: FakeUser = { id: 'u-bob', username: 'Bob', role: 'viewer' }, cid?: string): Json {
+  /**
+   * Add a message to the stream as if `user` had sent it; returns its push. `extra`: more
+   * wire fields of the message (`reply_to`, `mentions`).
+   */
+  addMessage(
+    text: string,
+    user: FakeUser = { id: 'u-bob', username: 'Bob', role: 'viewer' },
+    cid?: string,
+    extra: Json = {},
+  ): Json {
     this.seq += 1;
     const message: Json = { id: `m${this.seq}`, seq: this.seq, ts: 1_700_000_000_000 + this.seq, user, text, deleted: false };
     if (cid !== undefined) message.cid = cid;
+    Object.assign(message, extra);
     this.messages.set(message.id as string, message);
     const push = { type: 'message', seq: this.seq, message };
     this.stream.push(push);
@@ -154,7 +163,19 @@ export class FakeServer {
         if (known !== undefined) {
           return this.reply(client, id, { message: this.messages.get(known) as Json, duplicate: true });
         }
-        const push = this.addMessage(text, user, frame.cid as string | undefined);
+        const extra: Json = {};
+        if (frame.reply_to !== undefined) {
+          if (!this.messages.has(String(frame.reply_to))) return this.error(client, id, 112, 'not_found');
+          extra.reply_to = frame.reply_to;
+        }
+        // Mentions, as the real server finds them but simpler: connected users named as @username.
+        const mentions = [...this.clients]
+          .map((c) => c.user)
+          .filter((u): u is FakeUser => u !== null && u.id !== user.id)
+          .filter((u) => text.toLowerCase().includes(`@${u.username.toLowerCase()}`))
+          .map((u) => u.id);
+        if (mentions.length > 0) extra.mentions = [...new Set(mentions)];
+        const push = this.addMessage(text, user, frame.cid as string | undefined, extra);
         const message = push.message as Json;
         if (frame.cid !== undefined) this.sentCids.set(key, message.id as string);
         return this.reply(client, id, { message, duplicate: false });

@@ -27,6 +27,7 @@ function eventString(e: RoomEvent): string {
   switch (e.event) {
     case 'message':
     case 'message_delete':
+    case 'mention':
       return `${e.event}:${e.payload.id}`;
     case 'history_load':
       return `history_load:${e.payload.map((m) => m.id).join(',')}`;

@@ -36,7 +36,13 @@ it('hands the application camelCase objects only', async () => {
 
   const hello = await bob.sendMessage('hello', { cid: 'c-hello' });
   bobShapes.returned('Message', hello);
-  bobShapes.returned('Message', await bob.sendMessage('second'));
+  const second = await bob.sendMessage('second');
+  bobShapes.returned('Message', second);
+  // A reply that mentions Bob: replyTo and mentions on the wire, MENTION on Bob's client.
+  const mention = next(bob, Events.MENTION);
+  const reply = await mia.sendMessage('@Bob thanks', { replyTo: second.id });
+  miaShapes.returned('Message', reply);
+  expect(await mention).toMatchObject({ id: reply.id, replyTo: second.id, mentions: ['bob'] });
   const deleted = next(bob, Events.MESSAGE_DELETE);
   miaShapes.returned('Message', await mia.deleteMessage(hello.id));
   expect((await deleted).deletedBy?.id).toBe('mia');
@@ -71,7 +77,7 @@ it('hands the application camelCase objects only', async () => {
   await ann.disconnect();
   for (const shapes of [miaShapes, bobShapes, annShapes]) expect(shapes.check()).toEqual([]);
   expect([...bobShapes.seen].sort()).toEqual(
-    ['message', 'message_delete', 'poll', 'reaction', 'reactions_stats'].sort(),
+    ['mention', 'message', 'message_delete', 'poll', 'reaction', 'reactions_stats'].sort(),
   );
   expect(annShapes.seen).toEqual(new Set(['history_load', 'disconnect', 'state_change']));
 });

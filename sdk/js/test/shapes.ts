@@ -30,7 +30,7 @@ const FILE = fileURLToPath(new URL('../../../tests/vectors/sdk_surface.json', im
 export const surface = JSON.parse(readFileSync(FILE, 'utf8')) as Surface;
 
 /** Fields a TypeScript object carries only when set (the vectors' description says so). */
-const OPTIONAL = new Set(['cid', 'deletedBy', 'deletedAt', 'myVote']);
+const OPTIONAL = new Set(['cid', 'deletedBy', 'deletedAt', 'replyTo', 'mentions', 'myVote']);
 
 /** The fields of each kind that hold another kind (or an array of it). */
 const NESTED: Record<string, Record<string, string>> = {
@@ -59,6 +59,7 @@ const EVENT_KINDS: Partial<Record<keyof EventMap, string | [string]>> = {
   pin: 'Pin',
   banned: 'BannedEvent',
   purge: 'PurgeEvent',
+  mention: 'Message',
 };
 
 const CAMEL = /^[a-z][A-Za-z0-9]*$/;

@@ -41,12 +41,16 @@ describe('sdk_surface.json', () => {
     const mia = fake.client();
     const shapes = watchShapes(mia);
     await mia.connect('lobby', 'Mia', fakeToken('u-mia', 'moderator'), { role: 'moderator' });
-    const sent = await mia.sendMessage('hello', { cid: 'c-1' });
+    const bob = fake.client();
+    await bob.connect('lobby', 'Bob', fakeToken('u-bob'));
+    const first = await mia.sendMessage('first');
+    const sent = await mia.sendMessage('hello @Bob', { cid: 'c-1', replyTo: first.id });
     shapes.returned('Message', sent);
     const deleted = await mia.deleteMessage(sent.id);
     expect(deleted).not.toBeNull();
     shapes.returned('Message', deleted);
-    // Every field of a Message (a deleted one with a cid) and of a Poll (with myVote).
+    await bob.disconnect();
+    // Every field of a Message (a deleted reply with a cid and a mention) and of a Poll (with myVote).
     expect(fields(deleted ?? {})).toEqual([...(surface.objects.Message?.typescript ?? [])].sort());
     const poll = await mia.createPoll('Tea or coffee?', ['tea', 'coffee'], Date.now() + 60_000);
     shapes.returned('Poll', poll);

@@ -130,7 +130,7 @@ describe('the public surface', () => {
       MESSAGE_DELETE: 'message_delete', REACTION: 'reaction', REACTIONS_STATS: 'reactions_stats',
       POLL: 'poll', HISTORY_LOAD: 'history_load', STATE_CHANGE: 'state_change', ONLINE: 'online',
       ROOM_SETTINGS: 'room_settings', PIN: 'pin', BANNED: 'banned', UNBANNED: 'unbanned',
-      PURGE: 'purge',
+      PURGE: 'purge', MENTION: 'mention',
     });
   });
 
