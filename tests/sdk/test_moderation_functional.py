@@ -8,8 +8,6 @@ raises the errors (docs/moderation.md).
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -39,33 +37,7 @@ from pchat.sdk import (
 )
 from pchat.server.ws import SERVICE_KEY
 from tests.helpers import RunningServer, t
-
-MakeSDK = Callable[..., PChatSDK]
-
-
-@pytest.fixture
-async def make_sdk(server: RunningServer) -> AsyncIterator[MakeSDK]:
-    sdks: list[PChatSDK] = []
-
-    def make(**options: Any) -> PChatSDK:
-        options.setdefault("request_timeout", t(5))
-        options.setdefault("backoff_base", 0.05)
-        options.setdefault("backoff_max", 0.2)
-        options.setdefault("rng", random.Random(3))
-        sdk = PChatSDK(server.url, **options)
-        sdks.append(sdk)
-        return sdk
-
-    yield make
-    for sdk in sdks:
-        await sdk.disconnect()
-        await sdk.drain()
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(t(timeout)):
-        while not predicate():
-            await asyncio.sleep(0.01)
+from tests.sdk.support import MakeSDK, until
 
 
 async def join(

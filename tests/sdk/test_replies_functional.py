@@ -3,44 +3,13 @@ item 8): ``send_message(reply_to=…)``, ``Message.reply_to``/``mentions`` and `
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-
 import pytest
 
 from pchat.protocol.errors import NotFoundError
 from pchat.protocol.models import Message
 from pchat.sdk import Events, PChatSDK
-from tests.helpers import RunningServer, t
-
-MakeSDK = Callable[..., PChatSDK]
-
-
-@pytest.fixture
-async def make_sdk(server: RunningServer) -> AsyncIterator[MakeSDK]:
-    sdks: list[PChatSDK] = []
-
-    def make(**options: Any) -> PChatSDK:
-        options.setdefault("request_timeout", t(5))
-        options.setdefault("backoff_base", 0.05)
-        options.setdefault("backoff_max", 0.2)
-        options.setdefault("rng", random.Random(3))
-        sdk = PChatSDK(server.url, **options)
-        sdks.append(sdk)
-        return sdk
-
-    yield make
-    for sdk in sdks:
-        await sdk.disconnect()
-        await sdk.drain()
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(t(timeout)):
-        while not predicate():
-            await asyncio.sleep(0.01)
+from tests.helpers import RunningServer
+from tests.sdk.support import MakeSDK, until
 
 
 async def join(server: RunningServer, make_sdk: MakeSDK, room: str, name: str) -> PChatSDK:

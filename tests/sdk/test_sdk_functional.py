@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,33 +12,7 @@ from pchat.protocol.errors import ForbiddenError, TokenError
 from pchat.protocol.models import Message
 from pchat.sdk import ConnectEvent, DisconnectEvent, Events, InvalidArgumentError, PChatSDK, States
 from tests.helpers import RunningServer, t
-
-MakeSDK = Callable[..., PChatSDK]
-
-
-@pytest.fixture
-async def make_sdk(server: RunningServer) -> AsyncIterator[MakeSDK]:
-    sdks: list[PChatSDK] = []
-
-    def make(**options: Any) -> PChatSDK:
-        options.setdefault("request_timeout", t(5))
-        options.setdefault("backoff_base", 0.05)
-        options.setdefault("backoff_max", 0.2)
-        options.setdefault("rng", random.Random(3))
-        sdk = PChatSDK(server.url, **options)
-        sdks.append(sdk)
-        return sdk
-
-    yield make
-    for sdk in sdks:
-        await sdk.disconnect()
-        await sdk.drain()
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(t(timeout)):
-        while not predicate():
-            await asyncio.sleep(0.01)
+from tests.sdk.support import MakeSDK, until
 
 
 async def test_seed_flow_between_two_users(server: RunningServer, make_sdk: MakeSDK) -> None:
