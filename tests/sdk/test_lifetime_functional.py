@@ -5,6 +5,7 @@ token's ``exp`` (the vendor's SDK has no refresh hook); with
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from pchat.protocol.codes import CloseCode
@@ -13,13 +14,15 @@ from tests.helpers import start_server, t
 
 
 async def test_a_connection_outlives_its_token_by_default(tmp_path: Path) -> None:
-    srv = await start_server(tmp_path / "d", token_ttl=1, token_leeway=0)
+    srv = await start_server(tmp_path / "d", token_ttl=2, token_leeway=0)
     sdk = PChatSDK(srv.url, request_timeout=t(5))
     lost: list[DisconnectEvent] = []
     sdk.on(Events.DISCONNECT, lost.append)
     try:
-        await sdk.connect("life", "Ann", await srv.token("ann"))
-        await asyncio.sleep(2.2)  # past exp + leeway
+        token = await srv.token("ann")
+        issued_by = time.time()  # the token's exp is at most issued_by + ttl
+        await sdk.connect("life", "Ann", token)
+        await asyncio.sleep(max(0.0, issued_by + 2 - time.time()) + 0.5)  # past exp
         sent = await sdk.send_message("an hour later, as it were")
         assert sent.text == "an hour later, as it were"
         assert sdk.state is States.CONNECTED and lost == []
@@ -32,7 +35,7 @@ async def test_a_connection_outlives_its_token_by_default(tmp_path: Path) -> Non
 
 async def test_with_the_setting_on_a_connection_ends_at_exp(tmp_path: Path) -> None:
     srv = await start_server(
-        tmp_path / "d", token_ttl=1, token_leeway=0, end_connections_at_token_exp=True
+        tmp_path / "d", token_ttl=2, token_leeway=0, end_connections_at_token_exp=True
     )
     sdk = PChatSDK(srv.url, request_timeout=t(5))
     lost: list[DisconnectEvent] = []

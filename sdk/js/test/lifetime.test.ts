@@ -13,7 +13,7 @@ describe('a connection and its token, by default', () => {
   const clients: PChatSDK[] = [];
 
   beforeAll(async () => {
-    server = await RealServer.start({ PCHAT_TOKEN_TTL: '1', PCHAT_TOKEN_LEEWAY: '0' });
+    server = await RealServer.start({ PCHAT_TOKEN_TTL: '2', PCHAT_TOKEN_LEEWAY: '0' });
   });
 
   afterAll(async () => {
@@ -27,7 +27,7 @@ describe('a connection and its token, by default', () => {
     const lost: DisconnectEvent[] = [];
     sdk.on(Events.DISCONNECT, (e) => lost.push(e));
     await sdk.connect('life', 'Ann', await server.token('ann'));
-    await sleep(2_200); // past exp
+    await sleep(3_200); // past exp
     const sent = await sdk.sendMessage('an hour later, as it were');
     expect(sent.text).toBe('an hour later, as it were');
     expect(sdk.state).toBe(States.CONNECTED);
@@ -36,7 +36,7 @@ describe('a connection and its token, by default', () => {
     const late = new PChatSDK({ url: server.url, WebSocket });
     clients.push(late);
     const token = await server.token('bob');
-    await sleep(2_200);
+    await sleep(3_200);
     await expect(late.connect('life', 'Bob', token)).rejects.toMatchObject({ code: 203 });
   });
 });
