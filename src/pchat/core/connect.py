@@ -88,6 +88,8 @@ class Connections:
         self._room_state = list(room_state)
         self._on_count = on_count  # a room's local connection count changed
         self.sessions: set[Session] = set()
+        #: Live sessions by room and case-folded username: who can be mentioned.
+        self._names: dict[str, dict[str, dict[str, int]]] = {}
         self._by_sink: dict[Sink, Session] = {}
         node.on_slow = self._slow_consumer
 
@@ -128,12 +130,15 @@ class Connections:
         session.machine.advance("connected")
         _cancel_connect_timer(session)
         room.activate(session.sink, covered_seq)
+        self._name(session, +1)
         self._on_count(room.room_id)
 
     async def disconnect(self, session: Session) -> None:
         """Forget a connection that closed."""
         session.cancel_timers()
         _cancel_connect_timer(session)
+        if session.machine.state is SessionState.CONNECTED:
+            self._name(session, -1)
         if session.machine.state is not SessionState.CLOSED:
             session.machine.advance("close")
         self.sessions.discard(session)
@@ -141,9 +146,27 @@ class Connections:
         if session.room_id is not None:
             await self._leave(session, session.room_id)
 
-    def users_in(self, room_id: str) -> list[User]:
-        """The users with a session in the room on this node."""
-        return [s.user for s in self.sessions if s.room_id == room_id and s.user is not None]
+    def user_named(self, room_id: str, folded_name: str) -> str | None:
+        """The id of a user connected to the room here under that (case-folded) username."""
+        users = self._names.get(room_id, {}).get(folded_name)
+        return next(iter(users)) if users else None
+
+    def _name(self, session: Session, step: int) -> None:
+        """Count a live session under its room and username (-1: it left)."""
+        user, room_id = session.user, session.room_id
+        if user is None or room_id is None:
+            return
+        names = self._names.setdefault(room_id, {})
+        users = names.setdefault(user.username.casefold(), {})
+        count = users.get(user.id, 0) + step
+        if count > 0:
+            users[user.id] = count
+            return
+        users.pop(user.id, None)
+        if not users:
+            del names[user.username.casefold()]
+            if not names:
+                del self._names[room_id]
 
     def sessions_of(self, room_id: str, user_id: str) -> list[Session]:
         """This node's sessions of ``user_id`` in the room."""

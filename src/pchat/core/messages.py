@@ -7,8 +7,8 @@ event too: soft, the text removed, ``message_delete`` to the room.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pchat.protocol.codes import ErrorCode
@@ -30,6 +30,8 @@ __all__ = ["Messages"]
 
 #: Mentions resolve against the authors of the room's newest so many messages too.
 _MENTION_LOOKBACK = 200
+#: Seconds the people who can be mentioned in a room are kept before they are read again.
+_PEOPLE_TTL = 5.0
 
 
 class Messages:
@@ -44,14 +46,17 @@ class Messages:
         limiter: Limiter,
         guard: WriteGuard | None = None,
         on_deleted: Callable[[str, str, User], Awaitable[None]] | None = None,
-        present: Callable[[str], Iterable[User]] = lambda room_id: (),
+        present: Callable[[str, str], str | None] = lambda room_id, name: None,
     ) -> None:
         self._settings = settings
         self._guard = guard or OpenDoor()
         #: Told ``(room_id, message_id, by)`` after a delete (the pin goes with its message).
         self._on_deleted = on_deleted
-        #: The users connected to a room on this node (mentions resolve against them).
+        #: ``(room_id, case-folded username)`` -> the id of a user connected to the room
+        #: here under that name, or None (mentions resolve against them).
         self._present = present
+        self._people_cache: dict[str, tuple[float, dict[str, str]]] = {}
+        node.on_room_closed(self._forget)
         self._node = node
         self._store = store
         self._limiter = limiter
@@ -84,29 +89,64 @@ class Messages:
         if result.created:
             frame = message_push(message.seq, message)
             await self._node.publish(room_id, Push.STREAM, frame, seq=message.seq)
+            self._remember(room_id, user)
         return {"message": message.to_wire(), "duplicate": not result.created}
 
     async def _mentions(self, room_id: str, text: str, author: User) -> tuple[str, ...]:
-        """The ids of the users ``text`` mentions as ``@username``: users connected to the
-        room here, or who wrote one of its newest messages (so, on any node)."""
-        people: dict[str, str] = {}  # username, case-folded -> user id
-        recent = await self._store.history(room_id, limit=_MENTION_LOOKBACK)
-        for user in [*(m.user for m in recent), *self._present(room_id)]:
-            people[user.username.casefold()] = user.id
+        """The ids of the users ``text`` mentions as ``@username`` (case-insensitive, the
+        longest name first, never the author): users connected to the room here, or who
+        wrote one of its newest messages (so, on any node)."""
+        people = await self._people(room_id)
+        present = self._present
+
+        def who(name: str) -> str | None:
+            return people.get(name) or present(room_id, name)
+
         folded = text.casefold()
+        window = 3 * self._settings.max_username_chars  # case folding may lengthen a name
         found: list[str] = []
-        # Longest names first: "@Ann Lee" is Ann Lee, not Ann.
-        for name in sorted(people, key=len, reverse=True):
-            user_id = people[name]
-            if user_id in found or user_id == author.id:
+        at = folded.find("@")
+        while at != -1:
+            end = next(
+                (
+                    end
+                    for end in range(min(len(folded), at + 1 + window), at + 1, -1)
+                    if (end == len(folded) or not folded[end].isalnum())
+                    and who(folded[at + 1 : end]) is not None
+                ),
+                None,
+            )
+            if end is None:
+                at = folded.find("@", at + 1)
                 continue
-            for match in re.finditer(re.escape("@" + name), folded):
-                end = match.end()
-                if end == len(folded) or not folded[end].isalnum():
-                    found.append(user_id)
-                    folded = folded[: match.start()] + " " * (end - match.start()) + folded[end:]
-                    break
+            user_id = who(folded[at + 1 : end])
+            if user_id is not None and user_id != author.id and user_id not in found:
+                found.append(user_id)
+            at = folded.find("@", end)
         return tuple(found)
+
+    async def _people(self, room_id: str) -> dict[str, str]:
+        """Who wrote in the room lately (case-folded username -> user id): read from the
+        room's newest messages at most every few seconds, so a text with ``@`` costs no
+        store read of its own; users who write here are added at once."""
+        now = time.monotonic()
+        cached = self._people_cache.get(room_id)
+        if cached is not None and now - cached[0] < _PEOPLE_TTL:
+            return cached[1]
+        people: dict[str, str] = {}
+        for message in await self._store.history(room_id, limit=_MENTION_LOOKBACK):
+            people[message.user.username.casefold()] = message.user.id
+        self._people_cache[room_id] = (now, people)
+        return people
+
+    def _remember(self, room_id: str, user: User) -> None:
+        """A user who just wrote in the room can be mentioned at once."""
+        cached = self._people_cache.get(room_id)
+        if cached is not None:
+            cached[1][user.username.casefold()] = user.id
+
+    async def _forget(self, room_id: str) -> None:
+        self._people_cache.pop(room_id, None)
 
     async def history(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         _user, room_id = session.member()

@@ -110,7 +110,7 @@ class ChatService:
             limiter=limiter,
             guard=guard,
             on_deleted=self.moderation.message_deleted,
-            present=self.connections.users_in,
+            present=self.connections.user_named,
         )
         reactions = Reactions(
             settings, node=self.node, live=self.live, limiter=limiter, guard=guard
