@@ -105,6 +105,11 @@ class Harness:
         if system.is_pchat:
             self.tokens()
             shutil.copy2(self._keys_dir / "keys.sqlite3", data_dir / "keys.sqlite3")
+            # A variant with PCHAT_BENCH_BLOCKLIST=N runs with an N-entry server-wide word
+            # filter (read by the harness only; the server does not know the variable).
+            blocklist = system.env.get("PCHAT_BENCH_BLOCKLIST")
+            if blocklist:
+                self._tool("blocklist-fill", "--data-dir", str(data_dir), "--count", blocklist)
         return data_dir
 
     # -- servers ----------------------------------------------------------------------------

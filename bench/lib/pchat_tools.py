@@ -215,6 +215,39 @@ def cmd_history_store(args: argparse.Namespace) -> dict[str, Any]:
     return asyncio.run(_measure_store(args))
 
 
+async def _blocklist(db_path: Path, count: int) -> dict[str, Any]:
+    from pchat.protocol.wordfilter import FilterEntry
+    from pchat.storage.store_sqlite import SQLiteStore
+
+    store = SQLiteStore(db_path)
+    await store.open()
+    try:
+        for i in range(count):
+            # Nine in ten whole words, one in ten patterns (which cost more: each is tried
+            # on every word of a message).
+            kind = i % 30
+            pattern = (
+                f"*blk{i}*"
+                if kind == 0
+                else f"blk{i}*"
+                if kind == 10
+                else f"*blk{i}"
+                if kind == 20
+                else f"blocked{i}x"
+            )
+            await store.put_filter_entry("*", FilterEntry(pattern, "block" if i % 2 else "mask"))
+    finally:
+        await store.close()
+    return {"blocklist": count}
+
+
+def cmd_blocklist_fill(args: argparse.Namespace) -> dict[str, Any]:
+    """A server-wide blocklist of ``count`` entries in the data directory's store."""
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_blocklist(data_dir / "pchat.sqlite3", args.count))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(required=True)
@@ -225,6 +258,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--ttl", type=int, default=7 * 24 * 3600)
     p.set_defaults(fn=cmd_tokens)
+
+    p = sub.add_parser("blocklist-fill")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.set_defaults(fn=cmd_blocklist_fill)
 
     p = sub.add_parser("history-fill")
     p.add_argument("--data-dir", required=True)
