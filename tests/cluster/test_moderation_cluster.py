@@ -100,3 +100,27 @@ async def test_a_kick_on_one_node_closes_the_users_connections_on_the_others(
     finally:
         for client in (mod, on_a, on_b):
             await client.close()
+
+
+async def test_a_purge_on_one_node_reaches_the_others_within_a_second(cluster: Cluster) -> None:
+    a, b, c = [await cluster.start_node() for _ in range(3)]
+    mod = await _raw(cluster, a, "raid", "mia", "moderator")
+    spammer = await _raw(cluster, b, "raid", "spammer")
+    watcher = await _raw(cluster, c, "raid", "cat")
+    try:
+        sent = [(await spammer.ok("send", text=f"spam {i}"))["message"] for i in range(3)]
+        await until(
+            lambda: sum(p["type"] == "message" for p in watcher.pushes) == 3,
+            what="the spam on node c",
+        )
+        took = await _within_a_second(
+            lambda: mod.ok("purge", user_id="spammer"),
+            lambda: any(p["type"] == "message_purge" for p in watcher.pushes),
+            "the message_purge push on node c",
+        )
+        assert took < 1.0
+        purge = next(p for p in watcher.pushes if p["type"] == "message_purge")
+        assert purge["count"] == 3 and purge["seq"] == sent[-1]["seq"] + 1
+    finally:
+        for client in (mod, spammer, watcher):
+            await client.close()
