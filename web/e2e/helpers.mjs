@@ -5,10 +5,11 @@
  * and the steps a person takes in the demo.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join as joinPath, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -229,4 +230,40 @@ export async function waitTexts(page, texts) {
 /** A room name unique to one test. @param {string} label */
 export function roomName(label) {
   return `${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+/**
+ * The set-up most test files share: one pchat server (with `serverOptions`) and one
+ * browser for the whole file, started before its tests and closed after them, and
+ * `user(label)`: a new browser context (a person) on that server, closed at the end.
+ * @param {ConstructorParameters<typeof PchatServer>[0]} [serverOptions]
+ */
+export function browserSuite(serverOptions) {
+  /** @type {import('playwright-core').BrowserContext[]} */
+  const contexts = [];
+  const suite = {
+    /** @type {PchatServer} */
+    server: /** @type {any} */ (null),
+    /** @type {import('playwright-core').Browser} */
+    browser: /** @type {any} */ (null),
+    /** @param {string} label */
+    async user(label) {
+      const u = await newUser(suite.browser, suite.server.url);
+      contexts.push(u.context);
+      return { ...u, label };
+    },
+  };
+  before(async () => {
+    if (!existsSync(joinPath(DIST_DIR, 'index.html'))) {
+      throw new Error('web/dist is missing: run `npm run build`');
+    }
+    suite.server = await new PchatServer(serverOptions).start();
+    suite.browser = await launchBrowser();
+  });
+  after(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await suite.browser?.close();
+    await suite.server?.dispose();
+  });
+  return suite;
 }

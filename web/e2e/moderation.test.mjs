@@ -6,46 +6,11 @@
  * mode, moderators-only and reactions-only modes, unique chat, and the moderation log.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import {
-  DIST_DIR,
-  PchatServer,
-  TIMEOUT,
-  join,
-  launchBrowser,
-  newUser,
-  roomName,
-  send,
-  waitConnected,
-  waitTexts,
-} from './helpers.mjs';
+import { describe, test } from 'node:test';
+import { TIMEOUT, browserSuite, join, roomName, send, waitConnected, waitTexts } from './helpers.mjs';
 
-/** @type {PchatServer} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-/** @type {import('playwright-core').BrowserContext[]} */
-const contexts = [];
-
-before(async () => {
-  assert.ok(existsSync(`${DIST_DIR}/index.html`), 'web/dist is missing: run `npm run build`');
-  server = await new PchatServer().start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
-  await server?.dispose();
-});
-
-/** @param {string} label */
-async function user(label) {
-  const u = await newUser(browser, server.url);
-  contexts.push(u.context);
-  return { ...u, label };
-}
+const suite = browserSuite();
+const user = suite.user;
 
 /**
  * A room with a moderator (Moe) and a viewer (Val), both joined.

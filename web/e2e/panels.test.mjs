@@ -8,47 +8,14 @@
  * moderator client through the protocol.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import {
-  DIST_DIR,
-  PchatServer,
-  TIMEOUT,
-  join,
-  launchBrowser,
-  newUser,
-  roomName,
-  send,
-} from './helpers.mjs';
+import { describe, test } from 'node:test';
+import { TIMEOUT, browserSuite, join, roomName, send } from './helpers.mjs';
 
 /** 2^63 - 1 ms: what an unchecked 64-bit field can carry; far past Date's ±8.64e15 ms. */
 const ABSURD = '9223372036854775807';
 
-/** @type {PchatServer} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-/** @type {import('playwright-core').BrowserContext[]} */
-const contexts = [];
-
-before(async () => {
-  assert.ok(existsSync(`${DIST_DIR}/index.html`), 'web/dist is missing: run `npm run build`');
-  server = await new PchatServer().start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
-  await server?.dispose();
-});
-
-/** @param {string} label */
-async function user(label) {
-  const u = await newUser(browser, server.url);
-  contexts.push(u.context);
-  return { ...u, label };
-}
+const suite = browserSuite();
+const user = suite.user;
 
 /**
  * A moderator creates a poll in `room` over a raw WebSocket opened in a browser page:

@@ -5,30 +5,11 @@
  * The server here puts 2 finished polls in a connect reply; a moderator finishes 5 first.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import { DIST_DIR, PchatServer, TIMEOUT, join, launchBrowser, newUser, roomName } from './helpers.mjs';
+import { describe, test } from 'node:test';
+import { TIMEOUT, browserSuite, join, roomName } from './helpers.mjs';
 
-/** @type {PchatServer} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-/** @type {import('playwright-core').BrowserContext[]} */
-const contexts = [];
-
-before(async () => {
-  assert.ok(existsSync(`${DIST_DIR}/index.html`), 'web/dist is missing: run `npm run build`');
-  server = await new PchatServer({
-    env: { PCHAT_RATE_POLLS: 'none', PCHAT_POLLS_IN_CONNECT: '2' },
-  }).start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
-  await server?.dispose();
-});
+const suite = browserSuite({ env: { PCHAT_RATE_POLLS: 'none', PCHAT_POLLS_IN_CONNECT: '2' } });
+const user = suite.user;
 
 /**
  * A moderator, over a raw WebSocket in a page, creates and finishes `count` polls.
@@ -37,8 +18,7 @@ after(async () => {
  * @returns {Promise<string[]>} the polls' ids, oldest first
  */
 async function finishedPolls(room, count) {
-  const { context, page } = await newUser(browser, server.url);
-  contexts.push(context);
+  const { page } = await user('moderator');
   await page.goto('/healthz');
   return page.evaluate(
     async ({ room, count }) => {
@@ -84,8 +64,7 @@ describe('older polls', { timeout: 6 * TIMEOUT }, () => {
   test('the panel shows the newest finished polls and pages the older on request', async () => {
     const room = roomName('older-polls');
     const ids = await finishedPolls(room, 5);
-    const viewer = await newUser(browser, server.url);
-    contexts.push(viewer.context);
+    const viewer = await user('viewer');
     await join(viewer.page, { room, username: 'Vic' });
     const cards = viewer.page.getByTestId('poll');
     await viewer.page.locator(`[data-testid="poll"][data-poll-id="${ids[4]}"]`).waitFor();

@@ -7,47 +7,12 @@
  * the "You were mentioned" notice when the mention arrives out of view or in a hidden tab.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import {
-  DIST_DIR,
-  PchatServer,
-  TIMEOUT,
-  join,
-  launchBrowser,
-  newUser,
-  roomName,
-  send,
-  waitConnected,
-  waitTexts,
-} from './helpers.mjs';
+import { describe, test } from 'node:test';
+import { TIMEOUT, browserSuite, join, roomName, send, waitConnected, waitTexts } from './helpers.mjs';
 
-/** @type {PchatServer} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-/** @type {import('playwright-core').BrowserContext[]} */
-const contexts = [];
-
-before(async () => {
-  assert.ok(existsSync(`${DIST_DIR}/index.html`), 'web/dist is missing: run `npm run build`');
-  // No message rate: one test fills more than a history page over a raw WebSocket.
-  server = await new PchatServer({ env: { PCHAT_RATE_MESSAGES: 'none' } }).start();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
-  await server?.dispose();
-});
-
-/** @param {string} label */
-async function user(label) {
-  const u = await newUser(browser, server.url);
-  contexts.push(u.context);
-  return { ...u, label };
-}
+// No message rate: one test fills more than a history page over a raw WebSocket.
+const suite = browserSuite({ env: { PCHAT_RATE_MESSAGES: 'none' } });
+const user = suite.user;
 
 /**
  * Ann and Bob, both joined to a new room.
