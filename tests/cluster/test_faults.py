@@ -16,7 +16,6 @@ import os
 import time
 import uuid
 from collections import Counter
-from typing import Any
 
 import aiohttp
 
@@ -28,6 +27,7 @@ from pchat.server.ws import SERVICE_KEY
 from pchat.storage.broker_redis import RedisBroker
 from tests.cluster.conftest import Cluster, Node, until
 from tests.helpers import RunningServer
+from tests.storage.backends import hold_resubscription as hold_broker_resubscription
 
 #: How long Redis stays paused (the issue's runs paused it 10-15 s; the nodes of these tests
 #: notice a silent Redis within about a second, so a few seconds show the same).
@@ -196,25 +196,7 @@ def hold_resubscription(node: Node) -> asyncio.Event:
     """Until the returned event is set, ``node``'s Redis listener cannot subscribe again
     (each attempt times out), as when it reconnects later than the other nodes: the race of
     finding 2 then happens on every run, not on some."""
-    broker = broker_of(node)
-    client = broker._sub_client
-    assert client is not None
-    gate = asyncio.Event()
-    make = client.pubsub
-
-    def pubsub(**kwargs: Any) -> Any:
-        ps = make(**kwargs)
-        subscribe = ps.subscribe
-
-        async def held(*args: Any, **kw: Any) -> Any:
-            await gate.wait()
-            return await subscribe(*args, **kw)
-
-        ps.subscribe = held  # type: ignore[method-assign]
-        return ps
-
-    client.pubsub = pubsub  # type: ignore[method-assign]
-    return gate
+    return hold_broker_resubscription(broker_of(node))
 
 
 async def pause_redis(cluster: Cluster, nodes: list[Node], room: str) -> list[asyncio.Event]:

@@ -10,15 +10,21 @@ CI starts both services (``scripts/services.sh``), so there an unreachable one f
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from pchat.storage.broker_redis import RedisBroker
 
 __all__ = [
     "drop_redis_prefix",
     "drop_schema",
+    "hold_resubscription",
     "postgres_dsn",
     "redis_url",
     "require_postgres",
@@ -103,3 +109,26 @@ async def drop_redis_prefix(prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+def hold_resubscription(broker: RedisBroker) -> asyncio.Event:
+    """Until the returned event is set, ``broker``'s listener cannot subscribe again (each
+    attempt times out): a node that comes back later than the others."""
+    client = broker._sub_client
+    assert client is not None
+    gate = asyncio.Event()
+    make = client.pubsub
+
+    def pubsub(**kwargs: Any) -> Any:
+        ps = make(**kwargs)
+        subscribe = ps.subscribe
+
+        async def held(*args: Any, **kw: Any) -> Any:
+            await gate.wait()
+            return await subscribe(*args, **kw)
+
+        ps.subscribe = held  # type: ignore[method-assign]
+        return ps
+
+    client.pubsub = pubsub  # type: ignore[method-assign]
+    return gate

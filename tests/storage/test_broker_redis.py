@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from pchat.storage.broker_redis import RedisBroker
 from tests.helpers import t
 from tests.procs import RedisProcess, private_redis
+from tests.storage.backends import hold_resubscription
 
 Got = list[tuple[str, int | None, bytes]]
 MakeNode = Callable[..., Awaitable[RedisBroker]]
@@ -223,29 +224,6 @@ async def test_rate_limit_falls_back_to_the_node_when_redis_is_away(make_node: M
     node = await make_node()
     node._set_cmd_ok(False)  # as after a failed command
     assert await node.take_token("msg:ann", 1.0, 3) is None
-
-
-def hold_resubscription(broker: RedisBroker) -> asyncio.Event:
-    """Until the returned event is set, ``broker``'s listener cannot subscribe again (each
-    attempt times out): a node that comes back later than the others."""
-    client = broker._sub_client
-    assert client is not None
-    gate = asyncio.Event()
-    make = client.pubsub
-
-    def pubsub(**kwargs: Any) -> Any:
-        ps = make(**kwargs)
-        subscribe = ps.subscribe
-
-        async def held(*args: Any, **kw: Any) -> Any:
-            await gate.wait()
-            return await subscribe(*args, **kw)
-
-        ps.subscribe = held  # type: ignore[method-assign]
-        return ps
-
-    client.pubsub = pubsub  # type: ignore[method-assign]
-    return gate
 
 
 async def test_after_an_outage_publications_wait_for_the_other_nodes_to_resubscribe(
