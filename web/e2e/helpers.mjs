@@ -267,3 +267,49 @@ export function browserSuite(serverOptions) {
   });
   return suite;
 }
+
+/**
+ * A bare protocol session over a WebSocket opened in `page` (as a browser would), for tests
+ * that set a room up behind the demo's back: `sub` gets a token with `role` from the demo
+ * token endpoint and connects to `room`. `request(frame)` sends one request and resolves with
+ * its `result` (an error frame rejects); `close()` closes the socket with 1000.
+ * @param {import('playwright-core').Page} page
+ * @param {{ room: string, sub: string, username: string, role?: string }} who
+ */
+export async function rawSession(page, { room, sub, username, role = 'viewer' }) {
+  await page.goto('/healthz');
+  await page.evaluate(async ({ room, sub, username, role }) => {
+    const url = `/demo/token?sub=${encodeURIComponent(sub)}&role=${role}`;
+    const token = (await (await fetch(url)).json()).token;
+    const ws = new WebSocket(`ws://${location.host}/public-chat/ws`);
+    /** @type {Map<number, (frame: any) => void>} */
+    const waiting = new Map();
+    ws.onmessage = (event) => {
+      const frame = JSON.parse(event.data);
+      waiting.get(frame.id)?.(frame);
+    };
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    });
+    let id = 0;
+    /** @param {Record<string, unknown>} frame @returns {Promise<any>} */
+    const request = async (frame) => {
+      id += 1;
+      const reply = await new Promise((resolve) => {
+        waiting.set(id, resolve);
+        ws.send(JSON.stringify({ ...frame, id }));
+      });
+      if (reply.type !== 'reply') throw new Error(JSON.stringify(reply));
+      return reply.result;
+    };
+    /** @type {any} */ (window).__pchatRaw = { request, ws };
+    await request({ type: 'connect', room, username, token, role });
+  }, { room, sub, username, role });
+  return {
+    /** @param {Record<string, unknown>} frame @returns {Promise<any>} */
+    request: (frame) =>
+      page.evaluate((f) => /** @type {any} */ (window).__pchatRaw.request(f), frame),
+    close: () => page.evaluate(() => /** @type {any} */ (window).__pchatRaw.ws.close(1000)),
+  };
+}

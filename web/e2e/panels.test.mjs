@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { TIMEOUT, browserSuite, join, roomName, send } from './helpers.mjs';
+import { TIMEOUT, browserSuite, join, rawSession, roomName, send } from './helpers.mjs';
 
 /** 2^63 - 1 ms: what an unchecked 64-bit field can carry; far past Date's ±8.64e15 ms. */
 const ABSURD = '9223372036854775807';
@@ -24,46 +24,15 @@ const user = suite.user;
  */
 async function createScheduledPoll(room) {
   const { page } = await user('moderator');
-  await page.goto('/healthz');
-  return page.evaluate(async (room) => {
-    const token = (await (await fetch(`/demo/token?sub=mod-1&role=moderator`)).json()).token;
-    const ws = new WebSocket(`ws://${location.host}/public-chat/ws`);
-    /** @type {Map<number, (frame: any) => void>} */
-    const waiting = new Map();
-    ws.onmessage = (event) => {
-      const frame = JSON.parse(event.data);
-      waiting.get(frame.id)?.(frame);
-    };
-    await new Promise((resolve, reject) => {
-      ws.onopen = resolve;
-      ws.onerror = reject;
-    });
-    let id = 0;
-    /** @param {Record<string, unknown>} frame */
-    const request = (frame) =>
-      new Promise((resolve) => {
-        id += 1;
-        waiting.set(id, resolve);
-        ws.send(JSON.stringify({ ...frame, id }));
-      });
-    const connected = await request({
-      type: 'connect',
-      room,
-      username: 'Mod',
-      token,
-      role: 'moderator',
-    });
-    if (connected.type !== 'reply') throw new Error(JSON.stringify(connected));
-    const created = await request({
-      type: 'poll_create',
-      question: 'When do we meet?',
-      options: ['soon', 'later'],
-      publish_at: Date.now() + 24 * 3600 * 1000,
-    });
-    if (created.type !== 'reply') throw new Error(JSON.stringify(created));
-    ws.close(1000);
-    return created.result.poll;
-  }, room);
+  const mod = await rawSession(page, { room, sub: 'mod-1', username: 'Mod', role: 'moderator' });
+  const { poll } = await mod.request({
+    type: 'poll_create',
+    question: 'When do we meet?',
+    options: ['soon', 'later'],
+    publish_at: Date.now() + 24 * 3600 * 1000,
+  });
+  await mod.close();
+  return poll;
 }
 
 /**

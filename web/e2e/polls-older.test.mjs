@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { TIMEOUT, browserSuite, join, roomName } from './helpers.mjs';
+import { TIMEOUT, browserSuite, join, rawSession, roomName, sleep } from './helpers.mjs';
 
 const suite = browserSuite({ env: { PCHAT_RATE_POLLS: 'none', PCHAT_POLLS_IN_CONNECT: '2' } });
 const user = suite.user;
@@ -19,45 +19,16 @@ const user = suite.user;
  */
 async function finishedPolls(room, count) {
   const { page } = await user('moderator');
-  await page.goto('/healthz');
-  return page.evaluate(
-    async ({ room, count }) => {
-      const token = (await (await fetch('/demo/token?sub=mod-1&role=moderator')).json()).token;
-      const ws = new WebSocket(`ws://${location.host}/public-chat/ws`);
-      /** @type {Map<number, (frame: any) => void>} */
-      const waiting = new Map();
-      ws.onmessage = (event) => {
-        const frame = JSON.parse(event.data);
-        waiting.get(frame.id)?.(frame);
-      };
-      await new Promise((resolve, reject) => {
-        ws.onopen = resolve;
-        ws.onerror = reject;
-      });
-      let id = 0;
-      /** @param {Record<string, unknown>} frame @returns {Promise<any>} */
-      const request = async (frame) => {
-        id += 1;
-        const reply = await new Promise((resolve) => {
-          waiting.set(id, resolve);
-          ws.send(JSON.stringify({ ...frame, id }));
-        });
-        if (reply.type !== 'reply') throw new Error(JSON.stringify(reply));
-        return reply.result;
-      };
-      await request({ type: 'connect', room, username: 'Mod', token, role: 'moderator' });
-      const ids = [];
-      for (let i = 0; i < count; i += 1) {
-        const { poll } = await request({ type: 'poll_create', question: `Q${i}?`, options: ['y', 'n'] });
-        await request({ type: 'poll_finish', poll_id: poll.id });
-        ids.push(poll.id);
-        await new Promise((r) => setTimeout(r, 3)); // one creation time each
-      }
-      ws.close(1000);
-      return ids;
-    },
-    { room, count },
-  );
+  const mod = await rawSession(page, { room, sub: 'mod-1', username: 'Mod', role: 'moderator' });
+  const ids = [];
+  for (let i = 0; i < count; i += 1) {
+    const { poll } = await mod.request({ type: 'poll_create', question: `Q${i}?`, options: ['y', 'n'] });
+    await mod.request({ type: 'poll_finish', poll_id: poll.id });
+    ids.push(poll.id);
+    await sleep(3); // one creation time each
+  }
+  await mod.close();
+  return ids;
 }
 
 describe('older polls', { timeout: 6 * TIMEOUT }, () => {

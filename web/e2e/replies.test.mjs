@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { TIMEOUT, browserSuite, join, roomName, send, waitConnected, waitTexts } from './helpers.mjs';
+import { TIMEOUT, browserSuite, join, rawSession, roomName, send, waitConnected, waitTexts } from './helpers.mjs';
 
 // No message rate: one test fills more than a history page over a raw WebSocket.
 const suite = browserSuite({ env: { PCHAT_RATE_MESSAGES: 'none' } });
@@ -73,47 +73,18 @@ async function setHidden(page, hidden) {
  */
 async function sendRaw(room, sub, texts) {
   const { page } = await user(sub);
-  await page.goto('/healthz');
-  return page.evaluate(
-    async ({ room, sub, texts }) => {
-      const token = (await (await fetch(`/demo/token?sub=${sub}&role=viewer`)).json()).token;
-      const ws = new WebSocket(`ws://${location.host}/public-chat/ws`);
-      /** @type {Map<number, (frame: any) => void>} */
-      const waiting = new Map();
-      ws.onmessage = (event) => {
-        const frame = JSON.parse(event.data);
-        waiting.get(frame.id)?.(frame);
-      };
-      await new Promise((resolve, reject) => {
-        ws.onopen = resolve;
-        ws.onerror = reject;
-      });
-      let id = 0;
-      /** @param {Record<string, unknown>} frame @returns {Promise<any>} */
-      const request = async (frame) => {
-        id += 1;
-        const reply = await new Promise((resolve) => {
-          waiting.set(id, resolve);
-          ws.send(JSON.stringify({ ...frame, id }));
-        });
-        if (reply.type !== 'reply') throw new Error(JSON.stringify(reply));
-        return reply.result;
-      };
-      await request({ type: 'connect', room, username: sub, token });
-      /** @type {string[]} */
-      const ids = [];
-      for (const item of texts) {
-        const frame =
-          typeof item === 'string'
-            ? { type: 'send', text: item }
-            : { type: 'send', text: item.text, reply_to: ids[item.replyTo] };
-        ids.push((await request(frame)).message.id);
-      }
-      ws.close(1000);
-      return ids;
-    },
-    { room, sub, texts },
-  );
+  const session = await rawSession(page, { room, sub, username: sub });
+  /** @type {string[]} */
+  const ids = [];
+  for (const item of texts) {
+    const frame =
+      typeof item === 'string'
+        ? { type: 'send', text: item }
+        : { type: 'send', text: item.text, reply_to: ids[item.replyTo] };
+    ids.push((await session.request(frame)).message.id);
+  }
+  await session.close();
+  return ids;
 }
 
 describe('replies and mentions', { timeout: 8 * TIMEOUT }, () => {
