@@ -50,6 +50,7 @@ MODULES = [
     "pchat.core.clock",
     "pchat.core.moderation",
     "pchat.sdk.moderation",
+    "pchat.sdk.polls",
     "pchat.core.tokens",
     "pchat.core.apikeys",
     "pchat.server.config",
