@@ -42,7 +42,7 @@ import {
   type WireError,
 } from './errors.js';
 import type { Json } from './models.js';
-import { ModerationCalls } from './moderation.js';
+import { PollCalls } from './polls.js';
 import { RoomState, type Outcome } from './roomState.js';
 import { timestampMs, type Timestamp } from './timestamps.js';
 import {
@@ -175,7 +175,7 @@ function asError(error: unknown): Error {
 }
 
 /** A client of one pchat room. */
-export class PChatSDK extends ModerationCalls {
+export class PChatSDK extends PollCalls {
   /** The service's base URL. */
   readonly url: string;
   /** The chat WebSocket's URL. */
@@ -915,59 +915,5 @@ export class PChatSDK extends ModerationCalls {
     const result = await this.request('reactions_stats');
     this.fire(this.room.applyStats(result.stats));
     return { ...this.room.stats };
-  }
-
-  /**
-   * Create a poll (moderators and admins), published now or at `scheduledDate` (a timestamp
-   * as {@link loadHistory} takes).
-   */
-  async createPoll(
-    question: string,
-    options: readonly string[],
-    scheduledDate?: Timestamp | null,
-  ): Promise<Poll> {
-    const publishAt =
-      scheduledDate === undefined || scheduledDate === null
-        ? undefined
-        : timestampMs(scheduledDate, 'scheduledDate');
-    const result = await this.request('poll_create', {
-      question,
-      options: [...options],
-      publish_at: publishAt,
-    });
-    return this.applyPoll(result.poll);
-  }
-
-  /** Vote for option `optionIndex` (from 0) of a poll; a vote cannot be changed. */
-  async vote(pollId: string, optionIndex: number): Promise<Poll> {
-    const result = await this.request('poll_vote', { poll_id: pollId, option: optionIndex });
-    return this.applyPoll(result.poll);
-  }
-
-  /** Finish a poll (moderators and admins). */
-  async finishPoll(pollId: string): Promise<Poll> {
-    const result = await this.request('poll_finish', { poll_id: pollId });
-    return this.applyPoll(result.poll);
-  }
-
-  /**
-   * A page of the room's polls, fetched anew, oldest first: the newest `limit` (default and
-   * at most 50) created before the poll `before` (default: the newest). POLL fires for each
-   * that changed; `hasMorePolls` tells whether older ones exist.
-   */
-  async getPolls(options: { before?: string; limit?: number } = {}): Promise<Poll[]> {
-    const args: Record<string, unknown> = {};
-    if (options.before !== undefined) args.before = options.before;
-    if (options.limit !== undefined) args.limit = options.limit;
-    const result = await this.request('polls', args);
-    const { polls, outcome } = this.room.applyPolls(result);
-    this.fire(outcome);
-    return polls;
-  }
-
-  private applyPoll(data: unknown): Poll {
-    const { poll, outcome } = this.room.applyPoll(data);
-    this.fire(outcome);
-    return poll;
   }
 }
