@@ -197,6 +197,52 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE messages ADD COLUMN reply_to text",
         "ALTER TABLE messages ADD COLUMN mentions jsonb",
     ),
+    # 5 -> 6: the rest of moderation. A message may be ``shadow`` (its author is shadow-banned:
+    # only they and the staff see it) or ``hidden`` (reported enough times: hidden from viewers
+    # until a moderator decides); a ban may be a shadow ban. ``mutes``: a user's personal mutes
+    # (across rooms). ``held_messages``: messages waiting for review or for the room's chat
+    # delay (``release_at``), not in the stream yet; approving one appends it with the same
+    # id. ``reports``: one row per reporter and message. Room settings gain hold mode and
+    # chat delay (s).
+    (
+        "ALTER TABLE messages ADD COLUMN shadow boolean NOT NULL DEFAULT false",
+        "ALTER TABLE messages ADD COLUMN hidden boolean NOT NULL DEFAULT false",
+        "ALTER TABLE bans ADD COLUMN shadow boolean NOT NULL DEFAULT false",
+        "ALTER TABLE room_settings ADD COLUMN hold boolean NOT NULL DEFAULT false",
+        "ALTER TABLE room_settings ADD COLUMN delay bigint NOT NULL DEFAULT 0",
+        """CREATE TABLE mutes (
+            user_id text NOT NULL,
+            muted_id text NOT NULL,
+            ts bigint NOT NULL,
+            PRIMARY KEY (user_id, muted_id)
+        )""",
+        """CREATE TABLE held_messages (
+            room_id text NOT NULL,
+            id text NOT NULL,
+            user_id text NOT NULL,
+            username text NOT NULL,
+            role text NOT NULL,
+            text text NOT NULL,
+            cid text,
+            ts bigint NOT NULL,
+            reason text NOT NULL,
+            release_at bigint,
+            reply_to text,
+            mentions jsonb,
+            PRIMARY KEY (room_id, id)
+        )""",
+        """CREATE UNIQUE INDEX held_cid ON held_messages (room_id, user_id, cid)
+            WHERE cid IS NOT NULL""",
+        "CREATE INDEX held_release ON held_messages (release_at) WHERE release_at IS NOT NULL",
+        """CREATE TABLE reports (
+            room_id text NOT NULL,
+            message_id text NOT NULL,
+            user_id text NOT NULL,
+            reason text NOT NULL,
+            ts bigint NOT NULL,
+            PRIMARY KEY (room_id, message_id, user_id)
+        )""",
+    ),
 )
 
 #: The schema version this code writes (the highest row of ``schema_migrations``).

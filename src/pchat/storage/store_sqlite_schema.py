@@ -182,6 +182,52 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE messages ADD COLUMN reply_to TEXT",
         "ALTER TABLE messages ADD COLUMN mentions TEXT",
     ),
+    # 5 -> 6: the rest of moderation. A message may be ``shadow`` (its author is shadow-banned:
+    # only they and the staff see it) or ``hidden`` (reported enough times: hidden from viewers
+    # until a moderator decides); a ban may be a shadow ban. ``mutes``: a user's personal mutes
+    # (across rooms). ``held_messages``: messages waiting for review or for the room's chat
+    # delay (``release_at``), not in the stream yet; approving one appends it with the same
+    # id. ``reports``: one row per reporter and message. Room settings gain hold mode and
+    # chat delay (s).
+    (
+        "ALTER TABLE messages ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE messages ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE bans ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE room_settings ADD COLUMN hold INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE room_settings ADD COLUMN delay INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE mutes (
+            user_id TEXT NOT NULL,
+            muted_id TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            PRIMARY KEY (user_id, muted_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE held_messages (
+            room_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            username TEXT NOT NULL,
+            role TEXT NOT NULL,
+            text TEXT NOT NULL,
+            cid TEXT,
+            ts INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            release_at INTEGER,
+            reply_to TEXT,
+            mentions TEXT,
+            PRIMARY KEY (room_id, id)
+        ) WITHOUT ROWID""",
+        """CREATE UNIQUE INDEX held_cid ON held_messages (room_id, user_id, cid)
+            WHERE cid IS NOT NULL""",
+        "CREATE INDEX held_release ON held_messages (release_at) WHERE release_at IS NOT NULL",
+        """CREATE TABLE reports (
+            room_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            PRIMARY KEY (room_id, message_id, user_id)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 #: The schema version this code writes (``PRAGMA user_version``).
