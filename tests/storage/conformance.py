@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pchat.protocol.models import Message, Poll, PollOption, User
+from pchat.protocol.moderation import Ban, RoomSettings
 from pchat.storage import store_postgres_schema, store_sqlite_schema
 from pchat.storage.base import Broker, MessageStore, StreamStore
 from pchat.storage.store_sqlite import SQLiteStore
@@ -112,6 +113,44 @@ async def send_old(
         ),
     )
     return messages
+
+
+async def moderate_old(store: StreamStore, room: str, ban: Ban, settings: RoomSettings) -> None:
+    """Store a ban and room settings as a pchat from before shadow bans, hold mode and chat
+    delay did (schema 5 and older), in SQL on the store's own connection."""
+    by = ban.by
+    await _execute(
+        store,
+        (
+            "INSERT INTO bans (room_id, user_id, by_id, by_name, by_role, created_at, until,"
+            " reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    room,
+                    ban.user_id,
+                    by.id,
+                    by.username,
+                    by.role,
+                    ban.created_at,
+                    ban.until,
+                    ban.reason,
+                )
+            ],
+        ),
+        (
+            "INSERT INTO room_settings (room_id, slow_mode, unique_chat, max_message_chars, mode)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    room,
+                    settings.slow_mode,
+                    settings.unique_chat,
+                    settings.max_message_chars,
+                    settings.mode,
+                )
+            ],
+        ),
+    )
 
 
 async def _execute(store: StreamStore, *statements: tuple[str, list[tuple[Any, ...]]]) -> None:

@@ -15,7 +15,17 @@ from pchat.protocol.models import User
 from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
 from pchat.protocol.wordfilter import FilterEntry
 from pchat.storage.base import MessageStore, ModerationStore, Purge, StoreUnavailable, StreamEvent
-from tests.storage.conformance import ALICE, BOB, MOD, T0, StoreMaker, old_schema, send, send_old
+from tests.storage.conformance import (
+    ALICE,
+    BOB,
+    MOD,
+    T0,
+    StoreMaker,
+    moderate_old,
+    old_schema,
+    send,
+    send_old,
+)
 
 ADMIN = User("u-admin", "admin", "admin")
 SERVER = "*"  # the server-wide blocklist
@@ -404,9 +414,8 @@ async def test_a_store_from_before_the_word_filter_is_migrated(
     alice = await send_old(old, "lobby", 3)
     bob = await send_old(old, "lobby", 2, user=BOB, prefix="b")
     purged = await old.purge_user("lobby", BOB.id, since=0, by=MOD, ts=T0 + 10)
-    await old.put_ban("lobby", ban(BOB, reason="spam"))
     settings = RoomSettings(slow_mode=10)
-    await old.put_room_settings("lobby", settings)
+    await moderate_old(old, "lobby", ban(BOB, reason="spam"), settings)
     logged = await old.log_action("lobby", action("purge", 1))
     history = [*alice, *(m.as_deleted(MOD, T0 + 10) for m in bob)]
     events = [StreamEvent(m.seq, "message", m) for m in history]

@@ -45,6 +45,10 @@ class Message:
     reply_to: str | None = None
     #: The ids of the users the text mentions (``@username`` of a user in the room).
     mentions: tuple[str, ...] = ()
+    #: Its author was shadow-banned when it was sent: only they and the staff see it.
+    shadow: bool = False
+    #: Hidden by reports until a moderator decides: only the staff see it.
+    hidden: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -61,6 +65,10 @@ class Message:
             data["reply_to"] = self.reply_to
         if self.mentions:
             data["mentions"] = list(self.mentions)
+        if self.shadow:
+            data["shadow"] = True
+        if self.hidden:
+            data["hidden"] = True
         if self.deleted:
             data["deleted_by"] = self.deleted_by.to_wire() if self.deleted_by else None
             data["deleted_at"] = self.deleted_at
@@ -81,6 +89,8 @@ class Message:
             deleted_at=data.get("deleted_at"),
             reply_to=data.get("reply_to"),
             mentions=tuple(data.get("mentions") or ()),
+            shadow=bool(data.get("shadow", False)),
+            hidden=bool(data.get("hidden", False)),
         )
 
     def as_deleted(self, by: User, at: int) -> Message:

@@ -34,6 +34,9 @@ class Ban:
     created_at: int
     until: int | None = None
     reason: str = ""
+    #: A shadow ban: the user writes as before, but their new messages reach only their own
+    #: connections and the staff.
+    shadow: bool = False
 
     def active(self, now_ms: int) -> bool:
         return self.until is None or self.until > now_ms
@@ -45,6 +48,7 @@ class Ban:
             "created_at": self.created_at,
             "until": self.until,
             "reason": self.reason,
+            "shadow": self.shadow,
         }
 
     @classmethod
@@ -55,6 +59,7 @@ class Ban:
             created_at=data["created_at"],
             until=data.get("until"),
             reason=data.get("reason", ""),
+            shadow=bool(data.get("shadow", False)),
         )
 
 
@@ -70,6 +75,11 @@ class RoomSettings:
     max_message_chars: int = 0
     #: Who may write: one of :data:`MODES`.
     mode: str = "open"
+    #: Every viewer message waits in the review queue until a moderator approves it.
+    hold: bool = False
+    #: Seconds a viewer's message waits before it reaches the room (0: off); moderators
+    #: see it at once in the review queue.
+    delay: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -77,6 +87,8 @@ class RoomSettings:
             "unique_chat": self.unique_chat,
             "max_message_chars": self.max_message_chars,
             "mode": self.mode,
+            "hold": self.hold,
+            "delay": self.delay,
         }
 
     @classmethod
@@ -86,6 +98,8 @@ class RoomSettings:
             unique_chat=bool(data.get("unique_chat", False)),
             max_message_chars=int(data.get("max_message_chars", 0)),
             mode=str(data.get("mode", "open")),
+            hold=bool(data.get("hold", False)),
+            delay=int(data.get("delay", 0)),
         )
 
     def updated(self, changes: dict[str, Any]) -> RoomSettings:

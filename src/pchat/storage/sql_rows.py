@@ -77,6 +77,8 @@ MESSAGE_COLUMNS: Final = (
     "ts",
     "reply_to",
     "mentions",
+    "shadow",
+    "hidden",
     "deleted",
     "deleted_by_id",
     "deleted_by_name",
@@ -103,10 +105,26 @@ POLL_COLUMNS: Final = (
 )
 
 #: A ban row, as :func:`ban_to_row` writes it and :func:`ban_from_row` reads it.
-BAN_COLUMNS: Final = ("user_id", "by_id", "by_name", "by_role", "created_at", "until", "reason")
+BAN_COLUMNS: Final = (
+    "user_id",
+    "by_id",
+    "by_name",
+    "by_role",
+    "created_at",
+    "until",
+    "reason",
+    "shadow",
+)
 
 #: A room's settings row, as :func:`settings_to_row` writes it.
-SETTINGS_COLUMNS: Final = ("slow_mode", "unique_chat", "max_message_chars", "mode")
+SETTINGS_COLUMNS: Final = (
+    "slow_mode",
+    "unique_chat",
+    "max_message_chars",
+    "mode",
+    "hold",
+    "delay",
+)
 
 #: A moderation log row, as :func:`mod_action_from_row` reads it; :func:`mod_action_to_row`
 #: writes every column but the first (``id``, given by the store).
@@ -186,13 +204,15 @@ def message_to_row(message: Message) -> tuple[Any, ...]:
         m.ts,
         m.reply_to,
         mentions,
+        m.shadow,
+        m.hidden,
     )
 
 
 def message_from_row(row: Iterable[Any]) -> Message:
     """A message from its row (``deleted`` may be 0/1 or a boolean)."""
-    (seq, mid, uid, name, role, text, cid, ts, reply_to, mentions, deleted, *deleted_by) = row
-    by_id, by_name, by_role, at = deleted_by
+    (seq, mid, uid, name, role, text, cid, ts, reply_to, mentions, *rest) = row
+    shadow, hidden, deleted, by_id, by_name, by_role, at = rest
     return Message(
         id=mid,
         seq=seq,
@@ -205,6 +225,8 @@ def message_from_row(row: Iterable[Any]) -> Message:
         deleted_at=at,
         reply_to=reply_to,
         mentions=tuple(orjson.loads(mentions)) if mentions else (),
+        shadow=bool(shadow),
+        hidden=bool(hidden),
     )
 
 
@@ -244,24 +266,33 @@ def poll_to_row(poll: Poll) -> tuple[Any, ...]:
 def ban_to_row(ban: Ban) -> tuple[Any, ...]:
     """A ban's row, in the order of :data:`BAN_COLUMNS`."""
     by = ban.by
-    return (ban.user_id, by.id, by.username, by.role, ban.created_at, ban.until, ban.reason)
+    return (
+        ban.user_id,
+        by.id,
+        by.username,
+        by.role,
+        ban.created_at,
+        ban.until,
+        ban.reason,
+        ban.shadow,
+    )
 
 
 def ban_from_row(row: Iterable[Any]) -> Ban:
-    (user_id, by_id, by_name, by_role, created_at, until, reason) = row
-    return Ban(user_id, User(by_id, by_name, by_role), created_at, until, reason)
+    (user_id, by_id, by_name, by_role, created_at, until, reason, shadow) = row
+    return Ban(user_id, User(by_id, by_name, by_role), created_at, until, reason, bool(shadow))
 
 
 def settings_to_row(settings: RoomSettings) -> tuple[Any, ...]:
     """A room's settings row, in the order of :data:`SETTINGS_COLUMNS`."""
     s = settings
-    return (s.slow_mode, s.unique_chat, s.max_message_chars, s.mode)
+    return (s.slow_mode, s.unique_chat, s.max_message_chars, s.mode, s.hold, s.delay)
 
 
 def settings_from_row(row: Iterable[Any]) -> RoomSettings:
     """Settings from their row (``unique_chat`` may be 0/1 or a boolean)."""
-    (slow_mode, unique_chat, max_message_chars, mode) = row
-    return RoomSettings(slow_mode, bool(unique_chat), max_message_chars, mode)
+    (slow_mode, unique_chat, max_message_chars, mode, hold, delay) = row
+    return RoomSettings(slow_mode, bool(unique_chat), max_message_chars, mode, bool(hold), delay)
 
 
 def pin_to_json(pin: Pin) -> str:

@@ -122,13 +122,14 @@ _SQL_APPEND: Final = f"""
     WITH m AS (
         INSERT INTO messages (room_id, {sql_rows.M_NEW})
         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                 $7::text[], $8::text[], $9::bigint[], $10::text[], $11::jsonb[])
+                                 $7::text[], $8::text[], $9::bigint[], $10::text[], $11::jsonb[],
+                                 $12::boolean[], $13::boolean[])
         RETURNING seq
     ), e AS (
         INSERT INTO events (room_id, seq, kind, message_seq)
         SELECT $1, seq, 'message', seq FROM m
     )
-    UPDATE rooms SET last_seq = $12, last_ts = $13 WHERE room_id = $1"""
+    UPDATE rooms SET last_seq = $14, last_ts = $15 WHERE room_id = $1"""
 _SQL_POLL_ROWS: Final = f"""
     SELECT {P_JOINED}, o.text AS option_text, o.votes FROM polls AS p
     JOIN poll_options AS o ON o.room_id = p.room_id AND o.poll_id = p.id"""
