@@ -56,6 +56,8 @@ export function messageFromWire(data: unknown): Message {
     user: userFromWire(d.user),
     text: str(d.text),
     deleted: d.deleted === true,
+    shadow: d.shadow === true,
+    hidden: d.hidden === true,
   };
   if (typeof d.cid === 'string') message.cid = d.cid;
   if (typeof d.reply_to === 'string') message.replyTo = d.reply_to;
@@ -123,6 +125,8 @@ export function roomSettingsFromWire(data: unknown): RoomSettings {
     uniqueChat: d.unique_chat === true,
     maxMessageChars: num(d.max_message_chars),
     mode: str(d.mode, 'open'),
+    hold: d.hold === true,
+    delay: num(d.delay),
   };
 }
 
@@ -146,6 +150,7 @@ export function banFromWire(data: unknown): Ban {
     createdAt: num(d.created_at),
     until: numOrNull(d.until),
     reason: str(d.reason),
+    shadow: d.shadow === true,
   };
 }
 

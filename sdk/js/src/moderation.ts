@@ -35,6 +35,11 @@ export interface BanOptions {
   reason?: string;
   /** Also close the user's connections in the room (close `4506`, no reconnect). */
   kick?: boolean;
+  /**
+   * A shadow ban: the user writes as before and sees no difference, but their new messages
+   * reach only their own connections and the staff (marked `shadow`).
+   */
+  shadow?: boolean;
 }
 
 /** The settings {@link ModerationCalls.setRoomMode} changes; those not given stay. */
@@ -47,6 +52,10 @@ export interface RoomModeChanges {
   maxMessageChars?: number;
   /** Who may write. */
   mode?: RoomMode;
+  /** Hold every viewer message for a moderator's review (the review queue). */
+  hold?: boolean;
+  /** The chat delay: whole seconds (0–60; 0: off) before viewers' messages reach other viewers. */
+  delay?: number;
 }
 
 /** Options of {@link ModerationCalls.purge}. */
@@ -73,13 +82,15 @@ export abstract class ModerationCalls extends EventEmitter {
   /**
    * Ban `userId` from writing in the room: for `durationSeconds` (a timeout) or until
    * {@link unban}; `kick` also closes the user's connections here. Only a user of a lower
-   * role can be banned. The user's clients fire BANNED.
+   * role can be banned. The user's clients fire BANNED. With `shadow`, the user may go on
+   * writing, but only they and the staff see their new messages (and they are not told).
    */
   async ban(userId: string, options: BanOptions = {}): Promise<Ban> {
-    const { durationSeconds, reason, kick } = options;
+    const { durationSeconds, reason, kick, shadow } = options;
     const args: Json = { user_id: userId, reason };
     if (durationSeconds !== undefined) args.duration = wholeSeconds(durationSeconds, 'durationSeconds');
     if (kick) args.kick = true;
+    if (shadow) args.shadow = true;
     const result = await this.request('ban', args);
     return banFromWire(result.ban);
   }
@@ -100,12 +111,14 @@ export abstract class ModerationCalls extends EventEmitter {
    * ROOM_SETTINGS fires on every client of the room.
    */
   async setRoomMode(changes: RoomModeChanges): Promise<RoomSettings> {
-    const { slowMode, uniqueChat, maxMessageChars, mode } = changes;
+    const { slowMode, uniqueChat, maxMessageChars, mode, hold, delay } = changes;
     const result = await this.request('room_mode', {
       slow_mode: slowMode === undefined ? undefined : wholeSeconds(slowMode, 'slowMode'),
       unique_chat: uniqueChat,
       max_message_chars: maxMessageChars,
       mode,
+      hold,
+      delay: delay === undefined ? undefined : wholeSeconds(delay, 'delay'),
     });
     this.fire(this.roomState.applyRoomSettings(result.settings));
     return roomSettingsFromWire(result.settings);
@@ -165,8 +178,8 @@ export abstract class ModerationCalls extends EventEmitter {
   /**
    * Add a word (or a pattern with `*` at its start and/or end) to the room's blocklist, or
    * with `server: true` the server-wide one (admins). `action` is `block` (a matching
-   * message is refused, 125) or `mask` (the match is replaced by `*`); adding a listed
-   * pattern again changes its action.
+   * message is refused, 125), `mask` (the match is replaced by `*`) or `hold` (the message
+   * waits in the review queue); adding a listed pattern again changes its action.
    */
   async addFilterEntry(
     pattern: string,

@@ -213,6 +213,8 @@ export class RoomState {
         user: UNKNOWN_USER,
         text: '',
         deleted: true,
+        shadow: false,
+        hidden: false,
         deletedBy: by,
         deletedAt: at,
       });
@@ -356,6 +358,7 @@ export class RoomState {
       createdAt: 0,
       until: typeof push.until === 'number' ? push.until : null,
       reason: typeof push.reason === 'string' ? push.reason : '',
+      shadow: false,
     };
   }
 

@@ -63,7 +63,9 @@ export interface User {
  * `deleted_by`, `deleted_at`). `replyTo` (wire `reply_to`) is the id of the message this one
  * answers; `mentions` the ids of the users its text names as `@username` (the server finds
  * them). `cid`, `deletedBy`, `deletedAt`, `replyTo` and `mentions` are present only when set
- * (`mentions` when not empty).
+ * (`mentions` when not empty). `shadow` and `hidden` are `true` only in what moderators and
+ * admins receive: a shadow-banned user's message (that only its author and the staff see),
+ * and a message hidden by reports until a moderator decides (docs/moderation.md).
  */
 export interface Message {
   readonly id: string;
@@ -77,6 +79,8 @@ export interface Message {
   readonly deletedAt?: number | null;
   readonly replyTo?: string;
   readonly mentions?: readonly string[];
+  readonly shadow: boolean;
+  readonly hidden: boolean;
 }
 
 /** One option of a poll with its tally. */
@@ -154,7 +158,10 @@ export type RoomMode = 'open' | 'moderators_only' | 'reactions_only';
  * A room's modes, set by its moderators (wire `slow_mode`, `unique_chat`,
  * `max_message_chars`): `slowMode` in **seconds** a viewer waits between two messages (0:
  * off), `uniqueChat` refuses a viewer's repeated message, `maxMessageChars` the room's length
- * limit (0: the server's), `mode` who may write. docs/moderation.md.
+ * limit (0: the server's), `mode` who may write, `hold` holds every viewer message for a
+ * moderator's review, and `delay` (**seconds**, 0–60; 0: off) is the chat delay: viewers'
+ * messages reach other viewers that late, while moderators see them at once in the review
+ * queue. docs/moderation.md.
  */
 export interface RoomSettings {
   readonly slowMode: number;
@@ -162,6 +169,8 @@ export interface RoomSettings {
   readonly maxMessageChars: number;
   // `string & {}` keeps the literals for completion while allowing future modes.
   readonly mode: RoomMode | (string & {});
+  readonly hold: boolean;
+  readonly delay: number;
 }
 
 /** The room's pin: a message, or a moderator's announcement (`message` `null`, `text` set). */
@@ -174,8 +183,9 @@ export interface Pin {
 
 /**
  * A ban or timeout in a room: `until` ends a timeout (ms since the epoch; `null`: until
- * lifted). The client's own ban is the one the `banned` push carries; from a server whose
- * push has no `ban`, it has an unknown `by` (empty id) and `createdAt` 0.
+ * lifted); `shadow`: a shadow ban (the user writes as before, but their new messages reach
+ * only their own connections and the staff, and they see no difference). The client's own ban is the one the `banned` push carries; from a
+ * server whose push has no `ban`, it has an unknown `by` (empty id) and `createdAt` 0.
  */
 export interface Ban {
   readonly userId: string;
@@ -183,11 +193,13 @@ export interface Ban {
   readonly createdAt: number;
   readonly until: number | null;
   readonly reason: string;
+  readonly shadow: boolean;
 }
 
 /**
- * One entry of a room's moderation log. `action` is `ban`, `timeout`, `unban`, `room_mode`,
- * `pin`, `unpin` or `purge`; `details` its particulars with camelCase keys (`until`, `kick`, `text`,
+ * One entry of a room's moderation log. `action` is `ban`, `timeout`, `shadow_ban`, `unban`,
+ * `room_mode`, `pin`, `unpin`, `purge`, `filter_add`, `filter_remove`, `review_approve`,
+ * `review_reject`, `report_dismiss` or `report_delete`; `details` its particulars with camelCase keys (`until`, `kick`, `text`,
  * or the changed settings: `slowMode`, …); `id` grows with each entry of the room.
  */
 export interface ModAction {
@@ -274,8 +286,11 @@ export interface Limits {
   readonly historyPageMax?: number;
 }
 
-/** What a blocklist entry does to a matching message: refuse it, or mask the match. */
-export type FilterAction = 'block' | 'mask';
+/**
+ * What a blocklist entry does to a matching message: refuse it, mask the match, or hold the
+ * message for a moderator's review.
+ */
+export type FilterAction = 'block' | 'mask' | 'hold';
 
 /** One entry of a room's or the server's blocklist (docs/moderation.md, "The word filter"). */
 export interface FilterEntry {

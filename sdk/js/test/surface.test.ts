@@ -72,7 +72,7 @@ describe('sdk_surface.json', () => {
 
   it('the shape check finds a snake_case field', () => {
     const user = { id: 'u', username: 'U', role: 'viewer' };
-    const message = { id: 'm', seq: 1, ts: 1, user, text: '', deleted: true, deleted_by: user };
+    const message = { id: 'm', seq: 1, ts: 1, user, text: '', deleted: true, shadow: false, hidden: false, deleted_by: user };
     expect(shapeProblems('Message', message)).toEqual(['Message.deleted_by: not a field of Message']);
   });
 
