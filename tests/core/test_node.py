@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from pchat.core.node import Node, Push
+from pchat.core.node import MessageHeader, Node, Push
+from pchat.core.room import Tailored
 from pchat.core.settings import CoreSettings
 from pchat.core.stream import message_push
-from pchat.protocol.models import User
+from pchat.protocol.models import Message, User
 from pchat.protocol.wsframe import encode_text_frame
 from pchat.storage.broker_memory import MemoryBroker
 from pchat.storage.store_sqlite import SQLiteStore
@@ -48,12 +49,51 @@ async def live_sink(node: Node, room_id: str) -> FakeSink:
     return sink
 
 
+#: Kinds that need a tailor or a consumer to reach anyone.
+_ADDRESSED = (Push.MESSAGE, Push.STAFF, Push.USER, Push.MUTES)
+
+
 async def test_every_kind_is_delivered_as_its_frame(node: Node) -> None:
     sink = await live_sink(node, "r")
-    for kind in Push:
+    plain = [kind for kind in Push if kind not in _ADDRESSED]
+    for kind in plain:
         seq = 1 if kind is Push.STREAM else None
         await node.publish("r", kind, f'{{"type":"{kind}"}}'.encode(), seq=seq)
-    assert sink.frames == [encode_text_frame(f'{{"type":"{k}"}}'.encode()) for k in Push]
+    assert sink.frames == [encode_text_frame(f'{{"type":"{k}"}}'.encode()) for k in plain]
+
+
+async def test_a_message_reaches_everyone_without_its_header_unless_tailored(node: Node) -> None:
+    sink = await live_sink(node, "r")
+    message = Message("m1", 1, 0, User("u-bob", "bob", "viewer"), "hi", shadow=True)
+    await node.publish_message("r", 1, message, b'{"type":"message","seq":1}')
+    assert sink.frames == [encode_text_frame(b'{"type":"message","seq":1}')]
+    seen: list[tuple[str, int | None, MessageHeader, bytes]] = []
+
+    def tailor(room_id: str, seq: int | None, body: bytes) -> Tailored:
+        header, frame = node.split_message(body)
+        seen.append((room_id, seq, header, frame))
+        return Tailored(lambda s: None if s is sink else frame)
+
+    node.tailor(Push.MESSAGE, tailor)
+    other = await live_sink(node, "r")
+    await node.publish_message("r", 2, message, b'{"type":"message","seq":2}')
+    assert seen == [("r", 2, MessageHeader("u-bob", shadow=True), b'{"type":"message","seq":2}')]
+    assert len(sink.frames) == 1
+    assert other.frames == [encode_text_frame(b'{"type":"message","seq":2}')]
+
+
+async def test_staff_user_and_mute_publications_reach_nobody_without_a_consumer(
+    node: Node,
+) -> None:
+    sink = await live_sink(node, "r")
+    await node.to_staff("r", b'{"type":"report_add"}')
+    await node.to_user("r", "u-bob", b'{"type":"message_rejected"}')
+    await node.publish("r", Push.MUTES, b"{}")
+    assert sink.frames == []
+    got: list[tuple[str, bytes]] = []
+    node.consume(Push.USER, lambda room_id, body: got.append((room_id, body)))
+    await node.to_user("r", "u-bob", b"{}")
+    assert got == [("r", b"u-bob\0{}")]
 
 
 async def test_a_filter_holds_back_what_it_refuses_of_its_kind_only(node: Node) -> None:

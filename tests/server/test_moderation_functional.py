@@ -113,6 +113,8 @@ async def test_room_modes(raw: Any, server: RunningServer) -> None:
         "unique_chat": False,
         "max_message_chars": 0,
         "mode": "open",
+        "hold": False,
+        "delay": 0,
     }
     assert (await bob.push("room_settings"))["settings"] == settings
     await bob.ok("send", text="one")

@@ -32,7 +32,7 @@ from pchat.protocol.errors import RequestError, request_error
 from pchat.protocol.models import User
 from pchat.protocol.session import SessionState
 from pchat.protocol.validation import validate_role, validate_room_id, validate_username
-from pchat.storage.base import StreamStore
+from pchat.storage.base import StreamEvent, StreamStore
 
 from .clock import now_ms
 from .node import Node
@@ -60,6 +60,13 @@ class TokenClaimsLike(Protocol):
 
 class Verifier(Protocol):
     def verify(self, token: str, now: float | None = None) -> TokenClaimsLike: ...
+
+
+MemberHook = Callable[["Session"], None]
+"""Told of a session that went live in its room, or left it."""
+
+Replay = Callable[["Session", StreamEvent], bytes]
+"""``(session, event)`` -> the push that replays a stored event to the session."""
 
 
 class RoomStateSource(Protocol):
@@ -91,10 +98,26 @@ class Connections:
         #: Live sessions by room and case-folded username: who can be mentioned.
         self._names: dict[str, dict[str, dict[str, int]]] = {}
         self._by_sink: dict[Sink, Session] = {}
+        self._member_hooks: list[tuple[MemberHook, MemberHook]] = []
+        #: How a recovery replays a stored event to a session (see :meth:`replay_with`).
+        self._replay: Replay = lambda session, event: event_push(event)
         node.on_slow = self._slow_consumer
 
     def handlers(self) -> dict[str, Handler]:
         return {"connect": self.connect, "refresh": self.refresh, "ping": self.ping}
+
+    def on_members(self, live: MemberHook, gone: MemberHook) -> None:
+        """Call ``live(session)`` when a session goes live in its room, ``gone(session)``
+        when a live one leaves."""
+        self._member_hooks.append((live, gone))
+
+    def replay_with(self, replay: Replay) -> None:
+        """Replay stored stream events to a recovering session with ``replay``."""
+        self._replay = replay
+
+    def session_at(self, sink: Sink) -> Session | None:
+        """The session writing to ``sink``."""
+        return self._by_sink.get(sink)
 
     def add_room_state(self, *sources: RoomStateSource) -> None:
         """Features that add their part to a connect reply's ``room``."""
@@ -131,6 +154,8 @@ class Connections:
         _cancel_connect_timer(session)
         room.activate(session.sink, covered_seq)
         self._name(session, +1)
+        for live, _gone in self._member_hooks:
+            live(session)
         self._on_count(room.room_id)
 
     async def disconnect(self, session: Session) -> None:
@@ -139,6 +164,8 @@ class Connections:
         _cancel_connect_timer(session)
         if session.machine.state is SessionState.CONNECTED:
             self._name(session, -1)
+            for _live, gone in self._member_hooks:
+                gone(session)
         if session.machine.state is not SessionState.CLOSED:
             session.machine.advance("close")
         self.sessions.discard(session)
@@ -281,10 +308,12 @@ class Connections:
             },
         }
         if recover is not None:
-            result["recovery"] = await self._recover(room, covered, recover)
+            result["recovery"] = await self._recover(session, room, covered, recover)
         return result
 
-    async def _recover(self, room: Room, last_seq: int, recover: dict[str, Any]) -> dict[str, Any]:
+    async def _recover(
+        self, session: Session, room: Room, last_seq: int, recover: dict[str, Any]
+    ) -> dict[str, Any]:
         """Replay the stream after the client's position up to ``last_seq``; a client ahead
         of ``last_seq`` (after the catch-up) or of another epoch holds a reset stream."""
         since = _check_recover(recover)
@@ -296,7 +325,8 @@ class Connections:
             return {"recovered": False, "reason": "epoch_changed"}
         events = await self._store.events_since(room.room_id, since, last_seq - since)
         # The pushes are encoded as they are for live delivery and embedded as they are.
-        pushes = [orjson.Fragment(event_push(e)) for e in events if e.seq <= last_seq]
+        replay = self._replay
+        pushes = [orjson.Fragment(replay(session, e)) for e in events if e.seq <= last_seq]
         return {"recovered": True, "events": pushes}
 
     async def refresh(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:

@@ -13,18 +13,18 @@ from typing import Any
 
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
-from pchat.protocol.models import User
+from pchat.protocol.models import Message, User
 from pchat.protocol.validation import validate_client_id, validate_text
-from pchat.storage.base import StreamStore
+from pchat.storage.base import StreamStore, View
 
 from .clock import new_id, now_ms
 from .limits import Limiter
-from .node import Node, Push
+from .node import Node
 from .permissions import is_staff
 from .ratelimit import BucketMap
 from .session import Handler, OpenDoor, Session, WriteGuard
 from .settings import CoreSettings
-from .stream import delete_push, message_push
+from .stream import as_seen_by, delete_push, message_push
 
 __all__ = ["Messages"]
 
@@ -47,6 +47,7 @@ class Messages:
         guard: WriteGuard | None = None,
         on_deleted: Callable[[str, str, User], Awaitable[None]] | None = None,
         present: Callable[[str, str], str | None] = lambda room_id, name: None,
+        view_of: Callable[[User], View | None] = lambda user: None,
     ) -> None:
         self._settings = settings
         self._guard = guard or OpenDoor()
@@ -55,6 +56,8 @@ class Messages:
         #: ``(room_id, case-folded username)`` -> the id of a user connected to the room
         #: here under that name, or None (mentions resolve against them).
         self._present = present
+        #: What a user sees of the history (shadow, hidden and muted messages left out).
+        self._view_of = view_of
         self._people_cache: dict[str, tuple[float, dict[str, str]]] = {}
         node.on_room_closed(self._forget)
         self._node = node
@@ -84,13 +87,19 @@ class Messages:
             ts=now_ms(),
             reply_to=reply_to,
             mentions=mentions,
+            shadow=self._guard.shadowed(session),
         )
         message = result.message
         if result.created:
-            frame = message_push(message.seq, message)
-            await self._node.publish(room_id, Push.STREAM, frame, seq=message.seq)
-            self._remember(room_id, user)
-        return {"message": message.to_wire(), "duplicate": not result.created}
+            await self.publish(room_id, message)
+            if not message.shadow:
+                self._remember(room_id, user)
+        return {"message": as_seen_by(message, user).to_wire(), "duplicate": not result.created}
+
+    async def publish(self, room_id: str, message: Message) -> None:
+        """Publish a newly stored message: its ``message`` push, to each as they see it."""
+        frame = message_push(message.seq, message)
+        await self._node.publish_message(room_id, message.seq, message, frame)
 
     async def _mentions(self, room_id: str, text: str, author: User) -> tuple[str, ...]:
         """The ids of the users ``text`` mentions as ``@username`` (case-insensitive, the
@@ -149,7 +158,7 @@ class Messages:
         self._people_cache.pop(room_id, None)
 
     async def history(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
-        _user, room_id = session.member()
+        user, room_id = session.member()
         page_max = self._settings.history_page_max
         limit = args.get("limit", 50)
         if not 1 <= limit <= page_max:
@@ -159,11 +168,12 @@ class Messages:
             before_seq=args.get("before_seq"),
             before_ts=args.get("before_ts"),
             limit=limit + 1,
+            view=self._view_of(user),
         )
         has_more = len(page) > limit
         if has_more:
             page = page[1:]
-        return {"messages": [m.to_wire() for m in page], "has_more": has_more}
+        return {"messages": [as_seen_by(m, user).to_wire() for m in page], "has_more": has_more}
 
     async def delete(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         user, room_id = session.member()
@@ -177,7 +187,9 @@ class Messages:
         if result is None:
             raise request_error(ErrorCode.NOT_FOUND, "no such message in this room")
         frame = delete_push(result.seq, result.message)
-        await self._node.publish(room_id, Push.STREAM, frame, seq=result.seq)
+        await self._node.publish_message(
+            room_id, result.seq, result.message, frame, "message_delete"
+        )
         if self._on_deleted is not None:
             await self._on_deleted(room_id, message_id, user)
         return {"message_id": message_id, "seq": result.seq}

@@ -138,6 +138,8 @@ class Moderation:
         own ban if one acts on them."""
         state = await self._state(room_id)
         ban = _acting(state.bans.get(user.id), user, now_ms())
+        if ban is not None and ban.shadow:
+            ban = None  # a shadow-banned user sees no difference
         return {
             "settings": state.settings.to_wire(),
             "pin": state.pin.to_wire() if state.pin else None,
@@ -172,7 +174,7 @@ class Moderation:
         user, room_id = session.member()
         state = await self._state(room_id)
         ban = _acting(state.bans.get(user.id), user, now_ms())
-        if ban is not None:
+        if ban is not None and not ban.shadow:
             raise _banned(ban)
         if text is not None:
             text = self._filter_text(state, text)
@@ -201,6 +203,14 @@ class Moderation:
                     ErrorCode.DUPLICATE_MESSAGE, "unique-chat mode: you said that already"
                 )
         return text
+
+    def shadowed(self, session: Session) -> bool:
+        """Whether a shadow ban acts on the session's user in its room (the room's state is
+        held here: its first connection read it)."""
+        user, room_id = session.member()
+        state = self._rooms.get(room_id)
+        ban = None if state is None else _acting(state.bans.get(user.id), user, now_ms())
+        return ban is not None and ban.shadow
 
     def _filter_text(self, state: _RoomState, text: str) -> str:
         """The room's and the server's blocklists: refuse (``block``) or mask."""
@@ -232,14 +242,18 @@ class Moderation:
             )
         reason = _reason(args.get("reason"))
         kick = bool(args.get("kick", False))
+        shadow = bool(args.get("shadow", False))
+        if shadow and kick:
+            raise request_error(ErrorCode.INVALID_FIELD, "a shadow ban cannot kick")
         ts = now_ms()
         until = None if duration is None else ts + duration * 1000
-        ban = Ban(user_id=target, by=user, created_at=ts, until=until, reason=reason)
+        ban = Ban(user_id=target, by=user, created_at=ts, until=until, reason=reason, shadow=shadow)
         await self._store.put_ban(room_id, ban)
+        name = "shadow_ban" if shadow else "timeout" if until is not None else "ban"
         await self._log(
             room_id,
             ModAction(
-                action="timeout" if until is not None else "ban",
+                action=name,
                 by=user,
                 ts=ts,
                 target_user_id=target,
@@ -254,13 +268,14 @@ class Moderation:
     async def unban(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         user, room_id = _staff(session)
         target = validate_user_id(args["user_id"])
-        in_force = {b.user_id for b in await self._store.bans(room_id, now_ms())}
-        if target not in in_force or not await self._store.remove_ban(room_id, target):
+        in_force = {b.user_id: b for b in await self._store.bans(room_id, now_ms())}
+        lifted = in_force.get(target)
+        if lifted is None or not await self._store.remove_ban(room_id, target):
             raise request_error(ErrorCode.NOT_FOUND, "this user is not banned in this room")
         await self._log(
             room_id, ModAction(action="unban", by=user, ts=now_ms(), target_user_id=target)
         )
-        body = {"op": "unban", "user_id": target}
+        body = {"op": "unban", "user_id": target, "shadow": lifted.shadow}
         await self._node.publish(room_id, Push.MODERATION, orjson.dumps(body))
         return {"user_id": target}
 
@@ -289,10 +304,14 @@ class Moderation:
             user_id = str(body["user_id"])
             if state is not None:
                 state.bans.pop(user_id, None)
+            if body.get("shadow"):
+                return  # the user was never told
             for session in self._sessions_of(room_id, user_id):
                 session.send(push_frame("unbanned", {}))
 
     def _tell_banned(self, room_id: str, ban: Ban, *, kick: bool) -> None:
+        if ban.shadow:
+            return  # a shadow-banned user is told nothing
         now = now_ms()
         for session in self._sessions_of(room_id, ban.user_id):
             if session.user is None or _acting(ban, session.user, now) is None:

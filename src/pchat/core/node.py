@@ -11,6 +11,13 @@ its kind (a filter per kind may hold back a stale one) without looking inside th
 Stream publications (``message``, ``message_delete``) also carry their position; the hub
 delivers them in order and the node fills gaps from the store.
 
+Not every connection sees every publication alike. A *tailor* registered for a kind turns a
+publication into a :class:`~pchat.core.room.Tailored` one when needed: messages
+(:attr:`Push.MESSAGE`) carry their author and flags in a small header in front of the frame
+so that the tailor (personal mutes, shadow bans, hidden messages) decides without parsing
+JSON, and costs one lookup per message when nobody in the room muted its author;
+:attr:`Push.STAFF` and :attr:`Push.USER` reach only the room's moderators, or one user.
+
 Everything a feature needs from rooms goes through here: the features (messages, polls,
 reactions, live state, connections) are modules beside each other that use the node, not
 each other.
@@ -21,16 +28,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from pchat.protocol.models import Message
 from pchat.storage.base import PubSub, StreamStore
 
-from .room import Room, Sink
+from .room import Payload, Room, Sink
 from .settings import CoreSettings
 from .stream import event_push
 
-__all__ = ["Node", "Push", "PushFilter"]
+__all__ = ["MessageHeader", "Node", "Push", "PushFilter", "Tailor", "message_body", "user_body"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,15 @@ class Push(StrEnum):
     PIN = "pin"
     #: Between nodes only (bans and their lifting): consumed, never written to clients.
     MODERATION = "moderation"
+    #: A stream event that carries a message (``message``, ``message_restore``), with its
+    #: author and flags in a header (:func:`message_body`): tailored per connection.
+    MESSAGE = "message"
+    #: For the room's moderators and admins only.
+    STAFF = "staff"
+    #: For one user's connections in the room only (:func:`user_body`).
+    USER = "user"
+    #: Between nodes only: a user muted or unmuted another (consumed by the audience).
+    MUTES = "mutes"
 
 
 _TAG: Final = {kind: bytes((i,)) for i, kind in enumerate(Push)}
@@ -60,6 +78,56 @@ RoomClosed = Callable[[str], Awaitable[None]]
 PushConsumer = Callable[[str, bytes], None]
 """``(room_id, frame)``: a publication between nodes, for a feature and not for clients."""
 
+Tailor = Callable[[str, int | None, bytes], Payload | None]
+"""``(room_id, seq, body)`` -> what the room's connections get (None: nothing)."""
+
+_SHADOW: Final = 1
+_HIDDEN: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHeader:
+    """Who wrote the message a :attr:`Push.MESSAGE` publication carries, and its flags."""
+
+    author: str
+    shadow: bool = False
+    hidden: bool = False
+
+
+def message_body(message: Message, frame: bytes, kind: str = "message") -> bytes:
+    """A :attr:`Push.MESSAGE` publication's body: flags, author, NUL, then the frame.
+
+    ``message`` is the message as the event at hand leaves it. A ``message_hide`` event
+    reaches the viewers who saw the message (so it is not flagged hidden itself)."""
+    hidden = message.hidden and kind != "message_hide"
+    flags = (_SHADOW if message.shadow else 0) | (_HIDDEN if hidden else 0)
+    return bytes((flags,)) + message.user.id.encode() + b"\0" + frame
+
+
+def split_message_body(body: bytes) -> tuple[MessageHeader, bytes]:
+    end = body.index(b"\0", 1)
+    flags = body[0]
+    header = MessageHeader(body[1:end].decode(), bool(flags & _SHADOW), bool(flags & _HIDDEN))
+    return header, body[end + 1 :]
+
+
+def user_body(user_id: str, frame: bytes) -> bytes:
+    """A :attr:`Push.USER` publication's body: the user's id, NUL, then the frame."""
+    return user_id.encode() + b"\0" + frame
+
+
+def split_user_body(body: bytes) -> tuple[str, bytes]:
+    end = body.index(b"\0")
+    return body[:end].decode(), body[end + 1 :]
+
+
+def _plain_message(room_id: str, seq: int | None, body: bytes) -> Payload:
+    return split_message_body(body)[1]
+
+
+def _nobody(room_id: str, seq: int | None, body: bytes) -> None:
+    return None
+
 
 class Node:
     """The rooms of this process and the delivery of their publications."""
@@ -72,6 +140,12 @@ class Node:
         self._opening: dict[str, asyncio.Task[Room]] = {}
         self._filters: dict[Push, PushFilter] = {}
         self._consumers: dict[Push, PushConsumer] = {}
+        self._tailors: dict[Push, Tailor] = {
+            Push.MESSAGE: _plain_message,
+            Push.STAFF: _nobody,
+            Push.USER: _nobody,
+            Push.MUTES: _nobody,
+        }
         self._closed_hooks: list[RoomClosed] = []
         #: Called with a connection whose unsent output passed the limit.
         self.on_slow: Callable[[Sink], None] = lambda sink: None
@@ -85,6 +159,16 @@ class Node:
     def consume(self, kind: Push, consumer: PushConsumer) -> None:
         """Hand publications of ``kind`` to ``consumer`` instead of the room's clients."""
         self._consumers[kind] = consumer
+
+    def tailor(self, kind: Push, tailor: Tailor) -> None:
+        """Let ``tailor`` decide what each connection gets of publications of ``kind``
+        (:data:`Push.MESSAGE`'s default strips the header; STAFF's, USER's and MUTES': nothing:
+        they are for a consumer)."""
+        self._tailors[kind] = tailor
+
+    def split_message(self, body: bytes) -> tuple[MessageHeader, bytes]:
+        """A :attr:`Push.MESSAGE` body's header and frame."""
+        return split_message_body(body)
 
     def on_room_closed(self, hook: RoomClosed) -> None:
         """Await ``hook(room_id)`` when a room closes on this node (its last one left)."""
@@ -179,6 +263,23 @@ class Node:
         """Deliver ``frame`` to the room on every node (this one at once)."""
         await self.pubsub.publish(room_id, seq, _TAG[kind] + frame)
 
+    async def publish_message(
+        self, room_id: str, seq: int, message: Message, frame: bytes, kind: str = "message"
+    ) -> None:
+        """Publish the stream event at ``seq`` of ``kind`` about ``message`` (``message``,
+        ``message_delete``, ``message_hide``, ``message_restore``): its connections see it
+        as their viewer's mutes, the shadow ban and hiding allow (else ``skip``)."""
+        body = message_body(message, frame, kind)
+        await self.publish(room_id, Push.MESSAGE, body, seq=seq)
+
+    async def to_staff(self, room_id: str, frame: bytes) -> None:
+        """Deliver ``frame`` to the room's moderators and admins on every node."""
+        await self.publish(room_id, Push.STAFF, frame)
+
+    async def to_user(self, room_id: str, user_id: str, frame: bytes) -> None:
+        """Deliver ``frame`` to ``user_id``'s connections of the room on every node."""
+        await self.publish(room_id, Push.USER, user_body(user_id, frame))
+
     def push_local(self, room_id: str, frame: bytes) -> None:
         """Deliver ``frame`` to this node's connections of the room only."""
         room = self._rooms.get(room_id)
@@ -201,14 +302,30 @@ class Node:
         accept = self._filters.get(kind)
         if accept is not None and not accept(room_id, frame):
             return
-        room.publish(seq, frame)
+        tailor = self._tailors.get(kind)
+        if tailor is None:
+            room.publish(seq, frame)
+            return
+        tailored = tailor(room_id, seq, frame)
+        if tailored is not None:
+            room.publish(seq, tailored)
 
     # Stream repair ------------------------------------------------------------------------
 
-    async def fetch_gap(self, room_id: str, after: int, upto: int) -> list[tuple[int, bytes]]:
-        """The room's stream events after ``after`` up to ``upto``, as pushes."""
+    async def fetch_gap(self, room_id: str, after: int, upto: int) -> list[tuple[int, Payload]]:
+        """The room's stream events after ``after`` up to ``upto``, as pushes (tailored
+        where they carry a message)."""
         events = await self.store.events_since(room_id, after, upto - after)
-        return [(e.seq, event_push(e)) for e in events]
+        tailor = self._tailors[Push.MESSAGE]
+        found: list[tuple[int, Payload]] = []
+        for e in events:
+            frame = event_push(e)
+            if e.message is not None:
+                payload = tailor(room_id, e.seq, message_body(e.message, frame, e.kind))
+                found.append((e.seq, frame if payload is None else payload))
+            else:
+                found.append((e.seq, frame))
+        return found
 
     async def catch_up(self) -> None:
         """Compare each open room with the store and fetch events that never arrived (a

@@ -14,6 +14,12 @@ Stream order: publications carry the stream position ``seq``. The hub delivers t
 ``seq`` order, drops duplicates, and holds a publication that arrives early until the
 missing ones arrive or are fetched from the store (``gap_fetcher``) — publications from
 several nodes may reach this node out of order.
+
+Tailored publications: a publication that not every connection sees alike (a message of a
+user some connections muted, a shadow-banned user's message, a push for the moderators
+only) is a :class:`Tailored` instead of bytes: ``payload_for(sink)`` gives each connection
+its own payload, or None for nothing. They are rare; the hot loop for plain bytes is
+untouched, and a tailored one pays per recipient once.
 """
 
 from __future__ import annotations
@@ -22,16 +28,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from pchat.protocol.wsframe import encode_text_frame
 
-__all__ = ["Room", "Sink"]
+__all__ = ["Payload", "Room", "Sink", "Tailored"]
 
 log = logging.getLogger(__name__)
-
-GapFetcher = Callable[[str, int, int], Awaitable[list[tuple[int, bytes]]]]
-"""``(room_id, after_seq, upto_seq)`` -> the missing publications ``(seq, payload)``."""
 
 
 class Sink(Protocol):
@@ -40,6 +44,21 @@ class Sink(Protocol):
     def write(self, data: bytes) -> None: ...
 
     def get_write_buffer_size(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Tailored:
+    """A publication each connection may see differently: ``payload_for(sink)`` is the
+    payload for that connection, or None (it gets nothing; a stream publication should
+    give a ``skip`` instead, so that the connection's positions stay without gaps)."""
+
+    payload_for: Callable[[Sink], bytes | None]
+
+
+Payload = bytes | Tailored
+
+GapFetcher = Callable[[str, int, int], Awaitable[list[tuple[int, Payload]]]]
+"""``(room_id, after_seq, upto_seq)`` -> the missing publications ``(seq, payload)``."""
 
 
 class Room:
@@ -71,7 +90,7 @@ class Room:
         self.last_seq: int | None = None
         #: The stream's epoch, as the store said when the room was opened here.
         self.epoch: str | None = None
-        self._early: dict[int, bytes] = {}
+        self._early: dict[int, Payload] = {}
         self._catch_up_to = 0
         self._gap_task: asyncio.Task[None] | None = None
 
@@ -117,7 +136,7 @@ class Room:
 
     # Delivery ---------------------------------------------------------------------------
 
-    def publish(self, seq: int | None, payload: bytes) -> None:
+    def publish(self, seq: int | None, payload: Payload) -> None:
         """Deliver one publication (``seq`` None: not part of the stream)."""
         if seq is None:
             self._deliver(None, payload)
@@ -187,7 +206,10 @@ class Room:
         finally:
             self._gap_task = None
 
-    def _deliver(self, seq: int | None, payload: bytes) -> None:
+    def _deliver(self, seq: int | None, payload: Payload) -> None:
+        if not isinstance(payload, bytes):
+            self._deliver_tailored(seq, payload)
+            return
         frame = encode_text_frame(payload)
         for buffered in self._joining.values():
             buffered.append((seq, frame))
@@ -198,6 +220,38 @@ class Room:
         if self._flush_handle is None:
             loop = asyncio.get_running_loop()
             self._flush_handle = loop.call_later(self._coalesce, self.flush)
+
+    def _deliver_tailored(self, seq: int | None, tailored: Tailored) -> None:
+        """Each connection its own payload (after what was gathered, to keep the order);
+        connections that get the same payload share one encoded frame."""
+        self.flush()
+        frames: dict[bytes, bytes] = {}
+
+        def frame_for(sink: Sink) -> bytes | None:
+            payload = tailored.payload_for(sink)
+            if payload is None:
+                return None
+            frame = frames.get(payload)
+            if frame is None:
+                frame = frames[payload] = encode_text_frame(payload)
+            return frame
+
+        for sink, buffered in self._joining.items():
+            frame = frame_for(sink)
+            if frame is not None:
+                buffered.append((seq, frame))
+        limit = self._max_send_buffer
+        slow: list[Sink] = []
+        for sink in self._sinks:
+            frame = frame_for(sink)
+            if frame is None:
+                continue
+            sink.write(frame)
+            if limit is not None and sink.get_write_buffer_size() > limit:
+                slow.append(sink)
+        for sink in slow:
+            self.leave(sink)
+            self._on_slow(sink)
 
     def flush(self) -> None:
         """Write the gathered pushes: one write per connection for the whole window."""

@@ -12,6 +12,8 @@ was written). A request that fails raises :class:`RequestError` (or
          │                                      Messages      send, history, delete
          │                                      Reactions     react, reactions_stats
          │                                      PollService   poll_create, poll_vote, …
+         │                                      Moderation    ban, room_mode, pin, purge, …
+         │                                      Audience      mute; who sees what
          ├── jobs (named, periodic)             LiveState     reaction totals, online counts
          └── Node: rooms, publishing, delivery  <── every feature uses it, none another's
 
@@ -31,6 +33,7 @@ from pchat.protocol.errors import request_error
 from pchat.protocol.frames import REQUEST_FIELDS, Request
 from pchat.storage.base import Broker, MessageStore, StoreUnavailable
 
+from .audience import Audience
 from .connect import Connections, Verifier
 from .jobs import Jobs
 from .limits import Limiter
@@ -90,6 +93,8 @@ class ChatService:
             room_state=[],
             on_count=self.live.touch,
         )
+        #: Who sees what: mutes, shadow and hidden messages, pushes for the staff or a user.
+        self.audience = Audience(node=self.node, store=store, connections=self.connections)
         self.moderation = Moderation(
             settings,
             node=self.node,
@@ -102,7 +107,7 @@ class ChatService:
         self.polls = PollService(
             settings, node=self.node, store=store, limiter=limiter, guard=guard
         )
-        self.connections.add_room_state(self.live, self.polls, self.moderation)
+        self.connections.add_room_state(self.live, self.polls, self.moderation, self.audience)
         messages = Messages(
             settings,
             node=self.node,
@@ -111,12 +116,20 @@ class ChatService:
             guard=guard,
             on_deleted=self.moderation.message_deleted,
             present=self.connections.user_named,
+            view_of=self.audience.view_of,
         )
         reactions = Reactions(
             settings, node=self.node, live=self.live, limiter=limiter, guard=guard
         )
         self._handlers: dict[str, Handler] = {}
-        features = (self.connections, messages, reactions, self.polls, self.moderation)
+        features = (
+            self.connections,
+            messages,
+            reactions,
+            self.polls,
+            self.moderation,
+            self.audience,
+        )
         for feature in features:
             self._handlers.update(feature.handlers())
         missing = set(REQUEST_FIELDS) - set(self._handlers)

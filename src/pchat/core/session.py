@@ -100,9 +100,16 @@ class WriteGuard(Protocol):
         """Return the text to store (a ``send``'s, masked where the word filter says so;
         None for other writes) if allowed; else raise the protocol's refusal."""
 
+    def shadowed(self, session: Session) -> bool:
+        """Whether the session's user is shadow-banned in its room (their messages are
+        stored as ``shadow``)."""
+
 
 class OpenDoor:
     """The guard of a node without moderation: every write is allowed."""
 
     async def check_write(self, session: Session, what: str, text: str | None = None) -> str | None:
         return text
+
+    def shadowed(self, session: Session) -> bool:
+        return False

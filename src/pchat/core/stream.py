@@ -3,11 +3,23 @@ and recovery, so a client cannot tell them apart."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pchat.protocol.frames import push_frame
-from pchat.protocol.models import Message
+from pchat.protocol.models import Message, User
 from pchat.storage.base import Purge, StreamEvent
 
-__all__ = ["delete_push", "event_push", "message_push", "purge_push"]
+from .permissions import is_staff
+
+__all__ = ["as_seen_by", "delete_push", "event_push", "message_push", "purge_push"]
+
+
+def as_seen_by(message: Message, user: User) -> Message:
+    """``message`` as ``user`` gets it in a reply: the ``shadow`` and ``hidden`` marks are
+    for the staff (a shadow-banned author sees their message as any other)."""
+    if (message.shadow or message.hidden) and not is_staff(user):
+        return replace(message, shadow=False, hidden=False)
+    return message
 
 
 def message_push(seq: int, message: Message) -> bytes:

@@ -106,6 +106,7 @@ REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
         "duration": ("count", False),
         "reason": ("str", False),
         "kick": ("bool", False),
+        "shadow": ("bool", False),
     },
     "unban": {"user_id": ("str", True)},
     "bans": {},
@@ -122,6 +123,9 @@ REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
     "filter_add": {"pattern": ("str", True), "action": ("str", False), "scope": ("str", False)},
     "filter_remove": {"pattern": ("str", True), "scope": ("str", False)},
     "filters": {"scope": ("str", False)},
+    "mute": {"user_id": ("str", True)},
+    "unmute": {"user_id": ("str", True)},
+    "mutes": {},
 }
 
 #: Server pushes. Those with a ``seq`` are part of the room's stream and are recoverable.
@@ -130,6 +134,9 @@ PUSH_TYPES: Final = frozenset(
         "message",
         "message_delete",
         "message_purge",
+        "skip",
+        "muted",
+        "unmuted",
         "reaction",
         "reactions_stats",
         "poll",

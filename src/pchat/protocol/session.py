@@ -52,6 +52,9 @@ _ROOM_REQUESTS: Final = frozenset(
         "filter_add",
         "filter_remove",
         "filters",
+        "mute",
+        "unmute",
+        "mutes",
     }
 )
 
