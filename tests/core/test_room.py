@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pchat.core.room import Room
+from pchat.core.room import Room, Tailored
 from pchat.protocol.wsframe import encode_text_frame
 
 
@@ -164,3 +164,40 @@ async def test_unfillable_gap_moves_on() -> None:
     await asyncio.sleep(0.02)
     assert s.frames == [encode_text_frame(b"4")] and r.last_seq == 4
     await r.close()
+
+
+async def test_a_tailored_publication_gives_each_connection_its_own_payload() -> None:
+    r = Room("r", max_send_buffer=1000, on_slow=lambda s: None, coalesce=0.02)
+    muter, author, other, joining = FakeSink(), FakeSink(), FakeSink(), FakeSink()
+    r.seed_position(0)
+    for s in (muter, author, other):
+        r.join(s)
+        r.activate(s, 0)
+    r.publish(1, b"1")  # gathered for the window
+    r.join(joining)
+    payloads = {muter: b"skip", author: b"plain"}
+    r.publish(2, Tailored(lambda sink: payloads.get(sink, b"marked")))
+    # The window is written first, in order; then each connection's own payload.
+    assert muter.frames == [encode_text_frame(b"1"), encode_text_frame(b"skip")]
+    assert author.frames == [encode_text_frame(b"1"), encode_text_frame(b"plain")]
+    assert other.frames == [encode_text_frame(b"1"), encode_text_frame(b"marked")]
+    r.activate(joining, covered_seq=0)
+    assert joining.frames == [encode_text_frame(b"marked")]  # joined after 1
+    # None: nothing for that connection (pushes for some only).
+    r.publish(None, Tailored(lambda sink: b"staff" if sink is other else None))
+    assert other.frames[-1] == encode_text_frame(b"staff")
+    assert muter.frames[-1] == encode_text_frame(b"skip")
+    await r.close()
+
+
+def test_a_tailored_publication_closes_a_slow_connection() -> None:
+    r, slow = room()
+    full, fine = FakeSink(buffered=5000), FakeSink()
+    r.seed_position(0)
+    for s in (full, fine):
+        r.join(s)
+        r.activate(s, 0)
+    r.publish(1, Tailored(lambda sink: b"x"))
+    assert slow == [full] and fine.frames == [encode_text_frame(b"x")]
+    r.publish(2, b"y")
+    assert len(full.frames) == 1 and len(fine.frames) == 2
