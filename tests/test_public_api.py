@@ -51,6 +51,8 @@ MODULES = [
     "pchat.core.moderation",
     "pchat.sdk.moderation",
     "pchat.sdk.polls",
+    "pchat.sdk.reviews",
+    "pchat.sdk.mutes",
     "pchat.core.tokens",
     "pchat.core.apikeys",
     "pchat.server.config",

@@ -718,6 +718,15 @@ def test_public_names() -> None:
         "unbanned",
         "purge",
         "mention",
+        "message_hidden",
+        "message_restored",
+        "muted",
+        "unmuted",
+        "report_added",
+        "report_removed",
+        "review_added",
+        "review_removed",
+        "message_rejected",
     }
     assert {s.value for s in States} == {"connecting", "connected", "reconnecting", "disconnected"}
 

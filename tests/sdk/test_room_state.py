@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 
 from pchat.protocol.models import Message, Poll, User
-from pchat.protocol.moderation import Pin
-from pchat.sdk.events import BannedEvent, Events, PurgeEvent, Reaction
+from pchat.protocol.moderation import Held, Pin, Report
+from pchat.sdk.events import (
+    BannedEvent,
+    Events,
+    MessageRejectedEvent,
+    PurgeEvent,
+    Reaction,
+    ReportRemovedEvent,
+    ReviewRemovedEvent,
+)
 from pchat.sdk.room_state import Outcome, RoomState
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "room_state.json"
@@ -33,9 +41,34 @@ def plain(value: Any) -> Any:
 
 def event_string(event: Events, payload: Any) -> str:
     """The vectors' string form of one event (see tests/vectors/README.md)."""
-    if event in (Events.MESSAGE, Events.MESSAGE_DELETE, Events.MENTION):
+    if event in (
+        Events.MESSAGE,
+        Events.MESSAGE_DELETE,
+        Events.MENTION,
+        Events.MESSAGE_HIDDEN,
+        Events.MESSAGE_RESTORED,
+    ):
         assert isinstance(payload, Message)
         return f"{event.value}:{payload.id}"
+    if event in (Events.MUTED, Events.UNMUTED):
+        assert isinstance(payload, str)
+        return f"{event.value}:{payload}"
+    if event is Events.REVIEW_ADDED:
+        assert isinstance(payload, Held)
+        return f"review_added:{payload.id}:{payload.reason}"
+    if event is Events.REVIEW_REMOVED:
+        assert isinstance(payload, ReviewRemovedEvent)
+        by = "null" if payload.by is None else payload.by.id
+        return f"review_removed:{payload.id}:{payload.outcome}:{by}"
+    if event is Events.REPORT_ADDED:
+        assert isinstance(payload, Report)
+        return f"report_added:{payload.message.id}:{payload.count}"
+    if event is Events.REPORT_REMOVED:
+        assert isinstance(payload, ReportRemovedEvent)
+        return f"report_removed:{payload.message_id}:{payload.outcome}:{payload.by.id}"
+    if event is Events.MESSAGE_REJECTED:
+        assert isinstance(payload, MessageRejectedEvent)
+        return f"message_rejected:{payload.id}:{payload.reason}"
     if event is Events.HISTORY_LOAD:
         return "history_load:" + ",".join(m.id for m in payload)
     if event is Events.POLL:
@@ -62,7 +95,8 @@ def event_string(event: Events, payload: Any) -> str:
     return event.value
 
 
-def apply_step(state: RoomState, kind: str, frame: dict[str, Any]) -> Outcome:
+def apply_step(state: RoomState, kind: str, frame: dict[str, Any], sent: list[Any]) -> Outcome:
+    """Apply one step; a ``send`` step's return is appended to ``sent``."""
     if kind in ("connect", "recovery"):
         if kind == "recovery":
             assert state.joined and "recovery" in frame
@@ -72,7 +106,13 @@ def apply_step(state: RoomState, kind: str, frame: dict[str, Any]) -> Outcome:
     if kind == "history":
         return state.apply_history(frame)
     if kind == "send":
-        return state.apply_sent(Message.from_wire(frame["message"]))[1]
+        result, outcome = state.apply_send_reply(frame)
+        sent.append(result)
+        return outcome
+    if kind in ("mute_reply", "unmute_reply"):
+        return state.apply_mute(frame["user_id"], muted=kind == "mute_reply")
+    if kind == "mutes_reply":
+        return state.apply_mutes(frame["user_ids"])
     if kind == "poll_reply":
         return state.apply_poll(frame["poll"])[1]
     if kind == "settings_reply":
@@ -89,8 +129,9 @@ def test_vector(case: dict[str, Any]) -> None:
     gap = False
     reset = False
     recovered: bool | None = None
+    sent: list[Any] = [None]
     for step in case["steps"]:
-        outcome = apply_step(state, step["kind"], step["frame"])
+        outcome = apply_step(state, step["kind"], step["frame"], sent)
         events += [event_string(ev, payload) for ev, payload in outcome.events]
         gap = gap or outcome.gap
         if step["kind"] in ("connect", "recovery"):
@@ -131,6 +172,8 @@ def test_vector(case: dict[str, Any]) -> None:
             "room_settings": state.room_settings,
             "pin": state.pin,
             "my_ban": state.my_ban,
+            "mutes": state.mutes,
+            "sent": sent[-1],
         }
         # A case lists what it checks; the objects case lists everything a state holds.
         wanted = expect["objects"]["python"]
@@ -148,9 +191,37 @@ def test_vectors_cover_the_required_situations() -> None:
         "poll_reply",
         "settings_reply",
         "pin_reply",
+        "mute_reply",
+        "unmute_reply",
+        "mutes_reply",
     }
     assert any(case["expect"].get("gap") for case in CASES)
     assert any(case["expect"].get("reset") for case in CASES)
+    pushes = {
+        event["type"]
+        for case in CASES
+        for step in case["steps"]
+        for event in (
+            [step["frame"]]
+            if step["kind"] == "push"
+            else step["frame"].get("recovery", {}).get("events", [])
+        )
+    }
+    assert pushes >= {
+        "message",
+        "message_delete",
+        "message_purge",
+        "message_hide",
+        "message_restore",
+        "skip",
+        "muted",
+        "unmuted",
+        "review_add",
+        "review_remove",
+        "report_add",
+        "report_remove",
+        "message_rejected",
+    }
 
 
 def test_delete_of_an_unknown_message_builds_one_from_the_push() -> None:

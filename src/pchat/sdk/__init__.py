@@ -13,7 +13,9 @@
 Modules: :mod:`~pchat.sdk.client` (the client), :mod:`~pchat.sdk.events` (states, events,
 payloads), :mod:`~pchat.sdk.emitter` (listeners), :mod:`~pchat.sdk.connection` (one
 WebSocket, injectable transport), :mod:`~pchat.sdk.room_state` (pure state, driven by the
-shared test vectors), :mod:`~pchat.sdk.backoff` (full-jitter reconnect delays).
+shared test vectors), :mod:`~pchat.sdk.backoff` (full-jitter reconnect delays), and the
+client's calls by concern: :mod:`~pchat.sdk.polls`, :mod:`~pchat.sdk.moderation`,
+:mod:`~pchat.sdk.reviews` (reports, the review queue), :mod:`~pchat.sdk.mutes`.
 """
 
 from .backoff import Backoff, backoff_delay
@@ -26,11 +28,14 @@ from .events import (
     Events,
     HandlerError,
     InvalidArgumentError,
+    MessageRejectedEvent,
     ModLogPage,
     PurgeEvent,
     PurgeResult,
     Reaction,
     ReactionEvent,
+    ReportRemovedEvent,
+    ReviewRemovedEvent,
     StateChange,
     StateChangeEvent,
     States,
@@ -48,12 +53,15 @@ __all__ = [
     "Events",
     "HandlerError",
     "InvalidArgumentError",
+    "MessageRejectedEvent",
     "ModLogPage",
     "PChatSDK",
     "PurgeEvent",
     "PurgeResult",
     "Reaction",
     "ReactionEvent",
+    "ReportRemovedEvent",
+    "ReviewRemovedEvent",
     "RoomState",
     "StateChange",
     "StateChangeEvent",

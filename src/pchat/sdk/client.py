@@ -19,9 +19,10 @@ Calls made while the client connects or reconnects wait for the connection (at m
 ``request_timeout``); ``connect()`` with the arguments of the connect under way joins it
 (see :meth:`PChatSDK.connect` and the state diagram in :mod:`pchat.sdk.events`).
 
-Moderators and admins moderate the room (``ban``, ``set_room_mode``, ``pin_message``, …);
-every client holds the room's :attr:`~PChatSDK.room_settings`, :attr:`~PChatSDK.pin` and its
-user's own :attr:`~PChatSDK.my_ban` (docs/moderation.md).
+Moderators and admins moderate the room (``ban``, ``set_room_mode``, ``pin_message``,
+``approve``, ``resolve_report``, …); every client holds the room's
+:attr:`~PChatSDK.room_settings`, :attr:`~PChatSDK.pin`, its user's own
+:attr:`~PChatSDK.my_ban` and :attr:`~PChatSDK.mutes` (docs/moderation.md).
 
 Calls made by the application raise on failure (and do not fire ``ERROR``); ``ERROR`` reports
 what happens in the background: a terminal close, a failed token refresh, a handler that
@@ -52,7 +53,7 @@ from pchat.protocol.errors import (
 )
 from pchat.protocol.frames import error_from_wire
 from pchat.protocol.models import Message, Poll, User
-from pchat.protocol.moderation import Ban, Pin, RoomSettings
+from pchat.protocol.moderation import Ban, Held, Pin, RoomSettings
 
 from .backoff import DEFAULT_BASE, DEFAULT_MAX_DELAY, Backoff
 from .connection import AiohttpConnector, Connection, Connector
@@ -66,7 +67,9 @@ from .events import (
     TokenRefreshError,
 )
 from .moderation import ModerationCalls
+from .mutes import MuteCalls
 from .polls import PollCalls
+from .reviews import ReviewCalls
 from .room_state import Outcome, RoomState
 from .timestamps import Timestamp, timestamp_ms
 
@@ -115,7 +118,7 @@ def _settled(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-class PChatSDK(PollCalls, ModerationCalls, EventEmitter):
+class PChatSDK(PollCalls, ModerationCalls, ReviewCalls, MuteCalls, EventEmitter):
     """A client of one pchat room.
 
     ``url`` is the service's base URL (the WebSocket is at ``<url>/public-chat/ws``).
@@ -247,6 +250,12 @@ class PChatSDK(PollCalls, ModerationCalls, EventEmitter):
         if ban is not None and ban.until is not None and ban.until <= _now_ms():
             return None
         return ban
+
+    @property
+    def mutes(self) -> list[str]:
+        """The ids of the users this user muted (a copy): their messages are not delivered
+        to this user, on any device."""
+        return list(self._room.mutes)
 
     # -- connect and disconnect ---------------------------------------------------------
 
@@ -720,8 +729,12 @@ class PChatSDK(PollCalls, ModerationCalls, EventEmitter):
 
     async def send_message(
         self, text: str, *, cid: str | None = None, reply_to: str | None = None
-    ) -> Message:
-        """Send ``text``; returns the stored message.
+    ) -> Message | Held:
+        """Send ``text``; returns the stored message, or a :class:`Held` when the message
+        waits outside the stream: for a moderator's review (the room's hold mode, a word
+        filter entry with action ``hold``) or for the room's chat delay (``release_at``).
+        A held message enters the stream later with the held one's ``id`` (``MESSAGE``
+        fires then), or is rejected (``MESSAGE_REJECTED`` with that ``id``).
 
         A client id (``cid``) is generated when not given: if the connection drops before
         the reply, the SDK waits for its reconnect and sends again with the same ``cid``,
@@ -740,9 +753,9 @@ class PChatSDK(PollCalls, ModerationCalls, EventEmitter):
             except RequestTimeoutError:
                 raise ConnectionClosedError(conn.close_code, conn.close_reason) from None
             result = await conn.request("send", text=text, cid=cid, reply_to=reply_to)
-        message, outcome = self._room.apply_sent(Message.from_wire(result["message"]))
+        sent, outcome = self._room.apply_send_reply(result)
         self._fire(outcome)
-        return message
+        return sent
 
     async def delete_message(self, message_id: str) -> Message | None:
         """Soft-delete a message; returns it as now held (None if not held).

@@ -26,27 +26,45 @@ or reconnecting with the same arguments joins the attempt under way; docs/python
 
 Payload of each event:
 
-=================== =============================================================
-``ERROR``           a :class:`~pchat.protocol.errors.PChatError`
-``CONNECT``         :class:`ConnectEvent`
-``DISCONNECT``      :class:`DisconnectEvent`
-``MESSAGE``         :class:`~pchat.protocol.models.Message` (once per message id)
-``MESSAGE_DELETE``  the deleted :class:`~pchat.protocol.models.Message`
-``REACTION``        :class:`ReactionEvent`
-``REACTIONS_STATS`` ``dict[str, int]``
-``POLL``            :class:`~pchat.protocol.models.Poll`
-``HISTORY_LOAD``    ``list[Message]``: the page just loaded, oldest first
-``ONLINE``          ``int``: the room's connection count
-``STATE_CHANGE``    :class:`StateChangeEvent`
-``ROOM_SETTINGS``   :class:`~pchat.protocol.moderation.RoomSettings`: the room's modes
-``PIN``             :class:`~pchat.protocol.moderation.Pin`, or None when unpinned
-``BANNED``          :class:`BannedEvent`: this user was banned or timed out here
-``UNBANNED``        None: this user's ban was lifted, or their timeout ended
-``PURGE``           :class:`PurgeEvent`: a moderator purged a user's messages (after the
-                    ``MESSAGE_DELETE`` of each held one)
-``MENTION``         the :class:`~pchat.protocol.models.Message` that mentions this user
-                    (after its ``MESSAGE``; live or recovered, never from history)
-=================== =============================================================
+==================== =============================================================
+``ERROR``            a :class:`~pchat.protocol.errors.PChatError`
+``CONNECT``          :class:`ConnectEvent`
+``DISCONNECT``       :class:`DisconnectEvent`
+``MESSAGE``          :class:`~pchat.protocol.models.Message` (once per message id)
+``MESSAGE_DELETE``   the deleted :class:`~pchat.protocol.models.Message`
+``REACTION``         :class:`ReactionEvent`
+``REACTIONS_STATS``  ``dict[str, int]``
+``POLL``             :class:`~pchat.protocol.models.Poll`
+``HISTORY_LOAD``     ``list[Message]``: the page just loaded, oldest first
+``ONLINE``           ``int``: the room's connection count
+``STATE_CHANGE``     :class:`StateChangeEvent`
+``ROOM_SETTINGS``    :class:`~pchat.protocol.moderation.RoomSettings`: the room's modes
+``PIN``              :class:`~pchat.protocol.moderation.Pin`, or None when unpinned
+``BANNED``           :class:`BannedEvent`: this user was banned or timed out here
+``UNBANNED``         None: this user's ban was lifted, or their timeout ended
+``PURGE``            :class:`PurgeEvent`: a moderator purged a user's messages (after the
+                     ``MESSAGE_DELETE`` of each held one)
+``MENTION``          the :class:`~pchat.protocol.models.Message` that mentions this user
+                     (after its ``MESSAGE``; live or recovered, never from history)
+``MESSAGE_HIDDEN``   the :class:`~pchat.protocol.models.Message` hidden by reports, marked
+                     ``hidden``: a viewer's client drops it from ``messages``, a
+                     moderator's keeps it marked
+``MESSAGE_RESTORED`` the :class:`~pchat.protocol.models.Message` shown again at its place
+                     (a moderator dismissed the reports)
+``MUTED``            ``str``: the id of a user this user muted (their held messages are
+                     dropped first)
+``UNMUTED``          ``str``: the id of a user this user no longer mutes
+``REPORT_ADDED``     :class:`~pchat.protocol.moderation.Report` (moderators): a message was
+                     reported (again)
+``REPORT_REMOVED``   :class:`ReportRemovedEvent` (moderators): a message's reports were
+                     decided
+``REVIEW_ADDED``     :class:`~pchat.protocol.moderation.Held` (moderators): a message waits
+                     for review or for the chat delay
+``REVIEW_REMOVED``   :class:`ReviewRemovedEvent` (moderators): it was approved, rejected
+                     or released
+``MESSAGE_REJECTED`` :class:`MessageRejectedEvent`: a held message of this user's was
+                     rejected
+==================== =============================================================
 
 The payloads have the names and fields of the TypeScript SDK's (``ConnectEvent.roomId`` is
 ``room_id`` here). ``Reaction``, ``StateChange``, ``ConnectEvent.room`` and
@@ -69,11 +87,14 @@ __all__ = [
     "Events",
     "HandlerError",
     "InvalidArgumentError",
+    "MessageRejectedEvent",
     "ModLogPage",
     "PurgeEvent",
     "PurgeResult",
     "Reaction",
     "ReactionEvent",
+    "ReportRemovedEvent",
+    "ReviewRemovedEvent",
     "StateChange",
     "StateChangeEvent",
     "States",
@@ -101,6 +122,15 @@ class Events(StrEnum):
     UNBANNED = "unbanned"
     PURGE = "purge"
     MENTION = "mention"
+    MESSAGE_HIDDEN = "message_hidden"
+    MESSAGE_RESTORED = "message_restored"
+    MUTED = "muted"
+    UNMUTED = "unmuted"
+    REPORT_ADDED = "report_added"
+    REPORT_REMOVED = "report_removed"
+    REVIEW_ADDED = "review_added"
+    REVIEW_REMOVED = "review_removed"
+    MESSAGE_REJECTED = "message_rejected"
 
 
 class States(StrEnum):
@@ -211,6 +241,39 @@ class PurgeEvent:
     count: int
     deleted_by: User
     ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRemovedEvent:
+    """The payload of :attr:`Events.REPORT_REMOVED` (moderators): ``by`` decided the open
+    reports of ``message_id``. ``outcome`` is ``dismissed`` (a hidden message is shown
+    again: ``MESSAGE_RESTORED``) or ``deleted`` (``MESSAGE_DELETE``)."""
+
+    message_id: str
+    outcome: str
+    by: User
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRemovedEvent:
+    """The payload of :attr:`Events.REVIEW_REMOVED` (moderators): the held message ``id``
+    left the review queue. ``outcome`` is ``approved`` or ``rejected`` (``by`` the
+    moderator), or ``released`` (the chat delay ended; ``by`` None). Approved or released,
+    it enters the stream with that id."""
+
+    id: str
+    outcome: str
+    by: User | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRejectedEvent:
+    """The payload of :attr:`Events.MESSAGE_REJECTED`: a moderator rejected this user's
+    held message ``id`` (the ``Held.id`` that ``send_message`` returned) with ``reason``
+    ("" if none); it never enters the stream."""
+
+    id: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ Each is one protocol request (docs/protocol.md §2, docs/moderation.md); what a 
 action changes in the room reaches every client as a push (``ROOM_SETTINGS``, ``PIN``,
 ``MESSAGE_DELETE`` and ``PURGE`` for a purge, and ``BANNED``/``UNBANNED`` to the banned user's
 own clients). Durations are the wire's whole
-seconds, given as a number or a ``timedelta``.
+seconds, given as a number or a ``timedelta``. Reports and the review queue are in
+:mod:`pchat.sdk.reviews`, personal mutes in :mod:`pchat.sdk.mutes`.
 """
 
 from __future__ import annotations
@@ -56,14 +57,24 @@ class ModerationCalls:
         *,
         reason: str | None = None,
         kick: bool = False,
+        shadow: bool = False,
     ) -> Ban:
         """Ban ``user_id`` from writing in the room: for ``duration`` (seconds or a
         ``timedelta``: a timeout) or, without one, until :meth:`unban`. ``kick`` also closes
         the user's connections here (close ``4506``, no reconnect). Only a user of a lower
-        role can be banned. The user's clients fire ``BANNED``."""
+        role can be banned. The user's clients fire ``BANNED``.
+
+        ``shadow``: a shadow ban instead — the user writes as before and sees no
+        difference, but their new messages reach only their own connections and the staff
+        (marked ``shadow``); everyone else gets a ``skip`` in their place."""
         seconds = None if duration is None else _seconds(duration, "duration")
         result = await self._request(
-            "ban", user_id=user_id, duration=seconds, reason=reason, kick=kick or None
+            "ban",
+            user_id=user_id,
+            duration=seconds,
+            reason=reason,
+            kick=kick or None,
+            shadow=shadow or None,
         )
         return Ban.from_wire(result["ban"])
 
@@ -84,11 +95,15 @@ class ModerationCalls:
         unique_chat: bool | None = None,
         max_message_chars: int | None = None,
         mode: str | None = None,
+        hold: bool | None = None,
+        delay: Duration | None = None,
     ) -> RoomSettings:
         """Change any of the room's settings (those not given stay): ``slow_mode`` (seconds
         or a ``timedelta`` between two messages of a viewer, 0: off), ``unique_chat``,
-        ``max_message_chars`` (0: the server's) and ``mode`` (``open``,
-        ``moderators_only``, ``reactions_only``). Returns the settings; ``ROOM_SETTINGS``
+        ``max_message_chars`` (0: the server's), ``mode`` (``open``, ``moderators_only``,
+        ``reactions_only``), ``hold`` (every viewer message waits in the review queue) and
+        ``delay`` (the chat delay, 0-60 seconds or a ``timedelta``, 0: off: viewers'
+        messages reach other viewers that late). Returns the settings; ``ROOM_SETTINGS``
         fires on every client of the room."""
         seconds = None if slow_mode is None else _seconds(slow_mode, "slow_mode")
         result = await self._request(
@@ -97,6 +112,8 @@ class ModerationCalls:
             unique_chat=unique_chat,
             max_message_chars=max_message_chars,
             mode=mode,
+            hold=hold,
+            delay=None if delay is None else _seconds(delay, "delay"),
         )
         self._fire(self._room.apply_room_settings(result["settings"]))
         return RoomSettings.from_wire(result["settings"])
@@ -146,8 +163,9 @@ class ModerationCalls:
     ) -> FilterEntry:
         """Add a word (or a pattern with ``*`` at its start and/or end) to the room's
         blocklist, or with ``server`` the server-wide one (admins). ``action`` is ``block``
-        (a matching message is refused, ``125``) or ``mask`` (the match is replaced by
-        ``*``); adding a listed pattern again changes its action."""
+        (a matching message is refused, ``125``), ``mask`` (the match is replaced by
+        ``*``) or ``hold`` (a matching message waits in the review queue); adding a listed
+        pattern again changes its action."""
         result = await self._request(
             "filter_add", pattern=pattern, action=action, scope="server" if server else None
         )

@@ -10,9 +10,11 @@ Rules (``docs/protocol.md`` §4):
 
 - ``messages`` is sorted by ``seq``, holds each message id once, and only messages with
   ``seq <= last_seq`` or ones confirmed by a ``send`` reply;
-- the stream pushes are ``message``, ``message_delete`` and ``message_purge``; one is applied
-  only when its ``seq`` is ``last_seq + 1``; a smaller one is a duplicate and ignored; a
-  larger one is a gap and is not applied;
+- the stream pushes are ``message``, ``message_delete``, ``message_purge``,
+  ``message_hide``, ``message_restore`` and ``skip``; one is applied only when its ``seq``
+  is ``last_seq + 1``; a smaller one is a duplicate and ignored; a larger one is a gap and
+  is not applied; a ``skip`` (a position this connection does not see) only advances
+  ``last_seq``;
 - ``MESSAGE`` fires once per message id (the sender sees its message twice: as a push and
   as the ``send`` reply); ``MESSAGE_DELETE`` fires once, when a held message becomes
   deleted, or for a delete of a message not held;
@@ -28,7 +30,22 @@ Rules (``docs/protocol.md`` §4):
 - moderation (docs/moderation.md): the room's settings and pin fire ``ROOM_SETTINGS`` and
   ``PIN`` when they change (a moderator's reply and the push that follows fire once);
   ``banned`` always fires ``BANNED`` (the push's whole ``ban`` is held); ``UNBANNED`` fires
-  when a held ban goes away.
+  when a held ban goes away;
+- a ``message_hide`` (reported enough times) of a held message that is not deleted fires
+  ``MESSAGE_HIDDEN`` with it marked ``hidden``: a moderator's or admin's state keeps it so
+  marked, a viewer's drops it from ``messages``. A ``message_restore`` fires
+  ``MESSAGE_RESTORED`` and holds its message (not hidden) at its ``seq`` when the client
+  holds it marked hidden, dropped it on its hide, or the message lies within the held
+  window (``seq`` above the oldest held message's, or no older history left to load);
+  a message older than the window is left to a history page. Both fire nothing otherwise;
+- ``mutes`` lists the users this user muted (the connect reply's ``room.mutes``, the
+  ``muted``/``unmuted`` pushes, the replies of ``mute``, ``unmute`` and ``mutes``):
+  ``MUTED``/``UNMUTED`` fire when it changes, and muting a user drops their held messages
+  first. The server withholds a muted user's messages (``skip``); a ``message`` push,
+  ``message_restore`` or history message of a muted user that still comes (sent before the
+  mute took effect) is treated as a ``skip``: never held, no event;
+- the moderators' pushes (``review_add``, ``review_remove``, ``report_add``,
+  ``report_remove``) and ``message_rejected`` change no state: they fire their events.
 """
 
 from __future__ import annotations
@@ -38,16 +55,29 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pchat.protocol.models import Message, Poll, User
-from pchat.protocol.moderation import Ban, Pin, RoomSettings
+from pchat.protocol.moderation import Ban, Held, Pin, Report, RoomSettings
 
-from .events import BannedEvent, Events, PurgeEvent, ReactionEvent
+from .events import (
+    BannedEvent,
+    Events,
+    MessageRejectedEvent,
+    PurgeEvent,
+    ReactionEvent,
+    ReportRemovedEvent,
+    ReviewRemovedEvent,
+)
 
 __all__ = ["Outcome", "RoomState", "unknown_message"]
 
 _UNKNOWN_USER = User(id="", username="")
 
 #: The push types that form the room's stream (docs/protocol.md §4): each has a ``seq``.
-_STREAM_PUSHES = frozenset({"message", "message_delete", "message_purge"})
+_STREAM_PUSHES = frozenset(
+    {"message", "message_delete", "message_purge", "message_hide", "message_restore", "skip"}
+)
+
+#: The roles that see hidden and shadow-banned users' messages (marked).
+_STAFF = frozenset({"moderator", "admin"})
 
 
 @dataclass(slots=True)
@@ -119,6 +149,10 @@ class RoomState:
         self.room_settings = RoomSettings()
         self.pin: Pin | None = None
         self.my_ban: Ban | None = None
+        #: The ids of the users this user muted, in the order muted.
+        self.mutes: list[str] = []
+        # Held messages a viewer dropped on their hide: a restore puts them back.
+        self._hidden: set[str] = set()
 
     # -- messages -----------------------------------------------------------------------
 
@@ -139,9 +173,18 @@ class RoomState:
                 del self.messages[j]
         self.messages.insert(bisect_left(self.messages, message.seq, key=_seq_key), message)
 
+    def _remove(self, message_id: str) -> None:
+        """Drop a held message."""
+        held = self._by_id.pop(message_id)
+        j = bisect_left(self.messages, held.seq, key=_seq_key)
+        while self.messages[j].id != message_id:  # same seq: a send reply's, in theory
+            j += 1
+        del self.messages[j]
+
     def _clear_messages(self) -> None:
         self.messages.clear()
         self._by_id.clear()
+        self._hidden.clear()
         self.has_more = True
 
     def _add_message(self, message: Message, out: Outcome) -> Message:
@@ -165,6 +208,46 @@ class RoomState:
             and message.user.id != me.id
             and not message.deleted
         )
+
+    def _is_staff(self) -> bool:
+        return self.user is not None and self.user.role in _STAFF
+
+    def _is_muted(self, message: Message) -> bool:
+        """Whether ``message`` is by a user this user muted (never their own)."""
+        me = self.user
+        return message.user.id in self.mutes and (me is None or message.user.id != me.id)
+
+    def _hide(self, push: dict[str, Any], out: Outcome) -> None:
+        """A message hidden by reports: staff keep it marked, viewers drop it."""
+        held = self._by_id.get(str(push["message_id"]))
+        if held is None or held.deleted or held.hidden:
+            return
+        hidden = replace(held, hidden=True)
+        if self._is_staff():
+            self._put(hidden)
+        else:
+            self._remove(held.id)
+            self._hidden.add(held.id)
+        out.add(Events.MESSAGE_HIDDEN, hidden)
+
+    def _restore(self, message: Message, out: Outcome) -> None:
+        """A hidden message shown again, at its place, if it belongs to what is held."""
+        if self._is_muted(message) or message.deleted:
+            return
+        message = replace(message, hidden=False)
+        held = self._by_id.get(message.id)
+        if held is not None:
+            if held.deleted or not held.hidden:
+                return
+        elif not (
+            message.id in self._hidden
+            or (self.messages and message.seq > self.messages[0].seq)
+            or not self.has_more
+        ):
+            return  # older than the held window: a history page brings it
+        self._hidden.discard(message.id)
+        self._put(message)
+        out.add(Events.MESSAGE_RESTORED, message)
 
     def _delete(self, push: dict[str, Any], out: Outcome) -> None:
         by = User.from_wire(push["deleted_by"])
@@ -216,6 +299,8 @@ class RoomState:
             if ptype == "message":
                 message = Message.from_wire(push["message"])  # parse before changing state
                 self.last_seq = seq
+                if self._is_muted(message):
+                    return out  # sent before the mute took effect: as a skip
                 fresh = message.id not in self._by_id
                 self._add_message(message, out)
                 if fresh and self._mentions_me(message):
@@ -223,8 +308,17 @@ class RoomState:
             elif ptype == "message_delete":
                 self._delete(push, out)
                 self.last_seq = seq
-            else:
+            elif ptype == "message_purge":
                 self._purge(push, seq, out)
+                self.last_seq = seq
+            elif ptype == "message_hide":
+                self._hide(push, out)
+                self.last_seq = seq
+            elif ptype == "message_restore":
+                restored = Message.from_wire(push["message"])
+                self.last_seq = seq
+                self._restore(restored, out)
+            else:  # skip: a position this connection does not see
                 self.last_seq = seq
         elif ptype == "reaction":
             out.add(
@@ -247,7 +341,62 @@ class RoomState:
             self._set_ban(self._ban_from_push(push), out, always=True)
         elif ptype == "unbanned":
             self._set_ban(None, out)
+        elif ptype in ("muted", "unmuted"):
+            out.extend(self.apply_mute(str(push["user_id"]), muted=ptype == "muted"))
+        elif ptype == "review_add":
+            out.add(Events.REVIEW_ADDED, Held.from_wire(push["item"]))
+        elif ptype == "review_remove":
+            by = push.get("by")
+            event = ReviewRemovedEvent(
+                str(push["id"]), str(push["outcome"]), User.from_wire(by) if by else None
+            )
+            out.add(Events.REVIEW_REMOVED, event)
+        elif ptype == "report_add":
+            out.add(Events.REPORT_ADDED, Report.from_wire(push["report"]))
+        elif ptype == "report_remove":
+            removed = ReportRemovedEvent(
+                str(push["message_id"]), str(push["outcome"]), User.from_wire(push["by"])
+            )
+            out.add(Events.REPORT_REMOVED, removed)
+        elif ptype == "message_rejected":
+            rejected = MessageRejectedEvent(str(push["id"]), str(push.get("reason") or ""))
+            out.add(Events.MESSAGE_REJECTED, rejected)
         return out
+
+    # -- mutes --------------------------------------------------------------------------
+
+    def apply_mute(self, user_id: str, *, muted: bool) -> Outcome:
+        """Apply a mute or unmute (a push, or the reply of ``mute``/``unmute``); ``MUTED``
+        or ``UNMUTED`` fires if it changed ``mutes``. Muting drops the user's held messages
+        first."""
+        out = Outcome()
+        if muted and user_id not in self.mutes:
+            self.mutes.append(user_id)
+            self._drop_user(user_id)
+            out.add(Events.MUTED, user_id)
+        elif not muted and user_id in self.mutes:
+            self.mutes.remove(user_id)
+            out.add(Events.UNMUTED, user_id)
+        return out
+
+    def apply_mutes(self, user_ids: list[str]) -> Outcome:
+        """Apply the whole list of mutes (the reply of ``mutes``, a connect reply's
+        ``room.mutes``): ``UNMUTED`` for each id gone, then ``MUTED`` for each new one."""
+        out = Outcome()
+        wanted = [str(u) for u in user_ids]
+        for user_id in [u for u in self.mutes if u not in wanted]:
+            out.extend(self.apply_mute(user_id, muted=False))
+        for user_id in wanted:
+            out.extend(self.apply_mute(user_id, muted=True))
+        self.mutes = list(dict.fromkeys(wanted))  # the server's order
+        return out
+
+    def _drop_user(self, user_id: str) -> None:
+        """Drop the held messages of ``user_id`` (not this user's own)."""
+        if self.user is not None and user_id == self.user.id:
+            return
+        for message in [m for m in self.messages if m.user.id == user_id]:
+            self._remove(message.id)
 
     # -- moderation ---------------------------------------------------------------------
 
@@ -319,6 +468,11 @@ class RoomState:
         room = result["room"]
         rejoin = self.joined
         out = Outcome()
+        self.user = User.from_wire(result["user"])
+        # The mutes first: they decide what the replayed events may bring.
+        mutes = self.apply_mutes(list(room.get("mutes") or []))
+        if rejoin:
+            out.extend(mutes)
         recovery = result.get("recovery")
         if (
             rejoin
@@ -337,7 +491,6 @@ class RoomState:
             self._clear_messages()
             self.epoch = room["epoch"]
             self.last_seq = room["seq"]
-        self.user = User.from_wire(result["user"])
         self.room_id = room["id"]
         self.token_exp = result.get("token_exp")
         self.limits = dict(result.get("limits") or {})
@@ -372,8 +525,8 @@ class RoomState:
         page: list[Message] = []
         for data in result.get("messages", []):
             message = Message.from_wire(data)
-            if message.seq > self.last_seq:
-                continue  # the stream delivers it
+            if message.seq > self.last_seq or self._is_muted(message):
+                continue  # the stream delivers it; a muted user's is not held
             held = self._by_id.get(message.id)
             if held is None or (message.deleted and not held.deleted):
                 self._put(message)
@@ -388,6 +541,14 @@ class RoomState:
         """Apply the message of a ``send`` reply; returns it as held."""
         out = Outcome()
         return self._add_message(message, out), out
+
+    def apply_send_reply(self, result: dict[str, Any]) -> tuple[Message | Held, Outcome]:
+        """Apply a ``send`` reply: its message as held, or the :class:`Held` it returns for
+        a message held for review or by the chat delay (nothing held, no event: the
+        message enters the stream later with the held one's id)."""
+        if result.get("message") is None:
+            return Held.from_wire(result["held"]), Outcome()
+        return self.apply_sent(Message.from_wire(result["message"]))
 
     def _put_poll(self, poll: Poll, out: Outcome) -> Poll:
         held = self.polls.get(poll.id)
