@@ -50,6 +50,7 @@ import {
   States,
   type Ban,
   type ConnectEvent,
+  type Held,
   type Message,
   type Pin,
   type Poll,
@@ -303,6 +304,14 @@ export class PChatSDK extends PollCalls {
   get myBan(): Ban | null {
     const ban = this.room.myBan;
     return ban !== null && ban.until !== null && ban.until <= Date.now() ? null : ban;
+  }
+
+  /**
+   * The ids of the users this user muted (a copy): their messages are not delivered to this
+   * user, in any room or on any device (see `mute`).
+   */
+  get mutes(): string[] {
+    return [...this.room.mutes];
   }
 
   protected override get roomState(): RoomState {
@@ -865,13 +874,15 @@ export class PChatSDK extends PollCalls {
   }
 
   /**
-   * Send `text`; resolves with the stored message. A client id (`cid`) is generated when
-   * not given: if the connection drops before the reply, the SDK waits for its reconnect
-   * and sends again with the same `cid`, which the server recognises (no duplicate).
-   * `replyTo`: the id of the room's message this one answers. The server fills in the
-   * message's `mentions` from the `@username`s in `text`.
+   * Send `text`; resolves with the stored message, or with a {@link Held} message when the
+   * room holds it for review or by the chat delay (tell them apart with {@link isHeld}): it
+   * enters the stream later, with the held one's id, or MESSAGE_REJECTED fires with that id.
+   * A client id (`cid`) is generated when not given: if the connection drops before the
+   * reply, the SDK waits for its reconnect and sends again with the same `cid`, which the
+   * server recognises (no duplicate). `replyTo`: the id of the room's message this one
+   * answers. The server fills in the message's `mentions` from the `@username`s in `text`.
    */
-  async sendMessage(text: string, options: SendMessageOptions = {}): Promise<Message> {
+  async sendMessage(text: string, options: SendMessageOptions = {}): Promise<Message | Held> {
     const session = this.session();
     const cid = options.cid ?? newCid();
     const args: Json = { text, cid };

@@ -92,10 +92,10 @@ export class EventEmitter {
       try {
         const result = (handler as Handler<E>)(payload);
         if (result instanceof Promise) {
-          result.catch((error: unknown) => this.report(event, error));
+          result.catch((error: unknown) => this.reportHandlerError(event, error));
         }
       } catch (error) {
-        this.report(event, error);
+        this.reportHandlerError(event, error);
       }
     }
   }
@@ -105,7 +105,7 @@ export class EventEmitter {
     this.emit(event, payload as never);
   }
 
-  private report(event: keyof EventMap, error: unknown): void {
+  private reportHandlerError(event: keyof EventMap, error: unknown): void {
     if (event === Events.ERROR) {
       console.error(`pchatsdk: an ${event} handler threw`, error);
       return;

@@ -20,6 +20,7 @@ export {
 export { PChatSDK, wsUrl } from './client.js';
 export type { ConnectOptions, PChatSDKOptions, SendMessageOptions, TokenRefresher } from './client.js';
 export type { BanOptions, PurgeOptions, RoomModeChanges } from './moderation.js';
+export { isHeld } from './safety.js';
 export { CloseCode, ErrorCode, TEMPORARY_ERRORS, closeIsReconnectable } from './codes.js';
 export type { WebSocketConstructor, WebSocketLike } from './connection.js';
 export type { EventSpec, Handler } from './emitter.js';
@@ -55,6 +56,9 @@ export type {
   ModAction,
   FilterAction,
   FilterEntry,
+  Held,
+  HoldReason,
+  MessageRejectedEvent,
   ModLogPage,
   Pin,
   Poll,
@@ -63,6 +67,10 @@ export type {
   PurgeEvent,
   PurgeResult,
   ReactionEvent,
+  Report,
+  ReportAction,
+  ReportRemovedEvent,
+  ReviewRemovedEvent,
   RoomMode,
   RoomSettings,
   StateChangeEvent,

@@ -8,12 +8,14 @@
  */
 import type {
   Ban,
+  Held,
   Limits,
   Message,
   ModAction,
   Pin,
   Poll,
   PollOption,
+  Report,
   RoomSettings,
   User,
 } from './types.js';
@@ -45,6 +47,19 @@ export function userFromWire(data: unknown): User {
   return { id: str(d.id), username: str(d.username), role: str(d.role, 'viewer') };
 }
 
+/** The optional `cid`, `replyTo` and `mentions` (not empty) of a message or a held one. */
+function setReplyFields(
+  target: { cid?: string; replyTo?: string; mentions?: readonly string[] },
+  d: Json,
+): void {
+  if (typeof d.cid === 'string') target.cid = d.cid;
+  if (typeof d.reply_to === 'string') target.replyTo = d.reply_to;
+  if (Array.isArray(d.mentions)) {
+    const mentions = d.mentions.filter((id): id is string => typeof id === 'string');
+    if (mentions.length > 0) target.mentions = mentions;
+  }
+}
+
 export function messageFromWire(data: unknown): Message {
   const d = obj(data);
   const message: {
@@ -59,12 +74,7 @@ export function messageFromWire(data: unknown): Message {
     shadow: d.shadow === true,
     hidden: d.hidden === true,
   };
-  if (typeof d.cid === 'string') message.cid = d.cid;
-  if (typeof d.reply_to === 'string') message.replyTo = d.reply_to;
-  if (Array.isArray(d.mentions)) {
-    const mentions = d.mentions.filter((id): id is string => typeof id === 'string');
-    if (mentions.length > 0) message.mentions = mentions;
-  }
+  setReplyFields(message, d);
   if (message.deleted) {
     message.deletedBy = d.deleted_by ? userFromWire(d.deleted_by) : null;
     message.deletedAt = numOrNull(d.deleted_at);
@@ -151,6 +161,36 @@ export function banFromWire(data: unknown): Ban {
     until: numOrNull(d.until),
     reason: str(d.reason),
     shadow: d.shadow === true,
+  };
+}
+
+export function heldFromWire(data: unknown): Held {
+  const d = obj(data);
+  const held: { -readonly [K in keyof Held]: Held[K] } = {
+    id: str(d.id),
+    ts: num(d.ts),
+    user: userFromWire(d.user),
+    text: str(d.text),
+    reason: str(d.reason),
+    releaseAt: numOrNull(d.release_at),
+  };
+  setReplyFields(held, d);
+  return held;
+}
+
+/** A report; its message is marked `hidden` when the report says it is. */
+export function reportFromWire(data: unknown): Report {
+  const d = obj(data);
+  let message = messageFromWire(d.message);
+  if (d.hidden === true && !message.hidden) message = { ...message, hidden: true };
+  return {
+    message,
+    count: num(d.count),
+    reasons: (Array.isArray(d.reasons) ? d.reasons : []).filter(
+      (r): r is string => typeof r === 'string',
+    ),
+    lastTs: num(d.last_ts),
+    hidden: message.hidden,
   };
 }
 

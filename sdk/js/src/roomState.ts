@@ -11,9 +11,10 @@
  * Rules (docs/protocol.md §4):
  * - `messages` is sorted by `seq`, holds each message id once, and only messages with
  *   `seq <= lastSeq` or ones confirmed by a `send` reply;
- * - the stream pushes are `message`, `message_delete` and `message_purge`; one is applied
- *   only when its `seq` is `lastSeq + 1`; a smaller one is a duplicate and ignored; a larger
- *   one is a gap and is not applied;
+ * - the stream pushes are `message`, `message_delete`, `message_purge`, `message_hide`,
+ *   `message_restore` and `skip`; one is applied only when its `seq` is `lastSeq + 1`; a
+ *   smaller one is a duplicate and ignored; a larger one is a gap and is not applied; a
+ *   `skip` (a position this connection does not see) only advances `lastSeq`;
  * - MESSAGE fires once per message id (the sender sees its message twice: as a push and
  *   as the `send` reply); MESSAGE_DELETE fires once, when a held message becomes deleted,
  *   or for a delete of a message not held;
@@ -29,24 +30,51 @@
  * - moderation (docs/moderation.md): the room's settings and pin fire ROOM_SETTINGS and PIN
  *   when they change (a moderator's reply and the push that follows fire once); `banned`
  *   always fires BANNED (the push's whole `ban` is held); UNBANNED fires when a held ban
- *   goes away.
+ *   goes away;
+ * - a `message_hide` (reported enough times) of a held message that is not deleted fires
+ *   MESSAGE_HIDDEN with it marked `hidden`: a moderator's or admin's state keeps it so
+ *   marked, a viewer's drops it from `messages`. A `message_restore` fires MESSAGE_RESTORED
+ *   and holds its message (not hidden) at its `seq` when the client holds it marked hidden,
+ *   dropped it on its hide, or the message lies within the held window (`seq` above the
+ *   oldest held message's, or no older history left to load); a message older than the
+ *   window is left to a history page. Both fire nothing otherwise;
+ * - `mutes` lists the users this user muted (the connect reply's `room.mutes`, the
+ *   `muted`/`unmuted` pushes, the replies of `mute`, `unmute` and `mutes`): MUTED/UNMUTED
+ *   fire when it changes, and muting a user drops their held messages first. The server
+ *   withholds a muted user's messages (`skip`); a `message` push, `message_restore` or
+ *   history message of a muted user that still comes (sent before the mute took effect) is
+ *   treated as a `skip`: never held, no event;
+ * - the moderators' pushes (`review_add`, `review_remove`, `report_add`, `report_remove`)
+ *   and `message_rejected` change no state: they fire their events.
  * @module
  */
 import {
   UNKNOWN_USER,
   asDeleted,
   banFromWire,
+  heldFromWire,
   limitsFromWire,
   messageFromWire,
   pinFromWire,
   pollFromWire,
+  reportFromWire,
   roomSettingsFromWire,
   sameObject,
   samePoll,
   userFromWire,
   type Json,
 } from './models.js';
-import type { Ban, EventMap, Limits, Message, Pin, Poll, RoomSettings, User } from './types.js';
+import type {
+  Ban,
+  EventMap,
+  Held,
+  Limits,
+  Message,
+  Pin,
+  Poll,
+  RoomSettings,
+  User,
+} from './types.js';
 
 /** One event the client must fire, with its payload. */
 export type RoomEvent = {
@@ -78,7 +106,13 @@ const STREAM_PUSHES: ReadonlySet<unknown> = new Set([
   'message',
   'message_delete',
   'message_purge',
+  'message_hide',
+  'message_restore',
+  'skip',
 ]);
+
+/** The roles that see hidden and shadow-banned users' messages (marked). */
+const STAFF: ReadonlySet<string> = new Set(['moderator', 'admin']);
 
 function sameStats(a: Record<string, number>, b: Record<string, number>): boolean {
   const ka = Object.keys(a);
@@ -124,6 +158,10 @@ export class RoomState {
   roomSettings: RoomSettings = roomSettingsFromWire({});
   pin: Pin | null = null;
   myBan: Ban | null = null;
+  /** The ids of the users this user muted, in the order muted. */
+  mutes: string[] = [];
+  /** Held messages a viewer dropped on their hide: a restore puts them back. */
+  private readonly hiddenIds = new Set<string>();
 
   // -- messages -------------------------------------------------------------------------
 
@@ -161,9 +199,20 @@ export class RoomState {
     this.messages.splice(this.indexOf(message.seq), 0, message);
   }
 
+  /** Drop a held message. */
+  private remove(messageId: string): void {
+    const held = this.byId.get(messageId);
+    if (held === undefined) return;
+    this.byId.delete(messageId);
+    let j = this.indexOf(held.seq);
+    while (j < this.messages.length && this.messages[j]?.id !== messageId) j += 1;
+    this.messages.splice(j, 1);
+  }
+
   private clearMessages(): void {
     this.messages.length = 0;
     this.byId.clear();
+    this.hiddenIds.clear();
     this.hasMore = true;
   }
 
@@ -184,6 +233,7 @@ export class RoomState {
 
   /** A `message` push: MESSAGE if new, then MENTION if it mentions this user. */
   private applyMessage(message: Message, out: Outcome): void {
+    if (this.isMuted(message)) return; // sent before the mute took effect: as a skip
     const fresh = !this.byId.has(message.id);
     this.addMessage(message, out);
     if (fresh && this.mentionsMe(message)) out.add('mention', message);
@@ -198,6 +248,48 @@ export class RoomState {
       message.user.id !== me.id &&
       !message.deleted
     );
+  }
+
+  private isStaff(): boolean {
+    return this.user !== null && STAFF.has(this.user.role);
+  }
+
+  /** Whether `message` is by a user this user muted (never their own). */
+  private isMuted(message: Message): boolean {
+    return this.mutes.includes(message.user.id) && message.user.id !== this.user?.id;
+  }
+
+  /** A message hidden by reports: staff keep it marked, viewers drop it. */
+  private applyHide(push: Json, out: Outcome): void {
+    const held = this.byId.get(String(push.message_id));
+    if (held === undefined || held.deleted || held.hidden) return;
+    const hidden = { ...held, hidden: true };
+    if (this.isStaff()) {
+      this.put(hidden);
+    } else {
+      this.remove(held.id);
+      this.hiddenIds.add(held.id);
+    }
+    out.add('message_hidden', hidden);
+  }
+
+  /** A hidden message shown again, at its place, if it belongs to what is held. */
+  private applyRestore(restored: Message, out: Outcome): void {
+    if (this.isMuted(restored) || restored.deleted) return;
+    const message = { ...restored, hidden: false };
+    const held = this.byId.get(message.id);
+    if (held !== undefined) {
+      if (held.deleted || !held.hidden) return;
+    } else if (
+      !this.hiddenIds.has(message.id) &&
+      !(this.messages.length > 0 && message.seq > (this.messages[0] as Message).seq) &&
+      this.hasMore
+    ) {
+      return; // older than the held window: a history page brings it
+    }
+    this.hiddenIds.delete(message.id);
+    this.put(message);
+    out.add('message_restored', message);
   }
 
   private applyDelete(push: Json, out: Outcome): void {
@@ -260,7 +352,10 @@ export class RoomState {
     switch (push.type) {
       case 'message':
       case 'message_delete':
-      case 'message_purge': {
+      case 'message_purge':
+      case 'message_hide':
+      case 'message_restore':
+      case 'skip': {
         const seq = typeof push.seq === 'number' ? push.seq : 0;
         if (seq <= this.lastSeq) return out; // a duplicate
         if (seq !== this.lastSeq + 1) {
@@ -270,7 +365,10 @@ export class RoomState {
         this.lastSeq = seq;
         if (push.type === 'message') this.applyMessage(messageFromWire(push.message), out);
         else if (push.type === 'message_delete') this.applyDelete(push, out);
-        else this.applyPurge(push, seq, out);
+        else if (push.type === 'message_purge') this.applyPurge(push, seq, out);
+        else if (push.type === 'message_hide') this.applyHide(push, out);
+        else if (push.type === 'message_restore') this.applyRestore(messageFromWire(push.message), out);
+        // skip: a position this connection does not see
         break;
       }
       case 'reaction':
@@ -305,10 +403,83 @@ export class RoomState {
       case 'unbanned':
         this.setBan(null, out);
         break;
+      case 'muted':
+      case 'unmuted':
+        out.extend(this.applyMute(String(push.user_id), push.type === 'muted'));
+        break;
+      case 'review_add':
+        out.add('review_added', heldFromWire(push.item));
+        break;
+      case 'review_remove':
+        out.add('review_removed', {
+          id: String(push.id),
+          outcome: String(push.outcome),
+          by: push.by ? userFromWire(push.by) : null,
+        });
+        break;
+      case 'report_add':
+        out.add('report_added', reportFromWire(push.report));
+        break;
+      case 'report_remove':
+        out.add('report_removed', {
+          messageId: String(push.message_id),
+          outcome: String(push.outcome),
+          by: userFromWire(push.by),
+        });
+        break;
+      case 'message_rejected':
+        out.add('message_rejected', {
+          id: String(push.id),
+          reason: typeof push.reason === 'string' ? push.reason : '',
+        });
+        break;
       default:
         break;
     }
     return out;
+  }
+
+  // -- mutes ----------------------------------------------------------------------------
+
+  /**
+   * Apply a mute or unmute (a push, or the reply of `mute`/`unmute`); MUTED or UNMUTED fires
+   * if it changed `mutes`. Muting drops the user's held messages first.
+   */
+  applyMute(userId: string, muted: boolean): Outcome {
+    const out = new Outcome();
+    const i = this.mutes.indexOf(userId);
+    if (muted && i < 0) {
+      this.mutes.push(userId);
+      this.dropUser(userId);
+      out.add('muted', userId);
+    } else if (!muted && i >= 0) {
+      this.mutes.splice(i, 1);
+      out.add('unmuted', userId);
+    }
+    return out;
+  }
+
+  /**
+   * Apply the whole list of mutes (the reply of `mutes`, a connect reply's `room.mutes`):
+   * UNMUTED for each id gone, then MUTED for each new one.
+   */
+  applyMutes(userIds: readonly unknown[]): Outcome {
+    const out = new Outcome();
+    const wanted = [...new Set(userIds.map(String))];
+    for (const userId of this.mutes.filter((u) => !wanted.includes(u))) {
+      out.extend(this.applyMute(userId, false));
+    }
+    for (const userId of wanted) out.extend(this.applyMute(userId, true));
+    this.mutes = wanted; // the server's order
+    return out;
+  }
+
+  /** Drop the held messages of `userId` (not this user's own). */
+  private dropUser(userId: string): void {
+    if (this.user !== null && userId === this.user.id) return;
+    for (const message of this.messages.filter((m) => m.user.id === userId)) {
+      this.remove(message.id);
+    }
   }
 
   // -- moderation -----------------------------------------------------------------------
@@ -392,6 +563,10 @@ export class RoomState {
     const roomSeq = typeof room.seq === 'number' ? room.seq : 0;
     const rejoin = this.joined;
     const out = new Outcome();
+    this.user = userFromWire(result.user);
+    // The mutes first: they decide what the replayed events may bring.
+    const mutes = this.applyMutes(Array.isArray(room.mutes) ? room.mutes : []);
+    if (rejoin) out.extend(mutes);
     const recovery = result.recovery as Json | undefined | null;
     const events = Array.isArray(recovery?.events) ? (recovery.events as Json[]) : [];
     if (
@@ -412,7 +587,6 @@ export class RoomState {
       this.epoch = String(room.epoch);
       this.lastSeq = roomSeq;
     }
-    this.user = userFromWire(result.user);
     this.roomId = String(room.id);
     this.tokenExp = typeof result.token_exp === 'number' ? result.token_exp : null;
     this.limits = limitsFromWire(result.limits);
@@ -450,7 +624,8 @@ export class RoomState {
     const page: Message[] = [];
     for (const data of Array.isArray(result.messages) ? result.messages : []) {
       const message = messageFromWire(data);
-      if (message.seq > this.lastSeq) continue; // the stream delivers it
+      // The stream delivers a newer one; a muted user's is not held.
+      if (message.seq > this.lastSeq || this.isMuted(message)) continue;
       let held = this.byId.get(message.id);
       if (held === undefined || (message.deleted && !held.deleted)) {
         this.put(message);
@@ -464,9 +639,16 @@ export class RoomState {
     return { page, outcome };
   }
 
-  /** Apply the message of a `send` reply; returns it as held. */
-  applySent(result: Json): { message: Message; outcome: Outcome } {
+  /**
+   * Apply a `send` reply: its message as held, or the {@link Held} it returns for a message
+   * held for review or by the chat delay (nothing held, no event: the message enters the
+   * stream later with the held one's id).
+   */
+  applySent(result: Json): { message: Message | Held; outcome: Outcome } {
     const outcome = new Outcome();
+    if (result.message === null || result.message === undefined) {
+      return { message: heldFromWire(result.held), outcome };
+    }
     return { message: this.addMessage(messageFromWire(result.message), outcome), outcome };
   }
 

@@ -47,6 +47,15 @@ export const Events = {
   UNBANNED: 'unbanned',
   PURGE: 'purge',
   MENTION: 'mention',
+  MESSAGE_HIDDEN: 'message_hidden',
+  MESSAGE_RESTORED: 'message_restored',
+  MUTED: 'muted',
+  UNMUTED: 'unmuted',
+  REPORT_ADDED: 'report_added',
+  REPORT_REMOVED: 'report_removed',
+  REVIEW_ADDED: 'review_added',
+  REVIEW_REMOVED: 'review_removed',
+  MESSAGE_REJECTED: 'message_rejected',
 } as const;
 export type Events = (typeof Events)[keyof typeof Events];
 
@@ -213,6 +222,77 @@ export interface ModAction {
   readonly details: Readonly<Record<string, unknown>>;
 }
 
+/** Why a message waits outside the stream (see {@link Held}). */
+export type HoldReason = 'filter' | 'hold' | 'delay';
+
+/**
+ * A message not in the stream yet (wire `release_at`, `reply_to`): held by a blocklist entry
+ * with action `hold` (`reason` `filter`), by the room's hold mode (`hold`), or by the chat
+ * delay (`delay`, released by itself at `releaseAt`, ms; otherwise `null`: it waits for a
+ * moderator). Approved or released, it enters the stream as a message with the same `id`.
+ * `cid`, `replyTo` and `mentions` are present only when set, as in a {@link Message}.
+ */
+export interface Held {
+  readonly id: string;
+  readonly ts: number;
+  readonly user: User;
+  readonly text: string;
+  readonly cid?: string;
+  readonly replyTo?: string;
+  readonly mentions?: readonly string[];
+  // `string & {}` keeps the literals for completion while allowing future reasons.
+  readonly reason: HoldReason | (string & {});
+  readonly releaseAt: number | null;
+}
+
+/**
+ * The open reports of one message (moderators; wire `last_ts`): how many users reported it,
+ * their reasons (distinct, newest first, at most 10), when last (ms), and whether it is
+ * hidden now (as its `message.hidden`).
+ */
+export interface Report {
+  readonly message: Message;
+  readonly count: number;
+  readonly reasons: readonly string[];
+  readonly lastTs: number;
+  readonly hidden: boolean;
+}
+
+/** How a moderator decides a message's reports (see {@link PChatSDK.resolveReport}). */
+export type ReportAction = 'dismiss' | 'delete';
+
+/**
+ * Payload of `Events.REPORT_REMOVED` (moderators): `by` decided the open reports of
+ * `messageId`. `outcome` is `dismissed` (a hidden message is shown again: MESSAGE_RESTORED)
+ * or `deleted` (MESSAGE_DELETE).
+ */
+export interface ReportRemovedEvent {
+  readonly messageId: string;
+  readonly outcome: 'dismissed' | 'deleted' | (string & {});
+  readonly by: User;
+}
+
+/**
+ * Payload of `Events.REVIEW_REMOVED` (moderators): the held message `id` left the review
+ * queue. `outcome` is `approved` or `rejected` (`by` the moderator), or `released` (the chat
+ * delay ended; `by` `null`). Approved or released, it enters the stream with that id.
+ */
+export interface ReviewRemovedEvent {
+  readonly id: string;
+  readonly outcome: 'approved' | 'rejected' | 'released' | (string & {});
+  readonly by: User | null;
+}
+
+/**
+ * Payload of `Events.MESSAGE_REJECTED`: a moderator rejected this user's held message `id`
+ * (the {@link Held} `sendMessage` resolved with) with `reason` (`''` if none); it never
+ * enters the stream.
+ */
+export interface MessageRejectedEvent {
+  readonly id: string;
+  readonly reason: string;
+}
+
 /** What {@link PChatSDK.getModLog} resolves with: newest first, and whether older exist. */
 export interface ModLogPage {
   readonly entries: ModAction[];
@@ -277,6 +357,27 @@ export interface EventMap {
    * never from history, a `send` reply or the user's own message.
    */
   mention: Message;
+  /**
+   * A message hidden by reports, marked `hidden`: a viewer's client drops it from
+   * `messages`, a moderator's keeps it marked.
+   */
+  message_hidden: Message;
+  /** A hidden message shown again at its place (a moderator dismissed the reports). */
+  message_restored: Message;
+  /** The id of a user this user muted (their held messages were dropped first). */
+  muted: string;
+  /** The id of a user this user no longer mutes. */
+  unmuted: string;
+  /** Moderators: a message was reported (again). */
+  report_added: Report;
+  /** Moderators: a message's reports were decided. */
+  report_removed: ReportRemovedEvent;
+  /** Moderators: a message waits for review or for the chat delay. */
+  review_added: Held;
+  /** Moderators: a held message was approved, rejected or released. */
+  review_removed: ReviewRemovedEvent;
+  /** A held message of this user's was rejected. */
+  message_rejected: MessageRejectedEvent;
 }
 
 /** Connection limits from the connect reply (wire `max_message_chars`, …). */

@@ -2,8 +2,8 @@
 import { afterEach, beforeEach } from 'vitest';
 import { WebSocket } from 'ws';
 
-import { PChatSDK, type PChatSDKOptions } from '../src/index.js';
-import type { EventMap } from '../src/types.js';
+import { PChatSDK, isHeld, type PChatSDKOptions } from '../src/index.js';
+import type { EventMap, Held, Message } from '../src/types.js';
 import { FakeServer } from './fakeServer.js';
 
 /** Every wait in the tests is bounded by this (ms). */
@@ -29,6 +29,13 @@ export function next<E extends keyof EventMap>(
     };
     sdk.on(event, handler);
   });
+}
+
+/** The message a `sendMessage` stored; fails if the room held it instead. */
+export async function stored(sending: Promise<Message | Held>): Promise<Message> {
+  const sent = await sending;
+  if (isHeld(sent)) throw new Error(`message ${sent.id} was held (${sent.reason}), not stored`);
+  return sent;
 }
 
 /** Wait until `condition()` is true (polling), or fail after `timeout` ms. */

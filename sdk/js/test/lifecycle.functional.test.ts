@@ -16,7 +16,7 @@ import {
   type PChatError,
   type PChatSDKOptions,
 } from '../src/index.js';
-import { sleep, until } from './helpers.js';
+import { sleep, stored, until } from './helpers.js';
 import { RealServer } from './realServer.js';
 
 let server: RealServer;
@@ -74,7 +74,7 @@ describe('the lifecycle against the real server', () => {
     let sending: Promise<Message> | null = null;
     server = await server.restart(async () => {
       await until(() => ann.state === States.RECONNECTING, 5_000, 'reconnecting');
-      sending = ann.sendMessage('sent while away');
+      sending = stored(ann.sendMessage('sent while away'));
       await sleep(300);
     });
     const sent = await (sending as unknown as Promise<Message>);
@@ -90,7 +90,7 @@ describe('the lifecycle against the real server', () => {
     await ann.connect('stamps', 'Ann', await server.token('ann'));
     const sent: Message[] = [];
     for (let i = 0; i < 4; i++) {
-      sent.push(await ann.sendMessage(`m${i}`));
+      sent.push(await stored(ann.sendMessage(`m${i}`)));
       await sleep(5); // one ms timestamp each
     }
     const cut = (sent[2] as Message).ts;

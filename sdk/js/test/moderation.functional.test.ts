@@ -24,7 +24,7 @@ import {
   type StateChangeEvent,
   type WebSocketConstructor,
 } from '../src/index.js';
-import { sleep, until } from './helpers.js';
+import { sleep, stored, until } from './helpers.js';
 import { RealServer } from './realServer.js';
 import { watchShapes } from './shapes.js';
 
@@ -273,8 +273,8 @@ describe('moderation against the real server', () => {
     ann.on(Events.STATE_CHANGE, (c) => changes.push(c));
     ann.on(Events.DISCONNECT, (d) => disconnects.push(d));
     const sent: Message[] = [];
-    for (let i = 0; i < 3; i += 1) sent.push(await spam.sendMessage(`buy now ${i}`));
-    const kept = await ann.sendMessage('a real question');
+    for (let i = 0; i < 3; i += 1) sent.push(await stored(spam.sendMessage(`buy now ${i}`)));
+    const kept = await stored(ann.sendMessage('a real question'));
     await until(() => ann.messages.length === 4);
     expect(await rejection(ann.purge('spam'))).toBeInstanceOf(ForbiddenError);
     const result = await mod.purge('spam');
@@ -297,7 +297,7 @@ describe('moderation against the real server', () => {
     }
     await until(() => spam.messages.filter((m) => m.deleted).length === 3);
     // The stream goes on with no gap: the next message arrives and nothing reconnected.
-    const after = await mod.sendMessage('carry on');
+    const after = await stored(mod.sendMessage('carry on'));
     await until(() => ann.messages.some((m) => m.id === after.id));
     expect(ann.lastSeq).toBe(after.seq);
     expect(ann.state).toBe(States.CONNECTED);

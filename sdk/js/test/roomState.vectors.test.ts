@@ -8,10 +8,23 @@ import { describe, expect, it } from 'vitest';
 
 import type { Json } from '../src/models.js';
 import { Outcome, RoomState, type RoomEvent } from '../src/roomState.js';
+import { isHeld } from '../src/safety.js';
+import type { Held, Message } from '../src/types.js';
 import { nonCamelKeys, payloadProblems, shapeProblems } from './shapes.js';
 
 interface Step {
-  kind: 'connect' | 'recovery' | 'push' | 'history' | 'send' | 'poll_reply' | 'settings_reply' | 'pin_reply';
+  kind:
+    | 'connect'
+    | 'recovery'
+    | 'push'
+    | 'history'
+    | 'send'
+    | 'poll_reply'
+    | 'settings_reply'
+    | 'pin_reply'
+    | 'mute_reply'
+    | 'unmute_reply'
+    | 'mutes_reply';
   frame: Json;
 }
 interface Case {
@@ -28,7 +41,22 @@ function eventString(e: RoomEvent): string {
     case 'message':
     case 'message_delete':
     case 'mention':
+    case 'message_hidden':
+    case 'message_restored':
       return `${e.event}:${e.payload.id}`;
+    case 'muted':
+    case 'unmuted':
+      return `${e.event}:${e.payload}`;
+    case 'message_rejected':
+      return `message_rejected:${e.payload.id}:${e.payload.reason}`;
+    case 'review_added':
+      return `review_added:${e.payload.id}:${e.payload.reason}`;
+    case 'review_removed':
+      return `review_removed:${e.payload.id}:${e.payload.outcome}:${e.payload.by?.id ?? 'null'}`;
+    case 'report_added':
+      return `report_added:${e.payload.message.id}:${e.payload.count}`;
+    case 'report_removed':
+      return `report_removed:${e.payload.messageId}:${e.payload.outcome}:${e.payload.by.id}`;
     case 'history_load':
       return `history_load:${e.payload.map((m) => m.id).join(',')}`;
     case 'poll':
@@ -51,6 +79,9 @@ function eventString(e: RoomEvent): string {
   }
 }
 
+/** What the last `send` step returned: the message as held, or the Held. */
+let sent: Message | Held | null = null;
+
 function apply(state: RoomState, step: Step): Outcome {
   switch (step.kind) {
     case 'connect':
@@ -60,14 +91,22 @@ function apply(state: RoomState, step: Step): Outcome {
       return state.applyPush(step.frame);
     case 'history':
       return state.applyHistory(step.frame).outcome;
-    case 'send':
-      return state.applySent(step.frame).outcome;
+    case 'send': {
+      const { message, outcome } = state.applySent(step.frame);
+      sent = message;
+      return outcome;
+    }
     case 'poll_reply':
       return state.applyPoll(step.frame.poll).outcome;
     case 'settings_reply':
       return state.applyRoomSettings(step.frame.settings);
     case 'pin_reply':
       return state.applyPin(step.frame.pin);
+    case 'mute_reply':
+    case 'unmute_reply':
+      return state.applyMute(String(step.frame.user_id), step.kind === 'mute_reply');
+    case 'mutes_reply':
+      return state.applyMutes(step.frame.user_ids as unknown[]);
   }
 }
 
@@ -79,6 +118,7 @@ describe('room_state.json vectors', () => {
   for (const c of cases) {
     it(c.name, () => {
       const state = new RoomState();
+      sent = null;
       const events: string[] = [];
       let gap = false;
       let reset = false;
@@ -124,6 +164,8 @@ describe('room_state.json vectors', () => {
         roomSettings: state.roomSettings,
         pin: state.pin,
         myBan: state.myBan,
+        mutes: state.mutes,
+        sent,
       };
       if ('objects' in want) {
         // A case lists what it checks; the objects case lists everything a state holds.
@@ -138,6 +180,7 @@ describe('room_state.json vectors', () => {
         ...shapeProblems('RoomSettings', state.roomSettings, 'roomSettings'),
         ...(state.pin === null ? [] : shapeProblems('Pin', state.pin, 'pin')),
         ...(state.myBan === null ? [] : shapeProblems('Ban', state.myBan, 'myBan')),
+        ...(sent === null ? [] : shapeProblems(isHeld(sent) ? 'Held' : 'Message', sent, 'sent')),
         ...nonCamelKeys(held, 'state'),
       );
       expect(problems).toEqual([]);

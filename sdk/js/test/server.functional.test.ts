@@ -16,7 +16,7 @@ import {
   type PChatError,
   type PChatSDKOptions,
 } from '../src/index.js';
-import { next, record, sleep, until } from './helpers.js';
+import { next, record, sleep, stored, until } from './helpers.js';
 import { RealServer } from './realServer.js';
 
 let server: RealServer;
@@ -85,7 +85,7 @@ describe('the real server', () => {
   it('loads history page by page', async () => {
     const ann = await join('history', 'ann', 'Ann');
     const sent: Message[] = [];
-    for (let i = 1; i <= 7; i++) sent.push(await ann.sendMessage(`message ${i}`));
+    for (let i = 1; i <= 7; i++) sent.push(await stored(ann.sendMessage(`message ${i}`)));
     const cid = await join('history', 'cid', 'Cid');
     expect(cid.messages).toEqual([]);
     const pages: string[][] = [];
@@ -219,7 +219,7 @@ describe('the real server', () => {
 
   it('reconnects by itself across a server restart, keeping history', async () => {
     const ann = await join('restart', 'ann', 'Ann');
-    const first = await ann.sendMessage('before the restart');
+    const first = await stored(ann.sendMessage('before the restart'));
     const disconnected = next(ann, Events.DISCONNECT);
     const reconnected = next(ann, Events.CONNECT, () => true, 20_000);
     server = await server.restart();
@@ -229,7 +229,7 @@ describe('the real server', () => {
     expect(ann.state).toBe(States.CONNECTED);
     expect(event.recovered).not.toBeNull();
     await until(() => ann.messages.some((m) => m.id === first.id), 5_000, 'the old message held');
-    const second = await ann.sendMessage('after the restart');
+    const second = await stored(ann.sendMessage('after the restart'));
     expect(second.seq).toBeGreaterThan(first.seq);
     const bob = await join('restart', 'bob', 'Bob');
     expect((await bob.loadHistory()).map((m) => m.text)).toEqual(['before the restart', 'after the restart']);

@@ -40,6 +40,10 @@ const NESTED: Record<string, Record<string, string>> = {
   ReactionEvent: { user: 'User' },
   Ban: { by: 'User' },
   Pin: { by: 'User', message: 'Message' },
+  Held: { user: 'User' },
+  Report: { message: 'Message' },
+  ReportRemovedEvent: { by: 'User' },
+  ReviewRemovedEvent: { by: 'User' },
   ModAction: { by: 'User' },
   ModLogPage: { entries: 'ModAction' },
   PurgeEvent: { deletedBy: 'User' },
@@ -60,6 +64,13 @@ const EVENT_KINDS: Partial<Record<keyof EventMap, string | [string]>> = {
   banned: 'BannedEvent',
   purge: 'PurgeEvent',
   mention: 'Message',
+  message_hidden: 'Message',
+  message_restored: 'Message',
+  report_added: 'Report',
+  report_removed: 'ReportRemovedEvent',
+  review_added: 'Held',
+  review_removed: 'ReviewRemovedEvent',
+  message_rejected: 'MessageRejectedEvent',
 };
 
 const CAMEL = /^[a-z][A-Za-z0-9]*$/;
@@ -111,6 +122,9 @@ export function payloadProblems(event: keyof EventMap, payload: unknown): string
   const kind = EVENT_KINDS[event];
   const problems = nonCamelKeys(payload, path);
   if (event === 'unbanned') return payload === null ? [] : [`${path}: not null`];
+  if (event === 'muted' || event === 'unmuted') {
+    return typeof payload === 'string' ? [] : [`${path}: not a user id`];
+  }
   if (event === 'pin' && payload === null) return []; // unpinned
   if (Array.isArray(kind)) {
     if (!Array.isArray(payload)) return [...problems, `${path}: not an array`];

@@ -118,7 +118,7 @@ describe('the public surface', () => {
         'RESTART_CODES', 'RESTART_RETRY_MAX', 'RESTART_WINDOW', 'RateLimitedError',
         'RequestError', 'RequestTimeoutError', 'RoomState', 'StateError', 'States',
         'TEMPORARY_ERRORS', 'TokenError', 'TokenRefreshError', 'backoffDelay',
-        'closeIsReconnectable', 'errorFromWire', 'reconnectHint', 'wsUrl',
+        'closeIsReconnectable', 'errorFromWire', 'isHeld', 'reconnectHint', 'wsUrl',
       ].sort(),
     );
   });
@@ -130,7 +130,11 @@ describe('the public surface', () => {
       MESSAGE_DELETE: 'message_delete', REACTION: 'reaction', REACTIONS_STATS: 'reactions_stats',
       POLL: 'poll', HISTORY_LOAD: 'history_load', STATE_CHANGE: 'state_change', ONLINE: 'online',
       ROOM_SETTINGS: 'room_settings', PIN: 'pin', BANNED: 'banned', UNBANNED: 'unbanned',
-      PURGE: 'purge', MENTION: 'mention',
+      PURGE: 'purge', MENTION: 'mention', MESSAGE_HIDDEN: 'message_hidden',
+      MESSAGE_RESTORED: 'message_restored', MUTED: 'muted', UNMUTED: 'unmuted',
+      REPORT_ADDED: 'report_added', REPORT_REMOVED: 'report_removed',
+      REVIEW_ADDED: 'review_added', REVIEW_REMOVED: 'review_removed',
+      MESSAGE_REJECTED: 'message_rejected',
     });
   });
 
