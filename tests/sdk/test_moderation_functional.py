@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
 from pchat.protocol.codes import CloseCode, ErrorCode
 from pchat.protocol.errors import (
-    ConnectionClosedError,
     ForbiddenError,
     NotFoundError,
     RateLimitedError,
@@ -23,7 +21,6 @@ from pchat.protocol.errors import (
 from pchat.protocol.models import Message
 from pchat.protocol.moderation import Pin, RoomSettings
 from pchat.sdk import (
-    AiohttpConnector,
     BannedEvent,
     ConnectEvent,
     DisconnectEvent,
@@ -33,26 +30,9 @@ from pchat.sdk import (
     PurgeEvent,
     PurgeResult,
     States,
-    Transport,
 )
-from pchat.server.ws import SERVICE_KEY
 from tests.helpers import RunningServer, t
-from tests.sdk.support import MakeSDK, until
-
-
-async def join(
-    server: RunningServer, make_sdk: MakeSDK, room: str, sub: str, role: str | None = None
-) -> PChatSDK:
-    sdk = make_sdk()
-    await sdk.connect(room, sub.capitalize(), await server.token(sub, role), role=role)
-    return sdk
-
-
-def record(sdk: PChatSDK, *events: Events) -> list[tuple[Events, Any]]:
-    seen: list[tuple[Events, Any]] = []
-    for event in events:
-        sdk.on(event, lambda payload, event=event: seen.append((event, payload)))
-    return seen
+from tests.sdk.support import Gate, MakeSDK, cut_off, join, record, until
 
 
 async def test_a_timeout_fires_banned_refuses_writes_and_ends_by_itself(
@@ -229,37 +209,18 @@ async def test_a_purge_removes_a_spammers_messages_without_a_reconnect(
         await mod.purge("spam", 1.5)
 
 
-class Gate:
-    """A connector whose network can be cut: while ``down``, every connection fails."""
-
-    def __init__(self) -> None:
-        self.down = False
-        self._open = AiohttpConnector()
-
-    async def __call__(self, url: str) -> Transport:
-        if self.down:
-            raise ConnectionClosedError(None, "network down")
-        return await self._open(url)
-
-
 async def test_a_client_away_during_a_purge_recovers_it(
     server: RunningServer, make_sdk: MakeSDK
 ) -> None:
     mod = await join(server, make_sdk, "mod-away", "mia", "moderator")
     spam = await join(server, make_sdk, "mod-away", "spam")
     gate = Gate()
-    bob = make_sdk(connector=gate)
-    await bob.connect("mod-away", "Bob", await server.token("bob"))
+    bob = await join(server, make_sdk, "mod-away", "bob", connector=gate)
     seen = record(bob, Events.CONNECT, Events.MESSAGE_DELETE, Events.PURGE)
     held = [await spam.send_message(f"spam {i}") for i in range(2)]
     await until(lambda: len(bob.messages) == 2)
     # Bob's network goes down: his connection drops and no reconnect gets through.
-    gate.down = True
-    assert server.runner is not None
-    for session in server.runner.app[SERVICE_KEY].sessions():
-        if session.user is not None and session.user.id == "bob":
-            session.sink.abort()  # type: ignore[attr-defined]
-    await until(lambda: bob.state is States.RECONNECTING)
+    await cut_off(server, bob, gate)
     missed = await spam.send_message("spam while away")
     kept = await mod.send_message("welcome back")
     assert (await mod.purge("spam")).count == 3
