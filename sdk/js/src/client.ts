@@ -16,8 +16,9 @@
  * reason's reconnect hint and then retries quickly for a while (see `backoff.ts`).
  *
  * Moderators and admins moderate the room (`ban`, `setRoomMode`, `pinMessage`, `purge`, …,
- * in `moderation.ts`); every client holds the room's `roomSettings`, `pin` and its user's
- * own `myBan` (docs/moderation.md).
+ * in `moderation.ts`; `approve`, `resolveReport`, … in `reviews.ts`); any user mutes others
+ * for themselves (`mutes.ts`) and reports messages. Every client holds the room's
+ * `roomSettings`, `pin`, its user's own `myBan` and `mutes` (docs/moderation.md).
  *
  * Calls made while the client connects or reconnects wait for the connection (at most
  * `requestTimeout`); `connect()` with the arguments of the connect under way joins it (see

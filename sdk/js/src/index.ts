@@ -20,7 +20,7 @@ export {
 export { PChatSDK, wsUrl } from './client.js';
 export type { ConnectOptions, PChatSDKOptions, SendMessageOptions, TokenRefresher } from './client.js';
 export type { BanOptions, PurgeOptions, RoomModeChanges } from './moderation.js';
-export { isHeld } from './safety.js';
+export { isHeld } from './reviews.js';
 export { CloseCode, ErrorCode, TEMPORARY_ERRORS, closeIsReconnectable } from './codes.js';
 export type { WebSocketConstructor, WebSocketLike } from './connection.js';
 export type { EventSpec, Handler } from './emitter.js';

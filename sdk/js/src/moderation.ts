@@ -3,7 +3,8 @@
  * `moderation.py`. Each is one protocol request (docs/protocol.md §2, docs/moderation.md);
  * what an action changes in the room reaches every client as a push (ROOM_SETTINGS, PIN,
  * MESSAGE_DELETE and PURGE for a purge, and BANNED/UNBANNED to the banned user's own clients). Durations are the wire's whole
- * **seconds** (`durationSeconds`, `slowMode`, `withinSeconds`), not milliseconds as the SDK's options.
+ * **seconds** (`durationSeconds`, `slowMode`, `delay`, `withinSeconds`), not milliseconds as the SDK's options.
+ * Reports and the review queue are in `reviews.ts`, personal mutes in `mutes.ts`.
  * @module
  */
 import { EventEmitter } from './emitter.js';

@@ -5,12 +5,12 @@
  * fires when it changed.
  * @module
  */
-import { SafetyCalls } from './safety.js';
+import { ReviewCalls } from './reviews.js';
 import { timestampMs, type Timestamp } from './timestamps.js';
 import type { Poll } from './types.js';
 
 /** The poll methods; the client provides the request, its room state and events. */
-export abstract class PollCalls extends SafetyCalls {
+export abstract class PollCalls extends ReviewCalls {
   /**
    * Create a poll (moderators and admins), published now or at `scheduledDate` (a timestamp
    * as {@link loadHistory} takes).

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { Json } from '../src/models.js';
 import { Outcome, RoomState, type RoomEvent } from '../src/roomState.js';
-import { isHeld } from '../src/safety.js';
+import { isHeld } from '../src/reviews.js';
 import type { Held, Message } from '../src/types.js';
 import { nonCamelKeys, payloadProblems, shapeProblems } from './shapes.js';
 
