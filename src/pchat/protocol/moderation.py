@@ -1,4 +1,5 @@
-"""The objects of moderation: bans, room settings, pins and the moderation log.
+"""The objects of moderation: bans, room settings, pins, held messages, reports and the
+moderation log.
 
 Each has a wire form (``to_wire``/``from_wire``) documented in ``docs/protocol.md`` §5 and
 ``docs/moderation.md``. Times are milliseconds since the Unix epoch, durations seconds.
@@ -12,16 +13,27 @@ from typing import Any, Final
 from .models import Message, User
 
 __all__ = [
+    "HOLD_REASONS",
     "MODES",
+    "REPORT_REASONS_MAX",
     "Ban",
+    "Held",
     "ModAction",
     "Pin",
+    "Report",
     "RoomSettings",
 ]
 
 #: Room modes: who may write. ``open``: everyone; ``moderators_only``: viewers only read;
 #: ``reactions_only``: viewers react but do not send messages.
 MODES: Final = ("open", "moderators_only", "reactions_only")
+
+#: A :class:`Report` lists at most so many of the reasons given (the newest).
+REPORT_REASONS_MAX: Final = 10
+
+#: Why a message waits outside the stream: a blocklist entry with action ``hold``, the
+#: room's hold mode, or the room's chat delay (the only one released by itself).
+HOLD_REASONS: Final = ("filter", "hold", "delay")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +143,106 @@ class Pin:
             ts=data["ts"],
             message=Message.from_wire(message) if message else None,
             text=data.get("text"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A message not in the stream yet: waiting for a moderator (``reason`` ``filter`` or
+    ``hold``) or for the chat delay to end (``delay``, released at ``release_at``). Approved
+    or released, it enters the stream as a message with the same ``id``."""
+
+    id: str
+    ts: int
+    user: User
+    text: str
+    #: One of :data:`HOLD_REASONS`.
+    reason: str
+    #: When the chat delay releases it (ms); None: it waits for a moderator.
+    release_at: int | None = None
+    cid: str | None = None
+    reply_to: str | None = None
+    mentions: tuple[str, ...] = ()
+
+    def to_wire(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "ts": self.ts,
+            "user": self.user.to_wire(),
+            "text": self.text,
+        }
+        if self.cid is not None:
+            data["cid"] = self.cid
+        if self.reply_to is not None:
+            data["reply_to"] = self.reply_to
+        if self.mentions:
+            data["mentions"] = list(self.mentions)
+        data["reason"] = self.reason
+        data["release_at"] = self.release_at
+        return data
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Held:
+        return cls(
+            id=data["id"],
+            ts=data["ts"],
+            user=User.from_wire(data["user"]),
+            text=data.get("text", ""),
+            reason=data["reason"],
+            release_at=data.get("release_at"),
+            cid=data.get("cid"),
+            reply_to=data.get("reply_to"),
+            mentions=tuple(data.get("mentions") or ()),
+        )
+
+    def as_message(self, seq: int, ts: int) -> Message:
+        """The message it becomes at stream position ``seq``, sent at ``ts``."""
+        return Message(
+            id=self.id,
+            seq=seq,
+            ts=ts,
+            user=self.user,
+            text=self.text,
+            cid=self.cid,
+            reply_to=self.reply_to,
+            mentions=self.mentions,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The open reports of one message: how many users reported it, their reasons
+    (distinct, newest first, at most :data:`REPORT_REASONS_MAX`) and when last. Whether it
+    is hidden now is the message's own ``hidden``."""
+
+    message: Message
+    count: int
+    reasons: tuple[str, ...] = ()
+    last_ts: int = 0
+
+    @property
+    def hidden(self) -> bool:
+        return self.message.hidden
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "message": self.message.to_wire(),
+            "count": self.count,
+            "reasons": list(self.reasons),
+            "last_ts": self.last_ts,
+            "hidden": self.hidden,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Report:
+        message = Message.from_wire(data["message"])
+        if data.get("hidden") and not message.hidden:
+            message = replace(message, hidden=True)
+        return cls(
+            message=message,
+            count=int(data["count"]),
+            reasons=tuple(data.get("reasons") or ()),
+            last_ts=int(data.get("last_ts", 0)),
         )
 
 
