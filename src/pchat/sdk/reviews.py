@@ -68,7 +68,7 @@ class ReviewCalls:
         admins); NotFoundError if it is no longer held. Waits (up to ``request_timeout``)
         until this client has applied its ``message`` push (``MESSAGE`` fired); returns
         it as held."""
-        result = await self._request("review_approve", id=held_id)
+        result = await self._request("review_approve", message_id=held_id)
         message = Message.from_wire(result["message"])
         await self._wait_seq(message.seq)
         return self._room.get(message.id) or message
@@ -77,4 +77,4 @@ class ReviewCalls:
         """Reject a held message (moderators and admins), with an optional ``reason`` (at
         most 200 characters) its sender's clients get with ``MESSAGE_REJECTED``;
         NotFoundError if it is no longer held."""
-        await self._request("review_reject", id=held_id, reason=reason)
+        await self._request("review_reject", message_id=held_id, reason=reason)
