@@ -201,3 +201,27 @@ def test_a_tailored_publication_closes_a_slow_connection() -> None:
     assert slow == [full] and fine.frames == [encode_text_frame(b"x")]
     r.publish(2, b"y")
     assert len(full.frames) == 1 and len(fine.frames) == 2
+
+
+def test_a_tailored_publication_with_a_common_payload_asks_only_for_the_others() -> None:
+    r, _ = room()
+    sinks = [FakeSink() for _ in range(4)]
+    r.seed_position(0)
+    for s in sinks:
+        r.join(s)
+        r.activate(s, 0)
+    asked: list[FakeSink] = []
+
+    def payload_for(sink: object) -> bytes:
+        asked.append(sink)  # type: ignore[arg-type]
+        return b"skip"
+
+    r.publish(1, Tailored(payload_for, common=b"message", others={sinks[2]: None}))
+    assert asked == [sinks[2]]
+    assert [s.frames for s in sinks] == [
+        [encode_text_frame(b"message")],
+        [encode_text_frame(b"message")],
+        [encode_text_frame(b"skip")],
+        [encode_text_frame(b"message")],
+    ]
+    assert sinks[0].frames[0] is sinks[1].frames[0]

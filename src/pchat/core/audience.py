@@ -149,6 +149,9 @@ class Audience:
             return frame
         assert seq is not None
         skip = skip_push(seq)
+        if watchers and not (header.shadow or header.hidden):
+            # Only some muted the author: everyone else gets the frame by the fast loop.
+            return Tailored(lambda sink: skip, common=frame, others=watchers)
         session_at = self._connections.session_at
 
         def payload_for(sink: Sink) -> bytes:

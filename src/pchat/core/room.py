@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,9 +50,15 @@ class Sink(Protocol):
 class Tailored:
     """A publication each connection may see differently: ``payload_for(sink)`` is the
     payload for that connection, or None (it gets nothing; a stream publication should
-    give a ``skip`` instead, so that the connection's positions stay without gaps)."""
+    give a ``skip`` instead, so that the connection's positions stay without gaps).
+
+    When all but a few connections get the same payload, ``common`` is that payload and
+    ``payload_for`` is asked only for the connections in ``others`` (the hot loop then
+    costs one dictionary lookup per connection, not a call)."""
 
     payload_for: Callable[[Sink], bytes | None]
+    common: bytes | None = None
+    others: Container[Sink] = ()
 
 
 Payload = bytes | Tailored
@@ -226,9 +232,13 @@ class Room:
         connections that get the same payload share one encoded frame."""
         self.flush()
         frames: dict[bytes, bytes] = {}
+        common = tailored.common
+        others = tailored.others
 
         def frame_for(sink: Sink) -> bytes | None:
-            payload = tailored.payload_for(sink)
+            payload = common if common is not None and sink not in others else None
+            if payload is None:
+                payload = tailored.payload_for(sink)
             if payload is None:
                 return None
             frame = frames.get(payload)
@@ -242,11 +252,14 @@ class Room:
                 buffered.append((seq, frame))
         limit = self._max_send_buffer
         slow: list[Sink] = []
+        common_frame = None if common is None else encode_text_frame(common)
         for sink in self._sinks:
-            frame = frame_for(sink)
-            if frame is None:
-                continue
-            sink.write(frame)
+            own = common_frame
+            if own is None or sink in others:
+                own = frame_for(sink)
+                if own is None:
+                    continue
+            sink.write(own)
             if limit is not None and sink.get_write_buffer_size() > limit:
                 slow.append(sink)
         for sink in slow:
