@@ -132,6 +132,10 @@ export class Connection {
         new ConnectionClosedError(this.closeCode, this.closeReason || 'connection closed'),
       );
     }
+    if ('type' in args || 'id' in args) {
+      // A request's `type` and `id` are the frame's own (docs/protocol.md §2).
+      return Promise.reject(new TypeError(`a ${type} request cannot carry a field type or id`));
+    }
     const id = this.nextId++;
     const frame: Json = { type, id };
     for (const [k, v] of Object.entries(args)) if (v !== undefined && v !== null) frame[k] = v;

@@ -68,7 +68,7 @@ export abstract class ReviewCalls extends MuteCalls {
    * has applied its `message` push (MESSAGE fired); resolves with it as held.
    */
   async approve(heldId: string): Promise<Message> {
-    const result = await this.request('review_approve', { id: heldId });
+    const result = await this.request('review_approve', { message_id: heldId });
     const message = messageFromWire(result.message);
     await this.waitSeq(message.seq);
     return this.roomState.get(message.id) ?? message;
@@ -80,6 +80,6 @@ export abstract class ReviewCalls extends MuteCalls {
    * longer held.
    */
   async reject(heldId: string, options: { reason?: string } = {}): Promise<void> {
-    await this.request('review_reject', { id: heldId, reason: options.reason });
+    await this.request('review_reject', { message_id: heldId, reason: options.reason });
   }
 }
