@@ -10,12 +10,20 @@ clients.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from pchat.protocol.errors import ForbiddenError, NotFoundError
 from pchat.protocol.models import Message
 from pchat.protocol.moderation import Held, RoomSettings
-from pchat.sdk import Events, MessageRejectedEvent, ReviewRemovedEvent, States
+from pchat.sdk import (
+    Events,
+    InvalidArgumentError,
+    MessageRejectedEvent,
+    ReviewRemovedEvent,
+    States,
+)
 from tests.helpers import RunningServer
 from tests.sdk.support import MakeSDK, join, record, until
 
@@ -88,7 +96,9 @@ async def test_the_chat_delay_releases_a_message_by_itself(
     bob = await join(server, make_sdk, "delay", "bob")
     ann = await join(server, make_sdk, "delay", "ann")
     queue = record(mod, Events.REVIEW_ADDED, Events.REVIEW_REMOVED)
-    await mod.set_room_mode(delay=1)
+    with pytest.raises(InvalidArgumentError):
+        await mod.set_room_mode(delay=0.5)  # whole seconds only
+    await mod.set_room_mode(delay=timedelta(seconds=1))
     await until(lambda: bob.room_settings.delay == 1)
     held = await bob.send_message("a little late")
     assert isinstance(held, Held) and held.reason == "delay"

@@ -148,8 +148,10 @@ class ConnectEvent:
 
     ``recovered`` is None on the first connect, True when a reconnect recovered every missed
     event, False when it could not (the messages are then reloaded from history and
-    ``HISTORY_LOAD`` follows). On a reconnect, ``CONNECT`` fires first, then the ``MESSAGE``,
-    ``MESSAGE_DELETE`` and ``PURGE`` events of what was recovered, then live events.
+    ``HISTORY_LOAD`` follows). On a reconnect, ``CONNECT`` fires first, then ``UNMUTED`` and
+    ``MUTED`` for mutes changed elsewhere, then the ``MESSAGE``, ``MESSAGE_DELETE``,
+    ``PURGE``, ``MESSAGE_HIDDEN`` and ``MESSAGE_RESTORED`` events of what was recovered,
+    then live events.
     """
 
     user: User
