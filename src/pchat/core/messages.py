@@ -2,7 +2,10 @@
 
 A message is stored first — the store gives it the room's next stream position and the
 ``send`` reply means *committed* — then published as a stream push. A delete is a stream
-event too: soft, the text removed, ``message_delete`` to the room.
+event too: soft, the text removed, ``message_delete`` to the room. A message the write
+guard holds (for review, or by the chat delay) goes to the review queue instead
+(:mod:`~pchat.core.review`), which publishes it with :meth:`Messages.publish` once
+approved or released.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, User
+from pchat.protocol.moderation import Held
 from pchat.protocol.validation import validate_client_id, validate_text
 from pchat.storage.base import StreamStore, View
 
@@ -48,6 +52,7 @@ class Messages:
         on_deleted: Callable[[str, str, User], Awaitable[None]] | None = None,
         present: Callable[[str, str], str | None] = lambda room_id, name: None,
         view_of: Callable[[User], View | None] = lambda user: None,
+        hold: Callable[[str, Held], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         self._settings = settings
         self._guard = guard or OpenDoor()
@@ -58,6 +63,8 @@ class Messages:
         self._present = present
         #: What a user sees of the history (shadow, hidden and muted messages left out).
         self._view_of = view_of
+        #: Stores a message the guard holds and answers its ``send``.
+        self._hold = hold
         self._people_cache: dict[str, tuple[float, dict[str, str]]] = {}
         node.on_room_closed(self._forget)
         self._node = node
@@ -72,12 +79,20 @@ class Messages:
         user, room_id = session.member()
         text = validate_text(args["text"], self._settings.max_message_chars)
         cid = validate_client_id(args["cid"]) if "cid" in args else None
-        text = await self._guard.check_write(session, "send", text) or text
+        verdict = await self._guard.check_write(session, "send", text)
+        text = verdict.text or text
         await self._limiter.take(session, self._buckets, f"msg:{user.id}")
         reply_to = args.get("reply_to")
         if reply_to is not None and await self._store.get_message(room_id, reply_to) is None:
             raise request_error(ErrorCode.NOT_FOUND, "no such message to reply to")
         mentions = await self._mentions(room_id, text, user) if "@" in text else ()
+        if verdict.hold is not None:
+            if self._hold is None:
+                raise RuntimeError("the write guard holds messages but nothing queues them")
+            ts = now_ms()
+            release_at = ts + 1000 * verdict.delay if verdict.hold == "delay" else None
+            held = Held(new_id(), ts, user, text, verdict.hold, release_at, cid, reply_to, mentions)
+            return await self._hold(room_id, held)
         result = await self._store.append_message(
             room_id,
             message_id=new_id(),

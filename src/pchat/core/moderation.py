@@ -39,7 +39,7 @@ from .limits import Limiter
 from .node import Node, Push
 from .permissions import is_staff
 from .ratelimit import BucketMap
-from .session import Handler, Session
+from .session import Handler, Session, Verdict
 from .settings import CoreSettings
 from .stream import purge_push
 
@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 MAX_BAN_SECONDS = 366 * 24 * 3600
 MAX_REASON_CHARS = 200
 MAX_SLOW_MODE = 3600
+#: The longest chat delay, in seconds.
+MAX_DELAY = 60
 #: Unique-chat mode compares a message with the user's newest so many.
 UNIQUE_CHAT_WINDOW = 5
 _LOG_PAGE_MAX = 100
@@ -167,24 +169,28 @@ class Moderation:
 
     # The guard ----------------------------------------------------------------------------
 
-    async def check_write(self, session: Session, what: str, text: str | None = None) -> str | None:
+    async def check_write(self, session: Session, what: str, text: str | None = None) -> Verdict:
         """Raise ``banned`` (122), ``room_mode`` (123), ``message_too_long`` (109),
         ``rate_limited`` (slow mode), ``blocked_word`` (125) or ``duplicate_message``
-        (124) — or return the text to store (masked where the word filter says so)."""
+        (124) — or return the text to store (masked where the word filter says so) and
+        whether a viewer's message waits: held by the word filter or the room's hold mode,
+        or delayed by its chat delay. The staff's messages never wait, nor a shadow-banned
+        user's (nobody else sees those anyway)."""
         user, room_id = session.member()
         state = await self._state(room_id)
         ban = _acting(state.bans.get(user.id), user, now_ms())
         if ban is not None and not ban.shadow:
             raise _banned(ban)
+        held = False
         if text is not None:
-            text = self._filter_text(state, text)
+            text, held = self._filter_text(state, text)
         if is_staff(user):
-            return text
+            return Verdict(text)
         s = state.settings
         if s.mode == "moderators_only" or (s.mode == "reactions_only" and what != "react"):
             raise request_error(ErrorCode.ROOM_MODE, f"the room is {s.mode.replace('_', '-')} now")
         if what != "send" or text is None:
-            return text
+            return Verdict(text)
         if s.max_message_chars and len(text) > s.max_message_chars:
             raise request_error(
                 ErrorCode.MESSAGE_TOO_LONG,
@@ -202,7 +208,13 @@ class Moderation:
                 raise request_error(
                     ErrorCode.DUPLICATE_MESSAGE, "unique-chat mode: you said that already"
                 )
-        return text
+        if ban is not None:  # a shadow ban
+            return Verdict(text)
+        if held or s.hold:
+            return Verdict(text, hold="filter" if held else "hold")
+        if s.delay:
+            return Verdict(text, hold="delay", delay=s.delay)
+        return Verdict(text)
 
     def shadowed(self, session: Session) -> bool:
         """Whether a shadow ban acts on the session's user in its room (the room's state is
@@ -212,16 +224,19 @@ class Moderation:
         ban = None if state is None else _acting(state.bans.get(user.id), user, now_ms())
         return ban is not None and ban.shadow
 
-    def _filter_text(self, state: _RoomState, text: str) -> str:
-        """The room's and the server's blocklists: refuse (``block``) or mask."""
+    def _filter_text(self, state: _RoomState, text: str) -> tuple[str, bool]:
+        """The room's and the server's blocklists: refuse (``block``), or the text with the
+        ``mask`` entries' matches masked and whether a ``hold`` entry matched."""
         matches = state.words.find(text) + self._server_words.find(text)
         if not matches:
-            return text
-        if any(m.entry.action == "block" for m in matches):
+            return text, False
+        actions = {m.entry.action for m in matches}
+        if "block" in actions:
             raise request_error(
                 ErrorCode.BLOCKED_WORD, "the message contains a word this room does not allow"
             )
-        return mask(text, matches)
+        masked = [m for m in matches if m.entry.action == "mask"]
+        return (mask(text, masked) if masked else text), "hold" in actions
 
     # Bans ---------------------------------------------------------------------------------
 
@@ -604,6 +619,12 @@ def _mode_changes(args: dict[str, Any], server_max: int) -> dict[str, Any]:
         if args["mode"] not in MODES:
             raise request_error(ErrorCode.INVALID_FIELD, f"mode must be one of {', '.join(MODES)}")
         changes["mode"] = args["mode"]
+    if "hold" in args:
+        changes["hold"] = args["hold"]
+    if "delay" in args:
+        if args["delay"] > MAX_DELAY:
+            raise request_error(ErrorCode.INVALID_FIELD, f"delay must be 0-{MAX_DELAY} seconds")
+        changes["delay"] = args["delay"]
     return changes
 
 

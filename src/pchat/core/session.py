@@ -17,7 +17,7 @@ from pchat.protocol.wsframe import encode_text_frame
 from .ratelimit import StrikeCounter, TokenBucket
 from .room import Sink
 
-__all__ = ["CloseRequested", "Handler", "OpenDoor", "Session", "WriteGuard"]
+__all__ = ["CloseRequested", "Handler", "OpenDoor", "Session", "Verdict", "WriteGuard"]
 
 
 class CloseRequested(PChatError):
@@ -92,13 +92,27 @@ Handler = Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]]
 """A request handler: the session and the request's fields -> the reply's ``result``."""
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A write the guard allows, and how.
+
+    ``text`` is what to store of a ``send`` (masked where the word filter says so; None for
+    other writes). ``hold`` is None when the message goes into the stream at once, else why
+    it waits outside it: ``filter`` or ``hold`` (for a moderator's review), or ``delay``
+    (the room's chat delay: ``delay`` seconds)."""
+
+    text: str | None = None
+    hold: str | None = None
+    delay: int = 0
+
+
 class WriteGuard(Protocol):
     """Decides whether a session may write now (bans, room modes); features that write
     ask it first. ``what`` is ``send`` (with its ``text``), ``react`` or ``vote``."""
 
-    async def check_write(self, session: Session, what: str, text: str | None = None) -> str | None:
-        """Return the text to store (a ``send``'s, masked where the word filter says so;
-        None for other writes) if allowed; else raise the protocol's refusal."""
+    async def check_write(self, session: Session, what: str, text: str | None = None) -> Verdict:
+        """The :class:`Verdict` on a write that is allowed; else raise the protocol's
+        refusal."""
 
     def shadowed(self, session: Session) -> bool:
         """Whether the session's user is shadow-banned in its room (their messages are
@@ -108,8 +122,8 @@ class WriteGuard(Protocol):
 class OpenDoor:
     """The guard of a node without moderation: every write is allowed."""
 
-    async def check_write(self, session: Session, what: str, text: str | None = None) -> str | None:
-        return text
+    async def check_write(self, session: Session, what: str, text: str | None = None) -> Verdict:
+        return Verdict(text)
 
     def shadowed(self, session: Session) -> bool:
         return False

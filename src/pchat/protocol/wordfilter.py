@@ -31,8 +31,9 @@ from typing import Final
 
 __all__ = ["ACTIONS", "FilterEntry", "Match", "WordFilter", "fold_word", "mask"]
 
-#: What happens to a message that matches: refused, or sent with the match masked.
-ACTIONS: Final = ("block", "mask")
+#: What happens to a message that matches: refused, sent with the match masked, or held for
+#: a moderator's review (when entries of several actions match: block, then hold, then mask).
+ACTIONS: Final = ("block", "mask", "hold")
 
 # Look-alike letters of other scripts, folded to the Latin letter they imitate (after
 # NFKC and case folding). The common ones in spam and slurs (Unicode's confusables data
