@@ -2,7 +2,7 @@
 import { afterEach, beforeEach } from 'vitest';
 import { WebSocket } from 'ws';
 
-import { PChatSDK, isHeld, type PChatSDKOptions } from '../src/index.js';
+import { PChatSDK, isHeld, type PChatSDKOptions, type WebSocketConstructor } from '../src/index.js';
 import type { EventMap, Held, Message } from '../src/types.js';
 import { FakeServer } from './fakeServer.js';
 
@@ -90,4 +90,29 @@ export function useFakeServer(): FakeContext {
     await ctx.server.close();
   });
   return ctx;
+}
+
+/**
+ * A WebSocket whose network can be cut: `cut()` drops the open sockets (no close frame) and,
+ * while `down`, every new socket fails to connect.
+ */
+export class Gate {
+  down = false;
+  private readonly sockets: WebSocket[] = [];
+  readonly WebSocket: WebSocketConstructor;
+
+  constructor() {
+    const gate = this;
+    this.WebSocket = class extends WebSocket {
+      constructor(url: string) {
+        super(gate.down ? 'ws://127.0.0.1:9/' : url); // nothing listens on port 9
+        gate.sockets.push(this);
+      }
+    };
+  }
+
+  cut(): void {
+    this.down = true;
+    for (const socket of this.sockets.splice(0)) socket.terminate();
+  }
 }

@@ -24,7 +24,7 @@ import {
   type StateChangeEvent,
   type WebSocketConstructor,
 } from '../src/index.js';
-import { sleep, stored, until } from './helpers.js';
+import { Gate, sleep, stored, until } from './helpers.js';
 import { RealServer } from './realServer.js';
 import { watchShapes } from './shapes.js';
 
@@ -54,31 +54,6 @@ function record<E extends keyof EventMap>(sdk: PChatSDK, ...events: E[]): [E, Ev
   const seen: [E, EventMap[E]][] = [];
   for (const event of events) sdk.on(event, (payload) => seen.push([event, payload]));
   return seen;
-}
-
-/**
- * A WebSocket whose network can be cut: `cut()` drops the open sockets (no close frame) and,
- * while `down`, every new socket fails to connect.
- */
-class Gate {
-  down = false;
-  private readonly sockets: WebSocket[] = [];
-  readonly WebSocket: WebSocketConstructor;
-
-  constructor() {
-    const gate = this;
-    this.WebSocket = class extends WebSocket {
-      constructor(url: string) {
-        super(gate.down ? 'ws://127.0.0.1:9/' : url); // nothing listens on port 9
-        gate.sockets.push(this);
-      }
-    };
-  }
-
-  cut(): void {
-    this.down = true;
-    for (const socket of this.sockets.splice(0)) socket.terminate();
-  }
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -170,7 +145,7 @@ describe('moderation against the real server', () => {
     const bob = await join('mod-r', 'bob');
     const settings = record(bob, Events.ROOM_SETTINGS);
     const held = await mod.setRoomMode({ slowMode: 30 });
-    expect(held).toEqual({ slowMode: 30, uniqueChat: false, maxMessageChars: 0, mode: 'open' });
+    expect(held).toEqual({ slowMode: 30, uniqueChat: false, maxMessageChars: 0, mode: 'open', hold: false, delay: 0 });
     expect(mod.roomSettings).toEqual(held);
     await until(() => settings.length === 1);
     expect(settings[0]?.[1]).toEqual(held);
@@ -186,7 +161,7 @@ describe('moderation against the real server', () => {
     const refused = (await rejection(bob.sendMessage('hi'))) as ForbiddenError;
     expect(refused.code).toBe(ErrorCode.ROOM_MODE);
     const late = await join('mod-r', 'cat');
-    expect(late.roomSettings).toEqual({ slowMode: 0, uniqueChat: false, maxMessageChars: 0, mode: 'moderators_only' });
+    expect(late.roomSettings).toEqual({ slowMode: 0, uniqueChat: false, maxMessageChars: 0, mode: 'moderators_only', hold: false, delay: 0 });
     expect(await rejection(mod.setRoomMode({ slowMode: 1.5 }))).toBeInstanceOf(InvalidArgumentError);
     expect(await rejection(bob.setRoomMode({ mode: 'open' }))).toBeInstanceOf(ForbiddenError);
   });
