@@ -17,8 +17,10 @@ export {
   backoffDelay,
   reconnectHint,
 } from './backoff.js';
-export { PChatSDK, wsUrl } from './client.js';
-export type { ConnectOptions, PChatSDKOptions, SendMessageOptions, TokenRefresher } from './client.js';
+export { PChatSDK } from './client.js';
+export type { SendMessageOptions } from './client.js';
+export { wsUrl } from './lifecycle.js';
+export type { ConnectOptions, PChatSDKOptions, TokenRefresher } from './lifecycle.js';
 export type { BanOptions, PurgeOptions, RoomModeChanges } from './moderation.js';
 export { isHeld } from './reviews.js';
 export { CloseCode, ErrorCode, TEMPORARY_ERRORS, closeIsReconnectable } from './codes.js';

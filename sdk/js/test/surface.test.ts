@@ -13,7 +13,8 @@ import { fakeToken } from './fakeServer.js';
 import { next, useFakeServer } from './helpers.js';
 import { shapeProblems, surface, watchShapes } from './shapes.js';
 
-const CLIENT = fileURLToPath(new URL('../src/client.ts', import.meta.url));
+// The options are declared with the connection lifecycle, which reads them.
+const OPTIONS = fileURLToPath(new URL('../src/lifecycle.ts', import.meta.url));
 
 const camel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 const fields = (payload: object) => Object.keys(payload).sort();
@@ -90,7 +91,7 @@ describe('sdk_surface.json', () => {
     for (const name of surface.client_methods.map(camel)) {
       expect(typeof sdk[name], name).toBe('function');
     }
-    const source = readFileSync(CLIENT, 'utf8');
+    const source = readFileSync(OPTIONS, 'utf8');
     const options = /export interface PChatSDKOptions \{([^}]*)\}/.exec(source)?.[1] ?? '';
     for (const name of surface.client_options.map(camel)) {
       expect(options, name).toMatch(new RegExp(`^\\s+${name}\\?:`, 'm'));
