@@ -161,16 +161,25 @@ async def test_history_and_replay_use_the_indexes(make_node: MakeNode, tmp_path:
             "INSERT INTO filter_entries (room_id, pattern, action)"
             " SELECT 'room' || g / 10, 'w' || g, 'block' FROM generate_series(1, 20000) AS g"
         )
+        # And reports: of many rooms, and a few of the big room's messages.
+        await conn.execute(
+            "INSERT INTO reports (room_id, message_id, user_id, reason, ts)"
+            " SELECT 'room' || g / 10, 'm' || g, 'u', '', 0 FROM generate_series(1, 20000) AS g"
+            " UNION ALL SELECT 'big', 'big' || g, 'u' || g, 'why', g"
+            " FROM generate_series(1, 3) AS g"
+        )
         await conn.execute("ANALYZE")
         from pchat.storage import store_postgres as pg
 
         for sql, args in (
-            (pg._SQL_HISTORY, ("big", 2500, 50)),
-            (pg._SQL_HISTORY_TS, ("big", 2**62, 50, T0 + 1500)),
+            (pg._SQL_HISTORY.format(view=""), ("big", 2500, 50)),
+            (pg._SQL_HISTORY_TS.format(view=""), ("big", 2**62, 50, T0 + 1500)),
             (pg._SQL_EVENTS, ("big", 1200, 100)),
             (pg._SQL_RECENT_TEXTS, ("big", MOD.id, 10)),
             (pg._SQL_PURGE, ("big", MOD.id, T0 + 1000, "m", "m", "m", T0, 3002, 2**62)),
             (pg._SQL_FILTER_ENTRIES, ("room7",)),
+            (pg.store_postgres_reports._SQL_LIST, ("big", 50)),
+            (pg.store_postgres_reports._SQL_ONE, ("big", "big7")),
         ):
             plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args))
             # The purge bumps the position in ``rooms``: two rows here, read whole.

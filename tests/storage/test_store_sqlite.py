@@ -155,8 +155,8 @@ async def test_schema_version_and_journal_mode(tmp_path: Path) -> None:
 
 async def test_queries_use_the_indexes(store: SQLiteStore) -> None:
     cases = [
-        (sqlite_store._SQL_HISTORY, ("r", 10, 50)),
-        (sqlite_store._SQL_HISTORY_TS, ("r", 10, 50, T0)),
+        (sqlite_store._SQL_HISTORY.format(view=""), ("r", 10, 50)),
+        (sqlite_store._SQL_HISTORY_TS.format(view=""), ("r", 10, 50, T0)),
         (sqlite_store._SQL_EVENTS, ("r", 10, 50)),
         (sqlite_store._SQL_BANS, ("r", T0)),
         (sqlite_store._SQL_MOD_LOG, ("r", 10, 50)),
@@ -183,3 +183,16 @@ async def test_queries_use_the_indexes(store: SQLiteStore) -> None:
             assert details == [
                 "SEARCH messages USING INDEX messages_user (room_id=? AND user_id=?)"
             ]
+
+    # Reports: the room's reports by their key, the messages by id; only the few rows these
+    # gather are walked and sorted.
+    for sql, params in (
+        (sqlite_store.store_sqlite_reports._SQL_LIST, ("r", 50)),
+        (sqlite_store.store_sqlite_reports._SQL_ONE, ("r", "m")),
+    ):
+        details = await store._read(
+            lambda c, q=sql, p=params: [r[3] for r in c.execute(f"EXPLAIN QUERY PLAN {q}", p)]
+        )
+        walked = {d.split(" ")[1] for d in details if d.startswith("SCAN ")}
+        assert not walked & {"reports", "messages", "r", "m"}, details  # only the gathered rows
+        assert "SEARCH m USING INDEX messages_id (room_id=? AND id=?)" in details, details

@@ -14,6 +14,8 @@ was written). A request that fails raises :class:`RequestError` (or
          │                                      PollService   poll_create, poll_vote, …
          │                                      Moderation    ban, room_mode, pin, purge, …
          │                                      Audience      mute; who sees what
+         │                                      Reports       report, reports, report_resolve
+         │                                      Review        review_queue, review_approve, …
          ├── jobs (named, periodic)             LiveState     reaction totals, online counts
          └── Node: rooms, publishing, delivery  <── every feature uses it, none another's
 
@@ -43,6 +45,8 @@ from .moderation import Moderation
 from .node import Node
 from .polls import PollService
 from .reactions import Reactions
+from .reports import Reports
+from .review import Review
 from .room import Sink
 from .session import CloseRequested, Handler, Session
 from .settings import CoreSettings
@@ -55,6 +59,9 @@ _CATCH_UP_PERIODS = 5
 _BLOCKLIST_RELOAD = 5.0
 #: Seconds between removals of ended timeouts from the store (they no longer act anyway).
 _BANS_CLEANUP = 600.0
+#: Seconds between releases of delayed messages whose time came, by any node (a message
+#: accepted here is released by its own timer on time; this catches those of a node gone).
+_HELD_RELEASE = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +111,16 @@ class ChatService:
             sessions_of=self.connections.sessions_of,
         )
         guard = self.moderation
+        self.reports = Reports(
+            settings,
+            node=self.node,
+            store=store,
+            messages=store,
+            log=store,
+            limiter=limiter,
+            to_staff=self.audience.to_staff,
+            on_deleted=self.moderation.message_deleted,
+        )
         self.polls = PollService(
             settings, node=self.node, store=store, limiter=limiter, guard=guard
         )
@@ -114,9 +131,14 @@ class ChatService:
             store=store,
             limiter=limiter,
             guard=guard,
-            on_deleted=self.moderation.message_deleted,
+            on_deleted=self.reports.message_deleted,  # then the pin's
             present=self.connections.user_named,
             view_of=self.audience.view_of,
+            # The review queue publishes through Messages, which holds through it.
+            hold=lambda room_id, held: self.review.hold(room_id, held),
+        )
+        self.review = Review(
+            store=store, log_store=store, audience=self.audience, publish=messages.publish
         )
         reactions = Reactions(
             settings, node=self.node, live=self.live, limiter=limiter, guard=guard
@@ -129,6 +151,8 @@ class ChatService:
             self.polls,
             self.moderation,
             self.audience,
+            self.review,
+            self.reports,
         )
         for feature in features:
             self._handlers.update(feature.handlers())
@@ -147,6 +171,7 @@ class ChatService:
             "server-blocklist-reload", _BLOCKLIST_RELOAD, self.moderation.reload_server_words
         )
         self.jobs.add("expired-bans-cleanup", _BANS_CLEANUP, self.moderation.forget_expired_bans)
+        self.jobs.add("held-release", _HELD_RELEASE, self.review.release_due)
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -169,6 +194,7 @@ class ChatService:
     async def stop(self) -> None:
         self.close_sessions()
         await self.jobs.stop()
+        await self.review.stop()
         await self.polls.stop()
         await self.live.stop()
         await self.node.close()

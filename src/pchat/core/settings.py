@@ -45,6 +45,12 @@ class CoreSettings:
     polls_in_connect: int = 10
     #: The most polls one ``polls`` page holds.
     polls_page_max: int = 50
+    #: Reports per second per user (``report``), and burst.
+    rate_reports: float | None = 1.0
+    rate_reports_burst: int = 5
+    #: Reports by different users that hide a message from viewers until a moderator
+    #: decides (0: reports never hide; the staff's messages are never hidden).
+    reports_to_hide: int = 3
 
     # Connections.
     #: Seconds a new connection has to send ``connect`` (else close 4505).

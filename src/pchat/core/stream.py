@@ -11,7 +11,15 @@ from pchat.storage.base import Purge, StreamEvent
 
 from .permissions import is_staff
 
-__all__ = ["as_seen_by", "delete_push", "event_push", "message_push", "purge_push"]
+__all__ = [
+    "as_seen_by",
+    "delete_push",
+    "event_push",
+    "hide_push",
+    "message_push",
+    "purge_push",
+    "restore_push",
+]
 
 
 def as_seen_by(message: Message, user: User) -> Message:
@@ -57,6 +65,21 @@ def purge_push(seq: int, purge: Purge) -> bytes:
     )
 
 
+def hide_push(seq: int, message: Message, ts: int | None) -> bytes:
+    """The ``message_hide`` push of the event at ``seq`` that hid ``message`` at ``ts``
+    (reported enough times: viewers remove it from view)."""
+    return push_frame(
+        "message_hide",
+        {"seq": seq, "message_id": message.id, "message_seq": message.seq, "ts": ts},
+    )
+
+
+def restore_push(seq: int, message: Message) -> bytes:
+    """The ``message_restore`` push of the event at ``seq`` that showed ``message`` again
+    (its reports were dismissed)."""
+    return push_frame("message_restore", {"seq": seq, "message": message.to_wire()})
+
+
 def event_push(event: StreamEvent) -> bytes:
     """The push of a stored stream event."""
     if event.kind == "message_purge":
@@ -65,4 +88,8 @@ def event_push(event: StreamEvent) -> bytes:
     assert event.message is not None
     if event.kind == "message":
         return message_push(event.seq, event.message)
+    if event.kind == "message_hide":
+        return hide_push(event.seq, event.message, event.ts)
+    if event.kind == "message_restore":
+        return restore_push(event.seq, event.message)
     return delete_push(event.seq, event.message)

@@ -115,6 +115,8 @@ REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
         "unique_chat": ("bool", False),
         "max_message_chars": ("uint", False),
         "mode": ("str", False),
+        "hold": ("bool", False),
+        "delay": ("uint", False),
     },
     "pin": {"message_id": ("str", False), "text": ("str", False)},
     "unpin": {},
@@ -123,9 +125,15 @@ REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
     "filter_add": {"pattern": ("str", True), "action": ("str", False), "scope": ("str", False)},
     "filter_remove": {"pattern": ("str", True), "scope": ("str", False)},
     "filters": {"scope": ("str", False)},
+    "review_queue": {"limit": ("count", False)},
+    "review_approve": {"message_id": ("str", True)},
+    "review_reject": {"message_id": ("str", True), "reason": ("str", False)},
     "mute": {"user_id": ("str", True)},
     "unmute": {"user_id": ("str", True)},
     "mutes": {},
+    "report": {"message_id": ("str", True), "reason": ("str", False)},
+    "reports": {"limit": ("count", False)},
+    "report_resolve": {"message_id": ("str", True), "action": ("str", True)},
 }
 
 #: Server pushes. Those with a ``seq`` are part of the room's stream and are recoverable.
@@ -134,6 +142,13 @@ PUSH_TYPES: Final = frozenset(
         "message",
         "message_delete",
         "message_purge",
+        "message_hide",
+        "message_restore",
+        "report_add",
+        "report_remove",
+        "review_add",
+        "review_remove",
+        "message_rejected",
         "skip",
         "muted",
         "unmuted",
@@ -147,7 +162,9 @@ PUSH_TYPES: Final = frozenset(
         "unbanned",
     }
 )
-RECOVERABLE_PUSHES: Final = frozenset({"message", "message_delete", "message_purge"})
+RECOVERABLE_PUSHES: Final = frozenset(
+    {"message", "message_delete", "message_purge", "message_hide", "message_restore"}
+)
 
 
 class FrameError(RequestError):

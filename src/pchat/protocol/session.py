@@ -52,9 +52,15 @@ _ROOM_REQUESTS: Final = frozenset(
         "filter_add",
         "filter_remove",
         "filters",
+        "review_queue",
+        "review_approve",
+        "review_reject",
         "mute",
         "unmute",
         "mutes",
+        "report",
+        "reports",
+        "report_resolve",
     }
 )
 

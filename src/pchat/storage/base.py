@@ -16,12 +16,13 @@ The interfaces and what they guarantee:
 - :class:`Backend` — ``open``, ``close`` and ``healthy``. ``healthy`` never does I/O, so a
   health endpoint answers at once even while a backend hangs.
 - :class:`StreamStore` — each room's *stream*: a sequence of events (``message``,
-  ``message_delete`` and ``message_purge``) numbered ``1, 2, 3, …`` without gaps, even under
-  concurrent writers on several nodes. A message's ``seq`` is the position of the event that
-  created it; an append with a ``cid`` seen before stores nothing and returns the earlier
-  message. A purge soft-deletes a user's messages in one transaction and is one event, however
-  many messages it deleted. Recovery replays the stream after a position; the room's
-  ``epoch`` changes only if the stream was lost, so a client can tell a gap from a reset.
+  ``message_delete``, ``message_purge``, ``message_hide`` and ``message_restore``) numbered
+  ``1, 2, 3, …`` without gaps, even under concurrent writers on several nodes. A message's
+  ``seq`` is the position of the event that created it; an append with a ``cid`` seen before
+  stores nothing and returns the earlier message. A purge soft-deletes a user's messages in
+  one transaction and is one event, however many messages it deleted. Recovery replays the
+  stream after a position; the room's ``epoch`` changes only if the stream was lost, so a
+  client can tell a gap from a reset.
   Deleted text never leaves the store again.
 - :class:`ReactionStore` — per-room reaction totals; concurrent additions all count.
 - :class:`PollStore` — polls and their votes. The rules (:mod:`pchat.storage.poll_rules`):
@@ -31,6 +32,14 @@ The interfaces and what they guarantee:
 - :class:`ModerationStore` — per room: bans (an expired one is gone by itself), the room's
   settings, its pin, the moderation log, whose entries get increasing ids, and the word
   filter's blocklist (oldest first, one entry per pattern; room ``*`` is the server's).
+- :class:`ReviewStore` — per room, the messages held outside the stream (for review, or by
+  the chat delay). Holding is idempotent by ``(user, cid)``, across the queue and the
+  stream; releasing one removes it from the queue and appends it to the stream with the
+  same id in one transaction: of two releasers (two nodes, a moderator and the chat
+  delay), exactly one wins.
+- :class:`ReportStore` — per room, users' reports of messages (one per user and message)
+  and the hiding of a reported message, a stream event under the same rules as a delete;
+  resolving drops the reports and may show the message again, in one transaction.
 - :class:`MessageStore` — the four store interfaces with a :class:`Backend` lifecycle: what
   a store backend implements.
 - :class:`PubSub` — fan-out between nodes: publications of one room reach every node
@@ -63,7 +72,7 @@ from typing import Protocol
 
 from pchat.protocol.errors import PChatError
 from pchat.protocol.models import Message, Poll, User
-from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
+from pchat.protocol.moderation import Ban, Held, ModAction, Pin, Report, RoomSettings
 from pchat.protocol.wordfilter import FilterEntry
 
 __all__ = [
@@ -73,20 +82,26 @@ __all__ = [
     "Broker",
     "BrokerHandler",
     "DeleteResult",
+    "HoldResult",
     "KeyStore",
     "MessageStore",
     "ModerationStore",
+    "MuteStore",
     "PollStore",
     "Presence",
     "PubSub",
     "Purge",
     "RateLimits",
     "ReactionStore",
+    "ReportStore",
+    "ReportsResolved",
+    "ReviewStore",
     "RoomInfo",
     "SigningKey",
     "StoreUnavailable",
     "StreamEvent",
     "StreamStore",
+    "View",
     "deliver",
 ]
 
@@ -119,6 +134,16 @@ class AppendResult:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldResult:
+    """What holding a message found: ``item`` is the held message (``created``: held now;
+    else held before with the same cid), or the message the same cid already is in the
+    stream (sent, approved or released before; ``created`` False)."""
+
+    item: Held | Message
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteResult:
     """The message as deleted, and the position of the ``message_delete`` event."""
 
@@ -142,16 +167,39 @@ class Purge:
 class StreamEvent:
     """One event of a room's stream with the *current* state of its message.
 
-    ``kind`` is ``message``, ``message_delete`` or ``message_purge``. The first two carry
-    their ``message`` (``purge`` is None); a message deleted since it was sent is replayed
-    with its text already removed: deleted text never leaves the store again. A
-    ``message_purge`` carries the :class:`Purge` as recorded and no ``message``.
+    ``kind`` is ``message``, ``message_delete``, ``message_purge``, ``message_hide`` or
+    ``message_restore``. All but a purge carry their ``message`` (``purge`` is None); a
+    message deleted since it was sent is replayed with its text already removed: deleted
+    text never leaves the store again. A ``message_purge`` carries the :class:`Purge` as
+    recorded and no ``message``. ``ts`` is when a ``message_hide`` or ``message_restore``
+    happened (None for the other kinds: their times are in their message or purge).
     """
 
     seq: int
     kind: str
     message: Message | None
     purge: Purge | None = None
+    ts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """Whose ``history``: a viewer (``staff`` False) sees no hidden message and no shadow
+    message but their own; nobody sees the messages of the users they muted."""
+
+    user_id: str
+    staff: bool = False
+    muted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReportsResolved:
+    """The open reports of a message dropped: ``count`` of them; ``restored``, when the
+    message was shown again, the position of its ``message_restore`` event and the message
+    as restored."""
+
+    count: int
+    restored: tuple[int, Message] | None = None
 
 
 class Backend(Protocol):
@@ -186,6 +234,7 @@ class StreamStore(Protocol):
         ts: int,
         reply_to: str | None = None,
         mentions: tuple[str, ...] = (),
+        shadow: bool = False,
     ) -> AppendResult:
         """Store a message as the next event of the room's stream.
 
@@ -197,6 +246,7 @@ class StreamStore(Protocol):
         (user ids, in order) are stored with the message, as given, and every read of it
         returns them — :meth:`get_message`, :meth:`history`, :meth:`events_since` (recovery),
         deleted or not; a message stored before a store knew them has None and ``()``.
+        ``shadow``: its author is shadow-banned (only they and the staff see it).
         """
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
@@ -226,9 +276,11 @@ class StreamStore(Protocol):
         before_seq: int | None = None,
         before_ts: int | None = None,
         limit: int = 50,
+        view: View | None = None,
     ) -> list[Message]:
         """The newest ``limit`` messages older than both bounds, returned oldest first;
-        deleted messages included, without their text."""
+        deleted messages included, without their text. With ``view``, only the messages
+        that viewer sees (the ``limit`` counts those); without, all."""
 
     async def events_since(self, room_id: str, after_seq: int, limit: int) -> list[StreamEvent]:
         """Stream events with ``seq > after_seq`` in order, at most ``limit`` of them."""
@@ -341,7 +393,104 @@ class ModerationStore(Protocol):
         """Remove the entry with that pattern; False if there was none."""
 
 
-class MessageStore(Backend, StreamStore, ReactionStore, PollStore, ModerationStore, Protocol):
+class MuteStore(Protocol):
+    """Each user's personal mutes (across rooms)."""
+
+    async def put_mute(self, user_id: str, muted_id: str, ts: int) -> bool:
+        """Record that ``user_id`` muted ``muted_id``; False if it already had."""
+
+    async def remove_mute(self, user_id: str, muted_id: str) -> bool:
+        """Lift the mute; False if there was none."""
+
+    async def mutes(self, user_id: str) -> list[str]:
+        """The ids ``user_id`` muted, oldest mute first."""
+
+
+class ReviewStore(Protocol):
+    """Each room's held messages: waiting for a moderator, or for the chat delay to end."""
+
+    async def hold_message(self, room_id: str, held: Held) -> HoldResult:
+        """Hold ``held`` in the room's queue, unless its cid was seen: when ``held.cid`` is
+        given and ``(room_id, held.user.id, cid)`` is held already, or is a message of the
+        stream, nothing is written and that one is returned (``created`` False). Safe
+        against a concurrent release of the same cid: either the message is returned, or a
+        new item is held."""
+
+    async def held_messages(self, room_id: str, limit: int) -> list[Held]:
+        """The room's held messages, oldest first (by ``ts``), at most ``limit``."""
+
+    async def get_held(self, room_id: str, held_id: str) -> Held | None:
+        """One held message, or None (never held, or released or rejected since)."""
+
+    async def release_held(self, room_id: str, held_id: str, ts: int) -> AppendResult | None:
+        """Remove the held message and append it to the room's stream as a message with the
+        same id, sent at ``ts`` (as :meth:`StreamStore.append_message` stores ``ts``), in one
+        transaction. None if it is not held (never, or released or rejected since: of
+        concurrent releasers, on one node or several, exactly one gets the message). If its
+        cid is in the stream already, the held one is dropped and that message returned
+        with ``created`` False."""
+
+    async def reject_held(self, room_id: str, held_id: str) -> Held | None:
+        """Remove the held message and return it; None if it is not held (of concurrent
+        callers and releasers, exactly one wins)."""
+
+    async def due_held(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        """``(room_id, id)`` of held messages of every room whose ``release_at`` is at or
+        before ``now_ms``, the earliest first, at most ``limit``."""
+
+
+class ReportStore(Protocol):
+    """Each room's reports of messages (one per reporter and message) and the hiding of a
+    reported message from viewers, a stream event like a delete.
+
+    A report is *open* until a moderator resolves it; the reports of a deleted message are
+    closed with it (no longer returned, whatever happens to their rows).
+    """
+
+    async def add_report(
+        self, room_id: str, message_id: str, user_id: str, reason: str, ts: int
+    ) -> int | None:
+        """Record ``user_id``'s report of the message; the number of its open reports now,
+        or None (nothing written) if that user had reported it already. Does not look at
+        the message: the caller checked that it exists."""
+
+    async def report(self, room_id: str, message_id: str) -> Report | None:
+        """The open reports of one message (as :meth:`open_reports` gives them), or None."""
+
+    async def open_reports(self, room_id: str, limit: int) -> list[Report]:
+        """The room's reported messages not deleted, the most recently reported first, at
+        most ``limit``: each with its count, its distinct non-empty reasons (newest first,
+        at most :data:`~pchat.protocol.moderation.REPORT_REASONS_MAX`) and its last
+        report's ``ts``."""
+
+    async def hide_message(
+        self, room_id: str, message_id: str, ts: int, *, min_reports: int = 1
+    ) -> tuple[int, Message] | None:
+        """Hide the message from viewers: mark it ``hidden`` and append a ``message_hide``
+        event at ``ts``, in one transaction; returns the event's position and the message as
+        hidden. None (nothing written) unless the message exists, is neither deleted nor
+        hidden, and has at least ``min_reports`` open reports."""
+
+    async def resolve_reports(
+        self, room_id: str, message_id: str, *, restore_ts: int | None = None
+    ) -> ReportsResolved | None:
+        """Drop the message's reports; None (nothing written) if it had none. With
+        ``restore_ts``, a hidden message that is not deleted is also shown again in the same
+        transaction: ``hidden`` cleared and a ``message_restore`` event appended at
+        ``restore_ts``. Of concurrent callers, exactly one gets the reports."""
+
+
+class MessageStore(
+    Backend,
+    StreamStore,
+    ReactionStore,
+    PollStore,
+    ModerationStore,
+    MuteStore,
+    ReviewStore,
+    ReportStore,
+    Protocol,
+):
     """Durable room state — the stream, reactions, polls, moderation — with its lifecycle
     and health: what a store backend implements."""
 

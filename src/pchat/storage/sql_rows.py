@@ -15,7 +15,10 @@ Both select and insert the columns named here, in this order, so one mapping ser
   action)`` rows are :class:`~pchat.protocol.wordfilter.FilterEntry`'s fields;
 - purges: :data:`PURGE_COLUMNS` (as a list :data:`PU`) after ``room_id, seq``, the position
   of the purge's event, written by :func:`purge_to_row`;
-- stream events: the query :func:`sql_events`, each row read by :func:`event_from_row`.
+- held messages: :data:`HELD_COLUMNS` (as a list :data:`H`), written by :func:`held_to_row`
+  and read by :func:`held_from_row` (``mentions`` as in a message row);
+- stream events: the query :func:`sql_events`, each row read by :func:`event_from_row`;
+- reports: the query :func:`sql_reports`, its rows read by :func:`reports_from_rows`.
 """
 
 from __future__ import annotations
@@ -26,12 +29,21 @@ from typing import Any, Final
 import orjson
 
 from pchat.protocol.models import Message, Poll, PollOption, User
-from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
+from pchat.protocol.moderation import (
+    REPORT_REASONS_MAX,
+    Ban,
+    Held,
+    ModAction,
+    Pin,
+    Report,
+    RoomSettings,
+)
 
 from .base import Purge, StreamEvent
 
 __all__ = [
     "BAN_COLUMNS",
+    "HELD_COLUMNS",
     "MESSAGE_COLUMNS",
     "MOD_LOG_COLUMNS",
     "M_JOINED",
@@ -43,6 +55,7 @@ __all__ = [
     "P_JOINED",
     "SETTINGS_COLUMNS",
     "B",
+    "H",
     "L",
     "M",
     "P",
@@ -50,6 +63,8 @@ __all__ = [
     "ban_from_row",
     "ban_to_row",
     "event_from_row",
+    "held_from_row",
+    "held_to_row",
     "message_from_row",
     "message_to_row",
     "mod_action_from_row",
@@ -59,10 +74,12 @@ __all__ = [
     "poll_from_row",
     "poll_to_row",
     "purge_to_row",
+    "reports_from_rows",
     "settings_from_row",
     "settings_to_row",
     "sql_events",
     "sql_filter_entries",
+    "sql_reports",
 ]
 
 #: A message row, as :func:`message_from_row` reads it.
@@ -144,6 +161,22 @@ MOD_LOG_COLUMNS: Final = (
 #: A purge row after ``room_id, seq``, as :func:`purge_to_row` writes it.
 PURGE_COLUMNS: Final = ("user_id", "since", "by_id", "by_name", "by_role", "ts", "count")
 
+#: A held message's row after ``room_id``, as :func:`held_to_row` writes it and
+#: :func:`held_from_row` reads it.
+HELD_COLUMNS: Final = (
+    "id",
+    "user_id",
+    "username",
+    "role",
+    "text",
+    "cid",
+    "ts",
+    "reason",
+    "release_at",
+    "reply_to",
+    "mentions",
+)
+
 
 def _select_list(columns: tuple[str, ...], table: str | None = None) -> str:
     prefix = "" if table is None else f"{table}."
@@ -159,10 +192,11 @@ B: Final = _select_list(BAN_COLUMNS)
 S: Final = _select_list(SETTINGS_COLUMNS)
 L: Final = _select_list(MOD_LOG_COLUMNS)
 PU: Final = _select_list(PURGE_COLUMNS)
+H: Final = _select_list(HELD_COLUMNS)
 
 # The purge's columns renamed: a row holds a message's ``user_id`` and ``ts`` too.
 _PURGE_AS: Final = ", ".join(f"pu.{c} AS purge_{c}" for c in PURGE_COLUMNS)
-_PURGE_AT: Final = 2 + len(MESSAGE_COLUMNS)
+_PURGE_AT: Final = 3 + len(MESSAGE_COLUMNS)
 
 
 def sql_events(room: str, after: str, limit: str) -> str:
@@ -175,11 +209,63 @@ def sql_events(room: str, after: str, limit: str) -> str:
     page's, never every purge of the room.
     """
     return f"""
-    SELECT e.seq AS event_seq, e.kind, {M_JOINED}, {_PURGE_AS} FROM events AS e
+    SELECT e.seq AS event_seq, e.kind, e.ts AS event_ts, {M_JOINED}, {_PURGE_AS} FROM events AS e
     LEFT JOIN messages AS m ON m.room_id = e.room_id AND m.seq = e.message_seq
     LEFT JOIN purges AS pu ON e.kind = 'message_purge'
         AND pu.room_id = {room} AND pu.seq > {after} AND pu.seq = e.seq
     WHERE e.room_id = {room} AND e.seq > {after} ORDER BY e.seq LIMIT {limit}"""
+
+
+def sql_reports(room: str, limit: str, message: str | None = None) -> str:
+    """The query of a room's open reports (of ``message`` only, when given), as
+    :func:`reports_from_rows` reads them; the arguments are the store's placeholders.
+
+    One row per reported message and distinct non-empty reason (the newest
+    :data:`~pchat.protocol.moderation.REPORT_REASONS_MAX`; one row with a NULL reason for a
+    message reported without any): the message, its report count and last report's ``ts``,
+    and the reason. The messages most recently reported come first, the newest reasons
+    first within each. A deleted message's reports are not open.
+    """
+    one = "" if message is None else f"AND message_id = {message}"
+    # The reports are counted first, on their own (a grouped subquery is not merged into the
+    # join): the room's messages are then looked up by id, never walked.
+    return f"""
+    WITH counts AS (
+        SELECT message_id, count(*) AS n, max(ts) AS last_ts FROM reports
+        WHERE room_id = {room} {one} GROUP BY message_id
+    ), top AS (
+        SELECT c.message_id, m.seq, c.n, c.last_ts FROM counts AS c
+        JOIN messages AS m ON m.room_id = {room} AND m.id = c.message_id
+        WHERE NOT m.deleted
+        ORDER BY c.last_ts DESC, m.seq DESC LIMIT {limit}
+    ), why AS (
+        SELECT r.message_id, r.reason, row_number() OVER (
+            PARTITION BY r.message_id ORDER BY max(r.ts) DESC, r.reason
+        ) AS rank
+        FROM reports AS r
+        WHERE r.room_id = {room} AND r.message_id IN (SELECT message_id FROM top)
+            AND r.reason <> ''
+        GROUP BY r.message_id, r.reason
+    )
+    SELECT {M_JOINED}, top.n, top.last_ts, why.reason FROM top
+    JOIN messages AS m ON m.room_id = {room} AND m.seq = top.seq
+    LEFT JOIN why ON why.message_id = top.message_id AND why.rank <= {REPORT_REASONS_MAX}
+    ORDER BY top.last_ts DESC, top.seq DESC, why.rank"""
+
+
+def reports_from_rows(rows: Iterable[Any]) -> list[Report]:
+    """The reports of :func:`sql_reports`' rows, in their order."""
+    reports: list[Report] = []
+    width = len(MESSAGE_COLUMNS)
+    for row in rows:
+        message = message_from_row(row[:width])
+        count, last_ts, reason = row[width], row[width + 1], row[width + 2]
+        if not reports or reports[-1].message.id != message.id:
+            reports.append(Report(message, count, (), last_ts))
+        if reason is not None:
+            last = reports[-1]
+            reports[-1] = Report(last.message, last.count, (*last.reasons, reason), last.last_ts)
+    return reports
 
 
 def sql_filter_entries(room: str) -> str:
@@ -332,12 +418,46 @@ def purge_to_row(purge: Purge) -> tuple[Any, ...]:
     return (p.user_id, p.since, by.id, by.username, by.role, p.ts, p.count)
 
 
+def held_to_row(held: Held) -> tuple[Any, ...]:
+    """A held message's row, in the order of :data:`HELD_COLUMNS`."""
+    h, user = held, held.user
+    mentions = orjson.dumps(h.mentions).decode() if h.mentions else None
+    return (
+        h.id,
+        user.id,
+        user.username,
+        user.role,
+        h.text,
+        h.cid,
+        h.ts,
+        h.reason,
+        h.release_at,
+        h.reply_to,
+        mentions,
+    )
+
+
+def held_from_row(row: Iterable[Any]) -> Held:
+    (hid, uid, name, role, text, cid, ts, reason, release_at, reply_to, mentions) = row
+    return Held(
+        id=hid,
+        ts=ts,
+        user=User(uid, name, role),
+        text=text,
+        reason=reason,
+        release_at=release_at,
+        cid=cid,
+        reply_to=reply_to,
+        mentions=tuple(orjson.loads(mentions)) if mentions else (),
+    )
+
+
 def event_from_row(row: Any) -> StreamEvent:
     """A stream event from a row of :func:`sql_events`: a purge with its :class:`Purge`,
-    any other with its message."""
-    seq, kind = row[0], row[1]
+    any other with its message (and a hide or restore with its time)."""
+    seq, kind, ts = row[0], row[1], row[2]
     if kind == "message_purge":
-        (user_id, since, by_id, by_name, by_role, ts, count) = row[_PURGE_AT:]
-        purge = Purge(user_id, since, User(by_id, by_name, by_role), ts, count)
+        (user_id, since, by_id, by_name, by_role, at, count) = row[_PURGE_AT:]
+        purge = Purge(user_id, since, User(by_id, by_name, by_role), at, count)
         return StreamEvent(seq, kind, None, purge)
-    return StreamEvent(seq, kind, message_from_row(row[2:_PURGE_AT]))
+    return StreamEvent(seq, kind, message_from_row(row[3:_PURGE_AT]), ts=ts)

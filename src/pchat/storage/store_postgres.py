@@ -48,11 +48,21 @@ import asyncpg
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
-from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
+from pchat.protocol.moderation import Ban, Held, ModAction, Pin, Report, RoomSettings
 from pchat.protocol.wordfilter import FilterEntry
 
-from . import poll_rules, sql_rows
-from .base import AppendResult, DeleteResult, Purge, RoomInfo, StoreUnavailable, StreamEvent
+from . import poll_rules, sql_rows, store_postgres_reports, store_postgres_review
+from .base import (
+    AppendResult,
+    DeleteResult,
+    HoldResult,
+    Purge,
+    ReportsResolved,
+    RoomInfo,
+    StoreUnavailable,
+    StreamEvent,
+    View,
+)
 from .sql_rows import M_JOINED, P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
 from .store_health import StoreHealth
 from .store_postgres_schema import migrate
@@ -69,9 +79,18 @@ _Row: TypeAlias = "asyncpg.Record | tuple[Any, ...]"
 _MAX_SEQ: Final = (1 << 63) - 1
 _SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
-_SQL_HISTORY: Final = (
-    f"SELECT {M} FROM messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
-)
+
+def _sql_view(first: int) -> str:
+    """What a viewer sees: ``$first`` staff, then the viewer's id, then the muted ids."""
+    staff, user, muted = first, first + 1, first + 2
+    return f"""
+    AND (${staff}::boolean OR (NOT hidden AND (NOT shadow OR user_id = ${user})))
+    AND NOT (user_id = ANY(${muted}::text[]))"""
+
+
+_SQL_HISTORY: Final = f"""
+    SELECT {M} FROM messages WHERE room_id = $1 AND seq < $2 {{view}}
+    ORDER BY seq DESC LIMIT $3"""
 # ``ts`` grows with ``seq`` in a room: "older than ts" is "at or before the position of the
 # newest message older than ts" — one seek on messages_ts, then the primary key.
 _SQL_HISTORY_TS: Final = f"""
@@ -79,7 +98,7 @@ _SQL_HISTORY_TS: Final = f"""
     WHERE room_id = $1 AND ts < $4 AND seq < least($2, 1 + coalesce((
         SELECT seq FROM messages WHERE room_id = $1 AND ts < $4
         ORDER BY ts DESC, seq DESC LIMIT 1
-    ), 0))
+    ), 0)) {{view}}
     ORDER BY seq DESC LIMIT $3"""
 _SQL_EVENTS: Final = sql_rows.sql_events("$1", "$2", "$3")
 # A purge in one statement, under the room's lock: the user's messages soft-deleted, and if
@@ -382,9 +401,12 @@ class PostgresStore:
         ts: int,
         reply_to: str | None = None,
         mentions: tuple[str, ...] = (),
+        shadow: bool = False,
     ) -> AppendResult:
-        # seq 0: _append_batch gives the position.
-        draft = Message(message_id, 0, ts, user, text, cid, reply_to=reply_to, mentions=mentions)
+        # seq 0: _append_drafts gives the position.
+        draft = Message(
+            message_id, 0, ts, user, text, cid, reply_to=reply_to, mentions=mentions, shadow=shadow
+        )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[AppendResult] = loop.create_future()
         self._appends.setdefault(room_id, []).append(_Append(draft, future))
@@ -409,7 +431,9 @@ class PostgresStore:
                     continue
                 try:
                     results = await self._tx(
-                        partial(self._append_batch, room_id=room_id, batch=batch)
+                        partial(
+                            self._append_drafts, room_id=room_id, drafts=[a.draft for a in batch]
+                        )
                     )
                 except Exception as exc:  # the transaction failed: no append of it holds
                     for append in batch:
@@ -425,9 +449,10 @@ class PostgresStore:
             if not self._appends.get(room_id):
                 self._appends.pop(room_id, None)
 
-    async def _append_batch(
-        self, conn: _Conn, room_id: str, batch: list[_Append]
+    async def _append_drafts(
+        self, conn: _Conn, room_id: str, drafts: list[Message]
     ) -> list[AppendResult]:
+        """Append ``drafts`` in order under the room's lock (in the caller's transaction)."""
         row = await conn.fetchrow(_SQL_LOCK_ROOM, room_id)
         if row is None:
             await conn.execute(_SQL_NEW_ROOM, room_id, secrets.token_hex(8), _now_ms())
@@ -435,7 +460,6 @@ class PostgresStore:
         assert row is not None
         last_seq, last_ts = row[0], row[1]
         # After the lock: a send with the same cid that committed first is visible here.
-        drafts = [a.draft for a in batch]
         keys = [(d.user.id, d.cid) for d in drafts if d.cid is not None]
         known: dict[tuple[str, str | None], Message] = {}
         if keys:
@@ -528,16 +552,21 @@ class PostgresStore:
         before_seq: int | None = None,
         before_ts: int | None = None,
         limit: int = 50,
+        view: View | None = None,
     ) -> list[Message]:
         if limit <= 0:
             return []
         seq = _MAX_SEQ if before_seq is None else before_seq
-        if before_ts is None:
-            rows = await self._run(lambda c: c.fetch(_SQL_HISTORY, room_id, seq, limit))
+        sql = _SQL_HISTORY if before_ts is None else _SQL_HISTORY_TS
+        params: list[Any] = [room_id, seq, limit]
+        if before_ts is not None:
+            params.append(before_ts)
+        if view is None:
+            sql = sql.format(view="")
         else:
-            rows = await self._run(
-                lambda c: c.fetch(_SQL_HISTORY_TS, room_id, seq, limit, before_ts)
-            )
+            sql = sql.format(view=_sql_view(len(params) + 1))
+            params += [view.staff, view.user_id, list(view.muted)]
+        rows = await self._run(lambda c: c.fetch(sql, *params))
         messages = [message_from_row(row) for row in rows]
         messages.reverse()
         return messages
@@ -708,6 +737,22 @@ class PostgresStore:
         sql = f"DELETE FROM {table} WHERE room_id = $1 AND {column} = $2 RETURNING true"
         return bool(await self._run(lambda c: c.fetchval(sql, room_id, key)))
 
+    async def put_mute(self, user_id: str, muted_id: str, ts: int) -> bool:
+        sql = (
+            "INSERT INTO mutes (user_id, muted_id, ts) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING RETURNING true"
+        )
+        return bool(await self._run(lambda c: c.fetchval(sql, user_id, muted_id, ts)))
+
+    async def remove_mute(self, user_id: str, muted_id: str) -> bool:
+        sql = "DELETE FROM mutes WHERE user_id = $1 AND muted_id = $2 RETURNING true"
+        return bool(await self._run(lambda c: c.fetchval(sql, user_id, muted_id)))
+
+    async def mutes(self, user_id: str) -> list[str]:
+        sql = "SELECT muted_id FROM mutes WHERE user_id = $1 ORDER BY ts, muted_id"
+        rows = await self._run(lambda c: c.fetch(sql, user_id))
+        return [r[0] for r in rows]
+
     async def remove_ban(self, room_id: str, user_id: str) -> bool:
         return await self._remove("bans", "user_id", room_id, user_id)
 
@@ -771,3 +816,62 @@ class PostgresStore:
 
     async def remove_filter_entry(self, room_id: str, pattern: str) -> bool:
         return await self._remove("filter_entries", "pattern", room_id, pattern)
+
+    # -- the review queue (store_postgres_review) --------------------------------------------
+
+    async def hold_message(self, room_id: str, held: Held) -> HoldResult:
+        return await self._tx(lambda c: store_postgres_review.hold(c, room_id, held))
+
+    async def held_messages(self, room_id: str, limit: int) -> list[Held]:
+        if limit <= 0:
+            return []
+        return await self._run(lambda c: store_postgres_review.listing(c, room_id, limit))
+
+    async def get_held(self, room_id: str, held_id: str) -> Held | None:
+        return await self._run(lambda c: store_postgres_review.get(c, room_id, held_id))
+
+    async def release_held(self, room_id: str, held_id: str, ts: int) -> AppendResult | None:
+        async def run(conn: _Conn) -> AppendResult | None:
+            held = await store_postgres_review.take(conn, room_id, held_id)
+            if held is None:
+                return None
+            [result] = await self._append_drafts(conn, room_id, [held.as_message(0, ts)])
+            return result
+
+        return await self._tx(run)
+
+    async def reject_held(self, room_id: str, held_id: str) -> Held | None:
+        return await self._run(lambda c: store_postgres_review.take(c, room_id, held_id))
+
+    async def due_held(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        return await self._run(lambda c: store_postgres_review.due(c, now_ms, limit))
+
+    # -- reports (store_postgres_reports) ----------------------------------------------------
+
+    async def add_report(
+        self, room_id: str, message_id: str, user_id: str, reason: str, ts: int
+    ) -> int | None:
+        row = (room_id, message_id, user_id, reason, ts)
+        return await self._tx(lambda c: store_postgres_reports.add(c, *row))
+
+    async def report(self, room_id: str, message_id: str) -> Report | None:
+        return await self._run(lambda c: store_postgres_reports.one(c, room_id, message_id))
+
+    async def open_reports(self, room_id: str, limit: int) -> list[Report]:
+        if limit <= 0:
+            return []
+        return await self._run(lambda c: store_postgres_reports.listing(c, room_id, limit))
+
+    async def hide_message(
+        self, room_id: str, message_id: str, ts: int, *, min_reports: int = 1
+    ) -> tuple[int, Message] | None:
+        return await self._tx(
+            lambda c: store_postgres_reports.hide(c, room_id, message_id, ts, min_reports)
+        )
+
+    async def resolve_reports(
+        self, room_id: str, message_id: str, *, restore_ts: int | None = None
+    ) -> ReportsResolved | None:
+        return await self._tx(
+            lambda c: store_postgres_reports.resolve(c, room_id, message_id, restore_ts)
+        )

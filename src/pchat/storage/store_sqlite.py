@@ -42,14 +42,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+import orjson
+
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
-from pchat.protocol.moderation import Ban, ModAction, Pin, RoomSettings
+from pchat.protocol.moderation import Ban, Held, ModAction, Pin, Report, RoomSettings
 from pchat.protocol.wordfilter import FilterEntry
 
-from . import poll_rules, sql_rows
-from .base import AppendResult, DeleteResult, Purge, RoomInfo, StoreUnavailable, StreamEvent
+from . import poll_rules, sql_rows, store_sqlite_reports, store_sqlite_review
+from .base import (
+    AppendResult,
+    DeleteResult,
+    HoldResult,
+    Purge,
+    ReportsResolved,
+    RoomInfo,
+    StoreUnavailable,
+    StreamEvent,
+    View,
+)
 from .private_files import private_file, sqlite_files
 from .sql_rows import P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
 from .store_health import StoreHealth
@@ -61,16 +73,20 @@ _T = TypeVar("_T")
 
 _MAX_SEQ: Final = (1 << 63) - 1
 
-_SQL_HISTORY: Final = (
-    f"SELECT {M} FROM messages WHERE room_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
-)
+# What a viewer sees (``?5`` staff, ``?6`` the viewer, ``?7`` the muted ids as a JSON array).
+_SQL_VIEW: Final = """
+    AND (?5 OR (hidden = 0 AND (shadow = 0 OR user_id = ?6)))
+    AND user_id NOT IN (SELECT value FROM json_each(?7))"""
+_SQL_HISTORY: Final = f"""
+    SELECT {M} FROM messages WHERE room_id = ?1 AND seq < ?2 {{view}}
+    ORDER BY seq DESC LIMIT ?3"""
 # ``ts`` grows with ``seq`` in a room, so "older than ts" is "at or before the position of
 # the newest message older than ts": one seek on messages_ts, then the primary key.
 _SQL_HISTORY_TS: Final = f"""
     SELECT {M} FROM messages
     WHERE room_id = ?1 AND ts < ?4 AND seq < min(?2, 1 + coalesce((
         SELECT seq FROM messages WHERE room_id = ?1 AND ts < ?4 ORDER BY ts DESC, seq DESC LIMIT 1
-    ), 0))
+    ), 0)) {{view}}
     ORDER BY seq DESC LIMIT ?3"""
 _SQL_EVENTS: Final = sql_rows.sql_events("?1", "?2", "?3")
 # One statement soft-deletes what a purge deletes. ``ts`` grows with ``seq`` in a room, so the
@@ -332,6 +348,12 @@ def _append(conn: sqlite3.Connection, room_id: str, draft: Message) -> AppendRes
     return AppendResult(message, created=True)
 
 
+def _release(conn: sqlite3.Connection, room_id: str, held_id: str, ts: int) -> AppendResult | None:
+    """Take a held message out of the queue and append it with its id, in one job."""
+    held = store_sqlite_review.take(conn, room_id, held_id)
+    return None if held is None else _append(conn, room_id, held.as_message(0, ts))
+
+
 def _get_message(conn: sqlite3.Connection, room_id: str, message_id: str) -> Message | None:
     row = conn.execute(
         f"SELECT {M} FROM messages WHERE room_id = ? AND id = ?", (room_id, message_id)
@@ -364,12 +386,22 @@ def _delete(
 
 
 def _history(
-    conn: sqlite3.Connection, room_id: str, before_seq: int, before_ts: int | None, limit: int
+    conn: sqlite3.Connection,
+    room_id: str,
+    before_seq: int,
+    before_ts: int | None,
+    limit: int,
+    view: View | None,
 ) -> list[Message]:
-    if before_ts is None:
-        cursor = conn.execute(_SQL_HISTORY, (room_id, before_seq, limit))
+    sql = _SQL_HISTORY if before_ts is None else _SQL_HISTORY_TS
+    params: tuple[Any, ...] = (room_id, before_seq, limit, before_ts)
+    if view is None:
+        sql = sql.format(view="")
+        params = params if before_ts is not None else params[:3]
     else:
-        cursor = conn.execute(_SQL_HISTORY_TS, (room_id, before_seq, limit, before_ts))
+        sql = sql.format(view=_SQL_VIEW)
+        params += (view.staff, view.user_id, orjson.dumps(view.muted).decode())
+    cursor = conn.execute(sql, params)
     messages = [message_from_row(row) for row in cursor]
     messages.reverse()
     return messages
@@ -516,6 +548,21 @@ def _insert(
     marks = ", ".join("?" * len(row))
     verb = "INSERT OR REPLACE" if upsert else "INSERT"
     conn.execute(f"{verb} INTO {table} (room_id, {columns}) VALUES ({marks})", row)
+
+
+def _put_mute(conn: sqlite3.Connection, user_id: str, muted_id: str, ts: int) -> bool:
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO mutes (user_id, muted_id, ts) VALUES (?, ?, ?)",
+        (user_id, muted_id, ts),
+    )
+    return cursor.rowcount > 0
+
+
+def _remove_mute(conn: sqlite3.Connection, user_id: str, muted_id: str) -> bool:
+    cursor = conn.execute(
+        "DELETE FROM mutes WHERE user_id = ? AND muted_id = ?", (user_id, muted_id)
+    )
+    return cursor.rowcount > 0
 
 
 def _put_ban(conn: sqlite3.Connection, room_id: str, ban: Ban) -> None:
@@ -674,9 +721,12 @@ class SQLiteStore:
         ts: int,
         reply_to: str | None = None,
         mentions: tuple[str, ...] = (),
+        shadow: bool = False,
     ) -> AppendResult:
         # seq 0: _append gives the position.
-        draft = Message(message_id, 0, ts, user, text, cid, reply_to=reply_to, mentions=mentions)
+        draft = Message(
+            message_id, 0, ts, user, text, cid, reply_to=reply_to, mentions=mentions, shadow=shadow
+        )
         return await self._write(lambda c: _append(c, room_id, draft))
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
@@ -699,11 +749,12 @@ class SQLiteStore:
         before_seq: int | None = None,
         before_ts: int | None = None,
         limit: int = 50,
+        view: View | None = None,
     ) -> list[Message]:
         if limit <= 0:
             return []
         seq = _MAX_SEQ if before_seq is None else before_seq
-        return await self._read(lambda c: _history(c, room_id, seq, before_ts, limit))
+        return await self._read(lambda c: _history(c, room_id, seq, before_ts, limit, view))
 
     async def events_since(self, room_id: str, after_seq: int, limit: int) -> list[StreamEvent]:
         if limit <= 0:
@@ -744,6 +795,16 @@ class SQLiteStore:
 
     async def user_votes(self, room_id: str, user_id: str) -> dict[str, int]:
         return await self._read(lambda c: _user_votes(c, room_id, user_id))
+
+    async def put_mute(self, user_id: str, muted_id: str, ts: int) -> bool:
+        return await self._write(lambda c: _put_mute(c, user_id, muted_id, ts))
+
+    async def remove_mute(self, user_id: str, muted_id: str) -> bool:
+        return await self._write(lambda c: _remove_mute(c, user_id, muted_id))
+
+    async def mutes(self, user_id: str) -> list[str]:
+        sql = "SELECT muted_id FROM mutes WHERE user_id = ? ORDER BY ts, muted_id"
+        return await self._read(lambda c: [r[0] for r in c.execute(sql, (user_id,))])
 
     async def put_ban(self, room_id: str, ban: Ban) -> None:
         await self._write(lambda c: _put_ban(c, room_id, ban))
@@ -796,3 +857,51 @@ class SQLiteStore:
 
     async def remove_filter_entry(self, room_id: str, pattern: str) -> bool:
         return await self._write(lambda c: _remove_filter_entry(c, room_id, pattern))
+
+    async def hold_message(self, room_id: str, held: Held) -> HoldResult:
+        return await self._write(lambda c: store_sqlite_review.hold(c, room_id, held))
+
+    async def held_messages(self, room_id: str, limit: int) -> list[Held]:
+        if limit <= 0:
+            return []
+        return await self._read(lambda c: store_sqlite_review.listing(c, room_id, limit))
+
+    async def get_held(self, room_id: str, held_id: str) -> Held | None:
+        return await self._read(lambda c: store_sqlite_review.get(c, room_id, held_id))
+
+    async def release_held(self, room_id: str, held_id: str, ts: int) -> AppendResult | None:
+        return await self._write(lambda c: _release(c, room_id, held_id, ts))
+
+    async def reject_held(self, room_id: str, held_id: str) -> Held | None:
+        return await self._write(lambda c: store_sqlite_review.take(c, room_id, held_id))
+
+    async def due_held(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        return await self._read(lambda c: store_sqlite_review.due(c, now_ms, limit))
+
+    async def add_report(
+        self, room_id: str, message_id: str, user_id: str, reason: str, ts: int
+    ) -> int | None:
+        row = (room_id, message_id, user_id, reason, ts)
+        return await self._write(lambda c: store_sqlite_reports.add(c, *row))
+
+    async def report(self, room_id: str, message_id: str) -> Report | None:
+        return await self._read(lambda c: store_sqlite_reports.one(c, room_id, message_id))
+
+    async def open_reports(self, room_id: str, limit: int) -> list[Report]:
+        if limit <= 0:
+            return []
+        return await self._read(lambda c: store_sqlite_reports.listing(c, room_id, limit))
+
+    async def hide_message(
+        self, room_id: str, message_id: str, ts: int, *, min_reports: int = 1
+    ) -> tuple[int, Message] | None:
+        return await self._write(
+            lambda c: store_sqlite_reports.hide(c, room_id, message_id, ts, min_reports)
+        )
+
+    async def resolve_reports(
+        self, room_id: str, message_id: str, *, restore_ts: int | None = None
+    ) -> ReportsResolved | None:
+        return await self._write(
+            lambda c: store_sqlite_reports.resolve(c, room_id, message_id, restore_ts)
+        )

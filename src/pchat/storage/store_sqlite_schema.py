@@ -228,6 +228,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (room_id, message_id, user_id)
         ) WITHOUT ROWID""",
     ),
+    # 6 -> 7: when an event happened, for the kinds whose time is not in their message or
+    # purge row (``message_hide``, ``message_restore``); NULL for the other kinds.
+    ("ALTER TABLE events ADD COLUMN ts INTEGER",),
 )
 
 #: The schema version this code writes (``PRAGMA user_version``).
