@@ -4,6 +4,7 @@
  * (temp data dir, free port, PCHAT_STATIC_DIR), Debian's Chromium through playwright-core,
  * and the steps a person takes in the demo.
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -312,4 +313,51 @@ export async function rawSession(page, { room, sub, username, role = 'viewer' })
       page.evaluate((f) => /** @type {any} */ (window).__pchatRaw.request(f), frame),
     close: () => page.evaluate(() => /** @type {any} */ (window).__pchatRaw.ws.close(1000)),
   };
+}
+
+/**
+ * The message list item holding `text`.
+ * @param {import('playwright-core').Page} page
+ * @param {string} text
+ */
+export function messageWith(page, text) {
+  return page
+    .getByTestId('message')
+    .filter({ has: page.getByTestId('message-text').getByText(text, { exact: true }) });
+}
+
+/**
+ * Open the moderator tools on the message holding `text`, press `action` and, for an action
+ * that is confirmed inline, confirm it.
+ * @param {import('playwright-core').Page} page
+ * @param {string} text
+ * @param {'timeout' | 'ban' | 'kick' | 'shadow' | 'purge' | 'pin'} action
+ */
+export async function moderate(page, text, action) {
+  const message = messageWith(page, text);
+  await message.getByTestId('message-mod-toggle').click();
+  await message.getByTestId(`mod-${action}`).click();
+  if (action !== 'pin') {
+    const box = message.getByTestId('mod-confirm-box');
+    await box.waitFor();
+    assert.equal(await box.getAttribute('data-action'), action);
+    await box.getByTestId('mod-confirm').click();
+  }
+  await message.getByTestId('mod-tools').waitFor({ state: 'detached' });
+}
+
+/**
+ * Wait for the moderation panel to show `settings` (its data attributes).
+ * @param {import('playwright-core').Page} page
+ * @param {{ slowMode?: number, mode?: string, uniqueChat?: boolean, hold?: boolean,
+ *   delay?: number }} settings
+ */
+export async function waitSettings(page, settings) {
+  const parts = [];
+  if (settings.slowMode !== undefined) parts.push(`[data-slow-mode="${settings.slowMode}"]`);
+  if (settings.mode !== undefined) parts.push(`[data-mode="${settings.mode}"]`);
+  if (settings.uniqueChat !== undefined) parts.push(`[data-unique-chat="${settings.uniqueChat}"]`);
+  if (settings.hold !== undefined) parts.push(`[data-hold="${settings.hold}"]`);
+  if (settings.delay !== undefined) parts.push(`[data-delay="${settings.delay}"]`);
+  await page.waitForSelector(`[data-testid="room-settings"]${parts.join('')}`);
 }

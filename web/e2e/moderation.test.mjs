@@ -7,7 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { TIMEOUT, browserSuite, join, roomName, send, waitConnected, waitTexts } from './helpers.mjs';
+import {
+  TIMEOUT,
+  browserSuite,
+  join,
+  messageWith,
+  moderate,
+  roomName,
+  send,
+  waitConnected,
+  waitSettings,
+  waitTexts,
+} from './helpers.mjs';
 
 const suite = browserSuite();
 const user = suite.user;
@@ -23,50 +34,6 @@ async function modAndViewer(label) {
   await join(moe.page, { room, username: 'Moe', role: 'moderator' });
   await join(val.page, { room, username: 'Val' });
   return { room, moe, val };
-}
-
-/**
- * The message list item holding `text`.
- * @param {import('playwright-core').Page} page
- * @param {string} text
- */
-function messageWith(page, text) {
-  return page
-    .getByTestId('message')
-    .filter({ has: page.getByTestId('message-text').getByText(text, { exact: true }) });
-}
-
-/**
- * Open the moderator tools on the message holding `text`, press `action` and, for an action
- * that is confirmed inline, confirm it.
- * @param {import('playwright-core').Page} page
- * @param {string} text
- * @param {'timeout' | 'ban' | 'kick' | 'purge' | 'pin'} action
- */
-async function moderate(page, text, action) {
-  const message = messageWith(page, text);
-  await message.getByTestId('message-mod-toggle').click();
-  await message.getByTestId(`mod-${action}`).click();
-  if (action !== 'pin') {
-    const box = message.getByTestId('mod-confirm-box');
-    await box.waitFor();
-    assert.equal(await box.getAttribute('data-action'), action);
-    await box.getByTestId('mod-confirm').click();
-  }
-  await message.getByTestId('mod-tools').waitFor({ state: 'detached' });
-}
-
-/**
- * Wait for the moderation panel to show `settings` (its data attributes).
- * @param {import('playwright-core').Page} page
- * @param {{ slowMode?: number, mode?: string, uniqueChat?: boolean }} settings
- */
-async function waitSettings(page, settings) {
-  const parts = [];
-  if (settings.slowMode !== undefined) parts.push(`[data-slow-mode="${settings.slowMode}"]`);
-  if (settings.mode !== undefined) parts.push(`[data-mode="${settings.mode}"]`);
-  if (settings.uniqueChat !== undefined) parts.push(`[data-unique-chat="${settings.uniqueChat}"]`);
-  await page.waitForSelector(`[data-testid="room-settings"]${parts.join('')}`);
 }
 
 /** `m:ss` as seconds. @param {string} text */

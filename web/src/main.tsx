@@ -8,6 +8,7 @@ import './styles/reactions.css';
 import './styles/polls.css';
 import './styles/moderation.css';
 import './styles/replies.css';
+import './styles/review.css';
 import './styles/responsive.css';
 
 const root = document.getElementById('root');

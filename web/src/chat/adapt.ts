@@ -3,17 +3,30 @@
  * model of `types.ts`.
  */
 
-import type { Ban, Message, ModAction, Pin, Poll, RoomSettings, User } from 'pchatsdk';
+import type {
+  Ban,
+  Held,
+  Message,
+  ModAction,
+  Pin,
+  Poll,
+  Report,
+  RoomSettings,
+  User,
+} from 'pchatsdk';
 import { isRole } from '../identity';
 import type {
   ChatBan,
+  ChatHeld,
   ChatMessage,
   ChatModAction,
   ChatPin,
   ChatPoll,
+  ChatReport,
   ChatRoomSettings,
   ChatUser,
   ConnectionState,
+  HoldReason,
   PollStatus,
   RoomMode,
 } from './types';
@@ -33,6 +46,33 @@ export function toMessage(message: Message): ChatMessage {
     deletedBy: message.deletedBy ? toUser(message.deletedBy) : null,
     replyTo: message.replyTo ?? null,
     mentions: message.mentions ? [...message.mentions] : [],
+    shadow: message.shadow === true,
+    hidden: message.hidden === true,
+  };
+}
+
+function toHoldReason(reason: string): HoldReason {
+  return reason === 'filter' || reason === 'delay' ? reason : 'hold';
+}
+
+export function toHeld(held: Held): ChatHeld {
+  return {
+    id: held.id,
+    ts: held.ts,
+    user: toUser(held.user),
+    text: held.text,
+    reason: toHoldReason(held.reason),
+    releaseAt: typeof held.releaseAt === 'number' ? held.releaseAt : null,
+  };
+}
+
+export function toReport(report: Report): ChatReport {
+  return {
+    message: toMessage(report.message),
+    count: report.count,
+    reasons: [...report.reasons],
+    lastTs: report.lastTs,
+    hidden: report.hidden,
   };
 }
 
@@ -70,6 +110,8 @@ export function toRoomSettings(settings: RoomSettings): ChatRoomSettings {
     uniqueChat: settings.uniqueChat === true,
     maxMessageChars: count(settings.maxMessageChars),
     mode: toMode(settings.mode),
+    hold: settings.hold === true,
+    delay: count(settings.delay),
   };
 }
 
@@ -89,6 +131,7 @@ export function toBan(ban: Ban): ChatBan {
     by: ban.by.id ? toUser(ban.by) : null,
     until: typeof ban.until === 'number' ? ban.until : null,
     reason: ban.reason,
+    shadow: ban.shadow === true,
   };
 }
 

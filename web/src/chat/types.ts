@@ -26,6 +26,39 @@ export interface ChatMessage {
   readonly replyTo: string | null;
   /** The ids of the users the text names as `@username` (never its author). */
   readonly mentions: readonly string[];
+  /** Moderators only: a shadow-banned user's message (only its author and the staff see it). */
+  readonly shadow: boolean;
+  /** Moderators only: hidden from viewers by reports until a moderator decides. */
+  readonly hidden: boolean;
+}
+
+/** Why a message waits outside the stream: the word filter, hold mode, or the chat delay. */
+export type HoldReason = 'filter' | 'hold' | 'delay';
+
+/**
+ * A message not in the room yet (docs/moderation.md): held for a moderator's review, or by
+ * the chat delay until `releaseAt` (ms; null: it waits for a moderator). Approved or
+ * released, it enters the room with the same `id`.
+ */
+export interface ChatHeld {
+  readonly id: string;
+  readonly ts: number;
+  readonly user: ChatUser;
+  readonly text: string;
+  readonly reason: HoldReason;
+  readonly releaseAt: number | null;
+}
+
+/** The open reports of one message, as moderators see them. */
+export interface ChatReport {
+  readonly message: ChatMessage;
+  /** How many users reported it. */
+  readonly count: number;
+  /** Their reasons: distinct, newest first. */
+  readonly reasons: readonly string[];
+  /** When last reported (ms). */
+  readonly lastTs: number;
+  readonly hidden: boolean;
 }
 
 export type PollStatus = 'scheduled' | 'open' | 'finished';
@@ -67,12 +100,18 @@ export interface ReactionBurst {
 /** Who may write: everyone, moderators only, or viewers only react (docs/moderation.md). */
 export type RoomMode = 'open' | 'moderators_only' | 'reactions_only';
 
-/** The room's modes: `slowMode` in seconds (0: off), `maxMessageChars` 0: the server's. */
+/**
+ * The room's modes: `slowMode` in seconds (0: off), `maxMessageChars` 0: the server's,
+ * `hold` every viewer message waits for a moderator, `delay` the chat delay in seconds
+ * (0: off).
+ */
 export interface ChatRoomSettings {
   readonly slowMode: number;
   readonly uniqueChat: boolean;
   readonly maxMessageChars: number;
   readonly mode: RoomMode;
+  readonly hold: boolean;
+  readonly delay: number;
 }
 
 /** The room's pin: a message, or a moderator's announcement (`message` null, `text` set). */
@@ -90,6 +129,8 @@ export interface ChatBan {
   readonly by: ChatUser | null;
   readonly until: number | null;
   readonly reason: string;
+  /** A shadow ban: the user writes on, seen only by themselves and the staff. */
+  readonly shadow: boolean;
 }
 
 /** One entry of the moderation log, newest first in a page. */
@@ -114,6 +155,8 @@ export const OPEN_ROOM: ChatRoomSettings = {
   uniqueChat: false,
   maxMessageChars: 0,
   mode: 'open',
+  hold: false,
+  delay: 0,
 };
 
 export interface ChatSnapshot {
@@ -132,6 +175,8 @@ export interface ChatSnapshot {
   readonly pin: ChatPin | null;
   /** This user's own ban or timeout while it acts. */
   readonly myBan: ChatBan | null;
+  /** The ids of the users this user muted (kept by the server, on every device). */
+  readonly mutes: readonly string[];
 }
 
 export const DEFAULT_REACTIONS: readonly string[] = [

@@ -9,7 +9,7 @@
  */
 
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { CloseCode, Events, PChatSDK, RateLimitedError } from 'pchatsdk';
+import { CloseCode, Events, PChatSDK, RateLimitedError, type Held, type Message } from 'pchatsdk';
 import type { Role } from '../identity';
 import {
   errorText,
@@ -45,6 +45,8 @@ export interface ChatSession {
 }
 
 export interface ChatController {
+  /** The SDK client of this session (null before the first render's effect ran). */
+  readonly client: PChatSDK | null;
   readonly snapshot: ChatSnapshot;
   readonly notices: readonly Notice[];
   readonly bursts: readonly ReactionBurst[];
@@ -56,8 +58,15 @@ export interface ChatController {
   /** Grows with each moderation action this client made (to refresh the bans and the log). */
   readonly modVersion: number;
   dismiss(id: number): void;
-  /** Send `text`, as a reply to the message `replyTo` (an id) when given. */
-  send(text: string, replyTo?: string): Promise<unknown>;
+  /** Show a notice (errors by default). */
+  notify(text: string, kind?: Notice['kind']): void;
+  /** Run a call of the client: a failure is shown as a notice (and rejects), then a snapshot. */
+  run<T>(action: (client: PChatSDK) => Promise<T>): Promise<T>;
+  /**
+   * Send `text`, as a reply to the message `replyTo` (an id) when given: resolves with the
+   * stored message, or with a Held one when the room holds it (see usePending).
+   */
+  send(text: string, replyTo?: string): Promise<Message | Held>;
   remove(message: ChatMessage): Promise<unknown>;
   react(reaction: string): Promise<unknown>;
   createPoll(question: string, options: string[], publishAt?: Date): Promise<unknown>;
@@ -68,6 +77,8 @@ export interface ChatController {
   // Moderators and admins (docs/moderation.md):
   timeout(user: ChatUser, seconds: number): Promise<unknown>;
   ban(user: ChatUser, options?: { kick?: boolean }): Promise<unknown>;
+  /** A shadow ban: the user writes on, but only they and the staff see their new messages. */
+  shadowBan(user: ChatUser): Promise<unknown>;
   unban(userId: string): Promise<unknown>;
   purge(user: ChatUser): Promise<unknown>;
   pinMessage(message: ChatMessage): Promise<unknown>;
@@ -76,6 +87,10 @@ export interface ChatController {
   setRoomMode(changes: Partial<ChatRoomSettings>): Promise<unknown>;
   getBans(): Promise<ChatBan[]>;
   getModLog(before?: number): Promise<ChatModLogPage>;
+  // Everyone (docs/moderation.md: personal mutes, reports):
+  mute(user: ChatUser): Promise<unknown>;
+  unmute(userId: string): Promise<unknown>;
+  report(message: ChatMessage, reason?: string): Promise<unknown>;
 }
 
 /** How many moderation log entries a page shows. */
@@ -100,6 +115,7 @@ const EMPTY: ChatSnapshot = {
   roomSettings: OPEN_ROOM,
   pin: null,
   myBan: null,
+  mutes: [],
 };
 
 function snapshotOf(sdk: PChatSDK, loadingHistory: boolean): ChatSnapshot {
@@ -118,6 +134,7 @@ function snapshotOf(sdk: PChatSDK, loadingHistory: boolean): ChatSnapshot {
     roomSettings: toRoomSettings(sdk.roomSettings),
     pin: sdk.pin ? toPin(sdk.pin) : null,
     myBan: sdk.myBan ? toBan(sdk.myBan) : null,
+    mutes: sdk.mutes,
   };
 }
 
@@ -215,6 +232,10 @@ export function useChat(
         Events.BANNED,
         Events.UNBANNED,
         Events.PURGE,
+        Events.MESSAGE_HIDDEN,
+        Events.MESSAGE_RESTORED,
+        Events.MUTED,
+        Events.UNMUTED,
       ],
       refresh,
     );
@@ -376,6 +397,7 @@ export function useChat(
 
   return useMemo(
     () => ({
+      client: sdk,
       snapshot,
       notices,
       bursts,
@@ -389,6 +411,8 @@ export function useChat(
           ? Math.min(snapshot.roomSettings.maxMessageChars, MAX_MESSAGE_CHARS)
           : MAX_MESSAGE_CHARS,
       dismiss,
+      notify,
+      run: act,
       loadOlder,
       loadOlderPolls,
       send,
@@ -402,6 +426,7 @@ export function useChat(
         moderate((c) => c.ban(user.id, { durationSeconds: seconds })),
       ban: (user: ChatUser, options: { kick?: boolean } = {}) =>
         moderate((c) => c.ban(user.id, { kick: options.kick === true })),
+      shadowBan: (user: ChatUser) => moderate((c) => c.ban(user.id, { shadow: true })),
       unban: (userId: string) => moderate((c) => c.unban(userId)),
       purge: (user: ChatUser) => moderate((c) => c.purge(user.id)),
       pinMessage: (message: ChatMessage) => moderate((c) => c.pinMessage(message.id)),
@@ -410,8 +435,13 @@ export function useChat(
       setRoomMode: (changes: Partial<ChatRoomSettings>) => moderate((c) => c.setRoomMode(changes)),
       getBans,
       getModLog,
+      mute: (user: ChatUser) => act((c) => c.mute(user.id)),
+      unmute: (userId: string) => act((c) => c.unmute(userId)),
+      report: (message: ChatMessage, reason?: string) =>
+        act((c) => c.report(message.id, reason ? { reason } : {})),
     }),
     [
+      sdk,
       snapshot,
       notices,
       bursts,
@@ -419,6 +449,7 @@ export function useChat(
       removed,
       modVersion,
       dismiss,
+      notify,
       loadOlder,
       loadOlderPolls,
       act,

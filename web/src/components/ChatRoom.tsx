@@ -2,16 +2,22 @@ import { useCallback, useMemo, useRef, useState } from 'react';
 import type { Role } from '../identity';
 import { fetchDemoToken } from '../token';
 import { useChat, type ChatSession } from '../chat/useChat';
+import { useNames } from '../chat/useNames';
+import { usePending } from '../chat/usePending';
+import { useQueues } from '../chat/useQueues';
+import { useSafety } from '../chat/useSafety';
 import type { ChatMessage, ChatUser } from '../chat/types';
 import { ConnectionBadge } from './ConnectionBadge';
 import { MessageList } from './MessageList';
 import { ModerationPanel } from './ModerationPanel';
 import { TIMEOUT_SECONDS, type MessageModeration } from './ModTools';
+import { MutedList } from './MutedList';
 import { Notices } from './Notices';
 import { PinnedBanner } from './PinnedBanner';
 import { PanelBoundary } from './PanelBoundary';
 import { PollsPanel } from './PollsPanel';
 import { ReactionBar } from './ReactionBar';
+import { ReviewPanel } from './ReviewPanel';
 import { RoleTag } from './UserBits';
 import { WriteArea, mayWrite } from './WriteArea';
 
@@ -54,7 +60,10 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
     removed: chat.removed,
   });
 
-  const { send } = chat;
+  const pending = usePending(chat);
+  const queues = useQueues(chat, canModerate);
+  const safety = useSafety(chat);
+  const { send } = pending;
   const sendMessage = useCallback(
     async (text: string) => {
       const replyTo = replyingTo?.id;
@@ -66,12 +75,16 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
     [send, replyingTo?.id],
   );
 
-  // Names by user id, for the moderation panel (bans and the log carry ids).
-  const names = useMemo(() => {
-    const map = new Map<string, string>();
-    for (const m of snapshot.messages) map.set(m.user.id, m.user.username);
-    return map;
-  }, [snapshot.messages]);
+  // Names by user id, for the moderation panel and the muted list (they carry ids).
+  const users = useMemo(
+    () => [
+      ...snapshot.messages.map((m) => m.user),
+      ...queues.held.map((h) => h.user),
+      ...queues.reports.map((r) => r.message.user),
+    ],
+    [snapshot.messages, queues.held, queues.reports],
+  );
+  const names = useNames(users);
 
   const moderation: MessageModeration | undefined = canModerate
     ? {
@@ -80,6 +93,7 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
         pinnedId: pin?.message?.id ?? null,
         timeout: (user) => chat.timeout(user, TIMEOUT_SECONDS),
         ban: (user, options) => chat.ban(user, options),
+        shadowBan: (user) => chat.shadowBan(user),
         purge: (user) => chat.purge(user),
         pin: (message) => chat.pinMessage(message),
       }
@@ -131,6 +145,8 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
               myId={myId}
               canModerate={canModerate}
               moderation={moderation}
+              safety={safety}
+              pending={pending.pending}
               hasMore={snapshot.hasMore}
               loading={snapshot.loadingHistory}
               onLoadOlder={() => void chat.loadOlder()}
@@ -164,6 +180,17 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
           />
         </section>
         <div className="side">
+          {canModerate && (
+            <PanelBoundary name="review">
+              <ReviewPanel queues={queues} disabled={!connected} />
+            </PanelBoundary>
+          )}
+          <MutedList
+            mutes={snapshot.mutes}
+            names={names}
+            disabled={!connected}
+            onUnmute={chat.unmute}
+          />
           {canModerate && (
             <PanelBoundary name="moderation tools">
               <ModerationPanel

@@ -1,8 +1,11 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
-import type { ChatMessage } from '../chat/types';
+import type { ChatHeld, ChatMessage } from '../chat/types';
 import { formatTime, isoTime } from './format';
+import { MessageMenu, type MessageSafety } from './MessageMenu';
 import { ModTools, type MessageModeration } from './ModTools';
+import { PendingMessages } from './PendingMessages';
 import { ReplyIcon, ReplyQuote } from './Replies';
+import { StaffMarks } from './StaffMarks';
 import { Avatar, RoleTag } from './UserBits';
 
 interface Props {
@@ -15,6 +18,10 @@ interface Props {
   onDelete: (message: ChatMessage) => void;
   /** A moderator's tools on each message (timeout, ban, purge, pin); none for viewers. */
   moderation?: MessageModeration;
+  /** Report and mute, on others' messages. */
+  safety?: MessageSafety;
+  /** This user's own messages the room holds (review, chat delay), after the others. */
+  pending?: readonly ChatHeld[];
   /** Start a reply to a message; no Reply action when absent (the user may not write). */
   onReply?: (message: ChatMessage) => void;
   /** Told whether the view follows the newest message (scrolled to the bottom) or not. */
@@ -34,9 +41,10 @@ const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', tim
 export function MessageList(props: Props) {
   const { messages, myId, canModerate, hasMore, loading, onLoadOlder, onDelete, moderation } =
     props;
-  const { onReply, onFollowChange } = props;
-  // The message whose moderator tools are open (one at a time).
+  const { onReply, onFollowChange, safety, pending = NONE } = props;
+  // The message whose moderator tools, or whose menu (report, mute), is open: one at a time.
   const [toolsFor, setToolsFor] = useState<string | null>(null);
+  const [menuFor, setMenuFor] = useState<string | null>(null);
   // The message just shown from a reply's quote, highlighted for a moment.
   const [flashed, setFlashed] = useState<string | null>(null);
   const byId = useMemo(() => new Map(messages.map((m) => [m.id, m])), [messages]);
@@ -59,7 +67,7 @@ export function MessageList(props: Props) {
       el.scrollTop = el.scrollHeight - fromBottom.current;
     }
     fromBottom.current = el.scrollHeight - el.scrollTop;
-  }, [messages]);
+  }, [messages, pending]);
 
   // Stay pinned to the newest message when the list's box changes size (a window resize,
   // the composer growing, the layout switching to one column).
@@ -124,6 +132,9 @@ export function MessageList(props: Props) {
           const moderatable = moderation !== undefined && !m.deleted;
           const toolsOpen = moderatable && toolsFor === m.id;
           const toolsId = `mod-tools-${m.id}`;
+          const menuable = safety !== undefined && !m.deleted && !mine;
+          const menuOpen = menuable && menuFor === m.id;
+          const menuId = `message-menu-${m.id}`;
           const repliable = onReply !== undefined && !m.deleted;
           // The server never lists a message's author among its mentions.
           const mentionsMe = !m.deleted && myId !== null && m.mentions.includes(myId);
@@ -136,6 +147,8 @@ export function MessageList(props: Props) {
                 grouped ? 'grouped' : '',
                 m.deleted ? 'deleted' : '',
                 mentionsMe ? 'mentions-me' : '',
+                m.shadow ? 'shadow' : '',
+                m.hidden ? 'hidden-by-reports' : '',
                 flashed === m.id ? 'flash' : '',
               ].join(' ')}
               data-testid="message"
@@ -146,6 +159,8 @@ export function MessageList(props: Props) {
               data-mentions-me={mentionsMe ? 'true' : 'false'}
               data-reply-to={m.replyTo ?? undefined}
               data-pinned={moderation?.pinnedId === m.id ? 'true' : undefined}
+              data-shadow={m.shadow ? 'true' : undefined}
+              data-hidden={m.hidden ? 'true' : undefined}
             >
               {!mine && (grouped ? <span className="avatar-space" /> : <Avatar user={m.user} />)}
               <div className="bubble-wrap">
@@ -160,6 +175,7 @@ export function MessageList(props: Props) {
                     </time>
                   </div>
                 )}
+                <StaffMarks message={m} />
                 {m.replyTo !== null && (
                   <ReplyQuote replyTo={m.replyTo} original={byId.get(m.replyTo)} onJump={jumpTo} />
                 )}
@@ -206,11 +222,31 @@ export function MessageList(props: Props) {
                         <TrashIcon />
                       </button>
                     )}
+                    {menuable && (
+                      <button
+                        type="button"
+                        className="message-action menu-toggle"
+                        onClick={() => {
+                          setMenuFor(menuOpen ? null : m.id);
+                          setToolsFor(null);
+                        }}
+                        title="More: report, mute"
+                        aria-label={`More actions on ${m.user.username}'s message`}
+                        aria-expanded={menuOpen}
+                        aria-controls={menuOpen ? menuId : undefined}
+                        data-testid="message-menu-toggle"
+                      >
+                        <MoreIcon />
+                      </button>
+                    )}
                     {moderatable && (
                       <button
                         type="button"
                         className="message-action mod-toggle"
-                        onClick={() => setToolsFor(toolsOpen ? null : m.id)}
+                        onClick={() => {
+                          setToolsFor(toolsOpen ? null : m.id);
+                          setMenuFor(null);
+                        }}
                         title="Moderate"
                         aria-label={`Moderate ${m.user.username}'s message`}
                         aria-expanded={toolsOpen}
@@ -230,12 +266,34 @@ export function MessageList(props: Props) {
                     onDone={() => setToolsFor(null)}
                   />
                 )}
+                {menuOpen && safety && (
+                  <MessageMenu
+                    id={menuId}
+                    message={m}
+                    safety={safety}
+                    onDone={() => setMenuFor(null)}
+                  />
+                )}
               </div>
             </li>
           );
         })}
+        <PendingMessages pending={pending} />
       </ol>
     </div>
+  );
+}
+
+const NONE: readonly ChatHeld[] = [];
+
+function MoreIcon() {
+  return (
+    <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+      <path
+        fill="currentColor"
+        d="M3 6.6a1.4 1.4 0 1 1 0 2.8 1.4 1.4 0 0 1 0-2.8zm5 0a1.4 1.4 0 1 1 0 2.8 1.4 1.4 0 0 1 0-2.8zm5 0a1.4 1.4 0 1 1 0 2.8 1.4 1.4 0 0 1 0-2.8z"
+      />
+    </svg>
   );
 }
 

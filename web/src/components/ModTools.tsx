@@ -9,6 +9,7 @@ export interface MessageModeration {
   pinnedId: string | null;
   timeout: (user: ChatUser) => Promise<unknown>;
   ban: (user: ChatUser, options: { kick: boolean }) => Promise<unknown>;
+  shadowBan: (user: ChatUser) => Promise<unknown>;
   purge: (user: ChatUser) => Promise<unknown>;
   pin: (message: ChatMessage) => Promise<unknown>;
 }
@@ -16,7 +17,7 @@ export interface MessageModeration {
 /** The moderator's timeout: 10 minutes. */
 export const TIMEOUT_SECONDS = 600;
 
-type Destructive = 'timeout' | 'ban' | 'kick' | 'purge';
+type Destructive = 'timeout' | 'ban' | 'kick' | 'shadow' | 'purge';
 
 const ACTIONS: Record<
   Destructive,
@@ -37,6 +38,13 @@ const ACTIONS: Record<
     confirm: 'Ban and remove',
     question: (name) => `Ban ${name} and close their connection to this room?`,
   },
+  shadow: {
+    label: 'Shadow ban',
+    confirm: 'Shadow ban',
+    question: (name) =>
+      `Shadow-ban ${name}? They can go on writing, but only they and the moderators ` +
+      'will see their new messages.',
+  },
   purge: {
     label: 'Purge',
     confirm: 'Purge',
@@ -44,7 +52,7 @@ const ACTIONS: Record<
   },
 };
 
-const ORDER: readonly Destructive[] = ['timeout', 'ban', 'kick', 'purge'];
+const ORDER: readonly Destructive[] = ['timeout', 'ban', 'kick', 'shadow', 'purge'];
 
 interface Props {
   id: string;
@@ -54,8 +62,8 @@ interface Props {
 }
 
 /**
- * A moderator's tools for one message: timeout, ban, ban and remove, purge (each confirmed
- * inline first) and pin. Shown under the message when its "Moderate" button is pressed.
+ * A moderator's tools for one message: timeout, ban, ban and remove, shadow ban, purge (each
+ * confirmed inline first) and pin. Shown under the message when its "Moderate" button is pressed.
  */
 export function ModTools({ id, message, moderation, onDone }: Props) {
   const [confirming, setConfirming] = useState<Destructive | null>(null);
@@ -85,6 +93,8 @@ export function ModTools({ id, message, moderation, onDone }: Props) {
         return run(() => moderation.ban(user, { kick: false }));
       case 'kick':
         return run(() => moderation.ban(user, { kick: true }));
+      case 'shadow':
+        return run(() => moderation.shadowBan(user));
       case 'purge':
         return run(() => moderation.purge(user));
     }

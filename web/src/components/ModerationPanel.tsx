@@ -1,12 +1,8 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import type {
-  ChatBan,
-  ChatModAction,
-  ChatModLogPage,
-  ChatRoomSettings,
-  RoomMode,
-} from '../chat/types';
-import { formatCountdown, formatSeconds, formatTime, isoTime } from './format';
+import type { ChatBan, ChatModLogPage, ChatRoomSettings } from '../chat/types';
+import { formatCountdown } from './format';
+import { ModLog } from './ModLog';
+import { RoomModes, settingsSummary } from './RoomModes';
 import { useNow } from './useNow';
 
 interface Props {
@@ -23,16 +19,6 @@ interface Props {
   getBans: () => Promise<ChatBan[]>;
   getModLog: (before?: number) => Promise<ChatModLogPage>;
 }
-
-const SLOW_CHOICES: readonly number[] = [0, 10, 30, 60];
-
-const MODES: readonly { mode: RoomMode; label: string }[] = [
-  { mode: 'open', label: 'Open' },
-  { mode: 'moderators_only', label: 'Moderators only' },
-  { mode: 'reactions_only', label: 'Reactions only' },
-];
-
-const when = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' });
 
 /**
  * The moderators' panel: the room's modes (shown as they are and changed at once), an
@@ -92,99 +78,6 @@ function ModerationBody(props: Props) {
       />
       <ModLog names={props.names} version={props.version} getModLog={props.getModLog} />
     </>
-  );
-}
-
-// -- room modes -------------------------------------------------------------------------
-
-function settingsSummary(settings: ChatRoomSettings): string {
-  const parts = [MODES.find((m) => m.mode === settings.mode)?.label ?? 'Open'];
-  parts.push(
-    settings.slowMode > 0 ? `slow mode ${formatSeconds(settings.slowMode)}` : 'no slow mode',
-  );
-  if (settings.uniqueChat) parts.push('unique chat');
-  if (settings.maxMessageChars > 0) parts.push(`at most ${settings.maxMessageChars} characters`);
-  return parts.join(' · ');
-}
-
-interface ModesProps {
-  settings: ChatRoomSettings;
-  disabled: boolean;
-  onSetMode: Props['onSetMode'];
-}
-
-function RoomModes({ settings, disabled, onSetMode }: ModesProps) {
-  const [busy, setBusy] = useState(false);
-  const off = disabled || busy;
-  // A value set elsewhere (another client, the API) is shown as a choice of its own.
-  const slowChoices = SLOW_CHOICES.includes(settings.slowMode)
-    ? SLOW_CHOICES
-    : [...SLOW_CHOICES, settings.slowMode];
-
-  async function change(changes: Partial<ChatRoomSettings>) {
-    setBusy(true);
-    try {
-      await onSetMode(changes);
-    } catch {
-      // shown as a notice by the chat controller; the controls show the room's settings
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  return (
-    <div className="mod-section" data-testid="room-modes">
-      <p
-        className="mod-summary"
-        data-testid="room-settings"
-        data-slow-mode={settings.slowMode}
-        data-unique-chat={settings.uniqueChat ? 'true' : 'false'}
-        data-mode={settings.mode}
-        aria-live="polite"
-      >
-        {settingsSummary(settings)}
-      </p>
-      <fieldset className="choices" disabled={off}>
-        <legend>Slow mode</legend>
-        {slowChoices.map((seconds) => (
-          <label key={seconds} className={settings.slowMode === seconds ? 'on' : ''}>
-            <input
-              type="radio"
-              name="slow-mode"
-              checked={settings.slowMode === seconds}
-              onChange={() => void change({ slowMode: seconds })}
-              data-testid={`slow-mode-${seconds}`}
-            />
-            {seconds === 0 ? 'Off' : formatSeconds(seconds)}
-          </label>
-        ))}
-      </fieldset>
-      <fieldset className="choices" disabled={off}>
-        <legend>Who may write</legend>
-        {MODES.map(({ mode, label }) => (
-          <label key={mode} className={settings.mode === mode ? 'on' : ''}>
-            <input
-              type="radio"
-              name="room-mode"
-              checked={settings.mode === mode}
-              onChange={() => void change({ mode })}
-              data-testid={`room-mode-${mode}`}
-            />
-            {label}
-          </label>
-        ))}
-      </fieldset>
-      <label className="check">
-        <input
-          type="checkbox"
-          checked={settings.uniqueChat}
-          disabled={off}
-          onChange={(e) => void change({ uniqueChat: e.target.checked })}
-          data-testid="unique-chat"
-        />
-        Unique chat (viewers cannot repeat a recent message)
-      </label>
-    </div>
   );
 }
 
@@ -315,6 +208,14 @@ interface BanRowProps {
   onUnban: (userId: string) => Promise<unknown>;
 }
 
+/** What a ban in force does, as the bans list says it. */
+function banText(ban: ChatBan, ended: boolean, now: number): string {
+  const what = ban.shadow ? 'shadow-banned' : ban.until === null ? 'banned' : 'timed out';
+  if (ban.until === null) return `${what} until lifted`;
+  if (ended) return ban.shadow ? 'shadow ban over' : 'timeout over';
+  return `${what}, ${formatCountdown(ban.until - now)} left`;
+}
+
 function BanRow({ ban, name, disabled, onUnban }: BanRowProps) {
   const now = useNow(ban.until);
   const [busy, setBusy] = useState(false);
@@ -332,15 +233,16 @@ function BanRow({ ban, name, disabled, onUnban }: BanRowProps) {
   }
 
   return (
-    <li className="mod-item" data-testid="ban" data-user-id={ban.userId}>
+    <li
+      className="mod-item"
+      data-testid="ban"
+      data-user-id={ban.userId}
+      data-shadow={ban.shadow ? 'true' : 'false'}
+    >
       <span className="mod-item-main">
         <strong>{name}</strong>{' '}
         <span className="muted">
-          {ban.until === null
-            ? 'banned until lifted'
-            : ended
-              ? 'timeout over'
-              : `timed out, ${formatCountdown(ban.until - now)} left`}
+          {banText(ban, ended, now)}
         </span>
         {ban.reason && <span className="muted small"> — {ban.reason}</span>}
       </span>
@@ -357,169 +259,5 @@ function BanRow({ ban, name, disabled, onUnban }: BanRowProps) {
         </button>
       )}
     </li>
-  );
-}
-
-// -- moderation log ------------------------------------------------------------------------
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-function num(value: unknown): number | null {
-  return typeof value === 'number' && Number.isFinite(value) ? value : null;
-}
-
-/** One log entry as a sentence (the actor is shown apart). */
-export function describeAction(entry: ChatModAction, names: ReadonlyMap<string, string>): string {
-  const target = entry.targetUserId ? (names.get(entry.targetUserId) ?? entry.targetUserId) : '';
-  const d = entry.details;
-  const kick = d.kick === true ? ' and removed them' : '';
-  switch (entry.action) {
-    case 'ban':
-      return `banned ${target}${kick}`;
-    case 'timeout': {
-      const until = num(d.until);
-      const span =
-        until === null ? '' : ` for ${formatSeconds(Math.round((until - entry.ts) / 1000))}`;
-      return `timed out ${target}${span}${kick}`;
-    }
-    case 'unban':
-      return `lifted the ban on ${target}`;
-    case 'purge': {
-      const count = num(d.count);
-      return `purged ${count === null ? 'the messages' : plural(count, 'message')} of ${target}`;
-    }
-    case 'room_mode': {
-      const changes: string[] = [];
-      const slow = num(d.slowMode);
-      if (slow !== null) {
-        changes.push(slow > 0 ? `slow mode ${formatSeconds(slow)}` : 'slow mode off');
-      }
-      if (typeof d.uniqueChat === 'boolean') {
-        changes.push(`unique chat ${d.uniqueChat ? 'on' : 'off'}`);
-      }
-      const max = num(d.maxMessageChars);
-      if (max !== null) {
-        changes.push(max > 0 ? `at most ${max} characters` : 'the server’s length limit');
-      }
-      if (typeof d.mode === 'string') {
-        changes.push(MODES.find((m) => m.mode === d.mode)?.label.toLowerCase() ?? d.mode);
-      }
-      return `set ${changes.join(', ') || 'the room modes'}`;
-    }
-    case 'pin':
-      return typeof d.text === 'string'
-        ? `pinned an announcement: “${d.text}”`
-        : 'pinned a message';
-    case 'unpin':
-      return 'removed the pin';
-    default:
-      return entry.action;
-  }
-}
-
-interface LogProps {
-  names: ReadonlyMap<string, string>;
-  version: number;
-  getModLog: (before?: number) => Promise<ChatModLogPage>;
-}
-
-function ModLog({ names, version, getModLog }: LogProps) {
-  const [open, setOpen] = useState(false);
-  const [entries, setEntries] = useState<ChatModAction[] | null>(null);
-  const [hasMore, setHasMore] = useState(false);
-  const [loading, setLoading] = useState(false);
-  const [reload, setReload] = useState(0);
-
-  // The newest page: when opened, after this client's actions, and on request.
-  useEffect(() => {
-    if (!open) return;
-    let current = true;
-    getModLog().then(
-      (page) => {
-        if (!current) return;
-        setEntries([...page.entries]);
-        setHasMore(page.hasMore);
-      },
-      () => undefined,
-    );
-    return () => {
-      current = false;
-    };
-  }, [open, version, reload, getModLog]);
-
-  async function older() {
-    const last = entries?.[entries.length - 1];
-    if (!last || loading) return;
-    setLoading(true);
-    try {
-      const page = await getModLog(last.id);
-      setEntries((list) => {
-        const held = new Set((list ?? []).map((e) => e.id));
-        return [...(list ?? []), ...page.entries.filter((e) => !held.has(e.id))];
-      });
-      setHasMore(page.hasMore);
-    } catch {
-      // shown as a notice
-    } finally {
-      setLoading(false);
-    }
-  }
-
-  return (
-    <details
-      className="mod-section"
-      onToggle={(e) => setOpen(e.currentTarget.open)}
-      data-testid="mod-log"
-    >
-      <summary>Moderation log</summary>
-      {entries === null ? (
-        <p className="muted small">Loading…</p>
-      ) : entries.length === 0 ? (
-        <p className="muted small" data-testid="mod-log-empty">
-          Nothing yet.
-        </p>
-      ) : (
-        <ol className="mod-list">
-          {entries.map((entry) => (
-            <li
-              key={entry.id}
-              className="mod-item log"
-              data-testid="mod-log-entry"
-              data-action={entry.action}
-              data-id={entry.id}
-            >
-              <time dateTime={isoTime(entry.ts)} className="muted small">
-                {formatTime(when, entry.ts)}
-              </time>{' '}
-              <strong>{entry.by.username}</strong> {describeAction(entry, names)}
-              {entry.reason && <span className="muted"> — {entry.reason}</span>}
-            </li>
-          ))}
-        </ol>
-      )}
-      <div className="mod-log-actions">
-        {hasMore && (
-          <button
-            type="button"
-            className="link-button small"
-            onClick={() => void older()}
-            disabled={loading}
-            data-testid="mod-log-older"
-          >
-            {loading ? 'Loading…' : 'Older'}
-          </button>
-        )}
-        <button
-          type="button"
-          className="link-button small"
-          onClick={() => setReload((n) => n + 1)}
-          data-testid="mod-log-refresh"
-        >
-          Refresh
-        </button>
-      </div>
-    </details>
   );
 }

@@ -37,6 +37,8 @@ export function mayWrite(props: {
  * Where a user writes: the composer, or, when the user may not write, a notice saying why
  * and until when (removed by a moderator, timed out or banned, moderators-only or
  * reactions-only mode); in slow mode a hint and, after a message, a countdown to the next;
+ * in hold mode or with a chat delay a hint that others see the messages later (the messages
+ * themselves wait in the list as pending: PendingMessages);
  * while a reply is being written, the "Replying to" bar above the composer.
  */
 export function WriteArea(props: Props) {
@@ -74,6 +76,7 @@ export function WriteArea(props: Props) {
       maxLength={maxLength}
       onSend={onSend}
       modeStatus={exempt ? modeStatus(settings) : null}
+      holdHint={exempt ? null : holdHint(settings)}
       replyingTo={replyingTo}
       onCancelReply={onCancelReply}
     />
@@ -87,8 +90,19 @@ function modeStatus(settings: ChatRoomSettings): string | null {
   if (settings.mode === 'reactions_only') parts.push('viewers can only react');
   if (settings.slowMode > 0) parts.push(`slow mode ${formatSeconds(settings.slowMode)}`);
   if (settings.uniqueChat) parts.push('unique chat');
+  if (settings.hold) parts.push('hold mode');
+  if (settings.delay > 0) parts.push(`chat delay ${formatSeconds(settings.delay)}`);
   if (parts.length === 0) return null;
   return `For viewers: ${parts.join(' · ')} (moderators are exempt).`;
+}
+
+/** What hold mode and the chat delay do to this viewer's messages; null: neither is on. */
+function holdHint(settings: ChatRoomSettings): string | null {
+  if (settings.hold) return 'Hold mode: a moderator reviews each message before others see it.';
+  if (settings.delay > 0) {
+    return `Chat delay: others see your messages ${formatSeconds(settings.delay)} later.`;
+  }
+  return null;
 }
 
 interface SlowProps {
@@ -98,13 +112,14 @@ interface SlowProps {
   heldUntil: number | null;
   maxLength: number;
   modeStatus: string | null;
+  holdHint: string | null;
   onSend: (text: string) => Promise<unknown>;
   replyingTo: ChatMessage | null;
   onCancelReply: () => void;
 }
 
 function SlowComposer(props: SlowProps) {
-  const { connected, slowMode, heldUntil, maxLength, modeStatus, onSend } = props;
+  const { connected, slowMode, heldUntil, maxLength, modeStatus, holdHint, onSend } = props;
   const { replyingTo, onCancelReply } = props;
   const now = useNow(heldUntil);
   const left = heldUntil === null ? 0 : heldUntil - now;
@@ -119,6 +134,11 @@ function SlowComposer(props: SlowProps) {
               You can write again in {formatCountdown(left)}
             </span>
           )}
+        </p>
+      )}
+      {holdHint && (
+        <p className="write-hint" data-testid="hold-hint">
+          {holdHint}
         </p>
       )}
       {modeStatus && (
