@@ -185,12 +185,14 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
               <ReviewPanel queues={queues} disabled={!connected} />
             </PanelBoundary>
           )}
-          <MutedList
-            mutes={snapshot.mutes}
-            names={names}
-            disabled={!connected}
-            onUnmute={chat.unmute}
-          />
+          <PanelBoundary name="muted users">
+            <MutedList
+              mutes={snapshot.mutes}
+              names={names}
+              disabled={!connected}
+              onUnmute={chat.unmute}
+            />
+          </PanelBoundary>
           {canModerate && (
             <PanelBoundary name="moderation tools">
               <ModerationPanel
