@@ -15,8 +15,10 @@ import {
   browserSuite,
   join,
   messageWith,
+  rawSession,
   roomName,
   send,
+  waitConnected,
   waitSettings,
   waitTexts,
 } from './helpers.mjs';
@@ -110,6 +112,10 @@ describe('reports and the review queue', { timeout: 10 * TIMEOUT }, () => {
     assert.deepEqual(await item.getByTestId('report-reasons').locator('li').allTextContents(), [
       'spam',
     ]);
+    // The queue is the server's: a moderator joining (here: reloading) gets it.
+    await moe.page.reload();
+    await waitConnected(moe.page);
+    await moe.page.waitForSelector('[data-testid="report-item"][data-count="1"]');
     // A message is reported once: the menu says so.
     const reported = messageWith(tia.page, 'buy cheap followers');
     await reported.getByTestId('message-menu-toggle').click();
@@ -177,6 +183,10 @@ describe('reports and the review queue', { timeout: 10 * TIMEOUT }, () => {
     assert.equal(await held.getByTestId('held-reason').textContent(), 'hold mode');
     assert.equal(await messageWith(moe.page, 'may I say this?').count(), 0);
     assert.equal(await messageWith(tia.page, 'may I say this?').count(), 0);
+    // The queue is the server's: a moderator joining (here: reloading) gets it.
+    await moe.page.reload();
+    await waitConnected(moe.page);
+    await held.waitFor();
 
     // Approved: it enters the room for everyone, Val's pending copy goes.
     await held.getByTestId('held-approve').click();
@@ -214,6 +224,42 @@ describe('reports and the review queue', { timeout: 10 * TIMEOUT }, () => {
     await moe.page.locator('[data-testid="mod-log-entry"][data-action="review_reject"]').waitFor();
     await moe.page.locator('[data-testid="mod-log-entry"][data-action="review_approve"]').waitFor();
     for (const u of [moe, val, tia]) assert.deepEqual(u.problems, [], u.label);
+  });
+
+  test('the word filter holds a message for review until a moderator decides', async () => {
+    const { room, moe, people } = await roomWith('filter', ['Val']);
+    const [val] = people;
+    // An admin adds a `hold` entry behind the demo's back (the demo has no filter tools).
+    const ada = await user('ada');
+    const admin = await rawSession(ada.page, {
+      room,
+      sub: 'ada-admin',
+      username: 'Ada',
+      role: 'admin',
+    });
+    await admin.request({ type: 'filter_add', pattern: 'giveaway', action: 'hold' });
+
+    await send(val.page, 'just chatting');
+    const pending = await sendHeld(val.page, 'free giveaway here');
+    assert.equal(await pending.getAttribute('data-reason'), 'filter');
+    assert.equal(await pending.getAttribute('data-state'), 'review');
+    const held = heldWith(moe.page, 'free giveaway here');
+    await held.waitFor();
+    assert.equal(await held.getAttribute('data-reason'), 'filter');
+    assert.equal(await held.getByTestId('held-reason').textContent(), 'word filter');
+
+    // Rejected without a reason: the notice says so plainly.
+    await held.getByTestId('held-reject').click();
+    await held.getByTestId('held-reject-confirm').click();
+    await pending.waitFor({ state: 'detached' });
+    await val.page
+      .getByTestId('notice-text')
+      .getByText('Your message “free giveaway here” was rejected by a moderator.', { exact: true })
+      .waitFor();
+    await send(moe.page, 'moving on');
+    await waitTexts(val.page, ['just chatting', 'moving on']);
+    await moe.page.getByTestId('held-empty').waitFor();
+    for (const u of [moe, val]) assert.deepEqual(u.problems, [], u.label);
   });
 
   test('chat delay: the others see a viewer message its seconds later', async () => {
