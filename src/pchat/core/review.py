@@ -35,8 +35,8 @@ from pchat.protocol.models import Message, User
 from pchat.protocol.moderation import Held, ModAction
 from pchat.storage.base import AppendResult, ModerationStore, ReviewStore, StoreUnavailable
 
-from .audience import Audience
 from .clock import now_ms
+from .node import Node
 from .permissions import is_staff
 from .session import Handler, Session
 from .stream import as_seen_by
@@ -61,12 +61,13 @@ class Review:
         *,
         store: ReviewStore,
         log_store: ModerationStore,
-        audience: Audience,
+        node: Node,
         publish: Callable[[str, Message], Awaitable[None]],
     ) -> None:
         self._store = store
         self._log_store = log_store
-        self._audience = audience
+        #: Pushes for the room's moderators (review_add/remove) or the sender (rejected).
+        self._node = node
         #: Publishes a message that entered the stream, as a send does.
         self._publish = publish
         #: Delayed items accepted on this node, released by a timer at their time.
@@ -90,7 +91,7 @@ class Review:
         if isinstance(item, Message):
             return {"message": as_seen_by(item, held.user).to_wire(), "duplicate": True}
         if result.created:
-            await self._audience.to_staff(
+            await self._node.to_staff(
                 room_id, push_frame("review_add", {"item": item.to_wire()})
             )
             if item.release_at is not None:
@@ -151,7 +152,7 @@ class Review:
             ),
         )
         rejected = push_frame("message_rejected", {"id": held_id, "reason": reason})
-        await self._audience.to_user(room_id, held.user.id, rejected)
+        await self._node.to_user(room_id, held.user.id, rejected)
         await self._removed(room_id, held_id, "rejected", user)
         return {}
 
@@ -222,7 +223,7 @@ class Review:
 
     async def _removed(self, room_id: str, held_id: str, outcome: str, by: User | None) -> None:
         body = {"id": held_id, "outcome": outcome, "by": by.to_wire() if by else None}
-        await self._audience.to_staff(room_id, push_frame("review_remove", body))
+        await self._node.to_staff(room_id, push_frame("review_remove", body))
 
     async def _log(self, room_id: str, action: ModAction) -> None:
         await self._log_store.log_action(room_id, action)

@@ -138,7 +138,7 @@ class ChatService:
             hold=lambda room_id, held: self.review.hold(room_id, held),
         )
         self.review = Review(
-            store=store, log_store=store, audience=self.audience, publish=messages.publish
+            store=store, log_store=store, node=self.node, publish=messages.publish
         )
         reactions = Reactions(
             settings, node=self.node, live=self.live, limiter=limiter, guard=guard
