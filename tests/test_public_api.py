@@ -22,6 +22,7 @@ MODULES = [
     "pchat.protocol.wsframe",
     "pchat.protocol.wordfilter",
     "pchat.protocol.moderation",
+    "pchat.protocol.signing",
     "pchat.sdk",
     "pchat.storage.base",
     "pchat.storage.store_sqlite",
