@@ -26,8 +26,9 @@ each other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -121,6 +122,17 @@ def split_user_body(body: bytes) -> tuple[str, bytes]:
     return body[:end].decode(), body[end + 1 :]
 
 
+class _Hold:
+    """The sink of a hold (:meth:`Node.opened`): it stays among the room's joining sinks,
+    which keep what is published meanwhile; nothing is written."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
 def _plain_message(room_id: str, seq: int | None, body: bytes) -> Payload:
     return split_message_body(body)[1]
 
@@ -147,6 +159,8 @@ class Node:
             Push.MUTES: _nobody,
         }
         self._closed_hooks: list[RoomClosed] = []
+        #: Rooms held open by :meth:`opened` (no connection): how many holds each.
+        self._holds: dict[str, int] = {}
         #: Called with a connection whose unsent output passed the limit.
         self.on_slow: Callable[[Sink], None] = lambda sink: None
 
@@ -184,8 +198,33 @@ class Node:
         return list(self._rooms)
 
     def sizes(self) -> dict[str, int]:
-        """The connection count of each open room."""
-        return {room_id: len(room) for room_id, room in self._rooms.items()}
+        """The connection count of each open room (holds of :meth:`opened` not counted)."""
+        holds = self._holds
+        return {room_id: len(room) - holds.get(room_id, 0) for room_id, room in self._rooms.items()}
+
+    @contextlib.asynccontextmanager
+    async def opened(self, room_id: str) -> AsyncIterator[Room]:
+        """The room, held open here while the block runs, for a caller that is not a
+        connection (the operator's server API acts in rooms no client of this node is in).
+
+        Open means what it means for a connection: subscribed, so what the features hold of
+        the room is kept current by its publications; when the last holder and connection
+        leave, the room closes and the features forget it (:meth:`on_room_closed`), so a
+        room touched once leaves nothing behind. A hold is not a connection: it counts in
+        no :meth:`sizes` (online counts) and gets no pushes.
+        """
+        hold = _Hold()
+        room = await self.join(room_id, hold)
+        self._holds[room_id] = self._holds.get(room_id, 0) + 1
+        try:
+            yield room
+        finally:
+            left = self._holds[room_id] - 1
+            if left:
+                self._holds[room_id] = left
+            else:
+                del self._holds[room_id]
+            await self.leave(room_id, hold)
 
     async def join(self, room_id: str, sink: Sink) -> Room:
         """Open the room if needed and start buffering its pushes for ``sink`` (it goes

@@ -30,6 +30,7 @@ __all__ = [
     "REQUEST_FIELDS",
     "FrameError",
     "Request",
+    "check_fields",
     "decode_client_frame",
     "decode_server_frame",
     "dumps",
@@ -224,6 +225,13 @@ def decode_client_frame(data: str | bytes) -> Request:
     if request_id is None:
         raise FrameError(ErrorCode.MISSING_FIELD, "request has no id")
     return Request(ftype, request_id, _fields(obj, spec, ftype, "", request_id))
+
+
+def check_fields(ftype: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a ``ftype`` request found in ``obj``, checked as a client frame's are
+    (:data:`REQUEST_FIELDS`; unknown ones dropped): for requests that arrive by other means
+    than a frame (the server API), so that they are refused with the same codes."""
+    return _fields(obj, REQUEST_FIELDS[ftype], ftype, "", 0)
 
 
 def _fields(

@@ -20,6 +20,8 @@ from pchat.storage.keys_sqlite import SQLiteKeyStore
 from pchat.storage.private_files import private_dir
 from pchat.storage.store_sqlite import SQLiteStore
 
+from .admin import AdminContext, add_admin_routes
+from .admin.actor import Actor
 from .appkeys import SERVICE_KEY, SETTINGS_KEY
 from .config import Settings
 from .edge import TrustedProxies, guard_websocket, handler_args, raise_open_files_limit
@@ -85,14 +87,12 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     broker = make_broker(settings) if broker is None else broker
     service = ChatService(settings.core(), store=store, broker=broker, verifier=signer)
     proxies = TrustedProxies(settings.trusted_proxies)
-    tokens = TokenService(
-        signer,
-        ApiKeyGate(
-            ApiKeyAuthenticator(keys),
-            FailureLimiter(settings.auth_failures_max, settings.auth_failures_window),
-        ),
-        proxies,
+    # One gate for the token service and the server API: failures count against one budget.
+    gate = ApiKeyGate(
+        ApiKeyAuthenticator(keys),
+        FailureLimiter(settings.auth_failures_max, settings.auth_failures_window),
     )
+    tokens = TokenService(signer, gate, proxies)
 
     app = web.Application(client_max_size=64 * 1024, handler_args=handler_args(settings))
     app[SERVICE_KEY] = service
@@ -102,6 +102,18 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     app.router.add_get("/public-chat/ws", guard_websocket(websocket_handler, settings, proxies))
     app.router.add_get("/healthz", health_handler)
     app.router.add_get("/readyz", ready_handler)
+    add_admin_routes(
+        app,
+        AdminContext(
+            settings=settings,
+            service=service,
+            actor=Actor(service),
+            keys=keys,
+            signer=signer,
+            gate=gate,
+            proxies=proxies,
+        ),
+    )
     if settings.demo_token_endpoint:
         app.router.add_get("/demo/token", DemoTokens(signer).handle)
     static = settings.static_dir or STATIC_DIR
