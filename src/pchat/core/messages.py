@@ -5,7 +5,9 @@ A message is stored first — the store gives it the room's next stream position
 event too: soft, the text removed, ``message_delete`` to the room. A message the write
 guard holds (for review, or by the chat delay) goes to the review queue instead
 (:mod:`~pchat.core.review`), which publishes it with :meth:`Messages.publish` once
-approved or released.
+approved or released. An operator's pre-send hook (:mod:`~pchat.core.presend`) sees each
+message after the guard and the rate limits, before it is held or stored, and may reject
+or rewrite it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .clock import new_id, now_ms
 from .limits import Limiter
 from .node import Node
 from .permissions import is_staff
+from .presend import Draft, Presend
 from .ratelimit import BucketMap
 from .session import Handler, OpenDoor, Session, WriteGuard
 from .settings import CoreSettings
@@ -53,6 +56,7 @@ class Messages:
         present: Callable[[str, str], str | None] = lambda room_id, name: None,
         view_of: Callable[[User], View | None] = lambda user: None,
         hold: Callable[[str, Held], Awaitable[dict[str, Any]]] | None = None,
+        presend: Presend | None = None,
     ) -> None:
         self._settings = settings
         self._guard = guard or OpenDoor()
@@ -65,6 +69,8 @@ class Messages:
         self._view_of = view_of
         #: Stores a message the guard holds and answers its ``send``.
         self._hold = hold
+        #: The operator's pre-send hook, or None.
+        self._presend = presend
         self._people_cache: dict[str, tuple[float, dict[str, str]]] = {}
         node.on_room_closed(self._forget)
         self._node = node
@@ -85,6 +91,8 @@ class Messages:
         reply_to = args.get("reply_to")
         if reply_to is not None and await self._store.get_message(room_id, reply_to) is None:
             raise request_error(ErrorCode.NOT_FOUND, "no such message to reply to")
+        if self._presend is not None and self._presend.applies(session):
+            text = await self._presend.screen(Draft(room_id, user, text, cid, reply_to))
         mentions = await self._mentions(room_id, text, user) if "@" in text else ()
         if verdict.hold is not None:
             if self._hold is None:

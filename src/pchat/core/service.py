@@ -44,6 +44,7 @@ from .messages import Messages
 from .moderation import Moderation
 from .node import Node
 from .polls import PollService
+from .presend import Presend, PresendHook
 from .reactions import Reactions
 from .reports import Reports
 from .review import Review
@@ -82,6 +83,7 @@ class ChatService:
         store: MessageStore,
         broker: Broker,
         verifier: Verifier,
+        presend_hook: PresendHook | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -136,6 +138,14 @@ class ChatService:
             view_of=self.audience.view_of,
             # The review queue publishes through Messages, which holds through it.
             hold=lambda room_id, held: self.review.hold(room_id, held),
+            presend=None
+            if presend_hook is None
+            else Presend(
+                presend_hook,
+                timeout_ms=settings.presend_hook_timeout_ms,
+                on_failure=settings.presend_hook_on_failure,
+                max_chars=settings.max_message_chars,
+            ),
         )
         self.review = Review(
             store=store, log_store=store, node=self.node, publish=messages.publish

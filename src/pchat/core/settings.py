@@ -52,6 +52,13 @@ class CoreSettings:
     #: decides (0: reports never hide; the staff's messages are never hidden).
     reports_to_hide: int = 3
 
+    # The pre-send hook (core/presend.py; its endpoint is the server's presend_hook_url).
+    #: Milliseconds the hook has to answer, connecting included; then the policy decides.
+    presend_hook_timeout_ms: int = 500
+    #: When the hook fails or times out: ``publish`` the message as it is, or ``reject``
+    #: the send (``120``, temporary).
+    presend_hook_on_failure: str = "publish"
+
     # Connections.
     #: Seconds a new connection has to send ``connect`` (else close 4505).
     connect_timeout: float = 10.0

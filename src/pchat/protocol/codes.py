@@ -86,6 +86,8 @@ class ErrorCode(IntEnum):
     DUPLICATE_MESSAGE = 124
     #: The message contains a word of the room's or the server's blocklist.
     BLOCKED_WORD = 125
+    #: The operator's pre-send check rejected the message; the error's message is its reason.
+    REJECTED = 126
 
     #: Not a JWT.
     TOKEN_MALFORMED = 200

@@ -26,6 +26,7 @@ from .appkeys import SERVICE_KEY, SETTINGS_KEY
 from .config import Settings
 from .edge import TrustedProxies, guard_websocket, handler_args, raise_open_files_limit
 from .http import DemoTokens, TokenService, health_handler, ready_handler
+from .presend_hook import presend_hook_from
 from .runner import serve
 from .workers import run_workers
 from .ws import websocket_handler
@@ -85,7 +86,10 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     )
     store = make_store(settings)
     broker = make_broker(settings) if broker is None else broker
-    service = ChatService(settings.core(), store=store, broker=broker, verifier=signer)
+    presend_hook = presend_hook_from(settings)
+    service = ChatService(
+        settings.core(), store=store, broker=broker, verifier=signer, presend_hook=presend_hook
+    )
     proxies = TrustedProxies(settings.trusted_proxies)
     # One gate for the token service and the server API: failures count against one budget.
     gate = ApiKeyGate(
@@ -135,6 +139,8 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
         await broker.open()
+        if presend_hook is not None:
+            await presend_hook.open()
         await service.start()
         reloader = asyncio.get_running_loop().create_task(reload_keys())
         yield
@@ -142,6 +148,8 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
         with contextlib.suppress(asyncio.CancelledError):
             await reloader
         await service.stop()
+        if presend_hook is not None:
+            await presend_hook.close()
         await broker.close()
         await store.close()
 

@@ -59,6 +59,15 @@ class Settings(CoreSettings):
     #: Browser origins allowed to open the WebSocket (exact match); empty: any.
     allowed_origins: tuple[str, ...] = ()
 
+    # The pre-send hook (server/presend_hook.py; its timeout and policy: CoreSettings).
+    #: An operator's URL that sees every message before it is published and allows,
+    #: rejects or rewrites it (docs/server-api.md); None: no hook.
+    presend_hook_url: str | None = None
+    #: The secret its requests are signed with (``pchat-signature``); required with the URL.
+    presend_hook_secret: str | None = field(default=None, repr=False)
+    #: Connections to the hook kept open at most (more concurrent checks wait for one).
+    presend_hook_connections: int = 100
+
     # The chat core's limits, rates and periods: see CoreSettings (inherited).
 
     # Liveness and sockets.
