@@ -223,6 +223,14 @@ class StreamStore(Protocol):
     async def room(self, room_id: str) -> RoomInfo:
         """The room's stream, created (with a new random epoch) on first use."""
 
+    async def find_room(self, room_id: str) -> RoomInfo | None:
+        """The room's stream if it was ever used; None otherwise (unlike :meth:`room`, this
+        creates nothing)."""
+
+    async def messages_since(self, room_id: str, ts: int) -> int:
+        """How many of the room's messages were sent at ``ts`` (ms) or later, deleted ones
+        included (the room's message rate, from the ``(room, ts)`` index)."""
+
     async def append_message(
         self,
         room_id: str,
@@ -544,6 +552,11 @@ class Presence(Protocol):
         """Report this node's connection count for the room (0: none left); return the
         room-wide count. While the other nodes cannot be reached, an estimate from the last
         known total and this node's change."""
+
+    async def rooms_online(self) -> dict[str, int]:
+        """Every room with a connection on a live node, and its room-wide count (the sums
+        :meth:`set_presence` answers). While the other nodes cannot be reached, what this
+        node knows: the last totals of the rooms it serves."""
 
 
 class RateLimits(Protocol):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +23,13 @@ from .hub_local import (
     OP_PRESENCE,
     OP_PRESENCE_REPLY,
     OP_PUB,
+    OP_ROOMS,
+    OP_ROOMS_REPLY,
     OP_SUB,
     OP_UNSUB,
     PRESENCE,
     PRESENCE_REPLY,
+    REQUEST_ID,
     frame,
     parse_pub,
     pub_body,
@@ -50,6 +54,7 @@ class LocalBroker:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[int]] = {}
+        self._pending_rooms: dict[int, asyncio.Future[dict[str, int]]] = {}
         self._next_id = 0
 
     async def open(self) -> None:
@@ -87,6 +92,11 @@ class LocalBroker:
                     fut = self._pending.pop(rid, None)
                     if fut is not None and not fut.done():
                         fut.set_result(total)
+                elif op == OP_ROOMS_REPLY:
+                    (rid,) = REQUEST_ID.unpack_from(body)
+                    rooms = self._pending_rooms.pop(rid, None)
+                    if rooms is not None and not rooms.done():
+                        rooms.set_result(json.loads(body[REQUEST_ID.size :]))
         except (asyncio.IncompleteReadError, ConnectionError):
             log.error("lost the connection to the worker hub")
 
@@ -130,3 +140,15 @@ class LocalBroker:
         except TimeoutError:
             self._pending.pop(rid, None)
             return node_count
+
+    async def rooms_online(self) -> dict[str, int]:
+        self._next_id += 1
+        rid = self._next_id
+        fut: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
+        self._pending_rooms[rid] = fut
+        self._send(OP_ROOMS, REQUEST_ID.pack(rid))
+        try:
+            return await asyncio.wait_for(fut, 2.0)
+        except TimeoutError:
+            self._pending_rooms.pop(rid, None)
+            return {}

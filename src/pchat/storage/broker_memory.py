@@ -18,6 +18,7 @@ class MemoryBroker:
 
     def __init__(self) -> None:
         self._handlers: dict[str, BrokerHandler] = {}
+        self._presence: dict[str, int] = {}
 
     async def open(self) -> None:
         pass
@@ -46,7 +47,14 @@ class MemoryBroker:
         return None
 
     async def set_presence(self, room_id: str, node_count: int) -> int:
+        if node_count > 0:
+            self._presence[room_id] = node_count
+        else:
+            self._presence.pop(room_id, None)
         return node_count
+
+    async def rooms_online(self) -> dict[str, int]:
+        return dict(self._presence)
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """Never called: nothing is between the publisher and the handler."""

@@ -37,7 +37,9 @@ else is missing from the store.
 Presence. Each node writes its connection count for a room into the hash
 ``{prefix}presence:{room_id}`` (field: node id, value: ``count:deadline``) and re-writes it
 every ``heartbeat``; a count whose deadline (``presence_ttl``, Redis' clock) passed — a dead
-node's — is removed and not counted. ``set_presence`` returns the sum over live nodes.
+node's — is removed and not counted. ``set_presence`` returns the sum over live nodes. The
+set ``{prefix}presence-rooms:`` names the rooms whose sum was above 0 when last computed;
+``rooms_online`` sums each of them again (dropping those at 0).
 
 Health. :attr:`RedisBroker.healthy` is False while the subscriber connection is down or
 silent (checked by PING every ``heartbeat``) or the last command failed; the listener
@@ -101,7 +103,8 @@ end
 return redis.call('PUBLISH', KEYS[1], ARGV[2])
 """
 
-# KEYS: presence hash; ARGV: node, count, ttl ms. Returns the sum of the live counts.
+# KEYS: presence hash, rooms set; ARGV: node, count, ttl ms, room. Returns the sum of the
+# live counts (a count of 0 only sums).
 # A token bucket per key, on the Redis server's clock (nodes' clocks may differ): the
 # tokens and the time they were counted at; returns the milliseconds to wait (0: allowed).
 _TOKEN: Final = """
@@ -134,7 +137,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[3])
 if tonumber(ARGV[2]) > 0 then
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. (now + ttl))
-else
+elseif ARGV[1] ~= '' then
     redis.call('HDEL', KEYS[1], ARGV[1])
 end
 local total = 0
@@ -148,6 +151,11 @@ for i = 1, #all, 2 do
     end
 end
 if #all > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+if total > 0 then
+    redis.call('SADD', KEYS[2], ARGV[4])
+else
+    redis.call('SREM', KEYS[2], ARGV[4])
+end
 return total
 """
 
@@ -651,9 +659,32 @@ class RedisBroker:
 
     async def _report(self, room_id: str, node_count: int) -> int:
         assert self._redis is not None
-        key = self._key("presence", room_id)
-        result = self._redis.eval(_PRESENCE, 1, key, self._node_field, node_count, self._ttl_ms)
+        key, rooms = self._key("presence", room_id), self._key("presence-rooms", "")
+        result = self._redis.eval(
+            _PRESENCE, 2, key, rooms, self._node_field, node_count, self._ttl_ms, room_id
+        )
         return int(await result)
+
+    async def rooms_online(self) -> dict[str, int]:
+        """Each room of the set of live rooms summed again (see the module docstring)."""
+        known = {room_id: total for room_id, total in self._totals.items() if total > 0}
+        if self._redis is None or not self._cmd_ok:
+            return known
+        rooms_key = self._key("presence-rooms", "")
+        try:
+            async with asyncio.timeout(self._timeout):
+                raw = await self._redis.smembers(rooms_key)
+                members = sorted(m.decode() if isinstance(m, bytes) else m for m in raw)
+                pipe = self._redis.pipeline(transaction=False)
+                for room_id in members:
+                    key = self._key("presence", room_id)
+                    pipe.eval(_PRESENCE, 2, key, rooms_key, "", 0, self._ttl_ms, room_id)
+                totals = await pipe.execute()
+        except Exception as exc:
+            self._set_cmd_ok(False, exc)
+            return known
+        found = zip(members, totals, strict=True)
+        return {room_id: int(total) for room_id, total in found if int(total) > 0}
 
     async def _beat(self) -> None:
         """Every ``heartbeat``: re-report presence (or PING) and re-deliver last publications."""
@@ -665,9 +696,19 @@ class RedisBroker:
                     rooms = list(self._presence.items())
                     served = sorted(self._handlers)
                     pipe = self._redis.pipeline(transaction=False)
+                    rooms_key = self._key("presence-rooms", "")
                     for room_id, count in rooms:
                         key = self._key("presence", room_id)
-                        pipe.eval(_PRESENCE, 1, key, self._node_field, count, self._ttl_ms)
+                        pipe.eval(
+                            _PRESENCE,
+                            2,
+                            key,
+                            rooms_key,
+                            self._node_field,
+                            count,
+                            self._ttl_ms,
+                            room_id,
+                        )
                     if served:
                         pipe.pubsub_numsub(*map(self._channel, served))
                     else:

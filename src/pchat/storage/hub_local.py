@@ -11,13 +11,16 @@ Wire format between worker and hub: ``!IB`` (body length, op) then the body:
 - ``OP_SUB`` / ``OP_UNSUB``: the room id;
 - ``OP_PUB``: ``!qH`` (seq, -1 for none; room length), the room id, the payload;
 - ``OP_PRESENCE``: ``!IiH`` (request id, this worker's count, room length), the room id;
-- ``OP_PRESENCE_REPLY``: ``!Ii`` (request id, the room-wide total).
+- ``OP_PRESENCE_REPLY``: ``!Ii`` (request id, the room-wide total);
+- ``OP_ROOMS``: ``!I`` (request id) — which rooms have connections;
+- ``OP_ROOMS_REPLY``: ``!I`` (request id), then a JSON object: room id -> total.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import struct
 from collections import defaultdict
 from pathlib import Path
@@ -26,10 +29,13 @@ __all__ = [
     "OP_PRESENCE",
     "OP_PRESENCE_REPLY",
     "OP_PUB",
+    "OP_ROOMS",
+    "OP_ROOMS_REPLY",
     "OP_SUB",
     "OP_UNSUB",
     "PRESENCE",
     "PRESENCE_REPLY",
+    "REQUEST_ID",
     "LocalHub",
     "frame",
     "parse_pub",
@@ -41,8 +47,10 @@ _HEADER = struct.Struct("!IB")
 _PUB_HEAD = struct.Struct("!qH")  # seq (-1: none), room length
 PRESENCE = struct.Struct("!IiH")  # request id, count, room length
 PRESENCE_REPLY = struct.Struct("!Ii")  # request id, total
+REQUEST_ID = struct.Struct("!I")  # request id (OP_ROOMS, OP_ROOMS_REPLY)
 
 OP_SUB, OP_UNSUB, OP_PUB, OP_PRESENCE, OP_PRESENCE_REPLY = 1, 2, 3, 4, 5
+OP_ROOMS, OP_ROOMS_REPLY = 6, 7
 
 
 def frame(op: int, body: bytes) -> bytes:
@@ -112,6 +120,10 @@ class LocalHub:
                     counts[writer] = count
                     total = sum(counts.values())
                     writer.write(frame(OP_PRESENCE_REPLY, PRESENCE_REPLY.pack(rid, total)))
+                elif op == OP_ROOMS:
+                    totals = {r: sum(c.values()) for r, c in self._presence.items()}
+                    online = json.dumps({r: n for r, n in totals.items() if n > 0}).encode()
+                    writer.write(frame(OP_ROOMS_REPLY, body[: REQUEST_ID.size] + online))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

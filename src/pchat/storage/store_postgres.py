@@ -390,6 +390,22 @@ class PostgresStore:
 
         return await self._run(run)
 
+    async def find_room(self, room_id: str) -> RoomInfo | None:
+        async def run(conn: _Conn) -> RoomInfo | None:
+            row = await conn.fetchrow(
+                "SELECT epoch, last_seq FROM rooms WHERE room_id = $1", room_id
+            )
+            return None if row is None else RoomInfo(room_id, row[0], row[1])
+
+        return await self._run(run)
+
+    async def messages_since(self, room_id: str, ts: int) -> int:
+        async def run(conn: _Conn) -> int:
+            sql = "SELECT count(*) FROM messages WHERE room_id = $1 AND ts >= $2"
+            return int(await conn.fetchval(sql, room_id, ts))
+
+        return await self._run(run)
+
     async def append_message(
         self,
         room_id: str,

@@ -710,6 +710,13 @@ class SQLiteStore:
             info = await self._write(lambda c: _ensure_room(c, room_id))
         return info
 
+    async def find_room(self, room_id: str) -> RoomInfo | None:
+        return await self._read(lambda c: _room_info(c, room_id))
+
+    async def messages_since(self, room_id: str, ts: int) -> int:
+        sql = "SELECT count(*) FROM messages WHERE room_id = ? AND ts >= ?"
+        return await self._read(lambda c: int(c.execute(sql, (room_id, ts)).fetchone()[0]))
+
     async def append_message(
         self,
         room_id: str,
