@@ -58,3 +58,12 @@ async def test_mutes_are_put_listed_and_lifted(store: MessageStore) -> None:
     assert await store.remove_mute(CAROL.id, BOB.id) is True
     assert await store.remove_mute(CAROL.id, BOB.id) is False
     assert await store.mutes(CAROL.id) == [ALICE.id]
+
+
+async def test_the_mutes_of_many_users_come_in_one_read(store: MessageStore) -> None:
+    assert await store.mutes_of([]) == {}
+    await store.put_mute(CAROL.id, BOB.id, T0)
+    await store.put_mute(CAROL.id, ALICE.id, T0 + 1)
+    await store.put_mute(ALICE.id, BOB.id, T0 + 2)
+    found = await store.mutes_of([CAROL.id, ALICE.id, BOB.id, "u-nobody"])
+    assert found == {CAROL.id: [BOB.id, ALICE.id], ALICE.id: [BOB.id]}

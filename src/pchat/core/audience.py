@@ -23,6 +23,7 @@ room's publications, on the other nodes holding the user's sessions in that room
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -71,6 +72,9 @@ class Audience:
         self._staff: dict[str, dict[Session, None]] = {}
         #: Room -> user id -> that user's live sessions here.
         self._members: dict[str, dict[str, dict[Session, None]]] = {}
+        #: The connects of this loop turn waiting for their user's mutes (one read).
+        self._reading: dict[str, asyncio.Future[list[str]]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         node.tailor(Push.MESSAGE, self.tailor_message)
         node.consume(Push.STAFF, self._to_staff_here)
         node.consume(Push.USER, self._to_user_here)
@@ -103,10 +107,41 @@ class Audience:
     # Who is here ----------------------------------------------------------------------------
 
     async def room_state(self, room_id: str, user: User) -> dict[str, Any]:
-        """A connect reply's ``mutes``; the user's mutes are read anew at each connect."""
-        muted = await self._store.mutes(user.id)
+        """A connect reply's ``mutes``; the user's mutes are read anew at each connect —
+        in one store read for all the connects of a loop turn (a join storm makes a few
+        reads, not one per connection)."""
+        pending = self._reading
+        if pending is None:
+            pending = self._reading = {}
+            asyncio.get_running_loop().call_soon(self._read_mutes, pending)
+        future = pending.get(user.id)
+        if future is None:
+            future = pending[user.id] = asyncio.get_running_loop().create_future()
+        muted: list[str] = await asyncio.shield(future)
         self._mutes[user.id] = set(muted)
         return {"mutes": muted}
+
+    def _read_mutes(self, pending: dict[str, asyncio.Future[list[str]]]) -> None:
+        self._reading = None
+        task = asyncio.get_running_loop().create_task(self._answer(pending))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, pending: dict[str, asyncio.Future[list[str]]]) -> None:
+        try:
+            found = await self._store.mutes_of(list(pending))
+        except Exception as exc:
+            for future in pending.values():
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:
+            for future in pending.values():
+                future.cancel()
+            raise
+        for user_id, future in pending.items():
+            if not future.done():
+                future.set_result(found.get(user_id, []))
 
     def _live(self, session: Session) -> None:
         user, room_id = session.member()
