@@ -1,4 +1,4 @@
-"""The ``pchat`` command: run the server, manage API keys, issue tokens.
+"""The ``pchat`` command: run the server, manage keys, issue and revoke tokens.
 
 ::
 
@@ -6,17 +6,23 @@
     pchat keys create [--json] [--data-dir DIR]
     pchat keys list [--data-dir DIR]
     pchat keys revoke KEY [--data-dir DIR]
+    pchat keys rotate [--data-dir DIR]
+    pchat keys signing [--data-dir DIR]
+    pchat keys retire KID [--force] [--data-dir DIR]
     pchat token --sub USER_ID [--role ROLE] [--data-dir DIR]
+    pchat users revoke USER_ID [--data-dir DIR] [--store URL]
 
 Every command reads the ``PCHAT_*`` environment like the server does (``PCHAT_DATA_DIR``
 defaults ``--data-dir``, ``PCHAT_TOKEN_ISSUER`` and ``PCHAT_TOKEN_TTL`` shape tokens), so a
 token printed here is one the server accepts. API keys and signing keys live in
-``<data-dir>/keys.sqlite3``.
+``<data-dir>/keys.sqlite3``; revocations of users' tokens in the message store (the SQLite
+file in the data dir, or ``--store``/``PCHAT_STORE``), where every server reads them.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
@@ -26,11 +32,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pchat.core.apikeys import create_api_key
-from pchat.core.tokens import TokenSigner, load_or_create_signing_keys, rotate_signing_key
+from pchat.core.revocations import RELOAD_INTERVAL
+from pchat.core.tokens import (
+    SigningKeyInUse,
+    TokenSigner,
+    key_retirement_delay,
+    load_or_create_signing_keys,
+    retire_signing_key,
+    revoked_before,
+    rotate_signing_key,
+)
 from pchat.protocol.errors import RequestError
-from pchat.protocol.validation import ROLES
+from pchat.protocol.validation import ROLES, validate_user_id
 from pchat.server.config import Settings
-from pchat.storage.base import KeyStore
+from pchat.storage.base import KeyStore, StoreUnavailable
 
 __all__ = ["main"]
 
@@ -98,6 +113,37 @@ def _parser() -> argparse.ArgumentParser:
         "rotate", parents=[data_dir], help="add a new token signing key (older ones keep verifying)"
     )
     rotate.set_defaults(command=_keys_rotate)
+    signing = key_commands.add_parser(
+        "signing", parents=[data_dir], help="list the token signing keys"
+    )
+    signing.set_defaults(command=_keys_signing)
+    retire = key_commands.add_parser(
+        "retire",
+        parents=[data_dir],
+        help="remove a token signing key (the tokens it signed stop verifying)",
+    )
+    retire.add_argument("kid", metavar="KID")
+    retire.add_argument(
+        "--force",
+        action="store_true",
+        help="even while tokens it signed may be valid (their users must get new ones)",
+    )
+    retire.set_defaults(command=_keys_retire)
+
+    users = commands.add_parser("users", help="act on users")
+    user_commands = users.add_subparsers(metavar="ACTION", required=True)
+    revoke_user = user_commands.add_parser(
+        "revoke",
+        parents=[data_dir],
+        help="refuse every token of the user issued until now and close their connections",
+    )
+    revoke_user.add_argument("sub", metavar="USER_ID")
+    revoke_user.add_argument(
+        "--store",
+        metavar="URL",
+        help="the servers' store (default: $PCHAT_STORE, or the SQLite file in the data dir)",
+    )
+    revoke_user.set_defaults(command=_users_revoke)
 
     token = commands.add_parser("token", parents=[data_dir], help="print a signed access token")
     token.add_argument("--sub", required=True, metavar="USER_ID", help="the user id")
@@ -194,6 +240,81 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     print(
         f"new signing key {key.kid}: running servers sign with it within "
         f"{settings.keys_reload_interval:g} s; tokens signed before keep verifying"
+    )
+    return 0
+
+
+def _keys_signing(args: argparse.Namespace) -> int:
+    with _key_store(_settings(args)) as store:
+        keys = load_or_create_signing_keys(store)
+    width = max(len("KID"), *(len(k.kid) for k in keys))
+    print(f"{'KID':<{width}}  CREATED")
+    for i, key in enumerate(keys):
+        signs = "  (signs new tokens)" if i == len(keys) - 1 else ""
+        print(f"{key.kid:<{width}}  {_iso(key.created_at)}{signs}")
+    return 0
+
+
+def _keys_retire(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    delay = key_retirement_delay(
+        ttl=settings.token_ttl,
+        leeway=settings.token_leeway,
+        reload_interval=settings.keys_reload_interval,
+    )
+    with _key_store(settings) as store:
+        try:
+            retire_signing_key(store, args.kid, delay=delay, force=args.force)
+        except LookupError:
+            print(f"pchat: no such signing key: {args.kid}", file=sys.stderr)
+            return 1
+        except SigningKeyInUse as exc:
+            if exc.until is None:
+                print(f"pchat: {args.kid} signs new tokens: rotate first", file=sys.stderr)
+            else:
+                print(
+                    f"pchat: tokens signed with {args.kid} may be valid until"
+                    f" {_iso(exc.until)}; retire it then, or now with --force",
+                    file=sys.stderr,
+                )
+            return 1
+    print(
+        f"retired signing key {args.kid}: running servers stop accepting its tokens within "
+        f"{settings.keys_reload_interval:g} s"
+    )
+    return 0
+
+
+def _users_revoke(args: argparse.Namespace) -> int:
+    settings = _settings(args, store=args.store)
+    try:
+        sub = validate_user_id(args.sub)
+    except RequestError as exc:
+        print(f"pchat: {exc.message}", file=sys.stderr)
+        return 2
+    # Imported here: only this command needs a message store.
+    from pchat.server.app import make_store
+    from pchat.storage.private_files import private_dir
+
+    if settings.store is None:
+        private_dir(settings.data_dir)
+
+    async def revoke() -> int:
+        store = make_store(settings)
+        await store.open()
+        try:
+            return await store.revoke_tokens(sub, revoked_before(time.time()))
+        finally:
+            await store.close()
+
+    try:
+        before = asyncio.run(revoke())
+    except StoreUnavailable as exc:
+        print(f"pchat: the store is unavailable: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"revoked the tokens of {sub} issued before {_iso(before)}: running servers refuse"
+        f" them and close the connections that use them within {RELOAD_INTERVAL:g} s"
     )
     return 0
 

@@ -35,3 +35,9 @@ class MemoryKeyStore:
 
     def add_signing_key(self, key: SigningKey) -> None:
         self.signing.append(key)
+
+    def remove_signing_key(self, kid: str) -> bool:
+        kept = [k for k in self.signing if k.kid != kid]
+        removed = len(kept) < len(self.signing)
+        self.signing = kept
+        return removed

@@ -103,6 +103,8 @@ export const ErrorCode = {
   TOKEN_BAD_CLAIM: 208,
   /** `refresh` with a token for another `sub`. */
   TOKEN_WRONG_USER: 209,
+  /** The operator revoked the user's tokens issued before a time (`iat` earlier). */
+  TOKEN_REVOKED: 210,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -176,6 +178,8 @@ export const CloseCode = {
   CONNECT_TIMEOUT: 4505,
   /** A moderator banned the user and kicked them out of the room. */
   KICKED: 4506,
+  /** The operator revoked the user's tokens: connect again only with a token issued since. */
+  REVOKED: 4507,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

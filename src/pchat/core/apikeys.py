@@ -113,6 +113,10 @@ class ApiKeyAuthenticator:
         matches = hmac.compare_digest(hash_secret(secret), expected)
         return matches and usable
 
+    def forget(self, key: str) -> None:
+        """Drop the cached record of ``key`` (revoked here: refused from the next call)."""
+        self._cache.pop(key, None)
+
     def usable(self, key: str | None) -> bool:
         """True if ``key`` exists and is not revoked (the cached record)."""
         if not key:

@@ -56,6 +56,8 @@ class TokenClaimsLike(Protocol):
     def role(self) -> str: ...
     @property
     def exp(self) -> float: ...
+    @property
+    def iat(self) -> int | None: ...
 
 
 class Verifier(Protocol):
@@ -242,6 +244,7 @@ class Connections:
             _check_recover(recover)  # before the room is opened: a refusal leaves nothing
         session.user = user
         session.room_id = room_id
+        session.token_iat = claims.iat  # with the user, before any await: see revocations
         self._arm_expiry(session, claims.exp)
         try:
             room = await self._node.join(room_id, session.sink)
@@ -262,8 +265,7 @@ class Connections:
         try:
             claims = self._verifier.verify(args["token"])
         except RequestError as exc:
-            expired = exc.code is ErrorCode.TOKEN_EXPIRED
-            code = CloseCode.TOKEN_EXPIRED if expired else CloseCode.BAD_TOKEN
+            code = _TOKEN_CLOSE.get(exc.code, CloseCode.BAD_TOKEN)
             raise CloseRequested(code, exc.message, error=exc) from None
         try:
             room_id = validate_room_id(args["room"])
@@ -336,6 +338,7 @@ class Connections:
             raise request_error(ErrorCode.TOKEN_WRONG_USER, "the new token is for another user")
         if not grants(claims.role, user.role):
             raise request_error(ErrorCode.ROLE_NOT_GRANTED, "the new token does not grant the role")
+        session.token_iat = claims.iat
         self._arm_expiry(session, claims.exp)
         return {"exp": claims.exp}
 
@@ -353,6 +356,13 @@ class Connections:
         session.expiry_timer = asyncio.get_running_loop().call_later(
             delay, session.close, CloseCode.TOKEN_EXPIRED, "token expired"
         )
+
+
+#: How a connect with a refused token closes, by the refusal (else ``BAD_TOKEN``).
+_TOKEN_CLOSE: dict[ErrorCode, CloseCode] = {
+    ErrorCode.TOKEN_EXPIRED: CloseCode.TOKEN_EXPIRED,
+    ErrorCode.TOKEN_REVOKED: CloseCode.REVOKED,
+}
 
 
 def _close_if_waiting(session: Session) -> None:

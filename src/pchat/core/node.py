@@ -66,10 +66,17 @@ class Push(StrEnum):
     USER = "user"
     #: Between nodes only: a user muted or unmuted another (consumed by the audience).
     MUTES = "mutes"
+    #: Between nodes only, on the node-wide channel (:meth:`Node.publish_nodes`): a user's
+    #: tokens were revoked (consumed by the revocations).
+    REVOCATION = "revocation"
 
 
 _TAG: Final = {kind: bytes((i,)) for i, kind in enumerate(Push)}
 _KIND: Final = {tag[0]: kind for kind, tag in _TAG.items()}
+
+#: The broker channel of publications for every node rather than a room's (no room id can
+#: name it: ``!`` is not allowed in one). Every node listens to it from its start.
+NODES_CHANNEL: Final = "!nodes"
 
 PushFilter = Callable[[str, bytes], bool]
 """``(room_id, frame)`` -> whether to deliver a publication of its kind (False: stale)."""
@@ -318,6 +325,21 @@ class Node:
     async def to_user(self, room_id: str, user_id: str, frame: bytes) -> None:
         """Deliver ``frame`` to ``user_id``'s connections of the room on every node."""
         await self.publish(room_id, Push.USER, user_body(user_id, frame))
+
+    async def listen_nodes(self) -> None:
+        """Start taking publications of the node-wide channel: each goes to the consumer
+        of its kind (:meth:`consume`), called with :data:`NODES_CHANNEL` as the room."""
+        await self.pubsub.subscribe(NODES_CHANNEL, self._on_node_publication)
+
+    async def publish_nodes(self, kind: Push, frame: bytes) -> None:
+        """Hand ``frame`` to the consumer of ``kind`` on every node (this one at once)."""
+        await self.pubsub.publish(NODES_CHANNEL, None, _TAG[kind] + frame)
+
+    def _on_node_publication(self, channel: str, seq: int | None, payload: bytes) -> None:
+        kind = _KIND.get(payload[0]) if payload else None
+        consumer = None if kind is None else self._consumers.get(kind)
+        if consumer is not None:
+            consumer(channel, payload[1:])
 
     def push_local(self, room_id: str, frame: bytes) -> None:
         """Deliver ``frame`` to this node's connections of the room only."""

@@ -48,9 +48,11 @@ from .presend import Presend, PresendHook
 from .reactions import Reactions
 from .reports import Reports
 from .review import Review
+from .revocations import RELOAD_INTERVAL, Revocations
 from .room import Sink
 from .session import CloseRequested, Handler, Session
 from .settings import CoreSettings
+from .tokens import RevokedTokens
 
 __all__ = ["ChatService", "CloseRequested", "Reply", "Session"]
 
@@ -84,6 +86,7 @@ class ChatService:
         broker: Broker,
         verifier: Verifier,
         presend_hook: PresendHook | None = None,
+        revoked: RevokedTokens | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -101,6 +104,13 @@ class ChatService:
             verifier=verifier,
             room_state=[],
             on_count=self.live.touch,
+        )
+        #: Revoked tokens: ``revoked`` is what the verifier consults (kept current here).
+        self.revocations = Revocations(
+            node=self.node,
+            store=store,
+            revoked=RevokedTokens() if revoked is None else revoked,
+            sessions=self.sessions,
         )
         #: Who sees what: mutes, shadow and hidden messages, pushes for the staff or a user.
         self.audience = Audience(node=self.node, store=store, connections=self.connections)
@@ -182,12 +192,14 @@ class ChatService:
         )
         self.jobs.add("expired-bans-cleanup", _BANS_CLEANUP, self.moderation.forget_expired_bans)
         self.jobs.add("held-release", _HELD_RELEASE, self.review.release_due)
+        self.jobs.add("revocations-reload", RELOAD_INTERVAL, self.revocations.reload)
 
     # Lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.polls.scan()  # polls scheduled before a restart
         await self.moderation.reload_server_words()
+        await self.revocations.start()  # before serving: a revoked token is refused at once
         self.jobs.start()
         self.serving = True
         # After a broker outage, what is not in the stream is re-read at the next period.

@@ -48,6 +48,8 @@ class Session:
     user: User | None = None
     room_id: str | None = None
     token_exp: float | None = None
+    #: When the token of the connect (or of the last refresh) was issued (its ``iat``).
+    token_iat: int | None = None
     bad_frames: int = 0
     expiry_timer: asyncio.TimerHandle | None = None
     #: Closes the connection if ``connect`` does not succeed in time (set by the core).

@@ -18,9 +18,20 @@ per reason, each with its own code (``200–209``), checked in this order:
 7. ``TOKEN_BAD_ISSUER``: ``iss`` is not this service's issuer;
 8. ``TOKEN_BAD_CLAIM``: ``sub`` is not a valid user id, ``role`` is not a known role, or a
    time claim (``exp``, ``nbf``, ``iat``) is not a finite number within
-   0–:data:`MAX_TIME_CLAIM` (checked with the time claims, before 6).
+   0–:data:`MAX_TIME_CLAIM` (checked with the time claims, before 6);
+9. ``TOKEN_REVOKED`` (``210``): the operator revoked the user's tokens, and this one was
+   issued before (its ``iat`` is earlier than the user's entry in :class:`RevokedTokens`,
+   or it has no ``iat``).
 
 No claim, however long or large, raises anything but a ``TokenError``.
+
+Revocation. A revocation at time ``t`` refuses the user's tokens issued before the next
+whole second, ``floor(t) + 1`` (:func:`revoked_before`): ``iat`` counts whole seconds, so a
+token issued earlier in the same second cannot be told from one issued later, and both are
+refused. :meth:`TokenSigner.issue` gives a token issued during that second the next second
+as ``iat`` and ``nbf`` (within the leeway that :meth:`~TokenSigner.verify` grants), so a
+token asked for right after a revocation works at once. The signer only reads its
+:class:`RevokedTokens`; :mod:`pchat.core.revocations` keeps it up to date on every node.
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ import jwt
 from jwt.exceptions import InvalidSignatureError, InvalidTokenError
 
 from pchat.protocol.codes import ErrorCode
-from pchat.protocol.errors import RequestError, request_error
+from pchat.protocol.errors import PChatError, RequestError, request_error
 from pchat.protocol.validation import ROLE_RANK, ROLES, validate_role, validate_user_id
 from pchat.storage.base import KeyStore, SigningKey
 
@@ -45,10 +56,15 @@ __all__ = [
     "MAX_TIME_CLAIM",
     "MAX_TOKEN_LENGTH",
     "SIGNING_KEY_BYTES",
+    "RevokedTokens",
+    "SigningKeyInUse",
     "TokenClaims",
     "TokenSigner",
+    "key_retirement_delay",
     "load_or_create_signing_keys",
     "new_signing_key",
+    "retire_signing_key",
+    "revoked_before",
     "rotate_signing_key",
 ]
 
@@ -83,14 +99,68 @@ def _refuse(code: ErrorCode, message: str) -> NoReturn:
     raise request_error(code, message)
 
 
+def revoked_before(now: float) -> int:
+    """The ``revoked_before`` of a revocation made at ``now``: the next whole second (see
+    the module docstring)."""
+    return math.floor(now) + 1
+
+
+class RevokedTokens:
+    """Per user, the second before which the user's tokens are refused (``iat`` earlier).
+
+    What :meth:`TokenSigner.verify` consults on every connect: a dict lookup, no I/O.
+    Entries only move later. ``keep`` is how long after its ``revoked_before`` an entry
+    still refuses a token that has not expired (the tokens' lifetime plus the leeway):
+    :meth:`forget` drops older ones. None keeps every entry.
+    """
+
+    def __init__(self, keep: float | None = None) -> None:
+        self.keep = keep
+        self._before: dict[str, int] = {}
+
+    def before(self, sub: str) -> int | None:
+        """The user's ``revoked_before``, or None if no token of theirs is revoked."""
+        return self._before.get(sub)
+
+    def add(self, sub: str, before: int) -> bool:
+        """Refuse ``sub``'s tokens issued before ``before``; False if an entry as late was
+        already there (nothing changed)."""
+        if self._before.get(sub, -1) >= before:
+            return False
+        self._before[sub] = before
+        return True
+
+    def horizon(self, now: float) -> int:
+        """The earliest ``revoked_before`` that still matters at ``now``."""
+        return 0 if self.keep is None else max(0, math.floor(now - self.keep))
+
+    def forget(self, now: float) -> None:
+        """Drop the entries whose revoked tokens have all expired."""
+        horizon = self.horizon(now)
+        if horizon:
+            self._before = {s: b for s, b in self._before.items() if b >= horizon}
+
+    def __len__(self) -> int:
+        return len(self._before)
+
+
 class TokenSigner:
     """Issues and verifies access tokens with a set of HS256 signing keys.
 
     The newest key (highest ``created_at``; the later one in ``keys`` on a tie) signs;
-    every key in ``keys`` verifies the tokens carrying its ``kid``.
+    every key in ``keys`` verifies the tokens carrying its ``kid``. ``revoked`` lists the
+    users whose older tokens are refused (shared with whoever keeps it up to date).
     """
 
-    def __init__(self, keys: list[SigningKey], *, issuer: str, ttl: int, leeway: int = 5) -> None:
+    def __init__(
+        self,
+        keys: list[SigningKey],
+        *,
+        issuer: str,
+        ttl: int,
+        leeway: int = 5,
+        revoked: RevokedTokens | None = None,
+    ) -> None:
         if ttl <= 0:
             raise ValueError("ttl must be positive")
         if leeway < 0:
@@ -99,6 +169,7 @@ class TokenSigner:
         self.issuer = issuer
         self.ttl = ttl
         self.leeway = leeway
+        self.revoked = RevokedTokens(ttl + leeway) if revoked is None else revoked
 
     def set_keys(self, keys: list[SigningKey]) -> None:
         """Replace the signing keys (after a rotation); the newest signs from now on."""
@@ -132,6 +203,9 @@ class TokenSigner:
         """
         validate_user_id(sub)
         iat = int(time.time() if now is None else now)
+        before = self.revoked.before(sub)
+        if before is not None and 0 < before - iat <= self.leeway:
+            iat = before  # issued in the second of a revocation: not revoked itself
         claims: dict[str, Any] = {
             "sub": sub,
             "iat": iat,
@@ -207,13 +281,11 @@ class TokenSigner:
         role = claims.get("role", "viewer")
         if not isinstance(role, str) or role not in ROLE_RANK:
             _refuse(ErrorCode.TOKEN_BAD_CLAIM, f"token role must be one of {', '.join(ROLES)}")
-        return TokenClaims(
-            sub=sub,
-            role=role,
-            exp=math.floor(exp),
-            iat=None if iat is None else math.floor(iat),
-            kid=kid,
-        )
+        issued = None if iat is None else math.floor(iat)
+        before = self.revoked.before(sub)
+        if before is not None and (issued is None or issued < before):
+            _refuse(ErrorCode.TOKEN_REVOKED, "token is revoked")
+        return TokenClaims(sub=sub, role=role, exp=math.floor(exp), iat=issued, kid=kid)
 
 
 def _parse_int(text: str) -> int | float:
@@ -274,3 +346,48 @@ def rotate_signing_key(store: KeyStore) -> SigningKey:
     key = new_signing_key(max(int(time.time()), newest + 1))
     store.add_signing_key(key)
     return key
+
+
+class SigningKeyInUse(PChatError):
+    """A signing key that cannot be retired now: it signs (``until`` is None: rotate
+    first), or tokens it signed may verify until ``until`` (seconds since the epoch)."""
+
+    def __init__(self, kid: str, until: int | None) -> None:
+        self.kid = kid
+        self.until = until
+        if until is None:
+            message = f"signing key {kid} signs new tokens: rotate first"
+        else:
+            message = f"tokens signed with key {kid} may be valid until {until}"
+        super().__init__(message)
+
+
+def key_retirement_delay(*, ttl: int, leeway: int, reload_interval: float) -> float:
+    """Seconds after a newer key was added during which tokens signed by the older key may
+    still verify: servers sign with the older one until they reload their keys, a token
+    lives ``ttl`` (its ``iat`` up to ``leeway`` ahead), and ``exp`` is checked with the
+    leeway."""
+    return reload_interval + leeway + ttl + leeway
+
+
+def retire_signing_key(
+    store: KeyStore, kid: str, *, delay: float, force: bool = False, now: float | None = None
+) -> SigningKey:
+    """Remove signing key ``kid`` from ``store``: tokens it signed no longer verify.
+
+    Refused (:class:`SigningKeyInUse`) for the key that signs (the newest), and, unless
+    ``force``, until ``delay`` seconds (:func:`key_retirement_delay`) after the next newer
+    key was added, while tokens it signed may be valid. ``LookupError`` if there is no such
+    key.
+    """
+    keys = store.signing_keys()  # oldest first: the last one signs
+    index = next((i for i, key in enumerate(keys) if key.kid == kid), None)
+    if index is None:
+        raise LookupError(f"no signing key {kid!r}")
+    if index == len(keys) - 1:
+        raise SigningKeyInUse(kid, None)
+    until = math.ceil(keys[index + 1].created_at + delay)
+    if not force and (time.time() if now is None else now) < until:
+        raise SigningKeyInUse(kid, until)
+    store.remove_signing_key(kid)
+    return keys[index]

@@ -109,6 +109,8 @@ class ErrorCode(IntEnum):
     TOKEN_BAD_CLAIM = 208
     #: ``refresh`` with a token for another ``sub``.
     TOKEN_WRONG_USER = 209
+    #: The operator revoked the user's tokens issued before a time (``iat`` earlier).
+    TOKEN_REVOKED = 210
 
     @property
     def slug(self) -> str:
@@ -173,6 +175,8 @@ class CloseCode(IntEnum):
     CONNECT_TIMEOUT = 4505
     #: A moderator banned the user and kicked them out of the room.
     KICKED = 4506
+    #: The operator revoked the user's tokens: connect again only with a token issued since.
+    REVOKED = 4507
 
 
 _TRANSIENT_STANDARD = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1014})

@@ -88,7 +88,12 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     broker = make_broker(settings) if broker is None else broker
     presend_hook = presend_hook_from(settings)
     service = ChatService(
-        settings.core(), store=store, broker=broker, verifier=signer, presend_hook=presend_hook
+        settings.core(),
+        store=store,
+        broker=broker,
+        verifier=signer,
+        presend_hook=presend_hook,
+        revoked=signer.revoked,
     )
     proxies = TrustedProxies(settings.trusted_proxies)
     # One gate for the token service and the server API: failures count against one budget.

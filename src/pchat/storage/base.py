@@ -40,6 +40,8 @@ The interfaces and what they guarantee:
 - :class:`ReportStore` — per room, users' reports of messages (one per user and message)
   and the hiding of a reported message, a stream event under the same rules as a delete;
   resolving drops the reports and may show the message again, in one transaction.
+- :class:`RevocationStore` — per user, the time before which the user's access tokens are
+  refused; it only moves later.
 - :class:`MessageStore` — the four store interfaces with a :class:`Backend` lifecycle: what
   a store backend implements.
 - :class:`PubSub` — fan-out between nodes: publications of one room reach every node
@@ -66,7 +68,7 @@ decline (see each method), and report it through ``healthy``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -96,6 +98,7 @@ __all__ = [
     "ReportStore",
     "ReportsResolved",
     "ReviewStore",
+    "RevocationStore",
     "RoomInfo",
     "SigningKey",
     "StoreUnavailable",
@@ -413,6 +416,9 @@ class MuteStore(Protocol):
     async def mutes(self, user_id: str) -> list[str]:
         """The ids ``user_id`` muted, oldest mute first."""
 
+    async def mutes_of(self, user_ids: Sequence[str]) -> dict[str, list[str]]:
+        """:meth:`mutes` of many users in one read: only those with a mute are keys."""
+
 
 class ReviewStore(Protocol):
     """Each room's held messages: waiting for a moderator, or for the chat delay to end."""
@@ -488,6 +494,17 @@ class ReportStore(Protocol):
         ``restore_ts``. Of concurrent callers, exactly one gets the reports."""
 
 
+class RevocationStore(Protocol):
+    """Users whose access tokens issued before a time are refused, on every node."""
+
+    async def revoke_tokens(self, user_id: str, before: int) -> int:
+        """Refuse ``user_id``'s tokens issued before ``before`` (seconds since the epoch);
+        return the user's time now (an earlier ``before`` leaves a later one in place)."""
+
+    async def revocations(self, since: int) -> dict[str, int]:
+        """Every user whose time is ``since`` or later, with that time."""
+
+
 class MessageStore(
     Backend,
     StreamStore,
@@ -497,6 +514,7 @@ class MessageStore(
     MuteStore,
     ReviewStore,
     ReportStore,
+    RevocationStore,
     Protocol,
 ):
     """Durable room state — the stream, reactions, polls, moderation — with its lifecycle
@@ -593,6 +611,9 @@ class KeyStore(Protocol):
 
     def add_signing_key(self, key: SigningKey) -> None:
         """Store a new signing key; ``ValueError`` if the kid exists."""
+
+    def remove_signing_key(self, kid: str) -> bool:
+        """Delete a signing key (retired: its tokens no longer verify); False if none."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,3 +111,9 @@ class SQLiteKeyStore:
                 )
         except sqlite3.IntegrityError:
             raise ValueError(f"signing key {key.kid!r} exists") from None
+
+    def remove_signing_key(self, kid: str) -> bool:
+        """Delete a signing key (retired: its tokens no longer verify); False if none."""
+        with self._transaction() as conn:
+            cursor = conn.execute("DELETE FROM signing_keys WHERE kid = ?", (kid,))
+            return cursor.rowcount > 0

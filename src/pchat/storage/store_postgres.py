@@ -38,7 +38,7 @@ import contextlib
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
@@ -765,9 +765,34 @@ class PostgresStore:
         return bool(await self._run(lambda c: c.fetchval(sql, user_id, muted_id)))
 
     async def mutes(self, user_id: str) -> list[str]:
-        sql = "SELECT muted_id FROM mutes WHERE user_id = $1 ORDER BY ts, muted_id"
-        rows = await self._run(lambda c: c.fetch(sql, user_id))
-        return [r[0] for r in rows]
+        return (await self.mutes_of([user_id])).get(user_id, [])
+
+    async def mutes_of(self, user_ids: Sequence[str]) -> dict[str, list[str]]:
+        if not user_ids:
+            return {}
+        sql = (
+            "SELECT user_id, muted_id FROM mutes WHERE user_id = ANY($1::text[])"
+            " ORDER BY user_id, ts, muted_id"
+        )
+        rows = await self._run(lambda c: c.fetch(sql, list(user_ids)))
+        found: dict[str, list[str]] = {}
+        for user_id, muted_id in rows:
+            found.setdefault(user_id, []).append(muted_id)
+        return found
+
+    async def revoke_tokens(self, user_id: str, before: int) -> int:
+        sql = (
+            "INSERT INTO revocations (user_id, revoked_before) VALUES ($1, $2)"
+            " ON CONFLICT (user_id) DO UPDATE"
+            " SET revoked_before = greatest(revocations.revoked_before, excluded.revoked_before)"
+            " RETURNING revoked_before"
+        )
+        return int(await self._run(lambda c: c.fetchval(sql, user_id, before)))
+
+    async def revocations(self, since: int) -> dict[str, int]:
+        sql = "SELECT user_id, revoked_before FROM revocations WHERE revoked_before >= $1"
+        rows = await self._run(lambda c: c.fetch(sql, since))
+        return {r[0]: int(r[1]) for r in rows}
 
     async def remove_ban(self, room_id: str, user_id: str) -> bool:
         return await self._remove("bans", "user_id", room_id, user_id)

@@ -246,6 +246,15 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 6 -> 7: when an event happened, for the kinds whose time is not in their message or
     # purge row (``message_hide``, ``message_restore``); NULL for the other kinds.
     ("ALTER TABLE events ADD COLUMN ts bigint",),
+    # 7 -> 8: revoked access tokens — per user, the second (``revoked_before``) before which
+    # the user's tokens are refused (their ``iat`` earlier); nodes read the recent ones.
+    (
+        """CREATE TABLE revocations (
+            user_id text PRIMARY KEY,
+            revoked_before bigint NOT NULL
+        )""",
+        "CREATE INDEX revocations_before ON revocations (revoked_before)",
+    ),
 )
 
 #: The schema version this code writes (the highest row of ``schema_migrations``).

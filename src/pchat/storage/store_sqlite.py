@@ -37,7 +37,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -810,8 +810,35 @@ class SQLiteStore:
         return await self._write(lambda c: _remove_mute(c, user_id, muted_id))
 
     async def mutes(self, user_id: str) -> list[str]:
-        sql = "SELECT muted_id FROM mutes WHERE user_id = ? ORDER BY ts, muted_id"
-        return await self._read(lambda c: [r[0] for r in c.execute(sql, (user_id,))])
+        return (await self.mutes_of([user_id])).get(user_id, [])
+
+    async def mutes_of(self, user_ids: Sequence[str]) -> dict[str, list[str]]:
+        sql = (
+            "SELECT user_id, muted_id FROM mutes"
+            " WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY user_id, ts, muted_id"
+        )
+        ids = orjson.dumps(list(user_ids)).decode()
+
+        def read(conn: sqlite3.Connection) -> dict[str, list[str]]:
+            found: dict[str, list[str]] = {}
+            for user_id, muted_id in conn.execute(sql, (ids,)):
+                found.setdefault(user_id, []).append(muted_id)
+            return found
+
+        return await self._read(read) if user_ids else {}
+
+    async def revoke_tokens(self, user_id: str, before: int) -> int:
+        sql = (
+            "INSERT INTO revocations (user_id, revoked_before) VALUES (?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE"
+            " SET revoked_before = max(revoked_before, excluded.revoked_before)"
+            " RETURNING revoked_before"
+        )
+        return await self._write(lambda c: int(c.execute(sql, (user_id, before)).fetchone()[0]))
+
+    async def revocations(self, since: int) -> dict[str, int]:
+        sql = "SELECT user_id, revoked_before FROM revocations WHERE revoked_before >= ?"
+        return await self._read(lambda c: dict(c.execute(sql, (since,)).fetchall()))
 
     async def put_ban(self, room_id: str, ban: Ban) -> None:
         await self._write(lambda c: _put_ban(c, room_id, ban))
