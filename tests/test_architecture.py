@@ -7,6 +7,7 @@ Layers, bottom up (docs/architecture.md)::
 
     protocol  <-  storage  <-  core  <-  server  <-  cli
     protocol  <-  sdk
+    protocol  <-  server_client
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "core": {"protocol", "storage"},
     "server": {"protocol", "storage", "core"},
     "sdk": {"protocol"},
+    "server_client": {"protocol"},
     "cli": {"protocol", "storage", "core", "server", "sdk"},
     "__main__": {"cli"},
     "pchat": {"protocol", "sdk"},  # the package's public names

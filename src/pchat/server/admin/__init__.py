@@ -36,7 +36,7 @@ from typing import Final
 
 from aiohttp import web
 
-from . import keys, users
+from . import keys, messages, moderation, polls, rooms, users
 from .auth import auth_middleware
 from .context import AdminContext
 from .errors import errors_middleware
@@ -45,7 +45,14 @@ from .openapi import BASE, SPEC_FILE, openapi_handler
 __all__ = ["BASE", "ROUTE_MODULES", "AdminContext", "add_admin_routes"]
 
 #: The route modules of the API, in the order of the document's tags.
-ROUTE_MODULES: Final[tuple[ModuleType, ...]] = (users, keys)
+ROUTE_MODULES: Final[tuple[ModuleType, ...]] = (
+    rooms,
+    messages,
+    moderation,
+    polls,
+    users,
+    keys,
+)
 
 
 def add_admin_routes(app: web.Application, ctx: AdminContext) -> None:

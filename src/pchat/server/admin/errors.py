@@ -37,6 +37,7 @@ __all__ = [
     "errors_middleware",
     "json_response",
     "query_fields",
+    "query_values",
     "read_body",
     "refusal",
     "status_of",
@@ -113,6 +114,12 @@ async def read_body(request: web.Request, rtype: str | None = None) -> dict[str,
 def query_fields(request: web.Request, rtype: str) -> dict[str, Any]:
     """The query parameters of a request type's fields, as typed values checked as a client
     frame's: integers as decimal digits, booleans as ``true``/``false``."""
+    return check_fields(rtype, query_values(request, rtype))
+
+
+def query_values(request: web.Request, rtype: str) -> dict[str, Any]:
+    """The query parameters of a request type's fields as typed values, not checked yet
+    (:func:`query_fields` checks them)."""
     spec = REQUEST_FIELDS[rtype]
     obj: dict[str, Any] = {}
     for name, (kind, _required) in spec.items():
@@ -125,7 +132,7 @@ def query_fields(request: web.Request, rtype: str) -> dict[str, Any]:
             obj[name] = {"true": True, "false": False}.get(value, value)
         else:
             obj[name] = value
-    return check_fields(rtype, obj)
+    return obj
 
 
 @web.middleware

@@ -152,13 +152,8 @@ SCHEMAS: Final[dict[str, Schema]] = {
             )
         }
     ),
-    "User": obj(
-        {
-            "id": _STR,
-            "username": _STR,
-            "role": {"enum": ["viewer", "moderator", "admin"]},
-        }
-    ),
+    "Role": {"type": "string", "enum": ["viewer", "moderator", "admin"]},
+    "User": obj({"id": _STR, "username": _STR, "role": ref("Role")}),
     "Message": obj(
         {
             "id": _STR,

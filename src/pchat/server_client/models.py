@@ -1,0 +1,119 @@
+"""What the server client's calls return, besides the protocol's own objects
+(:class:`~pchat.protocol.models.Message`, :class:`~pchat.protocol.models.Poll`,
+:class:`~pchat.protocol.moderation.Ban`, …)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pchat.protocol.models import Message, Poll
+from pchat.protocol.moderation import Held, ModAction, Pin, RoomSettings
+from pchat.protocol.wordfilter import FilterEntry
+
+__all__ = [
+    "HistoryPage",
+    "ModLogPage",
+    "PollPage",
+    "PublishResult",
+    "PurgeResult",
+    "RoomList",
+    "RoomState",
+    "RoomSummary",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSummary:
+    """A live room: its online count (every node), messages sent in the last minute, and
+    the position of its last stream event."""
+
+    id: str
+    online: int
+    messages_last_minute: int
+    last_seq: int
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> RoomSummary:
+        return cls(data["id"], data["online"], data["messages_last_minute"], data["last_seq"])
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList:
+    """The most crowded live rooms, and how many rooms are live."""
+
+    rooms: list[RoomSummary]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """One room's state: what a client's connect reply holds of it."""
+
+    id: str
+    epoch: str
+    last_seq: int
+    online: int
+    messages_last_minute: int
+    settings: RoomSettings
+    pin: Pin | None
+    #: The open and scheduled polls, oldest first.
+    polls: list[Poll]
+    reaction_types: list[str]
+    reaction_stats: dict[str, int]
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> RoomState:
+        return cls(
+            id=data["id"],
+            epoch=data["epoch"],
+            last_seq=data["last_seq"],
+            online=data["online"],
+            messages_last_minute=data["messages_last_minute"],
+            settings=RoomSettings.from_wire(data["settings"]),
+            pin=Pin.from_wire(data["pin"]) if data["pin"] else None,
+            polls=[Poll.from_wire(p) for p in data["polls"]],
+            reaction_types=list(data["reactions"]["types"]),
+            reaction_stats=dict(data["reactions"]["stats"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """A published message (``message``), or one held for review or by the chat delay
+    (``message`` None, ``held``); ``duplicate``: an earlier call with the same ``cid``."""
+
+    message: Message | None
+    held: Held | None
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    messages: list[Message]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    """The purge event's position (None when nothing was deleted) and how many messages
+    it deleted."""
+
+    seq: int | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModLogPage:
+    entries: list[ModAction]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PollPage:
+    polls: list[Poll]
+    has_more: bool
+
+
+def filter_entry(data: dict[str, Any]) -> FilterEntry:
+    return FilterEntry(data["pattern"], data["action"])
