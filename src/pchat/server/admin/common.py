@@ -39,6 +39,7 @@ ROOM: Final = path_param(
     "room",
     "The room id: 1–64 of `A–Z a–z 0–9 _ - : .`",
     {"type": "string", "pattern": r"^[A-Za-z0-9_\-:.]{1,64}$"},
+    example="lobby",
 )
 
 #: A user a call names to act as (``user`` of a message).

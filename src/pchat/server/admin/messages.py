@@ -78,6 +78,7 @@ PATHS: Final[dict[str, Any]] = {
                 },
                 ("text",),
             ),
+            example={"text": "The stream starts in 5 minutes", "cid": "announce-1"},
             response=obj(
                 {
                     "message": {"oneOf": [ref("Message"), {"type": "null"}]},

@@ -136,6 +136,7 @@ PATHS: Final[dict[str, Any]] = {
                 },
                 ("user_id",),
             ),
+            example={"user_id": "u-troll", "duration": 600, "reason": "spam"},
             response=obj({"ban": ref("Ban")}),
             errors=(403,),
         ),
@@ -161,6 +162,7 @@ PATHS: Final[dict[str, Any]] = {
                 },
                 ("user_id",),
             ),
+            example={"user_id": "u-troll", "within": 300},
             response=obj({"seq": _NULLABLE_UINT, "count": {"type": "integer", "minimum": 0}}),
             errors=(404,),
         )
@@ -181,6 +183,7 @@ PATHS: Final[dict[str, Any]] = {
                 },
                 (),
             ),
+            example={"slow_mode": 10, "mode": "open"},
             response=obj({"settings": ref("RoomSettings")}),
         )
     },
@@ -190,6 +193,7 @@ PATHS: Final[dict[str, Any]] = {
             "Pin a message or an announcement",
             description="`message_id` or `text`, not both.",
             body=obj({"message_id": {"type": "string"}, "text": {"type": "string"}}, ()),
+            example={"text": "Welcome! Be kind."},
             response=obj({"pin": ref("Pin")}),
             errors=(404,),
         ),
@@ -236,6 +240,7 @@ PATHS: Final[dict[str, Any]] = {
                 },
                 ("pattern",),
             ),
+            example={"pattern": "darn*", "action": "mask"},
             response=obj({"entry": _FILTER_ENTRY, "scope": {"enum": ["room", "server"]}}),
         ),
     },
@@ -292,6 +297,7 @@ PATHS: Final[dict[str, Any]] = {
             description="`dismiss` (shown again if hidden) or `delete`.",
             params=(_MESSAGE_ID,),
             body=obj({"action": {"enum": ["dismiss", "delete"]}}),
+            example={"action": "dismiss"},
             response=_EMPTY,
             errors=(404, 409),
         )

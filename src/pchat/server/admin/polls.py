@@ -100,6 +100,7 @@ PATHS: Final[dict[str, Any]] = {
                 },
                 ("question", "options"),
             ),
+            example={"question": "Best tea?", "options": ["green", "black"]},
             response=_POLL,
             errors=(409,),
         ),

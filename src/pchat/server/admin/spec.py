@@ -62,14 +62,19 @@ def obj(
     return schema
 
 
-def path_param(name: str, description: str, schema: Schema | None = None) -> Schema:
-    return {
+def path_param(
+    name: str, description: str, schema: Schema | None = None, example: str | None = None
+) -> Schema:
+    param: Schema = {
         "name": name,
         "in": "path",
         "required": True,
         "description": description,
         "schema": schema or {"type": "string", "minLength": 1},
     }
+    if example is not None:
+        param["example"] = example
+    return param
 
 
 def query_param(name: str, description: str, schema: Schema) -> Schema:
@@ -99,13 +104,15 @@ def operation(
     response: Schema,
     status: int = 200,
     body: Schema | None = None,
+    example: dict[str, Any] | None = None,
     params: tuple[Schema, ...] = (),
     errors: tuple[int, ...] = (),
     description: str | None = None,
     secured: bool = True,
 ) -> Schema:
     """One operation: its success ``response`` (a schema) and the error statuses it may
-    answer (400, 401, 429 and 503 always) in the error shape."""
+    answer (400, 401, 429 and 503 always) in the error shape; ``example``: a request body
+    (the docs show it, schemathesis tries it first)."""
     responses: dict[str, Any] = {
         str(status): {
             "description": "OK",
@@ -120,10 +127,10 @@ def operation(
     if params:
         op["parameters"] = list(params)
     if body is not None:
-        op["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": body}},
-        }
+        media: Schema = {"schema": body}
+        if example is not None:
+            media["example"] = example
+        op["requestBody"] = {"required": True, "content": {"application/json": media}}
     op["responses"] = responses
     if not secured:
         op["security"] = []
