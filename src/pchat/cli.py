@@ -11,6 +11,7 @@
     pchat keys retire KID [--force] [--data-dir DIR]
     pchat token --sub USER_ID [--role ROLE] [--data-dir DIR]
     pchat users revoke USER_ID [--data-dir DIR] [--store URL]
+    pchat console password [--operator NAME] | operators | remove NAME [--data-dir DIR]
 
 Every command reads the ``PCHAT_*`` environment like the server does (``PCHAT_DATA_DIR``
 defaults ``--data-dir``, ``PCHAT_TOKEN_ISSUER`` and ``PCHAT_TOKEN_TTL`` shape tokens), so a
@@ -45,6 +46,7 @@ from pchat.core.tokens import (
 from pchat.protocol.errors import RequestError
 from pchat.protocol.validation import ROLES, validate_user_id
 from pchat.server.config import Settings
+from pchat.server.console.commands import add_commands as add_console_commands
 from pchat.storage.base import KeyStore, StoreUnavailable
 
 __all__ = ["main"]
@@ -144,6 +146,8 @@ def _parser() -> argparse.ArgumentParser:
         help="the servers' store (default: $PCHAT_STORE, or the SQLite file in the data dir)",
     )
     revoke_user.set_defaults(command=_users_revoke)
+
+    add_console_commands(commands, data_dir)
 
     token = commands.add_parser("token", parents=[data_dir], help="print a signed access token")
     token.add_argument("--sub", required=True, metavar="USER_ID", help="the user id")

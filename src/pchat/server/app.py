@@ -24,6 +24,7 @@ from .admin import AdminContext, add_admin_routes
 from .admin.actor import Actor
 from .appkeys import SERVICE_KEY, SETTINGS_KEY
 from .config import Settings
+from .console import console_for
 from .edge import TrustedProxies, guard_websocket, handler_args, raise_open_files_limit
 from .http import DemoTokens, TokenService, health_handler, ready_handler
 from .presend_hook import presend_hook_from
@@ -111,23 +112,23 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     app.router.add_get("/public-chat/ws", guard_websocket(websocket_handler, settings, proxies))
     app.router.add_get("/healthz", health_handler)
     app.router.add_get("/readyz", ready_handler)
-    add_admin_routes(
-        app,
-        AdminContext(
-            settings=settings,
-            service=service,
-            actor=Actor(service),
-            keys=keys,
-            signer=signer,
-            gate=gate,
-            proxies=proxies,
-        ),
+    admin = AdminContext(
+        settings=settings,
+        service=service,
+        actor=Actor(service),
+        keys=keys,
+        signer=signer,
+        gate=gate,
+        proxies=proxies,
     )
+    add_admin_routes(app, admin, sessions=console_for(app, admin).guard)
     if settings.demo_token_endpoint:
         app.router.add_get("/demo/token", DemoTokens(signer).handle)
     static = settings.static_dir or STATIC_DIR
     if settings.serve_demo and (static / "index.html").exists():
         app.router.add_get("/", _index(static / "index.html"))
+        if (static / "console.html").exists():  # the admin console's page (web/src/console)
+            app.router.add_get("/console", _index(static / "console.html"))
         app.router.add_static("/", static)
 
     async def reload_keys() -> None:

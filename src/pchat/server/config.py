@@ -68,6 +68,16 @@ class Settings(CoreSettings):
     #: Connections to the hook kept open at most (more concurrent checks wait for one).
     presend_hook_connections: int = 100
 
+    # The admin console (server/console; docs/server-api.md, Console).
+    #: Seconds a console session lives unused (at most the tokens' lifetime), and at most.
+    console_session_idle: float = 1800.0
+    console_session_max: float = 28800.0
+    #: The console cookie's ``Secure``: None sets it when the request came over https
+    #: (directly, or per ``X-Forwarded-Proto`` from a trusted proxy); true or false decides.
+    console_cookie_secure: bool | None = None
+    #: Seconds the chat tokens the console gets for its own room connections live.
+    console_token_ttl: int = 300
+
     # The chat core's limits, rates and periods: see CoreSettings (inherited).
 
     # Liveness and sockets.

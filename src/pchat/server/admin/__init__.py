@@ -37,7 +37,7 @@ from typing import Final
 from aiohttp import web
 
 from . import keys, messages, moderation, polls, rooms, users
-from .auth import auth_middleware
+from .auth import SessionAuth, auth_middleware
 from .context import AdminContext
 from .errors import errors_middleware
 from .openapi import BASE, SPEC_FILE, openapi_handler
@@ -55,13 +55,16 @@ ROUTE_MODULES: Final[tuple[ModuleType, ...]] = (
 )
 
 
-def add_admin_routes(app: web.Application, ctx: AdminContext) -> None:
-    """Mount the server API on ``app`` under :data:`BASE`."""
+def add_admin_routes(
+    app: web.Application, ctx: AdminContext, sessions: SessionAuth | None = None
+) -> None:
+    """Mount the server API on ``app`` under :data:`BASE`; with ``sessions``, a call may
+    carry the admin console's session instead of the API key (see :mod:`.auth`)."""
     spec_path = f"{BASE}/openapi.json"
     admin = web.Application(
         middlewares=[
             errors_middleware,
-            auth_middleware(ctx.gate, ctx.proxies, public={spec_path}),
+            auth_middleware(ctx.gate, ctx.proxies, public={spec_path}, sessions=sessions),
         ]
     )
     admin.router.add_get("/openapi.json", openapi_handler(SPEC_FILE.read_bytes()))

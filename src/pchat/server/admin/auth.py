@@ -6,6 +6,10 @@ caller address — behind trusted proxies, from ``X-Forwarded-For`` — and key)
 refusal exactly as the token service does: ``401 unauthorized``, or ``429
 too_many_failures`` with ``Retry-After``. The token service and the server API share one
 gate, so failures at either count against the same budget.
+
+A request without the API key headers may instead carry the admin console's session cookie:
+``sessions`` (:meth:`pchat.server.console.http.ConsoleHttp.guard`) then decides — 401
+without a live session, 403 for a change without the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from pchat.core.apikeys import ApiKeyGate, Verdict
 
 from ..edge import client_address
 
-__all__ = ["api_key_refusal", "auth_middleware", "error_response"]
+__all__ = ["SessionAuth", "api_key_refusal", "auth_middleware", "error_response"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Answers a request made with a console session (the handler's response, or a refusal), or
+#: None for a request without one.
+SessionAuth = Callable[[web.Request, Handler], Awaitable[web.StreamResponse | None]]
 
 
 def error_response(status: int, name: str, message: str, code: int | None = None) -> web.Response:
@@ -57,16 +64,26 @@ def api_key_refusal(
 
 
 def auth_middleware(
-    gate: ApiKeyGate, trusted_proxies: Container[str], public: Container[str] = ()
+    gate: ApiKeyGate,
+    trusted_proxies: Container[str],
+    public: Container[str] = (),
+    sessions: SessionAuth | None = None,
 ) -> Middleware:
     """Every request must pass :func:`api_key_refusal`, except ``GET`` of the paths in
-    ``public`` (the OpenAPI document). Unknown paths too: a caller without the key learns
-    nothing of which paths exist."""
+    ``public`` (the OpenAPI document) and, without the API key headers, a request that
+    ``sessions`` answers. Unknown paths too: a caller without the key learns nothing of
+    which paths exist."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method in ("GET", "HEAD") and request.path in public:
             return await handler(request)
+        if sessions is not None and not (
+            "auth-api-key" in request.headers or "auth-api-secret" in request.headers
+        ):
+            answered = await sessions(request, handler)
+            if answered is not None:
+                return answered
         refused = api_key_refusal(request, gate, trusted_proxies)
         if refused is not None:
             return refused
