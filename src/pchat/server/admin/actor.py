@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
+from pchat.core.presend import SERVER_API_REMOTE
 from pchat.core.ratelimit import StrikeCounter, TokenBucket
 from pchat.core.room import Room
 from pchat.core.service import ChatService, Session
@@ -88,7 +89,7 @@ class Actor:
             closer=_never_closed,
             frames=TokenBucket(1e9, 1_000_000, time.monotonic()),
             strikes=StrikeCounter(None, 1.0),
-            remote="server-api",
+            remote=SERVER_API_REMOTE,  # the pre-send hook skips the operator's own
             user=user,
             room_id=room.room_id,
         )
