@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
 
-from pchat.core.apikeys import ApiKeyGate, Verdict
+from pchat.core.apikeys import ApiKeyGate
 from pchat.core.tokens import TokenSigner
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import RequestError
 from pchat.protocol.validation import validate_role, validate_user_id
 
+from .admin.auth import api_key_refusal
 from .appkeys import SERVICE_KEY
 from .edge import TrustedProxies, client_address
 
@@ -44,16 +44,9 @@ class TokenService:
         self.trusted_proxies = trusted_proxies or TrustedProxies()
 
     async def handle(self, request: web.Request) -> web.Response:
-        addr = client_address(request, self.trusted_proxies)
-        key = request.headers.get("auth-api-key")
-        secret = request.headers.get("auth-api-secret")
-        verdict, wait = self.gate.check(addr, key, secret, time.monotonic())
-        if verdict is Verdict.THROTTLED:
-            response = _error(429, "too_many_failures", "too many failed calls; try again later")
-            response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
-            return response
-        if verdict is Verdict.REFUSED:
-            return _error(401, "unauthorized", "missing or wrong auth-api-key / auth-api-secret")
+        refused = api_key_refusal(request, self.gate, self.trusted_proxies)
+        if refused is not None:
+            return refused  # 401 unauthorized, 429 too_many_failures: as the server API's
         try:
             sub, role = self.parse(request)
         except RequestError as exc:
