@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from pchat.protocol.models import User
+from pchat.server.admin.actor import Actor
+from pchat.server.appkeys import SERVICE_KEY
 from tests.helpers import RawClient, RunningServer, free_port, start_server, t
 
 SECRET = "hook-secret-0123456789"
@@ -67,7 +70,7 @@ class HookEndpoint:
         self.headers.append(dict(request.headers))
         data: dict[str, Any] = json.loads(body)
         self.calls.append(data)
-        return await self.answer(data)
+        return await self.answer(data | {"request": request})
 
     async def stall(self, data: dict[str, Any]) -> web.StreamResponse:
         """An answer that comes only when the test ends: past any time budget."""
@@ -253,6 +256,16 @@ async def test_the_hook_runs_before_a_message_is_held(raw: Any, hook: HookEndpoi
     assert len(hook.calls) == calls  # approving does not ask the hook again
 
 
+async def test_a_chunked_answer_is_read(raw: Any, hook: HookEndpoint) -> None:
+    async def rewrite_chunked(data: dict[str, Any]) -> web.StreamResponse:
+        answer = {"action": "rewrite", "text": data["text"] + "!"}
+        return await chunked(json.dumps(answer).encode(), data["request"])
+
+    hook.answer = rewrite_chunked
+    bob = await raw("r1", user="bob")
+    assert (await bob.ok("send", text="hello"))["message"]["text"] == "hello!"
+
+
 # The time budget and the failure policy --------------------------------------------------
 
 
@@ -322,6 +335,20 @@ async def huge(data: dict[str, Any]) -> web.StreamResponse:
     return web.json_response({"action": "allow", "padding": "x" * 100_000})
 
 
+async def chunked(body: bytes, request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    for at in range(0, len(body), 1000):
+        await response.write(body[at : at + 1000])
+    await response.write_eof()
+    return response
+
+
+async def huge_chunked(data: dict[str, Any]) -> web.StreamResponse:
+    return await chunked(b'{"action":"allow","padding":"' + b"x" * 100_000 + b'"}', data["request"])
+
+
 FAILURES = [
     server_error,
     not_json,
@@ -332,6 +359,7 @@ FAILURES = [
     no_content,
     redirect,
     huge,
+    huge_chunked,
 ]
 
 
@@ -412,3 +440,25 @@ async def test_a_server_with_another_secret_is_refused_by_the_endpoint(
     finally:
         await srv.stop()
         await srv.http.close()
+
+
+async def test_the_operators_own_messages_skip_the_hook(
+    raw: Any, hook: HookEndpoint, server: RunningServer
+) -> None:
+    """What the server API publishes — as the system user or as a user it names — is the
+    operator's own: it is published without asking the hook, even one that rejects all."""
+
+    async def reject_all(data: dict[str, Any]) -> web.StreamResponse:
+        return web.json_response({"action": "reject", "reason": "closed"})
+
+    hook.answer = reject_all
+    carol = await raw("r1", user="carol")
+    assert server.runner is not None
+    actor = Actor(server.runner.app[SERVICE_KEY])
+    announced = (await actor.request("r1", "send", {"text": "Welcome!"}))["message"]
+    assert announced["user"]["id"] == "system"
+    as_user = User("bridge-7", "Bridged", "viewer")
+    bridged = (await actor.request("r1", "send", {"text": "from elsewhere"}, as_user))["message"]
+    assert [await next_message(carol), await next_message(carol)] == [announced, bridged]
+    assert hook.calls == []
+    assert error_of(await carol.request("send", text="and me?"))["code"] == 126

@@ -83,9 +83,12 @@ class HttpPresendHook:
 
 
 async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
-    if response.content_length is not None and response.content_length > MAX_ANSWER_BYTES:
-        raise HookError(f"the answer is over {MAX_ANSWER_BYTES} bytes")
-    chunks: list[bytes] = []
+    length = response.content_length
+    if length is not None:
+        if length > MAX_ANSWER_BYTES:
+            raise HookError(f"the answer is over {MAX_ANSWER_BYTES} bytes")
+        return await response.read()
+    chunks: list[bytes] = []  # chunked: read no more than the limit
     size = 0
     async for chunk in response.content.iter_chunked(16 * 1024):
         size += len(chunk)
