@@ -30,6 +30,7 @@ from pchat.protocol.wordfilter import FilterEntry
 
 from .errors import error_from_response
 from .models import (
+    ApiKey,
     HistoryPage,
     ModLogPage,
     PollPage,
@@ -38,6 +39,7 @@ from .models import (
     RoomList,
     RoomState,
     RoomSummary,
+    SigningKeyInfo,
     filter_entry,
 )
 
@@ -342,6 +344,41 @@ class ServerClient:
     async def finish_poll(self, room: str, poll_id: str) -> Poll:
         data = await self.call("POST", f"/rooms/{_seg(room)}/polls/{_seg(poll_id)}/finish")
         return Poll.from_wire(data["poll"])
+
+    # Users and keys -----------------------------------------------------------------------
+
+    async def revoke_user(self, user_id: str) -> int:
+        """Refuse every token of ``user_id`` issued before now, at connect and refresh, and
+        close the user's open connections (``4507``) on every node; returns the time (ms)
+        before which its tokens are refused."""
+        data = await self.call("POST", f"/users/{_seg(user_id)}/revoke")
+        return int(data["revoked_before"])
+
+    async def create_api_key(self) -> ApiKey:
+        """A new API key; its ``secret`` is in this answer only."""
+        return ApiKey.from_wire(await self.call("POST", "/keys"))
+
+    async def api_keys(self) -> list[ApiKey]:
+        """Every API key (revoked ones with ``revoked_at``), never a secret."""
+        data = await self.call("GET", "/keys")
+        return [ApiKey.from_wire(k) for k in data["api_keys"]]
+
+    async def revoke_api_key(self, key: str) -> ApiKey:
+        return ApiKey.from_wire(await self.call("POST", f"/keys/{_seg(key)}/revoke"))
+
+    async def signing_keys(self) -> list[SigningKeyInfo]:
+        """The token signing keys, oldest first (the last one signs)."""
+        data = await self.call("GET", "/signing-keys")
+        return [SigningKeyInfo.from_wire(k) for k in data["signing_keys"]]
+
+    async def rotate_signing_key(self) -> SigningKeyInfo:
+        """Add a signing key that signs from now on; older ones keep verifying."""
+        return SigningKeyInfo.from_wire(await self.call("POST", "/signing-keys/rotate"))
+
+    async def retire_signing_key(self, kid: str, *, force: bool = False) -> None:
+        """Remove an older signing key (its tokens stop verifying): refused (409) for the
+        key that signs and, unless ``force``, while tokens it signed may still be valid."""
+        await self.call("POST", f"/signing-keys/{_seg(kid)}/retire", body={"force": force})
 
     # The document -------------------------------------------------------------------------
 

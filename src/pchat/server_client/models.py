@@ -12,6 +12,7 @@ from pchat.protocol.moderation import Held, ModAction, Pin, RoomSettings
 from pchat.protocol.wordfilter import FilterEntry
 
 __all__ = [
+    "ApiKey",
     "HistoryPage",
     "ModLogPage",
     "PollPage",
@@ -20,6 +21,7 @@ __all__ = [
     "RoomList",
     "RoomState",
     "RoomSummary",
+    "SigningKeyInfo",
 ]
 
 
@@ -113,6 +115,36 @@ class ModLogPage:
 class PollPage:
     polls: list[Poll]
     has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key: ``secret`` only in the answer that created it (it is stored hashed);
+    times in ms since the epoch."""
+
+    key: str
+    created_at: int
+    revoked_at: int | None
+    secret: str | None = None
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> ApiKey:
+        return cls(data["api_key"], data["created_at"], data["revoked_at"], data.get("api_secret"))
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyInfo:
+    """A token signing key (never its secret): whether it signs new tokens, and from when
+    it may be retired without ``force`` (ms; None for the key that signs)."""
+
+    kid: str
+    created_at: int
+    signing: bool
+    retire_after: int | None
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> SigningKeyInfo:
+        return cls(data["kid"], data["created_at"], data["signing"], data["retire_after"])
 
 
 def filter_entry(data: dict[str, Any]) -> FilterEntry:
