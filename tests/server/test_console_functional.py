@@ -341,6 +341,16 @@ async def test_use_seals_a_fresh_cookie(tmp_path: Path, http: aiohttp.ClientSess
         assert browser.cookie is not None and browser.cookie != first
         status, who, _ = await browser.call("GET", f"{CONSOLE}/session")
         assert who["ends_at"] > who["issued_at"] + 2000
+        # The page's own refreshes are no use: they leave the cookie as it is.
+        await asyncio.sleep(0.3)
+        status, _, _ = await browser.call(
+            "GET", f"{API}/rooms", headers={"x-console-background": "1"}
+        )
+        assert status == 200 and not browser.set_cookies
+        status, _, _ = await browser.call(
+            "POST", f"{CONSOLE}/chat-token", headers={"x-console-background": "1"}
+        )
+        assert status == 200 and not browser.set_cookies
     finally:
         await _stop(server)
 

@@ -23,7 +23,7 @@ from ..edge import TrustedProxies, client_address
 from .service import Checked, Console, Refused
 from .sessions import ConsoleSession, Ended
 
-__all__ = ["BASE", "COOKIE", "COOKIE_PATH", "CSRF_HEADER", "ConsoleHttp"]
+__all__ = ["BACKGROUND_HEADER", "BASE", "COOKIE", "COOKIE_PATH", "CSRF_HEADER", "ConsoleHttp"]
 
 #: Where the console's own endpoints are.
 BASE: Final = "/public-chat/admin/console"
@@ -32,6 +32,9 @@ COOKIE: Final = "pchat_console"
 COOKIE_PATH: Final = "/public-chat/admin"
 #: The header every change made with a console session carries its CSRF token in.
 CSRF_HEADER: Final = "x-csrf-token"
+#: ``x-console-background: 1`` marks a call the page makes by itself (a periodic refresh, the
+#: SDK's token refresh): it does not count as use, so an open page still idles out.
+BACKGROUND_HEADER: Final = "x-console-background"
 
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_BODY: Final = 4096
@@ -67,7 +70,8 @@ class ConsoleHttp:
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse | None:
         """For a request with a console cookie: its refusal (401 for no session, 403 for a
         change without the CSRF token), or the handler's response with the cookie sealed
-        again when due. None for a request without one (the API key decides)."""
+        again when due (:func:`_used`). None for a request without one (the API key
+        decides)."""
         if COOKIE not in request.cookies:
             return None
         try:
@@ -77,7 +81,7 @@ class ConsoleHttp:
         if isinstance(checked, web.Response):
             return checked
         response = await handler(request)
-        if checked.touched:
+        if _used(request, checked):
             self._set_cookie(request, response, checked.session)
         return response
 
@@ -156,7 +160,7 @@ class ConsoleHttp:
         if isinstance(checked, web.Response):
             return checked
         response = _json(self.console.describe(checked.session))
-        if checked.touched:
+        if _used(request, checked):
             self._set_cookie(request, response, checked.session)
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -185,9 +189,14 @@ class ConsoleHttp:
             return _refusal(exc)
         response = _json(token)
         response.headers["Cache-Control"] = "no-store"
-        if checked.touched:
+        if _used(request, checked):
             self._set_cookie(request, response, checked.session)
         return response
+
+
+def _used(request: web.Request, checked: Checked) -> bool:
+    """Whether the cookie is sealed again with the use: due, and not a background call."""
+    return checked.touched and request.headers.get(BACKGROUND_HEADER) != "1"
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
