@@ -26,7 +26,8 @@ web/node_modules/.installed: web/package-lock.json sdk/js/node_modules/.installe
 	cd web && $(NPM) ci
 	touch $@
 
-web/dist/index.html: web/node_modules/.installed sdk/js/dist/index.js $(wildcard web/src/*.ts* web/src/*/*.ts* web/src/*.css)
+web/dist/index.html: web/node_modules/.installed sdk/js/dist/index.js web/index.html web/console.html \
+		$(wildcard web/src/*.ts* web/src/*/*.ts* web/src/*/*/*.ts* web/src/*.css web/src/*/*.css)
 	cd web && $(NPM) run build
 
 # The demo is served at / when Node is there to build it; the chat service runs either way.

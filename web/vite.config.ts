@@ -12,7 +12,13 @@ export default defineConfig({
       '/public-chat/ws': { target: 'ws://127.0.0.1:8080', ws: true },
       '/demo': 'http://127.0.0.1:8080',
       '/healthz': 'http://127.0.0.1:8080',
+      '/public-chat/admin': 'http://127.0.0.1:8080',
     },
   },
-  build: { outDir: 'dist', sourcemap: false },
+  build: {
+    outDir: 'dist',
+    sourcemap: false,
+    // Two pages: the demo, and the admin console that `pchat serve` serves at /console.
+    rollupOptions: { input: { main: 'index.html', console: 'console.html' } },
+  },
 });
