@@ -101,6 +101,27 @@ describe('console', { timeout: 10 * TIMEOUT }, () => {
     assert.deepEqual(problems, []);
   });
 
+  test('an API key and secret, exchanged once, sign in too', async () => {
+    const created = execFileSync(PCHAT_BIN, [
+      'keys',
+      'create',
+      '--json',
+      '--data-dir',
+      suite.server.dataDir,
+    ]);
+    const { api_key: key, api_secret: secret } = JSON.parse(created.toString());
+    const { page, problems } = await user('backend-operator');
+    await page.goto('/console');
+    await page.getByTestId('signin-switch').click();
+    await page.getByTestId('signin-api-key').fill(key);
+    await page.getByTestId('signin-api-secret').fill(secret);
+    await page.getByTestId('signin-submit').click();
+    await page.getByTestId('rooms-page').waitFor();
+    assert.equal(await page.getByTestId('console-operator').textContent(), `API key ${key}`);
+    assert.doesNotMatch(await page.content(), new RegExp(secret));
+    assert.deepEqual(problems, []);
+  });
+
   test('a live room: its numbers, its messages, a delete and a ban seen by a viewer', async () => {
     const room = roomName('console');
     const viewer = await user('viewer');

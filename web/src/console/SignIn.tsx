@@ -53,47 +53,32 @@ export function SignIn({ message, onSignIn }: Props) {
         )}
         {withKey ? (
           <>
-            <label className="field">
-              <span>API key</span>
-              <input
-                data-testid="signin-api-key"
-                value={apiKey}
-                autoComplete="off"
-                onChange={(e) => setApiKey(e.target.value)}
-              />
-            </label>
-            <label className="field">
-              <span>API secret</span>
-              <input
-                data-testid="signin-api-secret"
-                type="password"
-                value={apiSecret}
-                autoComplete="off"
-                onChange={(e) => setApiSecret(e.target.value)}
-              />
-            </label>
+            <Field label="API key" name="api-key" value={apiKey} onChange={setApiKey} />
+            <Field
+              label="API secret"
+              name="api-secret"
+              secret
+              value={apiSecret}
+              onChange={setApiSecret}
+            />
           </>
         ) : (
           <>
-            <label className="field">
-              <span>Operator</span>
-              <input
-                data-testid="signin-operator"
-                value={operator}
-                autoComplete="username"
-                onChange={(e) => setOperator(e.target.value)}
-              />
-            </label>
-            <label className="field">
-              <span>Password</span>
-              <input
-                data-testid="signin-password"
-                type="password"
-                value={password}
-                autoComplete="current-password"
-                onChange={(e) => setPassword(e.target.value)}
-              />
-            </label>
+            <Field
+              label="Operator"
+              name="operator"
+              autoComplete="username"
+              value={operator}
+              onChange={setOperator}
+            />
+            <Field
+              label="Password"
+              name="password"
+              secret
+              autoComplete="current-password"
+              value={password}
+              onChange={setPassword}
+            />
           </>
         )}
         {error && (
@@ -119,5 +104,30 @@ export function SignIn({ message, onSignIn }: Props) {
         </p>
       </form>
     </main>
+  );
+}
+
+interface FieldProps {
+  label: string;
+  /** `signin-<name>` is its test id. */
+  name: string;
+  value: string;
+  onChange: (value: string) => void;
+  secret?: boolean;
+  autoComplete?: string;
+}
+
+function Field({ label, name, value, onChange, secret = false, autoComplete = 'off' }: FieldProps) {
+  return (
+    <label className="field">
+      <span>{label}</span>
+      <input
+        data-testid={`signin-${name}`}
+        type={secret ? 'password' : 'text'}
+        value={value}
+        autoComplete={autoComplete}
+        onChange={(e) => onChange(e.target.value)}
+      />
+    </label>
   );
 }
