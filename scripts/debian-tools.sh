@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install the Debian packages that the tests run for real (never a downloaded build):
-# nginx, to test the shipped deploy/nginx.conf. Nothing is started here; the tests start
-# their own instances on their own ports and stop them.
+# nginx, to test the shipped deploy/nginx.conf; prometheus, to scrape a running pchat's
+# /metrics. Nothing is started here; the tests start their own instances on their own
+# ports and stop them.
 set -eu
 need=()
 [ -x /usr/sbin/nginx ] || need+=(nginx)
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing: ${need[*]}: run 'sudo apt-get install -y ${need[*]}'" >&2

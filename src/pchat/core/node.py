@@ -21,6 +21,10 @@ JSON, and costs one lookup per message when nobody in the room muted its author;
 Everything a feature needs from rooms goes through here: the features (messages, polls,
 reactions, live state, connections) are modules beside each other that use the node, not
 each other.
+
+A :class:`DeliveryObserver` (the server's metrics) is told once per publication how many
+connections it was handed to, and how long a stream event took from its store call to
+this node's connections: never once per connection, so the hot loop stays as it is.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 from pchat.protocol.models import Message
 from pchat.storage.base import PubSub, StreamStore
@@ -40,7 +45,16 @@ from .room import Payload, Room, Sink
 from .settings import CoreSettings
 from .stream import event_push
 
-__all__ = ["MessageHeader", "Node", "Push", "PushFilter", "Tailor", "message_body", "user_body"]
+__all__ = [
+    "DeliveryObserver",
+    "MessageHeader",
+    "Node",
+    "Push",
+    "PushFilter",
+    "Tailor",
+    "message_body",
+    "user_body",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +102,20 @@ PushConsumer = Callable[[str, bytes], None]
 
 Tailor = Callable[[str, int | None, bytes], Payload | None]
 """``(room_id, seq, body)`` -> what the room's connections get (None: nothing)."""
+
+
+class DeliveryObserver(Protocol):
+    """Told of what a node delivers (the server's metrics): once per publication."""
+
+    def delivered(self, kind: Push | None, recipients: int) -> None:
+        """A publication of ``kind`` was handed to a room's ``recipients`` connections
+        (None: a push of this node's own, :meth:`Node.push_local`)."""
+
+    def stored_to_written(self, seconds: float) -> None:
+        """A stream event stored by this node reached its connections of the room (the
+        room's hub wrote it, or gathered it for a coalesced write) ``seconds`` after the
+        store call returned."""
+
 
 _SHADOW: Final = 1
 _HIDDEN: Final = 2
@@ -170,6 +198,8 @@ class Node:
         self._holds: dict[str, int] = {}
         #: Called with a connection whose unsent output passed the limit.
         self.on_slow: Callable[[Sink], None] = lambda sink: None
+        #: Told of each publication delivered here (None: nobody is counting).
+        self.observer: DeliveryObserver | None = None
 
     # Hooks of the features ----------------------------------------------------------------
 
@@ -314,9 +344,17 @@ class Node:
     ) -> None:
         """Publish the stream event at ``seq`` of ``kind`` about ``message`` (``message``,
         ``message_delete``, ``message_hide``, ``message_restore``): its connections see it
-        as their viewer's mutes, the shadow ban and hiding allow (else ``skip``)."""
+        as their viewer's mutes, the shadow ban and hiding allow (else ``skip``).
+
+        Called just after the event was stored: every broker hands a publication to this
+        node's rooms at once, within ``publish``, so the time until it returns is the
+        event's lag from the store to this node's connections (the observer's)."""
+        stored = time.perf_counter()
         body = message_body(message, frame, kind)
         await self.publish(room_id, Push.MESSAGE, body, seq=seq)
+        observer = self.observer
+        if observer is not None and self._rooms.get(room_id) is not None:
+            observer.stored_to_written(time.perf_counter() - stored)
 
     async def to_staff(self, room_id: str, frame: bytes) -> None:
         """Deliver ``frame`` to the room's moderators and admins on every node."""
@@ -346,6 +384,8 @@ class Node:
         room = self._rooms.get(room_id)
         if room is not None:
             room.publish(None, frame)
+            if self.observer is not None:
+                self.observer.delivered(None, self._recipients(room_id, room))
 
     def _on_publication(self, room_id: str, seq: int | None, payload: bytes) -> None:
         room = self._rooms.get(room_id)
@@ -366,10 +406,18 @@ class Node:
         tailor = self._tailors.get(kind)
         if tailor is None:
             room.publish(seq, frame)
-            return
-        tailored = tailor(room_id, seq, frame)
-        if tailored is not None:
+        else:
+            tailored = tailor(room_id, seq, frame)
+            if tailored is None:
+                return
             room.publish(seq, tailored)
+        observer = self.observer
+        if observer is not None:
+            observer.delivered(kind, self._recipients(room_id, room))
+
+    def _recipients(self, room_id: str, room: Room) -> int:
+        """The connections of ``room`` (the holds of :meth:`opened` are none)."""
+        return len(room) - self._holds.get(room_id, 0)
 
     # Stream repair ------------------------------------------------------------------------
 
