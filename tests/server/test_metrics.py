@@ -3,6 +3,8 @@ recipient (the node tells its observer once per publication)."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +14,8 @@ import pytest
 
 from pchat.core.node import Node, Push
 from pchat.core.settings import CoreSettings
-from pchat.protocol.codes import CloseCode
+from pchat.protocol.codes import CloseCode, ErrorCode
+from pchat.protocol.errors import RequestError, request_error
 from pchat.protocol.models import Message, User
 from pchat.server.metrics import Metrics
 from pchat.storage.broker_memory import MemoryBroker
@@ -110,15 +113,23 @@ async def test_a_store_operation_is_timed_and_its_errors_counted(tmp_path: Path)
         async def history(self, room_id: str) -> Any:
             raise RuntimeError("down")
 
+        async def delete_message(self, room_id: str) -> Any:
+            raise request_error(ErrorCode.ALREADY_DELETED, "deleted before")
+
     store: Any = metrics.timed_store(Failing())
     assert await store.room("a") == "a"
     assert store.room is store.room  # made once, kept
     with pytest.raises(RuntimeError):
         await store.history("a")
+    with pytest.raises(RequestError):
+        await store.delete_message("a")
     assert store.healthy is False
     assert value(metrics, "pchat_store_operation_seconds_count", op="room") == 1
     assert value(metrics, "pchat_store_operation_errors_total", op="room") == 0
     assert value(metrics, "pchat_store_operation_errors_total", op="history") == 1
+    # A refusal the protocol names is an answer, not a failure of the store.
+    assert value(metrics, "pchat_store_operation_seconds_count", op="delete_message") == 1
+    assert value(metrics, "pchat_store_operation_errors_total", op="delete_message") == 0
 
 
 def test_send_outcomes_recoveries_and_closes() -> None:
@@ -145,3 +156,37 @@ def test_send_outcomes_recoveries_and_closes() -> None:
     assert value(metrics, "pchat_closes_total", code="1006") == 1  # no close frame
     assert value(metrics, "pchat_closes_total", code="other") == 1  # a client's own code
     assert value(metrics, "pchat_slow_consumer_closes_total") == 2
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def exposed_names(metrics: Metrics) -> set[str]:
+    """Every series name ``/metrics`` can carry."""
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+    names = set()
+    for family in metrics.registry.collect():
+        names.update(family.name + s for s in suffixes.get(family.type, ("",)))
+        names.update(sample.name for sample in family.samples)
+    return names
+
+
+def test_the_dashboard_and_the_alerts_use_only_metrics_that_exist() -> None:
+    exposed = exposed_names(Metrics("test-node"))
+    dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert len(exprs) > 20
+    alerts = (DEPLOY / "prometheus-alerts.yml").read_text()
+    used = set(re.findall(r"\b(?:pchat|process)_[a-z_]+", " ".join(exprs) + alerts))
+    assert used - exposed == set()
+    # Every metric is on the dashboard.
+    assert {n for n in exposed if n.startswith("pchat_")} - used <= {
+        f"{histogram}_{part}"
+        for histogram in (
+            "pchat_delivery_lag_seconds",
+            "pchat_event_loop_lag_seconds",
+            "pchat_store_operation_seconds",
+            "pchat_broker_operation_seconds",
+        )
+        for part in ("count", "sum")
+    }

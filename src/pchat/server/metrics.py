@@ -55,6 +55,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from pchat.core.node import Push
 from pchat.core.service import ChatService
 from pchat.protocol.codes import CloseCode
+from pchat.protocol.errors import RequestError
 from pchat.storage.base import Broker, BrokerHandler, MessageStore
 
 __all__ = [
@@ -174,7 +175,7 @@ class Metrics:
         )
         self._store_errors = Counter(
             "pchat_store_operation_errors",
-            "Store operations that raised, by name (op).",
+            "Store operations that failed (a protocol refusal is none), by name (op).",
             ["op"],
             registry=r,
         )
@@ -188,7 +189,7 @@ class Metrics:
         )
         self._broker_errors = Counter(
             "pchat_broker_operation_errors",
-            "Broker operations that raised, by name (op).",
+            "Broker operations that failed, by name (op).",
             ["op"],
             registry=r,
         )
@@ -323,8 +324,9 @@ class Metrics:
 
 
 class TimedBackend:
-    """A store or broker whose coroutine methods are timed, each under its own name (``op``);
-    everything else (``healthy``, ``on_reconnect``) is the backend's own, as it is.
+    """A store or broker whose coroutine methods are timed, each under its own name (``op``),
+    and counted when they fail (raise anything but a protocol refusal); everything else
+    (``healthy``, ``on_reconnect``) is the backend's own, as it is.
 
     The timed method is made on first use and kept on the instance, so later calls find it
     without passing through ``__getattr__``."""
@@ -352,6 +354,8 @@ class TimedBackend:
             start = time.perf_counter()
             try:
                 return await method(*args, **kwargs)
+            except RequestError:
+                raise  # a refusal the protocol names (already_deleted, …): no failure
             except Exception:
                 errors.inc()
                 raise
