@@ -12,6 +12,14 @@ import uvloop
 
 from tests.helpers import RawClient, RunningServer, start_server
 
+# Every log of the suite is searched for tokens and secrets (tests/logscan.py).
+from tests.logscan import (  # noqa: F401
+    _no_secrets_logged,
+    pytest_sessionfinish,
+    pytest_sessionstart,
+    pytest_terminal_summary,
+)
+
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
     """The server runs on uvloop in production, so its tests do too (loop details such as

@@ -17,6 +17,7 @@ from pchat.core.apikeys import create_api_key
 from pchat.server.app import build_app
 from pchat.server.config import Settings
 from pchat.storage.keys_sqlite import SQLiteKeyStore
+from tests.logscan import known_secret
 
 #: Scales every timeout of the functional tests (slow CI machines: PCHAT_TEST_TIMEOUT_SCALE=3).
 TIMEOUT_SCALE = float(os.environ.get("PCHAT_TEST_TIMEOUT_SCALE", "1"))
@@ -113,7 +114,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "demo_token_endpoint": True,
     }
     base.update(overrides)
-    return Settings(**base)
+    settings = Settings(**base)
+    known_secret(settings.presend_hook_secret)  # the logs are searched for it too
+    return settings
 
 
 async def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
@@ -137,12 +140,15 @@ class RawClient:
         self.pushes: list[dict[str, Any]] = []
         self._push_event = asyncio.Event()
         self.close_code: int | None = None
+        #: The server's close reason (a reconnect hint: docs/protocol.md §8).
+        self.close_reason = ""
         self._closed = asyncio.Event()
         self.connected: dict[str, Any] = {}
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
-        async for msg in self.ws:
+        ends = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
+        while (msg := await self.ws.receive()).type not in ends:
             if msg.type is not aiohttp.WSMsgType.TEXT:
                 continue
             frame: dict[str, Any] = orjson.loads(msg.data)
@@ -155,6 +161,8 @@ class RawClient:
             else:
                 self.pushes.append(frame)
                 self._push_event.set()
+        if msg.type is aiohttp.WSMsgType.CLOSE:
+            self.close_reason = str(msg.extra or "")
         self.close_code = self.ws.close_code
         for fut in self._replies.values():
             if not fut.done():

@@ -3,6 +3,7 @@
 ::
 
     pchat serve [--host H] [--port P] [--data-dir DIR] [--store URL] [--broker URL]
+                [--workers N] [--log-format text|json] [--log-level LEVEL]
     pchat keys create [--json] [--data-dir DIR]
     pchat keys list [--data-dir DIR]
     pchat keys revoke KEY [--data-dir DIR]
@@ -99,6 +100,16 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes sharing the port, one per core (default: $PCHAT_WORKERS or 1)",
     )
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="text (default: $PCHAT_LOG_FORMAT or text) or json: one JSON object a line",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help="debug adds a line per connection and request (default: $PCHAT_LOG_LEVEL or info)",
+    )
     serve.set_defaults(command=_serve)
 
     keys = commands.add_parser("keys", help="manage API keys")
@@ -188,6 +199,8 @@ def _serve(args: argparse.Namespace) -> int:
             store=args.store,
             broker=args.broker,
             workers=args.workers,
+            log_format=args.log_format,
+            log_level=args.log_level,
         )
     )
     return 0

@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import resource
-import shutil
 import stat
 import sys
 import time
@@ -30,6 +28,7 @@ import pytest
 from pchat.core.apikeys import create_api_key
 from pchat.storage.keys_sqlite import SQLiteKeyStore
 from tests.helpers import RawClient, RunningServer, free_port, start_server, t, wait_until_serving
+from tests.nginx import Nginx, nginx_binary
 
 _UPGRADE = (
     "GET /public-chat/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
@@ -359,42 +358,15 @@ async def test_serve_raises_its_descriptor_limit_and_keeps_its_files_private(
 
 @pytest.fixture
 async def nginx_front(tmp_path: Path, servers: Any) -> AsyncIterator[tuple[RunningServer, int]]:
-    """deploy/nginx.conf, its upstream pointed at a server that trusts 127.0.0.1 (nginx)."""
-    binary = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if binary is None:
-        if os.environ.get("CI"):  # scripts/debian-tools.sh installs it for make test
-            pytest.fail("nginx is not installed — CI is set, so this test must run")
-        pytest.skip("nginx is not installed (bash scripts/debian-tools.sh)")
+    """deploy/nginx.conf (tests/nginx.py), its upstream a server that trusts 127.0.0.1."""
+    nginx_binary()  # skip before starting anything when there is no nginx
     server = await servers(trusted_proxies=("127.0.0.1",))
-    port = free_port()
-    conf = (Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf").read_text()
-    conf = re.sub(
-        r"(\s*server pchat\d:8080[^;]*;)+", f"\n        server 127.0.0.1:{server.port};", conf
-    )
-    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};")
-    conf = conf.replace("worker_processes auto;", "worker_processes 1;")
-    conf = conf.replace("worker_connections 65536;", "worker_connections 4096;")
-    conf = conf.replace("http {", "http {\n    access_log off;", 1)
-    for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        conf = conf.replace("http {", f"http {{\n    {name}_temp_path {tmp_path}/{name};", 1)
-    (tmp_path / "nginx.conf").write_text(conf)
-    proc = await asyncio.create_subprocess_exec(
-        binary,
-        "-p", str(tmp_path),
-        "-c", str(tmp_path / "nginx.conf"),
-        "-g", f"daemon off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    nginx = Nginx(tmp_path / "nginx", [server.port])
+    await nginx.start()
     try:
-        async with aiohttp.ClientSession() as http:
-            await wait_until_serving(http, f"http://127.0.0.1:{port}/healthz", proc=proc)
-        yield server, port
+        yield server, nginx.port
     finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), t(10))
+        await nginx.stop()
 
 
 async def test_behind_the_shipped_nginx_callers_count_apart(nginx_front: Any) -> None:

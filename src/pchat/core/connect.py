@@ -43,10 +43,21 @@ from .session import CloseRequested, Handler, Session
 from .settings import CoreSettings
 from .stream import event_push
 
-__all__ = ["NODE", "Connections", "RoomStateSource", "TokenClaimsLike", "Verifier"]
+__all__ = ["NODE", "Connections", "RoomStateSource", "TokenClaimsLike", "Verifier", "hinted"]
 
 #: This process, as named in connect replies: which node (and worker) serves a client.
 NODE = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def hinted(reason: str, hint_max: float | None) -> str:
+    """``reason`` with a reconnect hint (docs/protocol.md §8): ``; reconnect_after_ms=N``,
+    N drawn uniformly from [hint_max/10, hint_max] in ms, so that clients told at once come
+    back spread out; ``reason`` as it is when ``hint_max`` is None."""
+    if hint_max is None:
+        return reason
+    high = max(1, int(hint_max * 1000))
+    low = high // 10
+    return f"{reason}; reconnect_after_ms={low + secrets.randbelow(high - low + 1)}"
 
 
 class TokenClaimsLike(Protocol):
@@ -209,13 +220,8 @@ class Connections:
         """Close every connection; with ``hint_max`` each reason carries its own random
         ``reconnect_after_ms`` in [hint_max/10, hint_max] (docs/protocol.md §8), so that
         the clients come back spread out rather than all at once."""
-        high = 0 if hint_max is None else max(1, int(hint_max * 1000))
-        low = high // 10
         for session in list(self.sessions):
-            text = reason
-            if high:
-                text += f"; reconnect_after_ms={low + secrets.randbelow(high - low + 1)}"
-            session.close(code, text)
+            session.close(code, hinted(reason, hint_max))
 
     async def _leave(self, session: Session, room_id: str) -> None:
         await self._node.leave(room_id, session.sink)

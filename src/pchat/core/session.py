@@ -60,6 +60,10 @@ class Session:
     max_send_buffer: int | None = None
     #: Set once a close was asked for: nothing more is written to the connection.
     closing: bool = False
+    #: True while one of its requests is being handled (set by the transport).
+    busy: bool = False
+    #: A close that waits for the reply to the request being handled (:meth:`close_when_idle`).
+    close_after_reply: tuple[CloseCode, str] | None = None
 
     def member(self) -> tuple[User, str]:
         """The user and room of a connected session (the state machine checked it is)."""
@@ -83,6 +87,14 @@ class Session:
     def close(self, code: CloseCode, reason: str) -> None:
         self.closing = True
         self.closer(code, reason)
+
+    def close_when_idle(self, code: CloseCode, reason: str) -> None:
+        """Close now, or, while a request is being handled, right after its reply is
+        written (a server that drains lets the requests in flight finish)."""
+        if self.busy:
+            self.close_after_reply = (code, reason)
+        else:
+            self.close(code, reason)
 
     def cancel_timers(self) -> None:
         if self.expiry_timer is not None:

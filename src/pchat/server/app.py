@@ -20,11 +20,13 @@ from pchat.storage.keys_sqlite import SQLiteKeyStore
 from pchat.storage.private_files import private_dir
 from pchat.storage.store_sqlite import SQLiteStore
 
+from . import logs
 from .admin import AdminContext, add_admin_routes
 from .admin.actor import Actor
-from .appkeys import SERVICE_KEY, SETTINGS_KEY
+from .appkeys import DRAIN_KEY, SERVICE_KEY, SETTINGS_KEY
 from .config import Settings
 from .console import console_for
+from .drain import Drain
 from .edge import TrustedProxies, guard_websocket, handler_args, raise_open_files_limit
 from .http import DemoTokens, TokenService, health_handler, ready_handler
 from .presend_hook import presend_hook_from
@@ -104,12 +106,20 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     )
     tokens = TokenService(signer, gate, proxies)
 
-    app = web.Application(client_max_size=64 * 1024, handler_args=handler_args(settings))
+    app = web.Application(
+        client_max_size=64 * 1024,
+        handler_args=handler_args(settings),
+        middlewares=[logs.request_ids(proxies)],
+    )
+    app.on_response_prepare.append(logs.echo_request_id)
+    drain = app[DRAIN_KEY] = Drain(service, settings)
     app[SERVICE_KEY] = service
     app[SETTINGS_KEY] = settings
     app.router.add_get("/public-chat/token/", tokens.handle)
     app.router.add_get("/public-chat/token", tokens.handle)
-    app.router.add_get("/public-chat/ws", guard_websocket(websocket_handler, settings, proxies))
+    app.router.add_get(
+        "/public-chat/ws", drain.guard(guard_websocket(websocket_handler, settings, proxies))
+    )
     app.router.add_get("/healthz", health_handler)
     app.router.add_get("/readyz", ready_handler)
     admin = AdminContext(
@@ -161,8 +171,9 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
 
     async def goodbye(app: web.Application) -> None:
         # aiohttp runs this after it stopped listening and before it waits for (and, after
-        # shutdown_timeout, cancels) the handlers: each connection gets its 4000 close with
-        # a reconnect hint. The closes are tasks; one turn of the loop lets every one write
+        # shutdown_timeout, cancels) the handlers — under `pchat serve`, after the drain
+        # (server/drain.py) — : each connection left gets its 4000 close with a reconnect
+        # hint. The closes are tasks; one turn of the loop lets every one write
         # its close frame before anything else of the shutdown runs.
         service.close_sessions()
         await asyncio.sleep(0)
@@ -190,8 +201,8 @@ def ensure_first_key(settings: Settings) -> tuple[str, str] | None:
 
 def run(settings: Settings) -> None:
     """``pchat serve``: serve until interrupted."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logs.configure(
+        settings.log_format, settings.log_level, known_secrets=[settings.presend_hook_secret]
     )
     before, after = raise_open_files_limit()  # workers inherit it
     if after > before:

@@ -11,10 +11,13 @@ from aiohttp import web
 from pchat.core.service import ChatService
 
 from .config import Settings
+from .drain import Drain
 
-__all__ = ["SERVICE_KEY", "SETTINGS_KEY"]
+__all__ = ["DRAIN_KEY", "SERVICE_KEY", "SETTINGS_KEY"]
 
 #: The chat service of this node.
 SERVICE_KEY = web.AppKey("service", ChatService)
 #: The server's settings (the transport's: heartbeat, socket buffers, …).
 SETTINGS_KEY = web.AppKey("settings", Settings)
+#: How this node stops on SIGTERM (run by server/runner.py).
+DRAIN_KEY = web.AppKey("drain", Drain)

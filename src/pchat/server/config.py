@@ -78,6 +78,19 @@ class Settings(CoreSettings):
     #: Seconds the chat tokens the console gets for its own room connections live.
     console_token_ttl: int = 300
 
+    # Logs (server/logs.py) and the stop on SIGTERM (server/drain.py; docs/operations.md).
+    #: ``text`` (one line per event, fields as key=value) or ``json`` (one object a line).
+    log_format: str = "text"
+    #: ``debug`` adds a line per connection and HTTP request; ``info``, ``warning``, ``error``.
+    log_level: str = "info"
+    #: Seconds between SIGTERM (``/readyz`` answers 503 from then on) and the stop of
+    #: listening: a load balancer that polls readiness sends new clients elsewhere first.
+    drain_ready_delay: float = 1.0
+    #: Seconds over which the connected clients are then closed (``4000`` with a reconnect
+    #: hint), spread out so that the other nodes take them over a little at a time; the
+    #: process exits once all are gone, at the latest a few seconds after the window.
+    drain_window: float = 10.0
+
     # The chat core's limits, rates and periods: see CoreSettings (inherited).
 
     # Liveness and sockets.

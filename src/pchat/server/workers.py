@@ -26,8 +26,9 @@ from pchat.storage.base import Broker
 from pchat.storage.broker_local import LocalBroker
 from pchat.storage.hub_local import LocalHub
 
+from . import logs
 from .config import Settings
-from .runner import new_event_loop, serve
+from .runner import new_event_loop, serve, stop_timeout
 
 __all__ = ["AppBuilder", "run_workers", "worker_main"]
 
@@ -45,8 +46,11 @@ class AppBuilder(Protocol):
 
 def worker_main(build: AppBuilder, settings: Settings, hub_path: str, index: int) -> None:
     """One worker: a full server whose broker is the parent's hub."""
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s %(levelname)s w{index} %(name)s: %(message)s"
+    logs.configure(
+        settings.log_format,
+        settings.log_level,
+        static={"worker": index},
+        known_secrets=[settings.presend_hook_secret],
     )
     # With a cluster broker (Redis) every worker is a node of its own; else the hub relays.
     broker = None if settings.broker is not None else LocalBroker(Path(hub_path))
@@ -109,8 +113,10 @@ async def _supervise(
         for proc in procs:
             if proc.is_alive() and proc.pid is not None:
                 os.kill(proc.pid, signal.SIGTERM)
+        # Each worker drains its own clients (server/drain.py); the hub relays for them
+        # until the last one has exited.
         for proc in procs:
-            await loop.run_in_executor(None, proc.join, 10.0)
+            await loop.run_in_executor(None, proc.join, stop_timeout(settings) + 5.0)
             if proc.is_alive():
                 proc.kill()
         await hub.close()

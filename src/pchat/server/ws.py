@@ -24,7 +24,9 @@ from pchat.protocol.errors import RequestError, request_error
 from pchat.protocol.frames import FrameError, Request, decode_client_frame, error_frame, reply_frame
 from pchat.protocol.wsframe import MaskCheck
 
+from . import logs
 from .appkeys import SERVICE_KEY, SETTINGS_KEY
+from .metrics import METRICS_KEY, Metrics
 
 __all__ = ["websocket_handler"]
 
@@ -42,6 +44,8 @@ STUCK_GRACE = 1.0
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     service = request.app[SERVICE_KEY]
     s = request.app[SETTINGS_KEY]
+    metrics = request.app.get(METRICS_KEY)
+    request[logs.WEBSOCKET] = True  # its events are logged here, not as an HTTP request
     ws = ClientWebSocket(
         heartbeat=s.heartbeat,
         # aiohttp refuses a message of max_msg_size bytes; the protocol allows that many.
@@ -59,12 +63,14 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     loop = asyncio.get_running_loop()
 
     closing: list[asyncio.Task[bool]] = []
+    closed_with: list[CloseCode] = []
 
     limit = s.max_send_buffer
 
     def closer(code: CloseCode, reason: str) -> None:
         if ws.closed or closing:
             return
+        closed_with.append(code)
         closing.append(loop.create_task(ws.close(code=int(code), message=reason.encode()[:120])))
         # A client that does not read may never answer the close handshake: cut it off,
         # at once when its unsent output shows that it stopped reading.
@@ -72,13 +78,16 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         loop.call_later(STUCK_GRACE if stuck else CLOSE_GRACE, _abort_if_open, transport)
 
     session = service.new_session(transport, closer, request.remote or "")
+    bound = logs.bind(conn=session.id)
+    opened = loop.time()
+    log.debug("connection opened", extra={"client": request.get(logs.CLIENT, request.remote)})
     ws.on_unmasked = lambda: session.close(CloseCode.PROTOCOL_ERROR, "unmasked frame")
     if ws.unmasked:
         ws.on_unmasked()
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-                await _on_frame(service, session, msg.data)
+                await _on_frame(service, session, msg.data, metrics)
             elif msg.type is WSMsgType.ERROR:
                 break
     finally:
@@ -88,7 +97,29 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         # reads it, which a peer that stopped reading never does: free it soon.
         if transport.get_write_buffer_size() > 0:
             loop.call_later(STUCK_GRACE, _abort_if_open, transport)
+        _log_closed(closed_with, ws.close_code, loop.time() - opened)
+        if metrics is not None:
+            metrics.closed(closed_with[0] if closed_with else ws.close_code)
+        logs.unbind(bound)
     return ws
+
+
+#: Codes of closes the server chose that are an everyday part of a connection's life.
+_ROUTINE_CLOSES = frozenset({CloseCode.SHUTDOWN, CloseCode.PING_TIMEOUT})
+
+
+def _log_closed(by_server: list[CloseCode], code: int | None, seconds: float) -> None:
+    """One line per closed connection: DEBUG, or INFO when the server closed it for a
+    reason an operator may want to see (a slow consumer, a flood, a kick, …). The code
+    only: a close reason may carry words a moderator typed."""
+    fields: dict[str, object] = {"code": code, "seconds": round(seconds, 1)}
+    if by_server and by_server[0] not in _ROUTINE_CLOSES:
+        fields["code"] = int(by_server[0])
+        fields["code_name"] = by_server[0].name
+        log.info("connection closed by the server", extra=fields)
+    else:
+        fields["by"] = "server" if by_server else "client"
+        log.debug("connection closed", extra=fields)
 
 
 class ClientWebSocket(web.WebSocketResponse):
@@ -149,7 +180,21 @@ def _abort_if_open(transport: asyncio.Transport) -> None:
         transport.abort()
 
 
-async def _on_frame(service: ChatService, session: Session, data: str | bytes) -> None:
+async def _on_frame(
+    service: ChatService, session: Session, data: str | bytes, metrics: Metrics | None = None
+) -> None:
+    session.busy = True
+    try:
+        await _handle_frame(service, session, data, metrics)
+    finally:
+        session.busy = False
+        if session.close_after_reply is not None:
+            session.close(*session.close_after_reply)
+
+
+async def _handle_frame(
+    service: ChatService, session: Session, data: str | bytes, metrics: Metrics | None
+) -> None:
     request: Request | None = None
     try:
         request = decode_client_frame(data)
@@ -161,22 +206,35 @@ async def _on_frame(service: ChatService, session: Session, data: str | bytes) -
             session.close(CloseCode.PROTOCOL_VIOLATION, "too many malformed frames")
         return
     except RequestError as exc:
+        if metrics is not None and request is not None:
+            metrics.refused(request.type, exc.code.slug)
         session.send(error_frame(_id(request), exc))
+        if request is not None and request.type == "connect":
+            log.debug("connect refused", extra={"error": int(exc.code)})
         return
     except CloseRequested as exc:
+        if metrics is not None and request is not None:
+            metrics.refused(request.type, "closed" if exc.error is None else exc.error.code.slug)
         if exc.error is not None:
             session.send(error_frame(_id(request), exc.error))
         session.close(exc.code, exc.reason)
         return
     except Exception:
         log.exception("request %s failed", request.type if request else "?")
+        if metrics is not None and request is not None:
+            metrics.refused(request.type, ErrorCode.INTERNAL.slug)
         session.send(error_frame(_id(request), request_error(ErrorCode.INTERNAL)))
         session.close(CloseCode.SERVER_ERROR, "internal error")
         return
     assert request is not None and request.id is not None
+    if metrics is not None:
+        metrics.replied(request.type, reply.result)
     session.send(reply_frame(request.id, reply.result))
     if reply.then is not None:
         reply.then()
+    if request.type == "connect":
+        user, room_id = session.member()
+        log.debug("connected", extra={"room": room_id, "user": user.id})
 
 
 def _id(request: Request | None) -> int | None:
