@@ -209,7 +209,9 @@ class Bench:
             if hook is not None:
                 hook.stop()
             shutil.rmtree(data_dir, ignore_errors=True)
-        return {"variant": variant, "rate": rate, "run": run, **result}
+        # Other work on the machine shows here (the 1-minute load average at the end).
+        load = round(os.getloadavg()[0], 2)
+        return {"variant": variant, "rate": rate, "run": run, **result, "loadavg": load}
 
 
 def _median(rows: list[dict[str, Any]], key: str) -> float | None:
@@ -328,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                         _log(
                             f"  {r['accepted_per_s']:,.0f} sends/s, p99 {r['p99_ms']} ms, "
                             f"errors {r['errors']}, server {r['server_cpu_pct']}%, "
-                            f"hook {r['hook_cpu_pct']}%, load {r['load_cpu_pct']}%"
+                            f"hook {r['hook_cpu_pct']}%, load {r['load_cpu_pct']}%, "
+                            f"loadavg {r['loadavg']}"
                         )
                     results.append(r)
                     (out / "results.json").write_text(
