@@ -17,9 +17,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from pchat.protocol.models import User
-from pchat.server.admin.actor import Actor
-from pchat.server.appkeys import SERVICE_KEY
 from tests.helpers import RawClient, RunningServer, free_port, start_server, t
 
 SECRET = "hook-secret-0123456789"
@@ -453,12 +450,18 @@ async def test_the_operators_own_messages_skip_the_hook(
 
     hook.answer = reject_all
     carol = await raw("r1", user="carol")
-    assert server.runner is not None
-    actor = Actor(server.runner.app[SERVICE_KEY])
-    announced = (await actor.request("r1", "send", {"text": "Welcome!"}))["message"]
-    assert announced["user"]["id"] == "system"
-    as_user = User("bridge-7", "Bridged", "viewer")
-    bridged = (await actor.request("r1", "send", {"text": "from elsewhere"}, as_user))["message"]
-    assert [await next_message(carol), await next_message(carol)] == [announced, bridged]
+    assert server.http is not None
+    auth = {"auth-api-key": server.api_key, "auth-api-secret": server.api_secret}
+    url = f"{server.url}/public-chat/admin/v1/rooms/r1/messages"
+    published = []
+    for body in (
+        {"text": "Welcome!"},
+        {"text": "from elsewhere", "user": {"id": "bridge-7", "username": "Bridged"}},
+    ):
+        async with server.http.post(url, json=body, headers=auth) as response:
+            assert response.status == 200, await response.text()
+            published.append((await response.json())["message"])
+    assert [m["user"]["id"] for m in published] == ["system", "bridge-7"]
+    assert [await next_message(carol), await next_message(carol)] == published
     assert hook.calls == []
     assert error_of(await carol.request("send", text="and me?"))["code"] == 126
