@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aiohttp import web
 
 from pchat.core.apikeys import ApiKeyAuthenticator, ApiKeyGate, FailureLimiter, create_api_key
+from pchat.core.connect import NODE
 from pchat.core.service import ChatService
 from pchat.core.tokens import TokenSigner, load_or_create_signing_keys
 from pchat.storage.base import Broker, MessageStore
@@ -29,6 +30,7 @@ from .console import console_for
 from .drain import Drain
 from .edge import TrustedProxies, guard_websocket, handler_args, raise_open_files_limit
 from .http import DemoTokens, TokenService, health_handler, ready_handler
+from .metrics import METRICS_KEY, Metrics, shared_between_workers
 from .presend_hook import presend_hook_from
 from .runner import serve
 from .workers import run_workers
@@ -89,6 +91,9 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     )
     store = make_store(settings)
     broker = make_broker(settings) if broker is None else broker
+    metrics = Metrics(NODE) if settings.metrics else None
+    if metrics is not None:  # every store and broker call timed, at this one place
+        store, broker = metrics.timed_store(store), metrics.timed_broker(broker)
     presend_hook = presend_hook_from(settings)
     service = ChatService(
         settings.core(),
@@ -105,6 +110,8 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
         FailureLimiter(settings.auth_failures_max, settings.auth_failures_window),
     )
     tokens = TokenService(signer, gate, proxies)
+    if metrics is not None:
+        metrics.watch(service)
 
     app = web.Application(
         client_max_size=64 * 1024,
@@ -115,13 +122,18 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     drain = app[DRAIN_KEY] = Drain(service, settings)
     app[SERVICE_KEY] = service
     app[SETTINGS_KEY] = settings
-    app.router.add_get("/public-chat/token/", tokens.handle)
-    app.router.add_get("/public-chat/token", tokens.handle)
+    token_handler = tokens.handle if metrics is None else metrics.count_token_calls(tokens.handle)
+    app.router.add_get("/public-chat/token/", token_handler)
+    app.router.add_get("/public-chat/token", token_handler)
     app.router.add_get(
         "/public-chat/ws", drain.guard(guard_websocket(websocket_handler, settings, proxies))
     )
     app.router.add_get("/healthz", health_handler)
     app.router.add_get("/readyz", ready_handler)
+    if metrics is not None:
+        app[METRICS_KEY] = metrics
+        app.router.add_get("/metrics", metrics.handle)
+        app.cleanup_ctx.append(metrics.lifecycle)
     admin = AdminContext(
         settings=settings,
         service=service,
@@ -222,7 +234,9 @@ def run(settings: Settings) -> None:
         )
     if settings.workers > 1:
         print(f"pchat serving on {base} with {settings.workers} workers", flush=True)
-        run_workers(settings, build_app, _prepare_workers)
+        # Any worker may answer a scrape: they keep their metrics in files they all read.
+        with shared_between_workers() if settings.metrics else contextlib.nullcontext():
+            run_workers(settings, build_app, _prepare_workers)
         return
     print(f"pchat serving on {base} (data in {settings.data_dir})", flush=True)
     serve(build_app(settings), settings)

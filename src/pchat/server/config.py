@@ -91,6 +91,10 @@ class Settings(CoreSettings):
     #: process exits once all are gone, at the latest a few seconds after the window.
     drain_window: float = 10.0
 
+    #: Prometheus metrics at ``GET /metrics`` (server/metrics.py; docs/operations.md,
+    #: Metrics); false: no endpoint and nothing measured.
+    metrics: bool = True
+
     # The chat core's limits, rates and periods: see CoreSettings (inherited).
 
     # Liveness and sockets.
