@@ -42,6 +42,13 @@ The interfaces and what they guarantee:
   resolving drops the reports and may show the message again, in one transaction.
 - :class:`RevocationStore` — per user, the time before which the user's access tokens are
   refused; it only moves later.
+- :class:`WebhookStore` — the operator's webhook endpoints and the outbox of events to
+  deliver to them. A change that makes an event (a message stored, deleted, purged; a ban
+  put or lifted; a poll opened or finished) writes one outbox row per subscribed endpoint
+  in its own transaction — when the event's type is in :attr:`~WebhookStore.webhook_types`,
+  else nothing (no cost without subscribers). Deliveries are claimed with a lease: of
+  concurrent claimers, on any node, one gets each due row; a claimer that dies leaves it to
+  be claimed again when the lease ends.
 - :class:`MessageStore` — the four store interfaces with a :class:`Backend` lifecycle: what
   a store backend implements.
 - :class:`PubSub` — fan-out between nodes: publications of one room reach every node
@@ -69,7 +76,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from pchat.protocol.errors import PChatError
@@ -105,6 +112,10 @@ __all__ = [
     "StreamEvent",
     "StreamStore",
     "View",
+    "WebhookBacklog",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookStore",
     "deliver",
 ]
 
@@ -505,6 +516,131 @@ class RevocationStore(Protocol):
         """Every user whose time is ``since`` or later, with that time."""
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    """An operator's endpoint: events of ``types`` (``*``: all) are POSTed to ``url``, signed
+    with ``secret``; an inactive one gets none (its pending deliveries wait)."""
+
+    id: str
+    url: str
+    secret: str = field(repr=False)
+    types: tuple[str, ...]
+    created_at: int
+    active: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One event claimed for delivery to one endpoint, until ``claim``'s lease ends.
+
+    ``id`` is the outbox row's; ``event_id`` is the event's, the same for every endpoint and
+    attempt. ``attempts`` counts this one. ``body`` is the JSON sent, byte for byte."""
+
+    id: int
+    claim: str
+    event_id: str
+    event_type: str
+    room_id: str
+    created_at: int
+    body: bytes
+    attempts: int
+    endpoint_id: str
+    url: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookBacklog:
+    """An endpoint's outbox: deliveries ``pending`` (claimed ones included) and ``dead``
+    (given up), and the error of its most recent failed attempt."""
+
+    pending: int = 0
+    dead: int = 0
+    last_error: str | None = None
+
+
+class WebhookStore(Protocol):
+    """Webhook endpoints, and the outbox of events still to deliver to them.
+
+    Which changes write events (each in its own transaction, one row per active endpoint
+    subscribed to the type, all rows of one event with one event id): ``message.posted``
+    by :meth:`~StreamStore.append_message` and :meth:`~ReviewStore.release_held` when they
+    store a new message; ``message.deleted``, ``messages.purged``; ``user.banned`` by
+    :meth:`~ModerationStore.put_ban`, ``user.unbanned`` by
+    :meth:`~ModerationStore.remove_ban`; ``poll.published`` by
+    :meth:`~PollStore.create_poll` (an open poll) and :meth:`~PollStore.publish_poll`,
+    ``poll.finished``; ``room.live`` and ``room.empty`` by :meth:`set_room_live`.
+    """
+
+    @property
+    def webhook_types(self) -> frozenset[str]:
+        """The event types some active endpoint subscribes to, as last read by this store
+        (no I/O): what its writes check. Empty until the first :meth:`reload_webhook_types`
+        (the chat core's start calls it); this store's own endpoint changes update it at
+        once, other nodes' show after the next reload."""
+
+    async def reload_webhook_types(self) -> frozenset[str]:
+        """Read :attr:`webhook_types` again (other nodes may have changed endpoints)."""
+
+    async def add_webhook(self, endpoint: WebhookEndpoint) -> None:
+        """Store a new endpoint; ``ValueError`` if its id exists."""
+
+    async def webhooks(self) -> list[WebhookEndpoint]:
+        """Every endpoint, oldest first."""
+
+    async def get_webhook(self, endpoint_id: str) -> WebhookEndpoint | None:
+        """One endpoint, or None."""
+
+    async def update_webhook(
+        self,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        secret: str | None = None,
+        types: tuple[str, ...] | None = None,
+        active: bool | None = None,
+        description: str | None = None,
+    ) -> WebhookEndpoint | None:
+        """Change the given fields (None: unchanged); the endpoint as changed, or None if
+        there is none. Deliveries already in the outbox go to the new URL and secret."""
+
+    async def remove_webhook(self, endpoint_id: str) -> bool:
+        """Delete the endpoint and its outbox rows; False if there was none."""
+
+    async def webhook_backlog(self, endpoint_id: str) -> WebhookBacklog:
+        """The endpoint's pending and dead deliveries (zeros for an unknown one)."""
+
+    async def set_room_live(self, room_id: str, live: bool, ts: int, online: int) -> bool:
+        """Record that the room became live (``live``) or empty, and write its ``room.live``
+        or ``room.empty`` event (with ``online``, at ``ts``) in the same transaction; False
+        (nothing written) if it was recorded so already: whichever nodes report, the
+        events alternate, starting with ``room.live``."""
+
+    async def claim_webhooks(self, now_ms: int, lease_ms: int, limit: int) -> list[WebhookDelivery]:
+        """Claim at most ``limit`` deliveries due at ``now_ms`` for active endpoints, oldest
+        event first, each until ``now_ms + lease_ms`` under a new claim, and count the
+        attempt. Of concurrent claimers (any node) exactly one gets each row."""
+
+    async def webhook_delivered(self, delivery_id: int, claim: str) -> bool:
+        """The delivery succeeded: remove it. False if ``claim`` no longer holds it (its
+        lease ended and another claimed it, or the endpoint was removed)."""
+
+    async def webhook_failed(
+        self, delivery_id: int, claim: str, *, error: str, retry_at: int | None, now_ms: int
+    ) -> bool:
+        """The attempt failed with ``error``: due again at ``retry_at``, or with None given
+        up (dead since ``now_ms``, kept for :meth:`retry_dead_webhooks`). False if ``claim``
+        no longer holds it."""
+
+    async def retry_dead_webhooks(self, endpoint_id: str, now_ms: int) -> int:
+        """Make the endpoint's dead deliveries due at ``now_ms`` again, attempts reset; how
+        many."""
+
+    async def forget_dead_webhooks(self, before_ms: int) -> int:
+        """Delete the deliveries given up before ``before_ms`` (every endpoint); how many."""
+
+
 class MessageStore(
     Backend,
     StreamStore,
@@ -515,6 +651,7 @@ class MessageStore(
     ReviewStore,
     ReportStore,
     RevocationStore,
+    WebhookStore,
     Protocol,
 ):
     """Durable room state — the stream, reactions, polls, moderation — with its lifecycle

@@ -45,13 +45,20 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 
 import asyncpg
 
+from pchat.protocol import webhooks as hooks
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
 from pchat.protocol.moderation import Ban, Held, ModAction, Pin, Report, RoomSettings
 from pchat.protocol.wordfilter import FilterEntry
 
-from . import poll_rules, sql_rows, store_postgres_reports, store_postgres_review
+from . import (
+    poll_rules,
+    sql_rows,
+    store_postgres_reports,
+    store_postgres_review,
+    store_postgres_webhooks,
+)
 from .base import (
     AppendResult,
     DeleteResult,
@@ -62,6 +69,9 @@ from .base import (
     StoreUnavailable,
     StreamEvent,
     View,
+    WebhookBacklog,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from .sql_rows import M_JOINED, P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
 from .store_health import StoreHealth
@@ -219,6 +229,10 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+#: A change's webhook events, written on its connection (see store_postgres_webhooks).
+_record: Final = store_postgres_webhooks.record
+
+
 # -- rows to objects --------------------------------------------------------------------------
 
 
@@ -282,6 +296,9 @@ class PostgresStore:
         self._health = StoreHealth(f"postgres store ({schema})", self._probe)
         self._appends: dict[str, list[_Append]] = {}
         self._append_tasks: dict[str, asyncio.Task[None]] = {}
+        #: The webhook types some endpoint subscribes to: the writes that make events check
+        #: it (store_postgres_webhooks).
+        self._hook_types: frozenset[str] = frozenset()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -498,6 +515,11 @@ class PostgresStore:
         if new:
             columns = [list(c) for c in zip(*map(sql_rows.message_to_row, new), strict=True)]
             await conn.execute(_SQL_APPEND, room_id, *columns, last_seq, last_ts)
+            if types := self._hook_types:
+                batch = [
+                    (hooks.MESSAGE_POSTED, room_id, m.ts, hooks.message_posted(m)) for m in new
+                ]
+                await _record(conn, types, batch)
         return results
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
@@ -542,7 +564,11 @@ class PostgresStore:
                 ts,
                 seq,
             )
-            return DeleteResult(message.as_deleted(by, ts), seq)
+            deleted = message.as_deleted(by, ts)
+            if types := self._hook_types:
+                data = hooks.message_deleted(deleted, seq)
+                await _record(conn, types, [(hooks.MESSAGE_DELETED, room_id, ts, data)])
+            return DeleteResult(deleted, seq)
 
         return await self._tx(run)
 
@@ -557,7 +583,12 @@ class PostgresStore:
             count: int = await conn.fetchval(
                 _SQL_PURGE, room_id, user_id, since, by.id, by.username, by.role, ts, seq, _MAX_SEQ
             )
-            return (seq, Purge(user_id, since, by, ts, count)) if count else None
+            if not count:
+                return None
+            if types := self._hook_types:
+                data = hooks.messages_purged(user_id, since, by, ts, count, seq)
+                await _record(conn, types, [(hooks.MESSAGES_PURGED, room_id, ts, data)])
+            return seq, Purge(user_id, since, by, ts, count)
 
         return await self._tx(run)
 
@@ -624,8 +655,11 @@ class PostgresStore:
     # -- polls -----------------------------------------------------------------------------
 
     async def create_poll(self, room_id: str, poll: Poll) -> Poll:
-        await self._run(
-            lambda c: c.execute(
+        poll = replace(poll, my_vote=None)
+        types = self._hook_types if poll.status == "open" else frozenset()
+
+        async def run(conn: _Conn) -> None:
+            await conn.execute(
                 f"""WITH p AS (
                     INSERT INTO polls (room_id, {P})
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -638,8 +672,14 @@ class PostgresStore:
                 [o.text for o in poll.options],
                 [o.votes for o in poll.options],
             )
-        )
-        return replace(poll, my_vote=None)
+            if types:
+                ts = poll.published_at or poll.created_at
+                await _record(
+                    conn, types, [(hooks.POLL_PUBLISHED, room_id, ts, hooks.poll_event(poll))]
+                )
+
+        await (self._tx(run) if types else self._run(run))
+        return poll
 
     @staticmethod
     async def _fetch_poll(conn: _Conn, room_id: str, poll_id: str) -> Poll | None:
@@ -684,7 +724,12 @@ class PostgresStore:
                 poll_id,
                 ts,
             )
-            return await self._fetch_poll(conn, room_id, poll_id) if won else None
+            poll = await self._fetch_poll(conn, room_id, poll_id) if won else None
+            if poll is not None and (types := self._hook_types):
+                await _record(
+                    conn, types, [(hooks.POLL_PUBLISHED, room_id, ts, hooks.poll_event(poll))]
+                )
+            return poll
 
         return await self._tx(run)
 
@@ -729,7 +774,12 @@ class PostgresStore:
                 poll_id,
                 ts,
             )
-            return poll_rules.finished(poll, ts)
+            poll = poll_rules.finished(poll, ts)
+            if types := self._hook_types:
+                await _record(
+                    conn, types, [(hooks.POLL_FINISHED, room_id, ts, hooks.poll_event(poll))]
+                )
+            return poll
 
         return await self._tx(run)
 
@@ -746,7 +796,15 @@ class PostgresStore:
     # -- moderation ------------------------------------------------------------------------
 
     async def put_ban(self, room_id: str, ban: Ban) -> None:
-        await self._run(lambda c: c.execute(_SQL_PUT_BAN, room_id, *sql_rows.ban_to_row(ban)))
+        types = self._hook_types
+
+        async def run(conn: _Conn) -> None:
+            await conn.execute(_SQL_PUT_BAN, room_id, *sql_rows.ban_to_row(ban))
+            if types:
+                event = (hooks.USER_BANNED, room_id, ban.created_at, hooks.user_banned(ban))
+                await _record(conn, types, [event])
+
+        await (self._tx(run) if types else self._run(run))
 
     async def _remove(self, table: str, column: str, room_id: str, key: str) -> bool:
         """Delete the room's row of ``table`` whose ``column`` is ``key``; False if none."""
@@ -795,7 +853,23 @@ class PostgresStore:
         return {r[0]: int(r[1]) for r in rows}
 
     async def remove_ban(self, room_id: str, user_id: str) -> bool:
-        return await self._remove("bans", "user_id", room_id, user_id)
+        types = self._hook_types
+        if not types:
+            return await self._remove("bans", "user_id", room_id, user_id)
+
+        async def run(conn: _Conn) -> bool:
+            row = await conn.fetchrow(
+                f"DELETE FROM bans WHERE room_id = $1 AND user_id = $2 RETURNING {sql_rows.B}",
+                room_id,
+                user_id,
+            )
+            if row is None:
+                return False
+            data = hooks.user_unbanned(sql_rows.ban_from_row(row))
+            await _record(conn, types, [(hooks.USER_UNBANNED, room_id, _now_ms(), data)])
+            return True
+
+        return await self._tx(run)
 
     async def bans(self, room_id: str, now_ms: int) -> list[Ban]:
         rows = await self._run(lambda c: c.fetch(_SQL_BANS, room_id, now_ms))
@@ -916,3 +990,88 @@ class PostgresStore:
         return await self._tx(
             lambda c: store_postgres_reports.resolve(c, room_id, message_id, restore_ts)
         )
+
+    # -- webhooks (store_postgres_webhooks) ---------------------------------------------------
+
+    @property
+    def webhook_types(self) -> frozenset[str]:
+        return self._hook_types
+
+    async def reload_webhook_types(self) -> frozenset[str]:
+        self._hook_types = await self._run(store_postgres_webhooks.subscribed_types)
+        return self._hook_types
+
+    async def _endpoints_changed(self, fn: Callable[[_Conn], Awaitable[_T]]) -> _T:
+        """Change endpoints, then read this store's ``webhook_types`` again at once."""
+
+        async def run(conn: _Conn) -> tuple[_T, frozenset[str]]:
+            return await fn(conn), await store_postgres_webhooks.subscribed_types(conn)
+
+        result, self._hook_types = await self._tx(run)
+        return result
+
+    async def add_webhook(self, endpoint: WebhookEndpoint) -> None:
+        await self._endpoints_changed(lambda c: store_postgres_webhooks.add(c, endpoint))
+
+    async def webhooks(self) -> list[WebhookEndpoint]:
+        return await self._run(store_postgres_webhooks.listing)
+
+    async def get_webhook(self, endpoint_id: str) -> WebhookEndpoint | None:
+        return await self._run(lambda c: store_postgres_webhooks.get(c, endpoint_id))
+
+    async def update_webhook(
+        self,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        secret: str | None = None,
+        types: tuple[str, ...] | None = None,
+        active: bool | None = None,
+        description: str | None = None,
+    ) -> WebhookEndpoint | None:
+        given = {
+            "url": url,
+            "secret": secret,
+            "types": types,
+            "active": active,
+            "description": description,
+        }
+        changes = {k: v for k, v in given.items() if v is not None}
+        return await self._endpoints_changed(
+            lambda c: store_postgres_webhooks.update(c, endpoint_id, changes)
+        )
+
+    async def remove_webhook(self, endpoint_id: str) -> bool:
+        return await self._endpoints_changed(
+            lambda c: store_postgres_webhooks.remove(c, endpoint_id)
+        )
+
+    async def webhook_backlog(self, endpoint_id: str) -> WebhookBacklog:
+        return await self._run(lambda c: store_postgres_webhooks.backlog(c, endpoint_id))
+
+    async def set_room_live(self, room_id: str, live: bool, ts: int, online: int) -> bool:
+        types = self._hook_types
+        return await self._tx(
+            lambda c: store_postgres_webhooks.set_room_live(c, types, room_id, live, ts, online)
+        )
+
+    async def claim_webhooks(self, now_ms: int, lease_ms: int, limit: int) -> list[WebhookDelivery]:
+        if limit <= 0:
+            return []
+        return await self._run(lambda c: store_postgres_webhooks.claim(c, now_ms, lease_ms, limit))
+
+    async def webhook_delivered(self, delivery_id: int, claim: str) -> bool:
+        return await self._run(lambda c: store_postgres_webhooks.delivered(c, delivery_id, claim))
+
+    async def webhook_failed(
+        self, delivery_id: int, claim: str, *, error: str, retry_at: int | None, now_ms: int
+    ) -> bool:
+        return await self._run(
+            lambda c: store_postgres_webhooks.failed(c, delivery_id, claim, error, retry_at, now_ms)
+        )
+
+    async def retry_dead_webhooks(self, endpoint_id: str, now_ms: int) -> int:
+        return await self._run(lambda c: store_postgres_webhooks.retry_dead(c, endpoint_id, now_ms))
+
+    async def forget_dead_webhooks(self, before_ms: int) -> int:
+        return await self._run(lambda c: store_postgres_webhooks.forget_dead(c, before_ms))

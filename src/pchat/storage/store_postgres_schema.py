@@ -255,6 +255,44 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX revocations_before ON revocations (revoked_before)",
     ),
+    # 8 -> 9: webhooks (store_postgres_webhooks). ``webhook_endpoints``: the operator's
+    # endpoints and the event types each gets (``*``: all). ``webhook_outbox``: one row per
+    # event and endpoint still to deliver (or given up: ``dead_at``), written in the
+    # transaction of the change; ``next_at`` is when it is due — a claim pushes it past the
+    # lease, so a claimed row is due again only if its claimer died. ``webhook_rooms``: the
+    # rooms last reported live (room.live / room.empty alternate, whichever node reports).
+    (
+        """CREATE TABLE webhook_endpoints (
+            id text PRIMARY KEY,
+            url text NOT NULL,
+            secret text NOT NULL,
+            types text[] NOT NULL,
+            description text NOT NULL DEFAULT '',
+            active boolean NOT NULL DEFAULT true,
+            created_at bigint NOT NULL
+        )""",
+        """CREATE TABLE webhook_outbox (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id text NOT NULL,
+            endpoint_id text NOT NULL,
+            type text NOT NULL,
+            room_id text NOT NULL,
+            created_at bigint NOT NULL,
+            body bytea NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            next_at bigint NOT NULL,
+            claim text,
+            dead_at bigint,
+            last_error text
+        )""",
+        "CREATE UNIQUE INDEX webhook_outbox_event ON webhook_outbox (event_id, endpoint_id)",
+        "CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at) WHERE dead_at IS NULL",
+        "CREATE INDEX webhook_outbox_endpoint ON webhook_outbox (endpoint_id, dead_at)",
+        """CREATE TABLE webhook_rooms (
+            room_id text PRIMARY KEY,
+            since bigint NOT NULL
+        )""",
+    ),
 )
 
 #: The schema version this code writes (the highest row of ``schema_migrations``).

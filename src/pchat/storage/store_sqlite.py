@@ -44,13 +44,20 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
+from pchat.protocol import webhooks as hooks
 from pchat.protocol.codes import ErrorCode
 from pchat.protocol.errors import request_error
 from pchat.protocol.models import Message, Poll, User
 from pchat.protocol.moderation import Ban, Held, ModAction, Pin, Report, RoomSettings
 from pchat.protocol.wordfilter import FilterEntry
 
-from . import poll_rules, sql_rows, store_sqlite_reports, store_sqlite_review
+from . import (
+    poll_rules,
+    sql_rows,
+    store_sqlite_reports,
+    store_sqlite_review,
+    store_sqlite_webhooks,
+)
 from .base import (
     AppendResult,
     DeleteResult,
@@ -61,6 +68,9 @@ from .base import (
     StoreUnavailable,
     StreamEvent,
     View,
+    WebhookBacklog,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from .private_files import private_file, sqlite_files
 from .sql_rows import P_JOINED, M, P, message_from_row, poll_from_row, poll_to_row
@@ -125,6 +135,10 @@ _SQL_PUT_FILTER_ENTRY: Final = """
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+#: A change's webhook event, written in its job (see store_sqlite_webhooks).
+_record: Final = store_sqlite_webhooks.record
 
 
 # -- the worker threads -----------------------------------------------------------------------
@@ -313,9 +327,12 @@ def _ensure_room(conn: sqlite3.Connection, room_id: str) -> RoomInfo:
     return info
 
 
-def _append(conn: sqlite3.Connection, room_id: str, draft: Message) -> AppendResult:
+def _append(
+    conn: sqlite3.Connection, room_id: str, draft: Message, types: frozenset[str]
+) -> AppendResult:
     """Store ``draft`` at the room's next position (its ``seq`` is ignored), unless its cid
-    was seen: see :meth:`StreamStore.append_message`."""
+    was seen: see :meth:`StreamStore.append_message`. ``types``: the webhook types
+    subscribed (the store's), here and below."""
     user, cid = draft.user, draft.cid
     if cid is not None:
         row = conn.execute(
@@ -345,13 +362,18 @@ def _append(conn: sqlite3.Connection, room_id: str, draft: Message) -> AppendRes
         "INSERT INTO events (room_id, seq, kind, message_seq) VALUES (?, ?, 'message', ?)",
         (room_id, seq, seq),
     )
+    if types:
+        data = hooks.message_posted(message)
+        _record(conn, types, hooks.MESSAGE_POSTED, room_id, ts, data)
     return AppendResult(message, created=True)
 
 
-def _release(conn: sqlite3.Connection, room_id: str, held_id: str, ts: int) -> AppendResult | None:
+def _release(
+    conn: sqlite3.Connection, room_id: str, held_id: str, ts: int, types: frozenset[str]
+) -> AppendResult | None:
     """Take a held message out of the queue and append it with its id, in one job."""
     held = store_sqlite_review.take(conn, room_id, held_id)
-    return None if held is None else _append(conn, room_id, held.as_message(0, ts))
+    return None if held is None else _append(conn, room_id, held.as_message(0, ts), types)
 
 
 def _get_message(conn: sqlite3.Connection, room_id: str, message_id: str) -> Message | None:
@@ -362,7 +384,12 @@ def _get_message(conn: sqlite3.Connection, room_id: str, message_id: str) -> Mes
 
 
 def _delete(
-    conn: sqlite3.Connection, room_id: str, message_id: str, by: User, ts: int
+    conn: sqlite3.Connection,
+    room_id: str,
+    message_id: str,
+    by: User,
+    ts: int,
+    types: frozenset[str],
 ) -> DeleteResult | None:
     message = _get_message(conn, room_id, message_id)
     if message is None:
@@ -382,7 +409,12 @@ def _delete(
         "INSERT INTO events (room_id, seq, kind, message_seq) VALUES (?, ?, 'message_delete', ?)",
         (room_id, seq, message.seq),
     )
-    return DeleteResult(message.as_deleted(by, ts), seq)
+    deleted = message.as_deleted(by, ts)
+    if types:
+        _record(
+            conn, types, hooks.MESSAGE_DELETED, room_id, ts, hooks.message_deleted(deleted, seq)
+        )
+    return DeleteResult(deleted, seq)
 
 
 def _history(
@@ -408,7 +440,13 @@ def _history(
 
 
 def _purge(
-    conn: sqlite3.Connection, room_id: str, user_id: str, since: int, by: User, ts: int
+    conn: sqlite3.Connection,
+    room_id: str,
+    user_id: str,
+    since: int,
+    by: User,
+    ts: int,
+    types: frozenset[str],
 ) -> tuple[int, Purge] | None:
     params = (room_id, user_id, since, by.id, by.username, by.role, ts, _MAX_SEQ)
     count = conn.execute(_SQL_PURGE, params).rowcount
@@ -425,6 +463,9 @@ def _purge(
     purge = Purge(user_id, since, by, ts, count)
     row = (room_id, seq, *sql_rows.purge_to_row(purge))
     _insert(conn, "purges", f"seq, {sql_rows.PU}", row, upsert=False)
+    if types:
+        data = hooks.messages_purged(user_id, since, by, ts, count, seq)
+        _record(conn, types, hooks.MESSAGES_PURGED, room_id, ts, data)
     return seq, purge
 
 
@@ -450,7 +491,7 @@ def _reaction_stats(conn: sqlite3.Connection, room_id: str) -> dict[str, int]:
     return dict(rows)
 
 
-def _create_poll(conn: sqlite3.Connection, room_id: str, poll: Poll) -> Poll:
+def _create_poll(conn: sqlite3.Connection, room_id: str, poll: Poll, types: frozenset[str]) -> Poll:
     row = (room_id, *poll_to_row(poll))
     marks = ", ".join("?" * len(row))
     conn.execute(f"INSERT INTO polls (room_id, {P}) VALUES ({marks})", row)
@@ -458,7 +499,11 @@ def _create_poll(conn: sqlite3.Connection, room_id: str, poll: Poll) -> Poll:
         "INSERT INTO poll_options (room_id, poll_id, idx, text, votes) VALUES (?, ?, ?, ?, ?)",
         [(room_id, poll.id, i, o.text, o.votes) for i, o in enumerate(poll.options)],
     )
-    return replace(poll, my_vote=None)
+    poll = replace(poll, my_vote=None)
+    if types and poll.status == "open":
+        ts = poll.published_at or poll.created_at
+        _record(conn, types, hooks.POLL_PUBLISHED, room_id, ts, hooks.poll_event(poll))
+    return poll
 
 
 def _get_poll(conn: sqlite3.Connection, room_id: str, poll_id: str) -> Poll | None:
@@ -498,13 +543,18 @@ def _scheduled_polls(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
     return [(r, p, t) for r, p, t in rows]
 
 
-def _publish_poll(conn: sqlite3.Connection, room_id: str, poll_id: str, ts: int) -> Poll | None:
+def _publish_poll(
+    conn: sqlite3.Connection, room_id: str, poll_id: str, ts: int, types: frozenset[str]
+) -> Poll | None:
     won = conn.execute(
         "UPDATE polls SET status = 'open', published_at = ?"
         " WHERE room_id = ? AND id = ? AND status = 'scheduled'",
         (ts, room_id, poll_id),
     ).rowcount
-    return _get_poll(conn, room_id, poll_id) if won else None
+    poll = _get_poll(conn, room_id, poll_id) if won else None
+    if types and poll is not None:
+        _record(conn, types, hooks.POLL_PUBLISHED, room_id, ts, hooks.poll_event(poll))
+    return poll
 
 
 def _vote(conn: sqlite3.Connection, room_id: str, poll_id: str, user_id: str, option: int) -> Poll:
@@ -524,13 +574,18 @@ def _vote(conn: sqlite3.Connection, room_id: str, poll_id: str, user_id: str, op
     return poll_rules.counted(poll, option)
 
 
-def _finish_poll(conn: sqlite3.Connection, room_id: str, poll_id: str, ts: int) -> Poll:
+def _finish_poll(
+    conn: sqlite3.Connection, room_id: str, poll_id: str, ts: int, types: frozenset[str]
+) -> Poll:
     poll = poll_rules.poll_to_finish(_get_poll(conn, room_id, poll_id))
     conn.execute(
         "UPDATE polls SET status = 'finished', finished_at = ? WHERE room_id = ? AND id = ?",
         (ts, room_id, poll_id),
     )
-    return poll_rules.finished(poll, ts)
+    poll = poll_rules.finished(poll, ts)
+    if types:
+        _record(conn, types, hooks.POLL_FINISHED, room_id, ts, hooks.poll_event(poll))
+    return poll
 
 
 def _user_votes(conn: sqlite3.Connection, room_id: str, user_id: str) -> dict[str, int]:
@@ -565,15 +620,23 @@ def _remove_mute(conn: sqlite3.Connection, user_id: str, muted_id: str) -> bool:
     return cursor.rowcount > 0
 
 
-def _put_ban(conn: sqlite3.Connection, room_id: str, ban: Ban) -> None:
+def _put_ban(conn: sqlite3.Connection, room_id: str, ban: Ban, types: frozenset[str]) -> None:
     _insert(conn, "bans", sql_rows.B, (room_id, *sql_rows.ban_to_row(ban)))
+    if types:
+        _record(conn, types, hooks.USER_BANNED, room_id, ban.created_at, hooks.user_banned(ban))
 
 
-def _remove_ban(conn: sqlite3.Connection, room_id: str, user_id: str) -> bool:
-    removed = conn.execute(
-        "DELETE FROM bans WHERE room_id = ? AND user_id = ?", (room_id, user_id)
-    ).rowcount
-    return removed > 0
+def _remove_ban(
+    conn: sqlite3.Connection, room_id: str, user_id: str, types: frozenset[str]
+) -> bool:
+    rows = conn.execute(
+        f"DELETE FROM bans WHERE room_id = ? AND user_id = ? RETURNING {sql_rows.B}",
+        (room_id, user_id),
+    ).fetchall()
+    if rows and types:
+        data = hooks.user_unbanned(sql_rows.ban_from_row(rows[0]))
+        _record(conn, types, hooks.USER_UNBANNED, room_id, _now_ms(), data)
+    return bool(rows)
 
 
 def _room_settings(conn: sqlite3.Connection, room_id: str) -> RoomSettings:
@@ -648,6 +711,9 @@ class SQLiteStore:
         self._timeout = timeout
         self._writer: _Worker | None = None
         self._reader: _Worker | None = None
+        #: The webhook types some endpoint subscribes to: the writes that make events check
+        #: it (store_sqlite_webhooks).
+        self._hook_types: frozenset[str] = frozenset()
         # The probe is an empty write: it waits for the file's write lock like any write.
         self._health = StoreHealth(f"sqlite store ({self._path.name})", self._probe)
 
@@ -734,7 +800,7 @@ class SQLiteStore:
         draft = Message(
             message_id, 0, ts, user, text, cid, reply_to=reply_to, mentions=mentions, shadow=shadow
         )
-        return await self._write(lambda c: _append(c, room_id, draft))
+        return await self._write(lambda c: _append(c, room_id, draft, self._hook_types))
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         return await self._read(lambda c: _get_message(c, room_id, message_id))
@@ -742,12 +808,16 @@ class SQLiteStore:
     async def delete_message(
         self, room_id: str, message_id: str, *, by: User, ts: int
     ) -> DeleteResult | None:
-        return await self._write(lambda c: _delete(c, room_id, message_id, by, ts))
+        return await self._write(
+            lambda c: _delete(c, room_id, message_id, by, ts, self._hook_types)
+        )
 
     async def purge_user(
         self, room_id: str, user_id: str, *, since: int, by: User, ts: int
     ) -> tuple[int, Purge] | None:
-        return await self._write(lambda c: _purge(c, room_id, user_id, since, by, ts))
+        return await self._write(
+            lambda c: _purge(c, room_id, user_id, since, by, ts, self._hook_types)
+        )
 
     async def history(
         self,
@@ -777,7 +847,7 @@ class SQLiteStore:
         return await self._read(lambda c: _reaction_stats(c, room_id))
 
     async def create_poll(self, room_id: str, poll: Poll) -> Poll:
-        return await self._write(lambda c: _create_poll(c, room_id, poll))
+        return await self._write(lambda c: _create_poll(c, room_id, poll, self._hook_types))
 
     async def get_poll(self, room_id: str, poll_id: str) -> Poll | None:
         return await self._read(lambda c: _get_poll(c, room_id, poll_id))
@@ -792,13 +862,13 @@ class SQLiteStore:
         return await self._read(_scheduled_polls)
 
     async def publish_poll(self, room_id: str, poll_id: str, ts: int) -> Poll | None:
-        return await self._write(lambda c: _publish_poll(c, room_id, poll_id, ts))
+        return await self._write(lambda c: _publish_poll(c, room_id, poll_id, ts, self._hook_types))
 
     async def vote(self, room_id: str, poll_id: str, user_id: str, option: int) -> Poll:
         return await self._write(lambda c: _vote(c, room_id, poll_id, user_id, option))
 
     async def finish_poll(self, room_id: str, poll_id: str, ts: int) -> Poll:
-        return await self._write(lambda c: _finish_poll(c, room_id, poll_id, ts))
+        return await self._write(lambda c: _finish_poll(c, room_id, poll_id, ts, self._hook_types))
 
     async def user_votes(self, room_id: str, user_id: str) -> dict[str, int]:
         return await self._read(lambda c: _user_votes(c, room_id, user_id))
@@ -841,10 +911,10 @@ class SQLiteStore:
         return await self._read(lambda c: dict(c.execute(sql, (since,)).fetchall()))
 
     async def put_ban(self, room_id: str, ban: Ban) -> None:
-        await self._write(lambda c: _put_ban(c, room_id, ban))
+        await self._write(lambda c: _put_ban(c, room_id, ban, self._hook_types))
 
     async def remove_ban(self, room_id: str, user_id: str) -> bool:
-        return await self._write(lambda c: _remove_ban(c, room_id, user_id))
+        return await self._write(lambda c: _remove_ban(c, room_id, user_id, self._hook_types))
 
     async def bans(self, room_id: str, now_ms: int) -> list[Ban]:
         rows = await self._read(lambda c: c.execute(_SQL_BANS, (room_id, now_ms)).fetchall())
@@ -904,7 +974,7 @@ class SQLiteStore:
         return await self._read(lambda c: store_sqlite_review.get(c, room_id, held_id))
 
     async def release_held(self, room_id: str, held_id: str, ts: int) -> AppendResult | None:
-        return await self._write(lambda c: _release(c, room_id, held_id, ts))
+        return await self._write(lambda c: _release(c, room_id, held_id, ts, self._hook_types))
 
     async def reject_held(self, room_id: str, held_id: str) -> Held | None:
         return await self._write(lambda c: store_sqlite_review.take(c, room_id, held_id))
@@ -939,3 +1009,87 @@ class SQLiteStore:
         return await self._write(
             lambda c: store_sqlite_reports.resolve(c, room_id, message_id, restore_ts)
         )
+
+    # -- webhooks (store_sqlite_webhooks) -----------------------------------------------------
+
+    @property
+    def webhook_types(self) -> frozenset[str]:
+        return self._hook_types
+
+    async def reload_webhook_types(self) -> frozenset[str]:
+        self._hook_types = await self._read(store_sqlite_webhooks.subscribed_types)
+        return self._hook_types
+
+    async def _endpoints_changed(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Change endpoints, then read this store's ``webhook_types`` again at once."""
+
+        def run(conn: sqlite3.Connection) -> tuple[_T, frozenset[str]]:
+            return fn(conn), store_sqlite_webhooks.subscribed_types(conn)
+
+        result, self._hook_types = await self._write(run)
+        return result
+
+    async def add_webhook(self, endpoint: WebhookEndpoint) -> None:
+        await self._endpoints_changed(lambda c: store_sqlite_webhooks.add(c, endpoint))
+
+    async def webhooks(self) -> list[WebhookEndpoint]:
+        return await self._read(store_sqlite_webhooks.listing)
+
+    async def get_webhook(self, endpoint_id: str) -> WebhookEndpoint | None:
+        return await self._read(lambda c: store_sqlite_webhooks.get(c, endpoint_id))
+
+    async def update_webhook(
+        self,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        secret: str | None = None,
+        types: tuple[str, ...] | None = None,
+        active: bool | None = None,
+        description: str | None = None,
+    ) -> WebhookEndpoint | None:
+        given = {
+            "url": url,
+            "secret": secret,
+            "types": types,
+            "active": active,
+            "description": description,
+        }
+        changes = {k: v for k, v in given.items() if v is not None}
+        return await self._endpoints_changed(
+            lambda c: store_sqlite_webhooks.update(c, endpoint_id, changes)
+        )
+
+    async def remove_webhook(self, endpoint_id: str) -> bool:
+        return await self._endpoints_changed(lambda c: store_sqlite_webhooks.remove(c, endpoint_id))
+
+    async def webhook_backlog(self, endpoint_id: str) -> WebhookBacklog:
+        return await self._read(lambda c: store_sqlite_webhooks.backlog(c, endpoint_id))
+
+    async def set_room_live(self, room_id: str, live: bool, ts: int, online: int) -> bool:
+        return await self._write(
+            lambda c: store_sqlite_webhooks.set_room_live(
+                c, self._hook_types, room_id, live, ts, online
+            )
+        )
+
+    async def claim_webhooks(self, now_ms: int, lease_ms: int, limit: int) -> list[WebhookDelivery]:
+        if limit <= 0:
+            return []
+        return await self._write(lambda c: store_sqlite_webhooks.claim(c, now_ms, lease_ms, limit))
+
+    async def webhook_delivered(self, delivery_id: int, claim: str) -> bool:
+        return await self._write(lambda c: store_sqlite_webhooks.delivered(c, delivery_id, claim))
+
+    async def webhook_failed(
+        self, delivery_id: int, claim: str, *, error: str, retry_at: int | None, now_ms: int
+    ) -> bool:
+        return await self._write(
+            lambda c: store_sqlite_webhooks.failed(c, delivery_id, claim, error, retry_at, now_ms)
+        )
+
+    async def retry_dead_webhooks(self, endpoint_id: str, now_ms: int) -> int:
+        return await self._write(lambda c: store_sqlite_webhooks.retry_dead(c, endpoint_id, now_ms))
+
+    async def forget_dead_webhooks(self, before_ms: int) -> int:
+        return await self._write(lambda c: store_sqlite_webhooks.forget_dead(c, before_ms))

@@ -240,6 +240,44 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX revocations_before ON revocations (revoked_before)",
     ),
+    # 8 -> 9: webhooks (store_sqlite_webhooks). ``webhook_endpoints``: the operator's endpoints
+    # and the event types each gets (a JSON array; ``*``: all). ``webhook_outbox``: one row per
+    # event and endpoint still to deliver (or given up: ``dead_at``), written in the
+    # transaction of the change; ``next_at`` is when it is due — a claim pushes it past the
+    # lease, so a claimed row is due again only if its claimer died. ``webhook_rooms``: the
+    # rooms last reported live (room.live / room.empty alternate, whichever node reports).
+    (
+        """CREATE TABLE webhook_endpoints (
+            id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            types TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE webhook_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL,
+            endpoint_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            room_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at INTEGER NOT NULL,
+            claim TEXT,
+            dead_at INTEGER,
+            last_error TEXT
+        )""",
+        "CREATE UNIQUE INDEX webhook_outbox_event ON webhook_outbox (event_id, endpoint_id)",
+        "CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at) WHERE dead_at IS NULL",
+        "CREATE INDEX webhook_outbox_endpoint ON webhook_outbox (endpoint_id, dead_at)",
+        """CREATE TABLE webhook_rooms (
+            room_id TEXT PRIMARY KEY,
+            since INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 )
 
 #: The schema version this code writes (``PRAGMA user_version``).
