@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages that the tests run for real (never a downloaded build):
 # nginx, to test the shipped deploy/nginx.conf; prometheus, to scrape a running pchat's
-# /metrics. Nothing is started here; the tests start their own instances on their own
-# ports and stop them.
+# /metrics; systemd's systemd-analyze, to check deploy/pchat.service (verify and the offline
+# security review; no systemd is started). Nothing is started here; the tests start their
+# own instances on their own ports and stop them.
 set -eu
 need=()
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -x /usr/bin/prometheus ] || need+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing: ${need[*]}: run 'sudo apt-get install -y ${need[*]}'" >&2
