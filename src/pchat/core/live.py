@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -38,9 +39,18 @@ class LiveState:
     """Per-room reaction counters and online counts of one node."""
 
     def __init__(
-        self, settings: CoreSettings, *, node: Node, store: ReactionStore, presence: Presence
+        self,
+        settings: CoreSettings,
+        *,
+        node: Node,
+        store: ReactionStore,
+        presence: Presence,
+        on_online: Callable[[str, int, bool], Awaitable[None]] | None = None,
     ) -> None:
         self._settings = settings
+        #: Told each room-wide count reported ``(room_id, online, closed)``; ``closed``: the
+        #: room closed on this node (the webhooks' room.live / room.empty).
+        self._on_online = on_online
         self._node = node
         self._store = store
         self._presence = presence
@@ -146,6 +156,8 @@ class LiveState:
             if room_id not in sizes:
                 continue
             online = await self._presence.set_presence(room_id, sizes[room_id])
+            if self._on_online is not None:
+                await self._on_online(room_id, online, False)
             if self._online_sent.get(room_id) != online:
                 self._online_sent[room_id] = online
                 self._node.push_local(room_id, push_frame("online", {"online": online}))
@@ -166,7 +178,9 @@ class LiveState:
     async def forget(self, room_id: str) -> None:
         """The room closed on this node."""
         await self.flush_reactions(room_id)
-        await self._presence.set_presence(room_id, 0)
+        online = await self._presence.set_presence(room_id, 0)
+        if self._on_online is not None:
+            await self._on_online(room_id, online, True)
         self._online_sent.pop(room_id, None)
         self._online_dirty.discard(room_id)
         self._stats.pop(room_id, None)

@@ -17,6 +17,7 @@ was written). A request that fails raises :class:`RequestError` (or
          │                                      Reports       report, reports, report_resolve
          │                                      Review        review_queue, review_approve, …
          ├── jobs (named, periodic)             LiveState     reaction totals, online counts
+         │                                      Webhooks      delivering the store's outbox
          └── Node: rooms, publishing, delivery  <── every feature uses it, none another's
 
 Durable state goes through the store's interfaces, fan-out between nodes through the
@@ -53,6 +54,7 @@ from .room import Sink
 from .session import CloseRequested, Handler, Session
 from .settings import CoreSettings
 from .tokens import RevokedTokens
+from .webhooks import TYPES_RELOAD, Poster, Webhooks
 
 __all__ = ["ChatService", "CloseRequested", "Reply", "Session"]
 
@@ -65,6 +67,8 @@ _BANS_CLEANUP = 600.0
 #: Seconds between releases of delayed messages whose time came, by any node (a message
 #: accepted here is released by its own timer on time; this catches those of a node gone).
 _HELD_RELEASE = 1.0
+#: Seconds between removals of webhook deliveries given up long ago.
+_WEBHOOK_CLEANUP = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,7 @@ class ChatService:
         verifier: Verifier,
         presend_hook: PresendHook | None = None,
         revoked: RevokedTokens | None = None,
+        webhook_poster: Poster | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -96,7 +101,16 @@ class ChatService:
         self.node = Node(settings, store=store, pubsub=broker)
         limiter = Limiter(broker)
         self._limiter = limiter
-        self.live = LiveState(settings, node=self.node, store=store, presence=broker)
+        #: Events to the operator's endpoints (recorded by the store; delivered by every
+        #: node given a ``webhook_poster``).
+        self.webhooks = Webhooks(settings, store=store, poster=webhook_poster)
+        self.live = LiveState(
+            settings,
+            node=self.node,
+            store=store,
+            presence=broker,
+            on_online=self.webhooks.observe_online,
+        )
         self.connections = Connections(
             settings,
             node=self.node,
@@ -193,6 +207,11 @@ class ChatService:
         self.jobs.add("expired-bans-cleanup", _BANS_CLEANUP, self.moderation.forget_expired_bans)
         self.jobs.add("held-release", _HELD_RELEASE, self.review.release_due)
         self.jobs.add("revocations-reload", RELOAD_INTERVAL, self.revocations.reload)
+        self.jobs.add("webhook-types-reload", TYPES_RELOAD, self.webhooks.reload_types)
+        self.jobs.add(
+            "webhook-delivery", settings.webhook_poll_interval, self.webhooks.deliver_due
+        )
+        self.jobs.add("webhook-dead-cleanup", _WEBHOOK_CLEANUP, self.webhooks.forget_dead)
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -200,6 +219,7 @@ class ChatService:
         await self.polls.scan()  # polls scheduled before a restart
         await self.moderation.reload_server_words()
         await self.revocations.start()  # before serving: a revoked token is refused at once
+        await self.webhooks.reload_types()  # before serving: the first change records events
         self.jobs.start()
         self.serving = True
         # After a broker outage, what is not in the stream is re-read at the next period.
@@ -216,6 +236,7 @@ class ChatService:
     async def stop(self) -> None:
         self.close_sessions()
         await self.jobs.stop()
+        await self.webhooks.stop()
         await self.review.stop()
         await self.polls.stop()
         await self.live.stop()

@@ -59,6 +59,21 @@ class CoreSettings:
     #: the send (``120``, temporary).
     presend_hook_on_failure: str = "publish"
 
+    # Webhooks (core/webhooks.py; docs/server-api.md, "Webhooks").
+    #: Seconds one delivery attempt may take, connecting included. A claimed delivery is
+    #: leased for twice this plus 5 s: a node that dies leaves it to another after that.
+    webhook_timeout: float = 10.0
+    #: Seconds before the first retry; each next one waits twice as long (times a random
+    #: factor in [0.5, 1]), at most ``webhook_retry_max``.
+    webhook_retry_base: float = 5.0
+    webhook_retry_max: float = 3600.0
+    #: Attempts before a delivery is given up (dead: kept 7 days for a retry by hand).
+    webhook_max_attempts: int = 18
+    #: Deliveries in flight at once on one node.
+    webhook_concurrency: int = 16
+    #: Seconds between looks for due deliveries (when some endpoint is registered).
+    webhook_poll_interval: float = 0.5
+
     # Connections.
     #: Seconds a new connection has to send ``connect`` (else close 4505).
     connect_timeout: float = 10.0

@@ -33,6 +33,7 @@ from .http import DemoTokens, TokenService, health_handler, ready_handler
 from .metrics import METRICS_KEY, Metrics, shared_between_workers
 from .presend_hook import presend_hook_from
 from .runner import serve
+from .webhook_sender import HttpPoster
 from .workers import run_workers
 from .ws import websocket_handler
 
@@ -95,6 +96,7 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     if metrics is not None:  # every store and broker call timed, at this one place
         store, broker = metrics.timed_store(store), metrics.timed_broker(broker)
     presend_hook = presend_hook_from(settings)
+    webhook_poster = HttpPoster()
     service = ChatService(
         settings.core(),
         store=store,
@@ -102,6 +104,7 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
         verifier=signer,
         presend_hook=presend_hook,
         revoked=signer.revoked,
+        webhook_poster=webhook_poster,
     )
     proxies = TrustedProxies(settings.trusted_proxies)
     # One gate for the token service and the server API: failures count against one budget.
@@ -169,6 +172,7 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
         await broker.open()
         if presend_hook is not None:
             await presend_hook.open()
+        await webhook_poster.open()
         await service.start()
         reloader = asyncio.get_running_loop().create_task(reload_keys())
         yield
@@ -176,6 +180,7 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
         with contextlib.suppress(asyncio.CancelledError):
             await reloader
         await service.stop()
+        await webhook_poster.close()
         if presend_hook is not None:
             await presend_hook.close()
         await broker.close()
