@@ -82,6 +82,7 @@ __all__ = [
     "new_secret",
     "register",
     "signed_headers",
+    "validate_description",
     "validate_secret",
     "validate_types",
     "validate_url",

@@ -36,7 +36,7 @@ from typing import Final
 
 from aiohttp import web
 
-from . import keys, messages, moderation, polls, rooms, users
+from . import keys, messages, moderation, polls, rooms, users, webhooks
 from .auth import SessionAuth, auth_middleware
 from .context import AdminContext
 from .errors import errors_middleware
@@ -52,6 +52,7 @@ ROUTE_MODULES: Final[tuple[ModuleType, ...]] = (
     polls,
     users,
     keys,
+    webhooks,
 )
 
 
