@@ -13,6 +13,8 @@
     pchat token --sub USER_ID [--role ROLE] [--data-dir DIR]
     pchat users revoke USER_ID [--data-dir DIR] [--store URL]
     pchat console password [--operator NAME] | operators | remove NAME [--data-dir DIR]
+    pchat webhooks add URL [--type TYPE]… [--secret S] | list | remove ID | test ID | retry ID
+                   [--data-dir DIR] [--store URL]
 
 Every command reads the ``PCHAT_*`` environment like the server does (``PCHAT_DATA_DIR``
 defaults ``--data-dir``, ``PCHAT_TOKEN_ISSUER`` and ``PCHAT_TOKEN_TTL`` shape tokens), so a
@@ -48,6 +50,7 @@ from pchat.protocol.errors import RequestError
 from pchat.protocol.validation import ROLES, validate_user_id
 from pchat.server.config import Settings
 from pchat.server.console.commands import add_commands as add_console_commands
+from pchat.server.webhook_commands import add_commands as add_webhook_commands
 from pchat.storage.base import KeyStore, StoreUnavailable
 
 __all__ = ["main"]
@@ -159,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke_user.set_defaults(command=_users_revoke)
 
     add_console_commands(commands, data_dir)
+    add_webhook_commands(commands, data_dir)
 
     token = commands.add_parser("token", parents=[data_dir], help="print a signed access token")
     token.add_argument("--sub", required=True, metavar="USER_ID", help="the user id")
