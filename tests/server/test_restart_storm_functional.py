@@ -62,6 +62,10 @@ class Storm:
             # A thousand clients on one address: the per-address connection limit is off.
             "PCHAT_MAX_CONNECTIONS_PER_ADDRESS": "none",
             "PCHAT_SERVE_DEMO": "false",
+            # One machine, no other node to move the clients to: every client told at once,
+            # its hint spreading the returns (the drain over a window: test_drain_functional).
+            "PCHAT_DRAIN_READY_DELAY": "0",
+            "PCHAT_DRAIN_WINDOW": "0",
         }
         log = (self.data_dir / "server.log").open("ab")
         self.proc = await asyncio.create_subprocess_exec(

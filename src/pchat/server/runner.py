@@ -51,6 +51,8 @@ def serve(app: web.Application, settings: Settings, *, reuse_port: bool | None =
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(_serve(app, settings, reuse_port))
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers are in place (startup)
+        pass
     finally:
         tasks = asyncio.all_tasks(loop)
         for task in tasks:
