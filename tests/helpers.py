@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -16,8 +18,10 @@ from aiohttp import web
 from pchat.core.apikeys import create_api_key
 from pchat.server.app import build_app
 from pchat.server.config import Settings
-from pchat.storage.keys_sqlite import SQLiteKeyStore
+from pchat.server.key_stores import opened_key_stores
 from tests.logscan import known_secret
+
+_T = TypeVar("_T")
 
 #: Scales every timeout of the functional tests (slow CI machines: PCHAT_TEST_TIMEOUT_SCALE=3).
 TIMEOUT_SCALE = float(os.environ.get("PCHAT_TEST_TIMEOUT_SCALE", "1"))
@@ -104,6 +108,13 @@ async def wait_until_serving(
             await asyncio.sleep(0.05)
 
 
+def run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coro`` to the end from synchronous code, inside a running loop or not (in a
+    thread of its own, with its own loop): a test's setup writing keys, say."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     base: dict[str, Any] = {
         "data_dir": data_dir,
@@ -122,7 +133,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 async def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
     settings = make_settings(data_dir, **overrides)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key, secret = create_api_key(SQLiteKeyStore(settings.keys_path))
+    async with opened_key_stores(settings) as stores:  # keys.sqlite3, or PostgreSQL
+        key, secret = await create_api_key(stores.keys)
     server = RunningServer(settings, key, secret)
     await server.start()
     server.http = aiohttp.ClientSession()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -135,13 +136,7 @@ def verify(data_dir: Path, token: str) -> tuple[str, str]:
     from pchat.storage.keys_sqlite import SQLiteKeyStore
 
     settings = Settings(data_dir=data_dir)
-    store = SQLiteKeyStore(settings.keys_path)
-    try:
-        keys = store.signing_keys()
-    finally:
-        close = getattr(store, "close", None)
-        if callable(close):
-            close()
+    keys = asyncio.run(SQLiteKeyStore(settings.keys_path).signing_keys())
     signer = TokenSigner(keys, issuer=settings.token_issuer, ttl=settings.token_ttl)
     claims = signer.verify(token)
     return claims.sub, claims.role

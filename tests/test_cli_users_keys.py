@@ -28,7 +28,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def kids(data_dir: Path) -> list[str]:
-    return [k.kid for k in SQLiteKeyStore(data_dir / "keys.sqlite3").signing_keys()]
+    return [k.kid for k in asyncio.run(SQLiteKeyStore(data_dir / "keys.sqlite3").signing_keys())]
 
 
 def test_keys_signing_lists_the_keys_and_the_one_that_signs(
@@ -72,7 +72,8 @@ def test_keys_retire_without_force_once_the_tokens_expired(
     data = str(tmp_path / "data")
     run(capsys, "keys", "rotate", "--data-dir", data)
     old, new = kids(tmp_path / "data")
-    created = SQLiteKeyStore(tmp_path / "data" / "keys.sqlite3").signing_keys()[1].created_at
+    store = SQLiteKeyStore(tmp_path / "data" / "keys.sqlite3")
+    created = asyncio.run(store.signing_keys())[1].created_at
     time.sleep(max(0.0, created + 2 - time.time()))  # the wall clock past retire_after
     assert run(capsys, "keys", "retire", old, "--data-dir", data)[0] == 0
     assert kids(tmp_path / "data") == [new]

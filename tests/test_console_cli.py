@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 from pathlib import Path
@@ -52,10 +53,10 @@ def test_password_from_stdin_is_stored_hashed(
     )
     assert code == 0
     store = SQLiteOperatorStore(tmp_path / "data" / "keys.sqlite3")
-    admin = store.get_operator("admin")
+    admin = asyncio.run(store.get_operator("admin"))
     assert admin is not None and "s3cret" not in admin.password_hash
     assert verify_password("s3cret pass", admin.password_hash)
-    bob = store.get_operator("ops.bob")
+    bob = asyncio.run(store.get_operator("ops.bob"))
     assert bob is not None and verify_password("bobs password", bob.password_hash)
     assert (tmp_path / "data" / "keys.sqlite3").stat().st_mode & 0o077 == 0
     code, out, _ = run(
@@ -66,7 +67,7 @@ def test_password_from_stdin_is_stored_hashed(
     assert code == 0
     assert [line.split()[0] for line in out.splitlines()] == ["NAME", "admin", "ops.bob"]
     code, out, _ = run(monkeypatch, capsys, "console", "remove", "ops.bob", "--data-dir", data)
-    assert code == 0 and store.get_operator("ops.bob") is None
+    assert code == 0 and asyncio.run(store.get_operator("ops.bob")) is None
     code, _, err = run(monkeypatch, capsys, "console", "remove", "ops.bob", "--data-dir", data)
     assert code == 1 and "no such console operator" in err
 

@@ -4,6 +4,7 @@ silence about the rest of the suite means something."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import tempfile
@@ -20,10 +21,9 @@ from tests.logscan import SCANNER, find_secrets, known_secret, log_files, scan_f
 def real_secrets(tmp_path: Path) -> dict[str, str]:
     """A real token, API secret and webhook secret, made as pchat makes them."""
     keys = SQLiteKeyStore(tmp_path / "keys.sqlite3")
-    _, api_secret = create_api_key(keys)
-    token = TokenSigner(load_or_create_signing_keys(keys), issuer="pchat", ttl=60).issue(
-        "alice", None
-    )
+    _, api_secret = asyncio.run(create_api_key(keys))
+    signing = asyncio.run(load_or_create_signing_keys(keys))
+    token = TokenSigner(signing, issuer="pchat", ttl=60).issue("alice", None)
     webhook = "whsec_" + secrets.token_urlsafe(24)  # as core/webhooks.py's new_secret
     return {"token": token, "api": api_secret, "webhook": webhook}
 

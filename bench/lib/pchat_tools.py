@@ -54,7 +54,7 @@ def cmd_tokens(args: argparse.Namespace) -> dict[str, Any]:
 
     settings = Settings.from_env(data_dir=args.data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    keys = load_or_create_signing_keys(SQLiteKeyStore(settings.keys_path))
+    keys = asyncio.run(load_or_create_signing_keys(SQLiteKeyStore(settings.keys_path)))
     signer = TokenSigner(
         keys, issuer=settings.token_issuer, ttl=args.ttl, leeway=settings.token_leeway
     )

@@ -4,23 +4,27 @@
 
     pchat serve [--host H] [--port P] [--data-dir DIR] [--store URL] [--broker URL]
                 [--workers N] [--log-format text|json] [--log-level LEVEL]
-    pchat keys create [--json] [--data-dir DIR]
-    pchat keys list [--data-dir DIR]
-    pchat keys revoke KEY [--data-dir DIR]
-    pchat keys rotate [--data-dir DIR]
-    pchat keys signing [--data-dir DIR]
-    pchat keys retire KID [--force] [--data-dir DIR]
-    pchat token --sub USER_ID [--role ROLE] [--data-dir DIR]
+    pchat keys create [--json] [--data-dir DIR] [--store URL]
+    pchat keys list [--data-dir DIR] [--store URL]
+    pchat keys revoke KEY [--data-dir DIR] [--store URL]
+    pchat keys rotate [--data-dir DIR] [--store URL]
+    pchat keys signing [--data-dir DIR] [--store URL]
+    pchat keys retire KID [--force] [--data-dir DIR] [--store URL]
+    pchat keys import --from DIR [--store URL]
+    pchat token --sub USER_ID [--role ROLE] [--data-dir DIR] [--store URL]
     pchat users revoke USER_ID [--data-dir DIR] [--store URL]
     pchat console password [--operator NAME] | operators | remove NAME [--data-dir DIR]
+                  [--store URL]
     pchat webhooks add URL [--type TYPE]… [--secret S] | list | remove ID | test ID | retry ID
                    [--data-dir DIR] [--store URL]
 
 Every command reads the ``PCHAT_*`` environment like the server does (``PCHAT_DATA_DIR``
-defaults ``--data-dir``, ``PCHAT_TOKEN_ISSUER`` and ``PCHAT_TOKEN_TTL`` shape tokens), so a
-token printed here is one the server accepts. API keys and signing keys live in
-``<data-dir>/keys.sqlite3``; revocations of users' tokens in the message store (the SQLite
-file in the data dir, or ``--store``/``PCHAT_STORE``), where every server reads them.
+defaults ``--data-dir``, ``PCHAT_STORE`` ``--store``, ``PCHAT_TOKEN_ISSUER`` and
+``PCHAT_TOKEN_TTL`` shape tokens), so a token printed here is one the server accepts. API
+keys, signing keys and console operators live in ``<data-dir>/keys.sqlite3``, or with a
+PostgreSQL ``--store`` in that database, where every node of a cluster reads them
+(:mod:`pchat.server.key_stores`); revocations of users' tokens in the message store (the
+SQLite file in the data dir, or ``--store``), where every server reads them.
 """
 
 from __future__ import annotations
@@ -30,12 +34,12 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from pchat.core.apikeys import create_api_key
+from pchat.core.apikeys import API_KEY_CACHE_TTL, create_api_key
 from pchat.core.revocations import RELOAD_INTERVAL
 from pchat.core.tokens import (
     SigningKeyInUse,
@@ -50,6 +54,7 @@ from pchat.protocol.errors import RequestError
 from pchat.protocol.validation import ROLES, validate_user_id
 from pchat.server.config import Settings
 from pchat.server.console.commands import add_commands as add_console_commands
+from pchat.server.key_stores import is_postgres, opened_key_stores
 from pchat.server.webhook_commands import add_commands as add_webhook_commands
 from pchat.storage.base import KeyStore, StoreUnavailable
 
@@ -80,6 +85,15 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir",
         metavar="DIR",
         help="where data and keys live (default: $PCHAT_DATA_DIR or ./pchat-data)",
+    )
+
+    # Where the keys are: the data dir's keys.sqlite3, or a PostgreSQL store's database.
+    keys_in = argparse.ArgumentParser(add_help=False, parents=[data_dir])
+    keys_in.add_argument(
+        "--store",
+        metavar="URL",
+        help="the servers' store: with postgresql://… the keys live there (default:"
+        " $PCHAT_STORE, or keys.sqlite3 in the data directory)",
     )
 
     serve = commands.add_parser("serve", parents=[data_dir], help="run the chat server")
@@ -117,25 +131,25 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(metavar="ACTION", required=True)
-    create = key_commands.add_parser("create", parents=[data_dir], help="create an API key")
+    create = key_commands.add_parser("create", parents=[keys_in], help="create an API key")
     create.add_argument("--json", action="store_true", help="print api_key and api_secret as JSON")
     create.set_defaults(command=_keys_create)
-    listing = key_commands.add_parser("list", parents=[data_dir], help="list API keys")
+    listing = key_commands.add_parser("list", parents=[keys_in], help="list API keys")
     listing.set_defaults(command=_keys_list)
-    revoke = key_commands.add_parser("revoke", parents=[data_dir], help="revoke an API key")
+    revoke = key_commands.add_parser("revoke", parents=[keys_in], help="revoke an API key")
     revoke.add_argument("key", metavar="KEY")
     revoke.set_defaults(command=_keys_revoke)
     rotate = key_commands.add_parser(
-        "rotate", parents=[data_dir], help="add a new token signing key (older ones keep verifying)"
+        "rotate", parents=[keys_in], help="add a new token signing key (older ones keep verifying)"
     )
     rotate.set_defaults(command=_keys_rotate)
     signing = key_commands.add_parser(
-        "signing", parents=[data_dir], help="list the token signing keys"
+        "signing", parents=[keys_in], help="list the token signing keys"
     )
     signing.set_defaults(command=_keys_signing)
     retire = key_commands.add_parser(
         "retire",
-        parents=[data_dir],
+        parents=[keys_in],
         help="remove a token signing key (the tokens it signed stop verifying)",
     )
     retire.add_argument("kid", metavar="KID")
@@ -145,6 +159,16 @@ def _parser() -> argparse.ArgumentParser:
         help="even while tokens it signed may be valid (their users must get new ones)",
     )
     retire.set_defaults(command=_keys_retire)
+    imports = key_commands.add_parser(
+        "import",
+        parents=[keys_in],
+        help="copy the keys and console operators of a data dir's keys.sqlite3 into the"
+        " PostgreSQL store (what it lacks: safe to run again)",
+    )
+    imports.add_argument(
+        "--from", dest="source", required=True, metavar="DIR", help="the old data directory"
+    )
+    imports.set_defaults(command=_keys_import)
 
     users = commands.add_parser("users", help="act on users")
     user_commands = users.add_subparsers(metavar="ACTION", required=True)
@@ -161,10 +185,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     revoke_user.set_defaults(command=_users_revoke)
 
-    add_console_commands(commands, data_dir)
+    add_console_commands(commands, keys_in)
     add_webhook_commands(commands, data_dir)
 
-    token = commands.add_parser("token", parents=[data_dir], help="print a signed access token")
+    token = commands.add_parser("token", parents=[keys_in], help="print a signed access token")
     token.add_argument("--sub", required=True, metavar="USER_ID", help="the user id")
     token.add_argument("--role", choices=ROLES, help="the role granted (default: none)")
     token.set_defaults(command=_token)
@@ -175,21 +199,24 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     return Settings.from_env(data_dir=args.data_dir, **overrides)
 
 
-@contextmanager
-def _key_store(settings: Settings) -> Iterator[KeyStore]:
-    """The data dir's key database, created with its directory (``0700``) if missing."""
-    # Imported here: only the commands that touch keys need the SQLite backend.
-    from pchat.storage.keys_sqlite import SQLiteKeyStore
-    from pchat.storage.private_files import private_dir
+def _keys_settings(args: argparse.Namespace) -> Settings:
+    return _settings(args, store=getattr(args, "store", None))
 
-    private_dir(settings.data_dir)
-    store = SQLiteKeyStore(settings.keys_path)
+
+def _with_keys(settings: Settings, action: Callable[[KeyStore], Awaitable[int]]) -> int:
+    """Run ``action`` on the key store the settings select (:mod:`pchat.server.key_stores`:
+    the data dir's keys.sqlite3, created with the directory if missing, or PostgreSQL);
+    1 with a message if the store cannot be reached."""
+
+    async def run() -> int:
+        async with opened_key_stores(settings) as stores:
+            return await action(stores.keys)
+
     try:
-        yield store
-    finally:
-        close = getattr(store, "close", None)
-        if callable(close):
-            close()
+        return asyncio.run(run())
+    except StoreUnavailable as exc:
+        print(f"pchat: the key store is unavailable: {exc}", file=sys.stderr)
+        return 1
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -211,81 +238,95 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _keys_create(args: argparse.Namespace) -> int:
-    with _key_store(_settings(args)) as store:
-        key, secret = create_api_key(store)
-    if args.json:
-        print(json.dumps({"api_key": key, "api_secret": secret}))
-    else:
-        print(f"API key:    {key}")
-        print(f"API secret: {secret}")
-        print("The secret is shown only this once; only its hash is stored. Keep it safe.")
-    return 0
+    async def create(store: KeyStore) -> int:
+        key, secret = await create_api_key(store)
+        if args.json:
+            print(json.dumps({"api_key": key, "api_secret": secret}))
+        else:
+            print(f"API key:    {key}")
+            print(f"API secret: {secret}")
+            print("The secret is shown only this once; only its hash is stored. Keep it safe.")
+        return 0
+
+    return _with_keys(_keys_settings(args), create)
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    with _key_store(_settings(args)) as store:
-        records = store.list_api_keys()
-    if not records:
-        print("no API keys")
+    async def listing(store: KeyStore) -> int:
+        records = await store.list_api_keys()
+        if not records:
+            print("no API keys")
+            return 0
+        rows = [("KEY", "CREATED", "REVOKED")]
+        rows += [
+            (r.key, _iso(r.created_at), "-" if r.revoked_at is None else _iso(r.revoked_at))
+            for r in records
+        ]
+        width = max(len(row[0]) for row in rows)
+        for key, created, revoked in rows:
+            print(f"{key:<{width}}  {created:<20}  {revoked}")
         return 0
-    rows = [("KEY", "CREATED", "REVOKED")]
-    rows += [
-        (r.key, _iso(r.created_at), "-" if r.revoked_at is None else _iso(r.revoked_at))
-        for r in records
-    ]
-    width = max(len(row[0]) for row in rows)
-    for key, created, revoked in rows:
-        print(f"{key:<{width}}  {created:<20}  {revoked}")
-    return 0
+
+    return _with_keys(_keys_settings(args), listing)
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
-    with _key_store(_settings(args)) as store:
-        record = store.get_api_key(args.key)
+    settings = _keys_settings(args)
+
+    async def revoke(store: KeyStore) -> int:
+        record = await store.get_api_key(args.key)
         if record is None:
             print(f"pchat: no such API key: {args.key}", file=sys.stderr)
             return 1
         if record.revoked_at is not None:
             print(f"{args.key} was already revoked at {_iso(record.revoked_at)}")
             return 0
-        store.revoke_api_key(args.key, int(time.time()))
-    print(f"revoked {args.key}")
-    return 0
+        await store.revoke_api_key(args.key, int(time.time()))
+        print(f"revoked {args.key}: running servers refuse it within {API_KEY_CACHE_TTL:g} s")
+        return 0
+
+    return _with_keys(settings, revoke)
 
 
 def _keys_rotate(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    with _key_store(settings) as store:
-        load_or_create_signing_keys(store)
-        key = rotate_signing_key(store)
-    print(
-        f"new signing key {key.kid}: running servers sign with it within "
-        f"{settings.keys_reload_interval:g} s; tokens signed before keep verifying"
-    )
-    return 0
+    settings = _keys_settings(args)
+
+    async def rotate(store: KeyStore) -> int:
+        await load_or_create_signing_keys(store)
+        key = await rotate_signing_key(store)
+        print(
+            f"new signing key {key.kid}: running servers sign with it within "
+            f"{settings.keys_reload_interval:g} s; tokens signed before keep verifying"
+        )
+        return 0
+
+    return _with_keys(settings, rotate)
 
 
 def _keys_signing(args: argparse.Namespace) -> int:
-    with _key_store(_settings(args)) as store:
-        keys = load_or_create_signing_keys(store)
-    width = max(len("KID"), *(len(k.kid) for k in keys))
-    print(f"{'KID':<{width}}  CREATED")
-    for i, key in enumerate(keys):
-        signs = "  (signs new tokens)" if i == len(keys) - 1 else ""
-        print(f"{key.kid:<{width}}  {_iso(key.created_at)}{signs}")
-    return 0
+    async def signing(store: KeyStore) -> int:
+        keys = await load_or_create_signing_keys(store)
+        width = max(len("KID"), *(len(k.kid) for k in keys))
+        print(f"{'KID':<{width}}  CREATED")
+        for i, key in enumerate(keys):
+            signs = "  (signs new tokens)" if i == len(keys) - 1 else ""
+            print(f"{key.kid:<{width}}  {_iso(key.created_at)}{signs}")
+        return 0
+
+    return _with_keys(_keys_settings(args), signing)
 
 
 def _keys_retire(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _keys_settings(args)
     delay = key_retirement_delay(
         ttl=settings.token_ttl,
         leeway=settings.token_leeway,
         reload_interval=settings.keys_reload_interval,
     )
-    with _key_store(settings) as store:
+
+    async def retire(store: KeyStore) -> int:
         try:
-            retire_signing_key(store, args.kid, delay=delay, force=args.force)
+            await retire_signing_key(store, args.kid, delay=delay, force=args.force)
         except LookupError:
             print(f"pchat: no such signing key: {args.kid}", file=sys.stderr)
             return 1
@@ -299,11 +340,50 @@ def _keys_retire(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             return 1
-    print(
-        f"retired signing key {args.kid}: running servers stop accepting its tokens within "
-        f"{settings.keys_reload_interval:g} s"
-    )
-    return 0
+        print(
+            f"retired signing key {args.kid}: running servers stop accepting its tokens within "
+            f"{settings.keys_reload_interval:g} s"
+        )
+        return 0
+
+    return _with_keys(settings, retire)
+
+
+def _keys_import(args: argparse.Namespace) -> int:
+    """Copy the keys of ``--from``'s keys.sqlite3 into the PostgreSQL ``--store``."""
+    settings = _keys_settings(args)
+    if not is_postgres(settings.store):
+        print(
+            "pchat: keys import copies into a PostgreSQL store: give --store postgresql://…",
+            file=sys.stderr,
+        )
+        return 2
+    source = Settings.from_env(data_dir=Path(args.source)).keys_path
+    if not source.is_file():
+        print(f"pchat: no keys file at {source}", file=sys.stderr)
+        return 1
+    # Imported here: only this command reads a keys file besides the selected store.
+    from pchat.storage.keys_copy import copy_keys
+    from pchat.storage.keys_sqlite import SQLiteKeyStore
+    from pchat.storage.operators_sqlite import SQLiteOperatorStore
+
+    async def run() -> int:
+        async with opened_key_stores(settings) as target:
+            copied = await copy_keys(
+                SQLiteKeyStore(source), SQLiteOperatorStore(source), target.keys, target.operators
+            )
+        print(
+            f"copied from {source} to {target.where}: {copied.api_keys} API keys"
+            f" ({copied.revoked} more revoked), {copied.signing_keys} signing keys,"
+            f" {copied.operators} console operators"
+        )
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except StoreUnavailable as exc:
+        print(f"pchat: the key store is unavailable: {exc}", file=sys.stderr)
+        return 1
 
 
 def _users_revoke(args: argparse.Namespace) -> int:
@@ -341,18 +421,24 @@ def _users_revoke(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    with _key_store(settings) as store:
-        keys = load_or_create_signing_keys(store)
-    signer = TokenSigner(
-        keys, issuer=settings.token_issuer, ttl=settings.token_ttl, leeway=settings.token_leeway
-    )
-    try:
-        print(signer.issue(args.sub, args.role))
-    except RequestError as exc:
-        print(f"pchat: {exc.message}", file=sys.stderr)
-        return 2
-    return 0
+    settings = _keys_settings(args)
+
+    async def token(store: KeyStore) -> int:
+        keys = await load_or_create_signing_keys(store)
+        signer = TokenSigner(
+            keys,
+            issuer=settings.token_issuer,
+            ttl=settings.token_ttl,
+            leeway=settings.token_leeway,
+        )
+        try:
+            print(signer.issue(args.sub, args.role))
+        except RequestError as exc:
+            print(f"pchat: {exc.message}", file=sys.stderr)
+            return 2
+        return 0
+
+    return _with_keys(settings, token)
 
 
 def _iso(ts: int) -> str:

@@ -1,8 +1,9 @@
 """A pchat cluster on loopback: nodes on real PostgreSQL and Redis, clients that fail over.
 
 Each test gets its own schema and key prefix (dropped at teardown) and one data directory
-shared by its nodes, so that every node signs and checks tokens with the same keys (what
-copying ``keys.sqlite3`` to every node does in production, docs/operations.md).
+shared by its nodes. The nodes' keys live in the test's schema (a PostgreSQL store keeps
+the keys too: docs/operations.md, Keys in a cluster), so every node signs and checks tokens
+with the same keys; :meth:`Cluster.create_api_key` adds one there.
 
 Nodes run in this process (:class:`tests.helpers.RunningServer`, so a test can look at a
 node's broker), or as a ``pchat serve`` subprocess (:class:`ProcessNode`) that a test can
@@ -26,11 +27,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from pchat.core.tokens import load_or_create_signing_keys
+from pchat.core.apikeys import create_api_key
 from pchat.protocol.errors import ConnectionClosedError
 from pchat.sdk import PChatSDK
 from pchat.sdk.connection import AiohttpConnector, Connector, Transport
-from pchat.storage.keys_sqlite import SQLiteKeyStore
+from pchat.server.key_stores import opened_key_stores
 from tests.helpers import (
     RunningServer,
     free_port,
@@ -81,6 +82,8 @@ class ProcessNode:
     broker: str
     port: int = 0
     proc: asyncio.subprocess.Process | None = None
+    #: More ``PCHAT_*`` settings (after NODE_SETTINGS).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -91,10 +94,12 @@ class ProcessNode:
         return f"ws://127.0.0.1:{self.port}/public-chat/ws"
 
     async def start(self) -> None:
-        self.port = free_port()
+        """Start (on the port of its last run, if it ran before) and wait for /healthz."""
+        self.port = self.port or free_port()
         env = dict(os.environ)
         env.update({f"PCHAT_{k.upper()}": str(v) for k, v in NODE_SETTINGS.items()})
-        log = (self.data_dir / f"node-{self.port}.log").open("wb")
+        env.update(self.env)
+        log = (self.data_dir / f"node-{self.port}.log").open("ab")
         self.proc = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "pchat", "serve", "--port", str(self.port)),
             *("--data-dir", str(self.data_dir), "--store", self.store, "--broker", self.broker),
@@ -159,6 +164,12 @@ class Cluster:
     def urls(self) -> list[str]:
         return [n.ws_url for n in self.nodes]
 
+    async def create_api_key(self) -> tuple[str, str]:
+        """A new API key and secret in the cluster's key store (its PostgreSQL schema)."""
+        settings = make_settings(self.data_dir, store=self.store)
+        async with opened_key_stores(settings) as stores:
+            return await create_api_key(stores.keys)
+
     async def token(self, sub: str, role: str | None = None) -> str:
         """A token from the token service (of the first in-process node: keys are shared)."""
         assert self._first is not None
@@ -222,8 +233,6 @@ async def make_cluster(
     name = unique_name(tmp_path)
     data_dir = tmp_path / "data"
     data_dir.mkdir(mode=0o700)
-    # Created once before any node starts: every node loads the same signing key.
-    load_or_create_signing_keys(SQLiteKeyStore(make_settings(data_dir).keys_path))
     store = f"{postgres_dsn()}?schema={name}"
     broker = f"{redis}?prefix={name}:{broker_options}"
     c = Cluster(data_dir, store, broker)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -14,8 +15,10 @@ from pchat.core.apikeys import (
     FailureLimiter,
     Verdict,
     create_api_key,
+    create_first_api_key,
     hash_secret,
 )
+from pchat.storage.base import ApiKeyRecord, StoreUnavailable
 from tests.core.fakes import MemoryKeyStore
 
 
@@ -45,20 +48,20 @@ def auth(store: MemoryKeyStore, clock: Clock) -> ApiKeyAuthenticator:
 # Creation.
 
 
-def test_create_shapes(store: MemoryKeyStore) -> None:
-    key, secret = create_api_key(store)
+async def test_create_shapes(store: MemoryKeyStore) -> None:
+    key, secret = await create_api_key(store)
     assert re.fullmatch(r"pk_[A-Za-z0-9_-]{24}", key)
     assert re.fullmatch(r"sk_[A-Za-z0-9_-]{43}", secret)
     assert list(store.api_keys) == [key]
 
 
-def test_create_is_random(store: MemoryKeyStore) -> None:
-    pairs = {create_api_key(store) for _ in range(50)}
+async def test_create_is_random(store: MemoryKeyStore) -> None:
+    pairs = {await create_api_key(store) for _ in range(50)}
     assert len({k for k, _ in pairs}) == len({s for _, s in pairs}) == 50
 
 
-def test_secret_stored_only_as_sha256(store: MemoryKeyStore) -> None:
-    key, secret = create_api_key(store)
+async def test_secret_stored_only_as_sha256(store: MemoryKeyStore) -> None:
+    key, secret = await create_api_key(store)
     record = store.api_keys[key]
     assert record.secret_hash == hashlib.sha256(secret.encode()).hexdigest() == hash_secret(secret)
     assert secret not in repr(record)
@@ -70,39 +73,41 @@ def test_secret_stored_only_as_sha256(store: MemoryKeyStore) -> None:
 # Checking.
 
 
-def test_check_accepts_the_pair(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
-    key, secret = create_api_key(store)
-    assert auth.check(key, secret) is True
+async def test_check_accepts_the_pair(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
+    key, secret = await create_api_key(store)
+    assert await auth.check(key, secret) is True
 
 
 @pytest.mark.parametrize(
     ("key", "secret"),
     [(None, "sk_x"), ("pk_x", None), ("", ""), (None, None)],
 )
-def test_check_refuses_missing(
+async def test_check_refuses_missing(
     auth: ApiKeyAuthenticator, key: str | None, secret: str | None
 ) -> None:
-    assert auth.check(key, secret) is False
+    assert await auth.check(key, secret) is False
 
 
-def test_check_refuses_wrong_secret(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
-    key, secret = create_api_key(store)
-    other_key, other_secret = create_api_key(store)
-    assert auth.check(key, secret + "x") is False
-    assert auth.check(key, secret[:-1]) is False
-    assert auth.check(key, other_secret) is False
-    assert auth.check(other_key, secret) is False
-    assert auth.check(key, record_hash := store.api_keys[key].secret_hash) is False  # the hash
+async def test_check_refuses_wrong_secret(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
+    key, secret = await create_api_key(store)
+    other_key, other_secret = await create_api_key(store)
+    assert await auth.check(key, secret + "x") is False
+    assert await auth.check(key, secret[:-1]) is False
+    assert await auth.check(key, other_secret) is False
+    assert await auth.check(other_key, secret) is False
+    assert (
+        await auth.check(key, record_hash := store.api_keys[key].secret_hash) is False
+    )  # the hash
     assert record_hash
-    assert auth.check(key, "\udcff") is False  # lone surrogate from a header: no crash
+    assert await auth.check(key, "\udcff") is False  # lone surrogate from a header: no crash
 
 
-def test_check_refuses_unknown_key(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
-    _, secret = create_api_key(store)
-    assert auth.check("pk_nope", secret) is False
+async def test_check_refuses_unknown_key(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
+    _, secret = await create_api_key(store)
+    assert await auth.check("pk_nope", secret) is False
 
 
-def test_constant_time_compare_used_for_every_outcome(
+async def test_constant_time_compare_used_for_every_outcome(
     auth: ApiKeyAuthenticator, store: MemoryKeyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[str, str]] = []
@@ -113,45 +118,109 @@ def test_constant_time_compare_used_for_every_outcome(
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)  # what apikeys calls
-    key, secret = create_api_key(store)
-    revoked, revoked_secret = create_api_key(store)
-    store.revoke_api_key(revoked, 1)
+    key, secret = await create_api_key(store)
+    revoked, revoked_secret = await create_api_key(store)
+    await store.revoke_api_key(revoked, 1)
 
-    assert auth.check(key, secret) is True
-    assert auth.check(key, "sk_wrong") is False
-    assert auth.check("pk_unknown", secret) is False
-    assert auth.check(revoked, revoked_secret) is False
+    assert await auth.check(key, secret) is True
+    assert await auth.check(key, "sk_wrong") is False
+    assert await auth.check("pk_unknown", secret) is False
+    assert await auth.check(revoked, revoked_secret) is False
     assert len(calls) == 4
     # Unknown and revoked keys are compared against the same dummy hash, never skipped.
     assert calls[2][1] == calls[3][1] != store.api_keys[revoked].secret_hash
     assert all(len(a) == len(b) == 64 for a, b in calls)
 
 
-def test_revoke_takes_effect_within_the_cache_ttl(
+async def test_revoke_takes_effect_within_the_cache_ttl(
     auth: ApiKeyAuthenticator, store: MemoryKeyStore, clock: Clock
 ) -> None:
-    key, secret = create_api_key(store)
-    assert auth.check(key, secret)
-    store.revoke_api_key(key, 5)
+    key, secret = await create_api_key(store)
+    assert await auth.check(key, secret)
+    await store.revoke_api_key(key, 5)
     clock.now += 2.0
-    assert auth.check(key, secret) is False
+    assert await auth.check(key, secret) is False
 
 
-def test_records_are_cached(auth: ApiKeyAuthenticator, store: MemoryKeyStore, clock: Clock) -> None:
-    key, secret = create_api_key(store)
+async def test_forget_takes_effect_at_once(
+    auth: ApiKeyAuthenticator, store: MemoryKeyStore
+) -> None:
+    key, secret = await create_api_key(store)
+    assert await auth.check(key, secret)
+    await store.revoke_api_key(key, 5)
+    assert await auth.check(key, secret)  # cached
+    auth.forget(key)
+    assert await auth.check(key, secret) is False
+    other, other_secret = await create_api_key(store)
+    assert not await auth.usable("pk_later")
+    store.api_keys["pk_later"] = store.api_keys.pop(other)
+    auth.forget_all()
+    assert await auth.check("pk_later", other_secret)
+
+
+async def test_a_read_overtaken_by_forget_is_not_cached(
+    store: MemoryKeyStore, clock: Clock
+) -> None:
+    """A record read before a revocation, arriving after the node was told of it, must not
+    stay cached for the TTL."""
+    key, secret = await create_api_key(store)
+    reading, release = asyncio.Event(), asyncio.Event()
+    get = store.get_api_key
+
+    async def slow_get(k: str) -> ApiKeyRecord | None:
+        record = await get(k)
+        reading.set()
+        await release.wait()
+        return record
+
+    store.get_api_key = slow_get  # type: ignore[method-assign]
+    auth = ApiKeyAuthenticator(store, clock=clock)
+    check = asyncio.ensure_future(auth.check(key, secret))
+    await reading.wait()
+    await store.revoke_api_key(key, 5)
+    auth.forget(key)  # the publication arrives while the read is under way
+    release.set()
+    assert await check  # it answered with what it read...
+    store.get_api_key = get  # type: ignore[method-assign]
+    assert await auth.check(key, secret) is False  # ...but did not cache it
+
+
+async def test_store_down_uses_the_record_read_before(
+    auth: ApiKeyAuthenticator, store: MemoryKeyStore, clock: Clock
+) -> None:
+    key, secret = await create_api_key(store)
+    assert await auth.check(key, secret)
+    store.down = True
+    clock.now += 60.0
+    assert await auth.check(key, secret)  # stale, but the backends keep working
+    with pytest.raises(StoreUnavailable):
+        await auth.check("pk_never_read", secret)
+
+
+async def test_create_first_api_key(store: MemoryKeyStore) -> None:
+    first = await create_first_api_key(store)
+    assert first is not None and list(store.api_keys) == [first[0]]
+    assert await create_first_api_key(store) is None
+    assert list(store.api_keys) == [first[0]]
+
+
+async def test_records_are_cached(
+    auth: ApiKeyAuthenticator, store: MemoryKeyStore, clock: Clock
+) -> None:
+    key, secret = await create_api_key(store)
     for _ in range(10):
-        assert auth.check(key, secret)
-        assert not auth.check("pk_unknown", secret)
+        assert await auth.check(key, secret)
+        assert not await auth.check("pk_unknown", secret)
     assert store.lookups == 2
     clock.now += 2.5
-    assert auth.check(key, secret)
+    assert await auth.check(key, secret)
     assert store.lookups == 3
 
 
-def test_cache_is_bounded(store: MemoryKeyStore, clock: Clock) -> None:
+async def test_cache_is_bounded(store: MemoryKeyStore, clock: Clock) -> None:
     auth = ApiKeyAuthenticator(store, clock=clock, cache_size=8)
     for i in range(100):
-        auth.check(f"pk_{i}", "sk_x")
+        await auth.check(f"pk_{i}", "sk_x")
     assert len(auth._cache) == 8
 
 
@@ -222,66 +291,72 @@ def gate(auth: ApiKeyAuthenticator) -> ApiKeyGate:
     return ApiKeyGate(auth, FailureLimiter(3, 60.0))
 
 
-def test_gate_accepts_and_refuses(gate: ApiKeyGate, store: MemoryKeyStore) -> None:
-    key, secret = create_api_key(store)
-    assert gate.check("a", key, secret, 0.0) == (Verdict.ACCEPTED, 0.0)
-    assert gate.check("a", key, "sk_wrong", 0.0) == (Verdict.REFUSED, 0.0)
-    assert gate.check("a", None, None, 0.0) == (Verdict.REFUSED, 0.0)
+async def test_gate_accepts_and_refuses(gate: ApiKeyGate, store: MemoryKeyStore) -> None:
+    key, secret = await create_api_key(store)
+    assert await gate.check("a", key, secret, 0.0) == (Verdict.ACCEPTED, 0.0)
+    assert await gate.check("a", key, "sk_wrong", 0.0) == (Verdict.REFUSED, 0.0)
+    assert await gate.check("a", None, None, 0.0) == (Verdict.REFUSED, 0.0)
 
 
-def test_gate_unknown_keys_throttle_only_unknown_keys(
+async def test_gate_unknown_keys_throttle_only_unknown_keys(
     gate: ApiKeyGate, store: MemoryKeyStore
 ) -> None:
-    key, secret = create_api_key(store)
-    revoked, revoked_secret = create_api_key(store)
-    store.revoke_api_key(revoked, 1)
+    key, secret = await create_api_key(store)
+    revoked, revoked_secret = await create_api_key(store)
+    await store.revoke_api_key(revoked, 1)
     for _ in range(3):
-        assert gate.check("a", "pk_unknown", "s", 1.0)[0] is Verdict.REFUSED
-    assert gate.check("a", "pk_other", "s", 2.0) == (Verdict.THROTTLED, pytest.approx(59.0))
-    assert gate.check("a", revoked, revoked_secret, 2.0)[0] is Verdict.THROTTLED
-    assert gate.check("a", None, None, 2.0)[0] is Verdict.THROTTLED
-    assert gate.check("a", key, secret, 2.0)[0] is Verdict.ACCEPTED  # a usable key is checked
-    assert gate.check("b", "pk_unknown", "s", 2.0)[0] is Verdict.REFUSED  # per address
-    assert gate.check("a", "pk_unknown", "s", 61.0)[0] is Verdict.REFUSED  # window passed
+        assert (await gate.check("a", "pk_unknown", "s", 1.0))[0] is Verdict.REFUSED
+    assert await gate.check("a", "pk_other", "s", 2.0) == (Verdict.THROTTLED, pytest.approx(59.0))
+    assert (await gate.check("a", revoked, revoked_secret, 2.0))[0] is Verdict.THROTTLED
+    assert (await gate.check("a", None, None, 2.0))[0] is Verdict.THROTTLED
+    assert (await gate.check("a", key, secret, 2.0))[
+        0
+    ] is Verdict.ACCEPTED  # a usable key is checked
+    assert (await gate.check("b", "pk_unknown", "s", 2.0))[0] is Verdict.REFUSED  # per address
+    assert (await gate.check("a", "pk_unknown", "s", 61.0))[0] is Verdict.REFUSED  # window passed
 
 
-def test_gate_guessing_a_secret_blocks_that_key_from_that_address(
+async def test_gate_guessing_a_secret_blocks_that_key_from_that_address(
     gate: ApiKeyGate, store: MemoryKeyStore
 ) -> None:
-    key, secret = create_api_key(store)
-    other, other_secret = create_api_key(store)
+    key, secret = await create_api_key(store)
+    other, other_secret = await create_api_key(store)
     for i in range(3):
-        assert gate.check("a", key, f"sk_guess{i}", 1.0)[0] is Verdict.REFUSED
+        assert (await gate.check("a", key, f"sk_guess{i}", 1.0))[0] is Verdict.REFUSED
     # Blocked before checking, so the right secret is not confirmed to a guesser.
-    assert gate.check("a", key, secret, 2.0)[0] is Verdict.THROTTLED
-    assert gate.check("a", other, other_secret, 2.0)[0] is Verdict.ACCEPTED
-    assert gate.check("b", key, secret, 2.0)[0] is Verdict.ACCEPTED
-    assert gate.check("a", "pk_unknown", "s", 2.0)[0] is Verdict.REFUSED
-    assert gate.check("a", key, secret, 61.0)[0] is Verdict.ACCEPTED
+    assert (await gate.check("a", key, secret, 2.0))[0] is Verdict.THROTTLED
+    assert (await gate.check("a", other, other_secret, 2.0))[0] is Verdict.ACCEPTED
+    assert (await gate.check("b", key, secret, 2.0))[0] is Verdict.ACCEPTED
+    assert (await gate.check("a", "pk_unknown", "s", 2.0))[0] is Verdict.REFUSED
+    assert (await gate.check("a", key, secret, 61.0))[0] is Verdict.ACCEPTED
 
 
-def test_gate_one_stale_secret_retried_is_not_guessing(
+async def test_gate_one_stale_secret_retried_is_not_guessing(
     gate: ApiKeyGate, store: MemoryKeyStore
 ) -> None:
-    key, secret = create_api_key(store)
+    key, secret = await create_api_key(store)
     for t in range(20):
-        assert gate.check("a", key, "sk_stale", float(t))[0] is Verdict.REFUSED
-    assert gate.check("a", key, None, 20.0)[0] is Verdict.REFUSED
-    assert gate.check("a", key, secret, 21.0)[0] is Verdict.ACCEPTED
+        assert (await gate.check("a", key, "sk_stale", float(t)))[0] is Verdict.REFUSED
+    assert (await gate.check("a", key, None, 20.0))[0] is Verdict.REFUSED
+    assert (await gate.check("a", key, secret, 21.0))[0] is Verdict.ACCEPTED
 
 
-def test_gate_disabled(store: MemoryKeyStore, auth: ApiKeyAuthenticator) -> None:
+async def test_gate_disabled(store: MemoryKeyStore, auth: ApiKeyAuthenticator) -> None:
     gate = ApiKeyGate(auth, FailureLimiter(None, 60.0))
-    key, secret = create_api_key(store)
+    key, secret = await create_api_key(store)
     for i in range(50):
-        gate.check("a", key, f"sk_{i}", 0.0)
-        gate.check("a", "pk_x", "s", 0.0)
-    assert gate.check("a", key, secret, 0.0)[0] is Verdict.ACCEPTED
+        await gate.check("a", key, f"sk_{i}", 0.0)
+        await gate.check("a", "pk_x", "s", 0.0)
+    assert (await gate.check("a", key, secret, 0.0))[0] is Verdict.ACCEPTED
 
 
-def test_usable(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
-    key, _ = create_api_key(store)
-    revoked, _ = create_api_key(store)
-    store.revoke_api_key(revoked, 1)
-    assert auth.usable(key)
-    assert not auth.usable(revoked) and not auth.usable("pk_x") and not auth.usable(None)
+async def test_usable(auth: ApiKeyAuthenticator, store: MemoryKeyStore) -> None:
+    key, _ = await create_api_key(store)
+    revoked, _ = await create_api_key(store)
+    await store.revoke_api_key(revoked, 1)
+    assert await auth.usable(key)
+    assert (
+        not await auth.usable(revoked)
+        and not await auth.usable("pk_x")
+        and not await auth.usable(None)
+    )

@@ -245,8 +245,7 @@ NEW = SigningKey("new", b"n" * 32, 2000)
 
 def keys() -> MemoryKeyStore:
     store = MemoryKeyStore()
-    store.add_signing_key(OLD)
-    store.add_signing_key(NEW)
+    store.signing = [OLD, NEW]
     return store
 
 
@@ -254,27 +253,27 @@ def test_the_retirement_delay_covers_a_tokens_life_and_the_key_reload() -> None:
     assert key_retirement_delay(ttl=3600, leeway=5, reload_interval=30) == 3640
 
 
-def test_the_key_that_signs_is_never_retired() -> None:
+async def test_the_key_that_signs_is_never_retired() -> None:
     store = keys()
     for force in (False, True):
         with pytest.raises(SigningKeyInUse) as info:
-            retire_signing_key(store, "new", delay=10, force=force, now=10**9)
+            await retire_signing_key(store, "new", delay=10, force=force, now=10**9)
         assert info.value.until is None
-    assert [k.kid for k in store.signing_keys()] == ["old", "new"]
+    assert [k.kid for k in await store.signing_keys()] == ["old", "new"]
 
 
-def test_an_older_key_is_retired_once_its_tokens_expired_or_by_force() -> None:
+async def test_an_older_key_is_retired_once_its_tokens_expired_or_by_force() -> None:
     store = keys()
     with pytest.raises(SigningKeyInUse) as info:
-        retire_signing_key(store, "old", delay=100, now=2099)
+        await retire_signing_key(store, "old", delay=100, now=2099)
     assert info.value.until == 2100
-    assert retire_signing_key(store, "old", delay=100, now=2100) == OLD
-    assert [k.kid for k in store.signing_keys()] == ["new"]
+    assert await retire_signing_key(store, "old", delay=100, now=2100) == OLD
+    assert [k.kid for k in await store.signing_keys()] == ["new"]
     store = keys()
-    assert retire_signing_key(store, "old", delay=100, force=True, now=2001) == OLD
-    assert [k.kid for k in store.signing_keys()] == ["new"]
+    assert await retire_signing_key(store, "old", delay=100, force=True, now=2001) == OLD
+    assert [k.kid for k in await store.signing_keys()] == ["new"]
 
 
-def test_retiring_an_unknown_key_is_a_lookup_error() -> None:
+async def test_retiring_an_unknown_key_is_a_lookup_error() -> None:
     with pytest.raises(LookupError):
-        retire_signing_key(keys(), "nope", delay=0)
+        await retire_signing_key(keys(), "nope", delay=0)

@@ -353,6 +353,16 @@ def test_signer_refuses_bad_key_sets() -> None:
         TokenSigner([KEY], issuer=ISSUER, ttl=0)
 
 
+def test_a_signer_without_keys_yet_issues_and_verifies_nothing() -> None:
+    signer = TokenSigner(None, issuer=ISSUER, ttl=60)
+    with pytest.raises(RuntimeError):
+        signer.issue("alice", now=NOW)
+    token = TokenSigner([KEY], issuer=ISSUER, ttl=60).issue("alice", now=NOW)
+    assert refused(signer, token) == ErrorCode.TOKEN_UNKNOWN_KEY
+    signer.set_keys([KEY])  # loaded (a server's keyring, at startup)
+    assert signer.verify(token, now=NOW).sub == "alice"
+
+
 def test_newest_key_signs_regardless_of_order() -> None:
     old = SigningKey("old", b"a" * 32, 100)
     new = SigningKey("new", b"b" * 32, 200)
@@ -361,24 +371,24 @@ def test_newest_key_signs_regardless_of_order() -> None:
         assert split(signer.issue("alice", now=NOW))[0]["kid"] == "new"
 
 
-def test_load_or_create_signing_keys() -> None:
+async def test_load_or_create_signing_keys() -> None:
     store = MemoryKeyStore()
-    keys = load_or_create_signing_keys(store)
+    keys = await load_or_create_signing_keys(store)
     assert len(keys) == 1
     assert len(keys[0].secret) == 32
     assert keys[0].kid
-    assert load_or_create_signing_keys(store) == keys  # no second key
-    other = load_or_create_signing_keys(MemoryKeyStore())[0]
+    assert await load_or_create_signing_keys(store) == keys  # no second key
+    other = (await load_or_create_signing_keys(MemoryKeyStore()))[0]
     assert other.kid != keys[0].kid and other.secret != keys[0].secret
 
 
-def test_rotation() -> None:
+async def test_rotation() -> None:
     store = MemoryKeyStore()
-    before = TokenSigner(load_or_create_signing_keys(store), issuer=ISSUER, ttl=60)
+    before = TokenSigner(await load_or_create_signing_keys(store), issuer=ISSUER, ttl=60)
     old_token = before.issue("alice", role="admin", now=NOW)
 
-    new_key = rotate_signing_key(store)
-    after = TokenSigner(load_or_create_signing_keys(store), issuer=ISSUER, ttl=60)
+    new_key = await rotate_signing_key(store)
+    after = TokenSigner(await load_or_create_signing_keys(store), issuer=ISSUER, ttl=60)
 
     assert after.current_kid == new_key.kid != before.current_kid
     assert after.verify(old_token, now=NOW).role == "admin"
@@ -389,10 +399,10 @@ def test_rotation() -> None:
     assert refused(before, new_token) == ErrorCode.TOKEN_UNKNOWN_KEY
 
 
-def test_rotation_twice_in_one_second_still_orders_keys() -> None:
+async def test_rotation_twice_in_one_second_still_orders_keys() -> None:
     store = MemoryKeyStore()
-    load_or_create_signing_keys(store)
-    first = rotate_signing_key(store)
-    second = rotate_signing_key(store)
+    await load_or_create_signing_keys(store)
+    first = await rotate_signing_key(store)
+    second = await rotate_signing_key(store)
     assert second.created_at > first.created_at
-    assert TokenSigner(store.signing_keys(), issuer=ISSUER, ttl=60).current_kid == second.kid
+    assert TokenSigner(await store.signing_keys(), issuer=ISSUER, ttl=60).current_kid == second.kid

@@ -66,7 +66,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("fuzz")
     data = root / "data"
     data.mkdir(mode=0o700)
-    key, secret = create_api_key(SQLiteKeyStore(make_settings(data).keys_path))
+    key, secret = asyncio.run(create_api_key(SQLiteKeyStore(make_settings(data).keys_path)))
     port = free_port()
     env = {
         **os.environ,

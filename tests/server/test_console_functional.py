@@ -18,7 +18,7 @@ import pytest
 
 from pchat.core.passwords import hash_password
 from pchat.storage.operators_sqlite import SQLiteOperatorStore
-from tests.helpers import RawClient, RunningServer, start_server, t
+from tests.helpers import RawClient, RunningServer, run_sync, start_server, t
 
 CONSOLE = "/public-chat/admin/console"
 API = "/public-chat/admin/v1"
@@ -75,8 +75,10 @@ class Browser:
 
 
 def set_password(server: RunningServer, password: str = PASSWORD, name: str = "admin") -> None:
-    SQLiteOperatorStore(server.settings.keys_path).set_operator(
-        name, hash_password(password), int(time.time())
+    run_sync(
+        SQLiteOperatorStore(server.settings.keys_path).set_operator(
+            name, hash_password(password), int(time.time())
+        )
     )
 
 

@@ -128,7 +128,7 @@ async def test_wrong_secrets_for_one_key_block_only_that_key_from_that_address(
 ) -> None:
     server = await servers()
     assert server.http is not None
-    other_key, other_secret = create_api_key(SQLiteKeyStore(server.settings.keys_path))
+    other_key, other_secret = await create_api_key(SQLiteKeyStore(server.settings.keys_path))
     guesses = [await token_call(server.http, server, server.api_key, f"sk_{i}") for i in range(12)]
     assert guesses == [401] * 10 + [429] * 2
     # Guessing stays throttled: from this address even the right secret waits...

@@ -21,7 +21,7 @@ import pytest
 
 from pchat.protocol.codes import CloseCode
 from pchat.storage.keys_sqlite import SQLiteKeyStore
-from tests.helpers import RawClient, RunningServer
+from tests.helpers import RawClient, RunningServer, run_sync
 
 BIG = 2**63  # past a signed 64-bit integer: what reached the store before
 HUGE = 2**64  # orjson reads this one as a float
@@ -125,7 +125,8 @@ def _b64(data: bytes) -> str:
 def _forge(server: RunningServer, **claims: str) -> str:
     """A token signed with the server's own key; each of ``claims`` is raw JSON text, written
     as an attacker may (integers of any length, ``Infinity``, ``NaN``)."""
-    key = max(SQLiteKeyStore(server.settings.keys_path).signing_keys(), key=lambda k: k.created_at)
+    keys = run_sync(SQLiteKeyStore(server.settings.keys_path).signing_keys())
+    key = max(keys, key=lambda k: k.created_at)
     fields = {"sub": '"eve"', "iss": json.dumps(server.settings.token_issuer)}
     fields["iat"] = str(int(time.time()))
     fields.update(claims)

@@ -27,7 +27,7 @@ async def serve(tmp_path: Path, *args: str, **env: str) -> tuple[Any, int, str, 
     """``pchat serve`` (stderr to serve.log, stdout to serve.out); its API key and secret."""
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
-    key, secret = create_api_key(SQLiteKeyStore(data / "keys.sqlite3"))
+    key, secret = await create_api_key(SQLiteKeyStore(data / "keys.sqlite3"))
     port = free_port()
     environ = {
         **os.environ,

@@ -64,7 +64,7 @@ class Pchat:
 async def pchat_serve(tmp_path: Path, **env: str) -> AsyncIterator[Pchat]:
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
-    key, secret = create_api_key(SQLiteKeyStore(data / "keys.sqlite3"))
+    key, secret = await create_api_key(SQLiteKeyStore(data / "keys.sqlite3"))
     port = free_port()
     environ = {
         **os.environ,

@@ -108,7 +108,7 @@ def _quantile(values: list[float], q: float) -> float:
 async def test_graceful_restart_brings_every_client_back_quickly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    keys = load_or_create_signing_keys(SQLiteKeyStore(data_dir / "keys.sqlite3"))
+    keys = await load_or_create_signing_keys(SQLiteKeyStore(data_dir / "keys.sqlite3"))
     signer = TokenSigner(keys, issuer="pchat", ttl=3600)
     server = Storm(data_dir)
     http = aiohttp.ClientSession()

@@ -31,9 +31,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from enum import Enum
 
-from pchat.storage.base import ApiKeyRecord, KeyStore
+from pchat.storage.base import ApiKeyRecord, KeyStore, StoreUnavailable
 
 __all__ = [
+    "API_KEY_CACHE_TTL",
     "API_KEY_PREFIX",
     "API_SECRET_PREFIX",
     "ApiKeyAuthenticator",
@@ -41,11 +42,14 @@ __all__ = [
     "FailureLimiter",
     "Verdict",
     "create_api_key",
+    "create_first_api_key",
     "hash_secret",
 ]
 
 API_KEY_PREFIX = "pk_"
 API_SECRET_PREFIX = "sk_"
+#: Seconds an :class:`ApiKeyAuthenticator` caches a key's record by default.
+API_KEY_CACHE_TTL = 2.0
 
 # The hash no secret has: compared against when the key is unknown or revoked, so a refusal
 # costs the same whether or not the key exists.
@@ -63,33 +67,53 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_api_key(store: KeyStore) -> tuple[str, str]:
+def _new_api_key() -> tuple[ApiKeyRecord, str]:
+    key = API_KEY_PREFIX + secrets.token_urlsafe(18)
+    secret = API_SECRET_PREFIX + secrets.token_urlsafe(32)
+    record = ApiKeyRecord(key=key, secret_hash=hash_secret(secret), created_at=int(time.time()))
+    return record, secret
+
+
+async def create_api_key(store: KeyStore) -> tuple[str, str]:
     """Create and store a new API key; return ``(key, secret)``.
 
     The key is ``pk_`` and 24 url-safe characters (18 random bytes); the secret is ``sk_``
     and 43 url-safe characters (32 random bytes). Only the secret's hash is stored.
     """
-    key = API_KEY_PREFIX + secrets.token_urlsafe(18)
-    secret = API_SECRET_PREFIX + secrets.token_urlsafe(32)
-    store.add_api_key(
-        ApiKeyRecord(key=key, secret_hash=hash_secret(secret), created_at=int(time.time()))
-    )
-    return key, secret
+    record, secret = _new_api_key()
+    await store.add_api_key(record)
+    return record.key, secret
+
+
+async def create_first_api_key(store: KeyStore) -> tuple[str, str] | None:
+    """On a store without any API key, create one as :func:`create_api_key` does and return
+    it (shown once); None if the store has keys. Of nodes starting at once on an empty
+    store, one creates it."""
+    if await store.list_api_keys():
+        return None
+    record, secret = _new_api_key()
+    if not await store.add_api_key_if_none(record):
+        return None
+    return record.key, secret
 
 
 class ApiKeyAuthenticator:
     """Checks API key and secret pairs against a :class:`KeyStore`.
 
     Records are cached for ``cache_ttl`` seconds (unknown keys too, so a flood of made-up
-    keys does not reach the store each time); a key revoked in the store is refused at the
-    latest ``cache_ttl`` seconds later. The cache holds at most ``cache_size`` keys.
+    keys does not reach the store each time); a key revoked in the store — by this node, by
+    another node of a cluster, or by the CLI — is refused at the latest ``cache_ttl``
+    seconds later, and at once where :meth:`forget` is called (the node that revoked it, and
+    every node told by :mod:`pchat.core.keyring`). The cache holds at most ``cache_size``
+    keys. When the store cannot answer, a record read before is used however old it is;
+    without one, :class:`~pchat.storage.base.StoreUnavailable` is raised.
     """
 
     def __init__(
         self,
         store: KeyStore,
         *,
-        cache_ttl: float = 2.0,
+        cache_ttl: float = API_KEY_CACHE_TTL,
         cache_size: int = 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -98,8 +122,10 @@ class ApiKeyAuthenticator:
         self._size = cache_size
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, ApiKeyRecord | None]] = OrderedDict()
+        # Counts forgets: a read that a forget overtook is not cached.
+        self._generation = 0
 
-    def check(self, key: str | None, secret: str | None) -> bool:
+    async def check(self, key: str | None, secret: str | None) -> bool:
         """True if ``key`` exists, is not revoked, and ``secret`` is its secret.
 
         The secret is compared in constant time, and against a dummy hash when the key is
@@ -107,29 +133,44 @@ class ApiKeyAuthenticator:
         """
         if not key or not secret:
             return False
-        record = self._record(key)
+        record = await self._record(key)
         usable = record is not None and record.revoked_at is None
         expected = record.secret_hash if usable and record is not None else _DUMMY_HASH
         matches = hmac.compare_digest(hash_secret(secret), expected)
         return matches and usable
 
     def forget(self, key: str) -> None:
-        """Drop the cached record of ``key`` (revoked here: refused from the next call)."""
+        """Drop the cached record of ``key`` (revoked or created: read again at its next
+        use; a read under way is not cached)."""
         self._cache.pop(key, None)
+        self._generation += 1
 
-    def usable(self, key: str | None) -> bool:
+    def forget_all(self) -> None:
+        """Drop every cached record (a change this node was not told the key of)."""
+        self._cache.clear()
+        self._generation += 1
+
+    async def usable(self, key: str | None) -> bool:
         """True if ``key`` exists and is not revoked (the cached record)."""
         if not key:
             return False
-        record = self._record(key)
+        record = await self._record(key)
         return record is not None and record.revoked_at is None
 
-    def _record(self, key: str) -> ApiKeyRecord | None:
+    async def _record(self, key: str) -> ApiKeyRecord | None:
         now = self._clock()
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        record = self._store.get_api_key(key)
+        generation = self._generation
+        try:
+            record = await self._store.get_api_key(key)
+        except StoreUnavailable:
+            if cached is None:
+                raise
+            return cached[1]  # stale, but better than refusing every backend meanwhile
+        if generation != self._generation:
+            return record  # forgotten meanwhile: what was read may predate the change
         self._cache[key] = (now, record)
         self._cache.move_to_end(key)
         while len(self._cache) > self._size:
@@ -216,16 +257,19 @@ class ApiKeyGate:
         self.auth = auth
         self.limiter = limiter
 
-    def check(
+    async def check(
         self, addr: str, key: str | None, secret: str | None, now: float
     ) -> tuple[Verdict, float]:
-        """The verdict on a call from ``addr``, and the seconds to wait when throttled."""
-        usable = self.auth.usable(key)
+        """The verdict on a call from ``addr``, and the seconds to wait when throttled.
+
+        Raises :class:`~pchat.storage.base.StoreUnavailable` when the key's record cannot
+        be read (the store is down and the key was not read before)."""
+        usable = await self.auth.usable(key)
         subject: Hashable = (addr, key) if usable else addr
         wait = self.limiter.blocked(subject, now)
         if wait is not None:
             return Verdict.THROTTLED, wait
-        if self.auth.check(key, secret):
+        if await self.auth.check(key, secret):
             return Verdict.ACCEPTED, 0.0
         # Distinct wrong secrets only for a usable key; anything else counts every time.
         attempt = hash_secret(secret or "") if usable else None

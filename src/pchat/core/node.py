@@ -83,6 +83,9 @@ class Push(StrEnum):
     #: Between nodes only, on the node-wide channel (:meth:`Node.publish_nodes`): a user's
     #: tokens were revoked (consumed by the revocations).
     REVOCATION = "revocation"
+    #: Between nodes only, on the node-wide channel: an API key or the signing keys changed
+    #: in the shared key store (consumed by the keyring, core/keyring.py).
+    KEYS = "keys"
 
 
 _TAG: Final = {kind: bytes((i,)) for i, kind in enumerate(Push)}

@@ -150,11 +150,13 @@ class TokenSigner:
     The newest key (highest ``created_at``; the later one in ``keys`` on a tie) signs;
     every key in ``keys`` verifies the tokens carrying its ``kid``. ``revoked`` lists the
     users whose older tokens are refused (shared with whoever keeps it up to date).
+    ``keys=None`` makes a signer whose keys are set later (:meth:`set_keys`, by a server
+    when its key store opens): until then it issues nothing and verifies nothing.
     """
 
     def __init__(
         self,
-        keys: list[SigningKey],
+        keys: list[SigningKey] | None,
         *,
         issuer: str,
         ttl: int,
@@ -165,7 +167,10 @@ class TokenSigner:
             raise ValueError("ttl must be positive")
         if leeway < 0:
             raise ValueError("leeway must not be negative")
-        self.set_keys(keys)
+        self._keys: dict[str, SigningKey] = {}
+        self._current: SigningKey | None = None
+        if keys is not None:
+            self.set_keys(keys)
         self.issuer = issuer
         self.ttl = ttl
         self.leeway = leeway
@@ -193,7 +198,12 @@ class TokenSigner:
     @property
     def current_kid(self) -> str:
         """The id of the key that signs new tokens."""
-        return self._current.kid
+        return self._signing().kid
+
+    def _signing(self) -> SigningKey:
+        if self._current is None:
+            raise RuntimeError("the signing keys are not loaded yet")
+        return self._current
 
     def issue(self, sub: str, role: str | None = None, now: float | None = None) -> str:
         """A new token for user ``sub``, valid for ``ttl`` seconds from ``now``.
@@ -219,11 +229,12 @@ class TokenSigner:
         payload = json.dumps(claims, separators=(",", ":")).encode()
         # Unsorted headers keep the seed's order: {"typ":"JWT","alg":"HS256",...}, so tokens
         # start with the same "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIs" as the tutorial's.
+        current = self._signing()
         return _JWS.encode(
             payload,
-            self._current.secret,
+            current.secret,
             algorithm=ALGORITHM,
-            headers={"kid": self._current.kid},
+            headers={"kid": current.kid},
             sort_headers=False,
         )
 
@@ -327,24 +338,25 @@ def new_signing_key(created_at: int | None = None) -> SigningKey:
     )
 
 
-def load_or_create_signing_keys(store: KeyStore) -> list[SigningKey]:
-    """The store's signing keys; one is created and stored first if there are none."""
-    keys = store.signing_keys()
+async def load_or_create_signing_keys(store: KeyStore) -> list[SigningKey]:
+    """The store's signing keys; one is created and stored first if there are none (of
+    nodes starting at once on an empty store, one creates it: all load the same)."""
+    keys = await store.signing_keys()
     if not keys:
-        store.add_signing_key(new_signing_key())
-        keys = store.signing_keys()
+        await store.add_signing_key_if_none(new_signing_key())
+        keys = await store.signing_keys()
     return keys
 
 
-def rotate_signing_key(store: KeyStore) -> SigningKey:
+async def rotate_signing_key(store: KeyStore) -> SigningKey:
     """Add a new signing key that becomes the newest; older keys keep verifying.
 
     The new key's ``created_at`` is later than every existing key's, even within the same
     second, so it is the one that signs.
     """
-    newest = max((k.created_at for k in store.signing_keys()), default=0)
+    newest = max((k.created_at for k in await store.signing_keys()), default=0)
     key = new_signing_key(max(int(time.time()), newest + 1))
-    store.add_signing_key(key)
+    await store.add_signing_key(key)
     return key
 
 
@@ -370,7 +382,7 @@ def key_retirement_delay(*, ttl: int, leeway: int, reload_interval: float) -> fl
     return reload_interval + leeway + ttl + leeway
 
 
-def retire_signing_key(
+async def retire_signing_key(
     store: KeyStore, kid: str, *, delay: float, force: bool = False, now: float | None = None
 ) -> SigningKey:
     """Remove signing key ``kid`` from ``store``: tokens it signed no longer verify.
@@ -380,7 +392,7 @@ def retire_signing_key(
     key was added, while tokens it signed may be valid. ``LookupError`` if there is no such
     key.
     """
-    keys = store.signing_keys()  # oldest first: the last one signs
+    keys = await store.signing_keys()  # oldest first: the last one signs
     index = next((i for i, key in enumerate(keys) if key.kid == kid), None)
     if index is None:
         raise LookupError(f"no signing key {kid!r}")
@@ -389,5 +401,5 @@ def retire_signing_key(
     until = math.ceil(keys[index + 1].created_at + delay)
     if not force and (time.time() if now is None else now) < until:
         raise SigningKeyInUse(kid, until)
-    store.remove_signing_key(kid)
+    await store.remove_signing_key(kid)
     return keys[index]

@@ -11,13 +11,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
-from pchat.core.apikeys import ApiKeyAuthenticator, ApiKeyGate, FailureLimiter, create_api_key
+from pchat.core.apikeys import (
+    ApiKeyAuthenticator,
+    ApiKeyGate,
+    FailureLimiter,
+    create_first_api_key,
+)
 from pchat.core.connect import NODE
+from pchat.core.keyring import Keyring
 from pchat.core.service import ChatService
 from pchat.core.tokens import TokenSigner, load_or_create_signing_keys
 from pchat.storage.base import Broker, MessageStore
 from pchat.storage.broker_memory import MemoryBroker
-from pchat.storage.keys_sqlite import SQLiteKeyStore
 from pchat.storage.private_files import private_dir
 from pchat.storage.store_sqlite import SQLiteStore
 
@@ -30,6 +35,7 @@ from .console import console_for
 from .drain import Drain
 from .edge import TrustedProxies, guard_websocket, handler_args, raise_open_files_limit
 from .http import DemoTokens, TokenService, health_handler, ready_handler
+from .key_stores import key_stores, opened_key_stores
 from .metrics import METRICS_KEY, Metrics, shared_between_workers
 from .presend_hook import presend_hook_from
 from .runner import serve
@@ -83,9 +89,12 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     ``broker`` overrides the one the settings select (worker processes pass theirs).
     """
     private_dir(settings.data_dir)
-    keys = SQLiteKeyStore(settings.keys_path)
+    # The keys: keys.sqlite3, or PostgreSQL with a PostgreSQL store (server/key_stores.py);
+    # the signing keys are read when the app starts (the keyring's load).
+    stores = key_stores(settings)
+    keys = stores.keys
     signer = TokenSigner(
-        load_or_create_signing_keys(keys),
+        None,
         issuer=settings.token_issuer,
         ttl=settings.token_ttl,
         leeway=settings.token_leeway,
@@ -113,6 +122,8 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
         FailureLimiter(settings.auth_failures_max, settings.auth_failures_window),
     )
     tokens = TokenService(signer, gate, proxies)
+    keyring = Keyring(store=keys, signer=signer, auth=gate.auth, node=service.node)
+    service.jobs.add("keys-reload", settings.keys_reload_interval, keyring.reload)
     if metrics is not None:
         metrics.watch(service)
 
@@ -145,6 +156,8 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
         signer=signer,
         gate=gate,
         proxies=proxies,
+        keyring=keyring,
+        operators=stores.operators,
     )
     add_admin_routes(app, admin, sessions=console_for(app, admin).guard)
     if settings.demo_token_endpoint:
@@ -156,35 +169,24 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
             app.router.add_get("/console", _index(static / "console.html"))
         app.router.add_static("/", static)
 
-    async def reload_keys() -> None:
-        while True:
-            await asyncio.sleep(settings.keys_reload_interval)
-            try:
-                fresh = await asyncio.to_thread(keys.signing_keys)
-                if fresh and frozenset(k.kid for k in fresh) != signer.kids:
-                    signer.set_keys(fresh)
-                    log.info("signing keys reloaded: %d keys", len(fresh))
-            except Exception:
-                log.exception("reloading the signing keys failed")
-
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await stores.open()
+        await keyring.load()  # before serving: the signer has its keys
         await store.open()
         await broker.open()
         if presend_hook is not None:
             await presend_hook.open()
         await webhook_poster.open()
         await service.start()
-        reloader = asyncio.get_running_loop().create_task(reload_keys())
         yield
-        reloader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reloader
         await service.stop()
+        await keyring.close()
         await webhook_poster.close()
         if presend_hook is not None:
             await presend_hook.close()
         await broker.close()
         await store.close()
+        await stores.close()
 
     async def goodbye(app: web.Application) -> None:
         # aiohttp runs this after it stopped listening and before it waits for (and, after
@@ -207,13 +209,11 @@ def _index(path: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
     return index
 
 
-def ensure_first_key(settings: Settings) -> tuple[str, str] | None:
-    """On a first start with no API key, create one and return it (shown once)."""
-    private_dir(settings.data_dir)
-    keys = SQLiteKeyStore(settings.keys_path)
-    if keys.list_api_keys():
-        return None
-    return create_api_key(keys)
+async def ensure_first_key(settings: Settings) -> tuple[str, str] | None:
+    """On a first start with no API key, create one and return it (shown once; of nodes
+    starting at once on an empty PostgreSQL, one creates it)."""
+    async with opened_key_stores(settings) as stores:
+        return await create_first_api_key(stores.keys)
 
 
 def run(settings: Settings) -> None:
@@ -226,7 +226,7 @@ def run(settings: Settings) -> None:
         log.info("open files limit raised from %d to %d", before, after)
     else:
         log.info("open files limit: %d", after)
-    first = ensure_first_key(settings)
+    first = asyncio.run(ensure_first_key(settings))
     base = f"http://{settings.host}:{settings.port}"
     if first is not None:
         key, secret = first
@@ -249,7 +249,8 @@ def run(settings: Settings) -> None:
 
 async def _prepare_workers(settings: Settings) -> None:
     """Create what workers would otherwise race to create: signing keys, the schema."""
-    load_or_create_signing_keys(SQLiteKeyStore(settings.keys_path))
+    async with opened_key_stores(settings) as stores:
+        await load_or_create_signing_keys(stores.keys)
     store = make_store(settings)
     await store.open()
     await store.close()

@@ -44,7 +44,7 @@ class TokenService:
         self.trusted_proxies = trusted_proxies or TrustedProxies()
 
     async def handle(self, request: web.Request) -> web.Response:
-        refused = api_key_refusal(request, self.gate, self.trusted_proxies)
+        refused = await api_key_refusal(request, self.gate, self.trusted_proxies)
         if refused is not None:
             return refused  # 401 unauthorized, 429 too_many_failures: as the server API's
         try:

@@ -62,8 +62,11 @@ The interfaces and what they guarantee:
   node) or they cannot be reached now: the node then limits on its own.
 - :class:`Broker` — :class:`PubSub`, :class:`Presence` and :class:`RateLimits` together:
   what a broker backend implements.
-- :class:`KeyStore` — the operator's API keys and the token signing keys (synchronous: used
-  by the CLI and, rarely, by the server, which caches what it reads).
+- :class:`KeyStore` — the operator's API keys and the token signing keys, and
+  :class:`OperatorStore` — the console's operators: in ``keys.sqlite3``
+  (:mod:`pchat.storage.keys_sqlite`) on one machine, in PostgreSQL
+  (:mod:`pchat.storage.keys_postgres`) for a cluster. Read rarely (the server caches what it
+  reads); of several nodes starting at once on an empty store, one creates the first key.
 
 Faults: a store raises :class:`StoreUnavailable` when it cannot answer now — a lost, refused
 or stalled connection, a locked file, or an operation over the store's time budget — and
@@ -96,6 +99,8 @@ __all__ = [
     "MessageStore",
     "ModerationStore",
     "MuteStore",
+    "OperatorRecord",
+    "OperatorStore",
     "PollStore",
     "Presence",
     "PubSub",
@@ -729,28 +734,72 @@ class Broker(PubSub, Presence, RateLimits, Protocol):
 
 
 class KeyStore(Protocol):
-    """The operator's API keys (secrets stored only as hashes) and token signing keys."""
+    """The operator's API keys (secrets stored only as hashes) and token signing keys.
 
-    def add_api_key(self, record: ApiKeyRecord) -> None:
+    ``open`` before use (PostgreSQL connects and migrates its tables; SQLite has nothing to
+    do), ``close`` after. Failures to reach the store raise :class:`StoreUnavailable`.
+    """
+
+    async def open(self) -> None:
+        """Connect, create or migrate the tables."""
+
+    async def close(self) -> None:
+        """Release every resource."""
+
+    async def add_api_key(self, record: ApiKeyRecord) -> None:
         """Store a new API key; ``ValueError`` if the key exists."""
 
-    def get_api_key(self, key: str) -> ApiKeyRecord | None:
+    async def add_api_key_if_none(self, record: ApiKeyRecord) -> bool:
+        """Store ``record`` only if the store holds no API key at all (a first start); True
+        if stored. Atomic: of callers racing on an empty store, one stores its key."""
+
+    async def get_api_key(self, key: str) -> ApiKeyRecord | None:
         """One API key (revoked or not), or None."""
 
-    def list_api_keys(self) -> list[ApiKeyRecord]:
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every API key, revoked ones included, oldest first."""
 
-    def revoke_api_key(self, key: str, ts: int) -> bool:
+    async def revoke_api_key(self, key: str, ts: int) -> bool:
         """Mark the key revoked at ``ts``; False if there is no such key or it was revoked."""
 
-    def signing_keys(self) -> list[SigningKey]:
+    async def signing_keys(self) -> list[SigningKey]:
         """Every signing key, oldest first (the last one signs)."""
 
-    def add_signing_key(self, key: SigningKey) -> None:
+    async def add_signing_key(self, key: SigningKey) -> None:
         """Store a new signing key; ``ValueError`` if the kid exists."""
 
-    def remove_signing_key(self, kid: str) -> bool:
+    async def add_signing_key_if_none(self, key: SigningKey) -> bool:
+        """Store ``key`` only if the store holds no signing key at all (a first start); True
+        if stored. Atomic: of nodes starting at once on an empty store, one stores its key."""
+
+    async def remove_signing_key(self, kid: str) -> bool:
         """Delete a signing key (retired: its tokens no longer verify); False if none."""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRecord:
+    """An operator of the console: the password's stored form, times in s since the epoch."""
+
+    name: str
+    password_hash: str
+    created_at: int
+    updated_at: int
+
+
+class OperatorStore(Protocol):
+    """The console's operators (passwords stored only as slow hashes), beside the keys."""
+
+    async def set_operator(self, name: str, password_hash: str, ts: int) -> bool:
+        """Set the operator's password (creating the operator); True if it is new."""
+
+    async def get_operator(self, name: str) -> OperatorRecord | None:
+        """One operator, or None."""
+
+    async def list_operators(self) -> list[OperatorRecord]:
+        """Every operator, by name."""
+
+    async def remove_operator(self, name: str) -> bool:
+        """Delete an operator; False if there is none of that name."""
 
 
 @dataclass(frozen=True, slots=True)

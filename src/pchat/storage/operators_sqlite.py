@@ -1,22 +1,24 @@
-"""The console's operators, in the keys file: :class:`OperatorStore` on SQLite.
+"""The console's operators, in the keys file: :class:`~pchat.storage.base.OperatorStore` on
+SQLite.
 
 An operator signs in to the admin console with a name and a password that ``pchat console
 password`` set; only the password's slow hash is stored (:mod:`pchat.core.passwords`). The
-table lives in ``keys.sqlite3`` beside the API keys, so the file a cluster's nodes share or
-copy (docs/operations.md, Keys) carries the operators too. Like
+table lives in ``keys.sqlite3`` beside the API keys. Like
 :class:`~pchat.storage.keys_sqlite.SQLiteKeyStore`, every call opens a short-lived
-connection, and the file is kept ``0600``.
+connection in a thread, and the file is kept ``0600``. A cluster keeps its operators in
+PostgreSQL (:class:`~pchat.storage.keys_postgres.PostgresKeyStore`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
+from .base import OperatorRecord, OperatorStore
 from .private_files import private_file, sqlite_files
 
 __all__ = ["OperatorRecord", "OperatorStore", "SQLiteOperatorStore"]
@@ -29,32 +31,6 @@ _SCHEMA: Final = """CREATE TABLE IF NOT EXISTS console_operators (
 )"""
 
 _COLUMNS: Final = "name, password_hash, created_at, updated_at"
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorRecord:
-    """An operator of the console: the password's stored form, times in s since the epoch."""
-
-    name: str
-    password_hash: str
-    created_at: int
-    updated_at: int
-
-
-class OperatorStore(Protocol):
-    """The console's operators (passwords stored only as slow hashes)."""
-
-    def set_operator(self, name: str, password_hash: str, ts: int) -> bool:
-        """Set the operator's password (creating the operator); True if it is new."""
-
-    def get_operator(self, name: str) -> OperatorRecord | None:
-        """One operator, or None."""
-
-    def list_operators(self) -> list[OperatorRecord]:
-        """Every operator, by name."""
-
-    def remove_operator(self, name: str) -> bool:
-        """Delete an operator; False if there is none of that name."""
 
 
 class SQLiteOperatorStore:
@@ -76,34 +52,46 @@ class SQLiteOperatorStore:
         finally:
             conn.close()
 
-    def set_operator(self, name: str, password_hash: str, ts: int) -> bool:
-        with self._transaction() as conn:
-            existed = conn.execute(
-                "SELECT 1 FROM console_operators WHERE name = ?", (name,)
-            ).fetchone()
-            conn.execute(
-                f"INSERT INTO console_operators ({_COLUMNS}) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash,"
-                " updated_at = excluded.updated_at",
-                (name, password_hash, ts, ts),
-            )
-        return existed is None
+    async def set_operator(self, name: str, password_hash: str, ts: int) -> bool:
+        def put() -> bool:
+            with self._transaction() as conn:
+                existed = conn.execute(
+                    "SELECT 1 FROM console_operators WHERE name = ?", (name,)
+                ).fetchone()
+                conn.execute(
+                    f"INSERT INTO console_operators ({_COLUMNS}) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash,"
+                    " updated_at = excluded.updated_at",
+                    (name, password_hash, ts, ts),
+                )
+            return existed is None
 
-    def get_operator(self, name: str) -> OperatorRecord | None:
-        with self._transaction() as conn:
-            row = conn.execute(
-                f"SELECT {_COLUMNS} FROM console_operators WHERE name = ?", (name,)
-            ).fetchone()
-        return None if row is None else OperatorRecord(*row)
+        return await asyncio.to_thread(put)
 
-    def list_operators(self) -> list[OperatorRecord]:
-        with self._transaction() as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM console_operators ORDER BY name"
-            ).fetchall()
-        return [OperatorRecord(*row) for row in rows]
+    async def get_operator(self, name: str) -> OperatorRecord | None:
+        def get() -> OperatorRecord | None:
+            with self._transaction() as conn:
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM console_operators WHERE name = ?", (name,)
+                ).fetchone()
+            return None if row is None else OperatorRecord(*row)
 
-    def remove_operator(self, name: str) -> bool:
-        with self._transaction() as conn:
-            cursor = conn.execute("DELETE FROM console_operators WHERE name = ?", (name,))
-            return cursor.rowcount > 0
+        return await asyncio.to_thread(get)
+
+    async def list_operators(self) -> list[OperatorRecord]:
+        def listing() -> list[OperatorRecord]:
+            with self._transaction() as conn:
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM console_operators ORDER BY name"
+                ).fetchall()
+            return [OperatorRecord(*row) for row in rows]
+
+        return await asyncio.to_thread(listing)
+
+    async def remove_operator(self, name: str) -> bool:
+        def remove() -> bool:
+            with self._transaction() as conn:
+                cursor = conn.execute("DELETE FROM console_operators WHERE name = ?", (name,))
+                return cursor.rowcount > 0
+
+        return await asyncio.to_thread(remove)

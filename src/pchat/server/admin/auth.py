@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from pchat.core.apikeys import ApiKeyGate, Verdict
+from pchat.storage.base import StoreUnavailable
 
 from ..edge import client_address
 
@@ -42,14 +43,20 @@ def error_response(status: int, name: str, message: str, code: int | None = None
     return web.json_response({"error": body}, status=status)
 
 
-def api_key_refusal(
+async def api_key_refusal(
     request: web.Request, gate: ApiKeyGate, trusted_proxies: Container[str]
 ) -> web.Response | None:
-    """None when the call's API key and secret are accepted; else the refusal to answer."""
+    """None when the call's API key and secret are accepted; else the refusal to answer
+    (503 ``unavailable`` when the key store cannot be read and the key was not before)."""
     addr = client_address(request, trusted_proxies)
     key = request.headers.get("auth-api-key")
     secret = request.headers.get("auth-api-secret")
-    verdict, wait = gate.check(addr, key, secret, time.monotonic())
+    try:
+        verdict, wait = await gate.check(addr, key, secret, time.monotonic())
+    except StoreUnavailable:
+        response = error_response(503, "unavailable", "the key store is unavailable; retry")
+        response.headers["Retry-After"] = "1"
+        return response
     if verdict is Verdict.THROTTLED:
         response = error_response(
             429, "too_many_failures", "too many failed calls; try again later"
@@ -84,7 +91,7 @@ def auth_middleware(
             answered = await sessions(request, handler)
             if answered is not None:
                 return answered
-        refused = api_key_refusal(request, gate, trusted_proxies)
+        refused = await api_key_refusal(request, gate, trusted_proxies)
         if refused is not None:
             return refused
         return await handler(request)

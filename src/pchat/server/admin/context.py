@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pchat.core.apikeys import ApiKeyGate
+from pchat.core.keyring import Keyring
 from pchat.core.service import ChatService
 from pchat.core.tokens import TokenSigner
-from pchat.storage.base import KeyStore
+from pchat.storage.base import KeyStore, OperatorStore
 
 from ..config import Settings
 from ..edge import TrustedProxies
@@ -31,3 +32,7 @@ class AdminContext:
     gate: ApiKeyGate
     #: Whose ``X-Forwarded-For`` names the caller (failures are counted per caller).
     proxies: TrustedProxies
+    #: Tells every node of a key changed here (core/keyring.py).
+    keyring: Keyring
+    #: The console's operators (beside the keys: keys.sqlite3, or PostgreSQL).
+    operators: OperatorStore

@@ -6,21 +6,23 @@ create_api_key`, :func:`~pchat.core.tokens.rotate_signing_key`,
 
 - ``POST /keys`` creates an API key; its secret is in this response only (only its hash is
   stored). ``GET /keys`` lists the keys, ``POST /keys/{key}/revoke`` revokes one: this node
-  refuses it from the next call (others within their cache's 2 s).
+  refuses it from the next call, the other nodes sharing the key store as soon as the
+  publication reaches them (:mod:`pchat.core.keyring`; at the latest within their cache's
+  2 s).
 - ``GET /signing-keys`` lists the signing keys (never their secrets); ``POST
   /signing-keys/rotate`` adds a new one that signs from now on — on this node at once — while
   the older ones keep verifying; ``POST /signing-keys/{kid}/retire`` removes an older key,
   whose tokens stop verifying: refused for the key that signs, and, unless ``force``, until
   every token it signed has expired (``retire_after``).
 
-Timestamps are ms since the epoch, as everywhere in the API. Other servers that read the
-same key file (workers, nodes sharing it) see a change at their next key reload
+Timestamps are ms since the epoch, as everywhere in the API. Every change is published to
+the other nodes and workers that share the key store (PostgreSQL in a cluster), which apply
+it at once; one that misses the publication applies it at its next key reload
 (``PCHAT_KEYS_RELOAD_INTERVAL``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from typing import Any, Final
@@ -77,47 +79,41 @@ def _signing_keys(keys: list[SigningKey], delay: float) -> list[dict[str, Any]]:
 
 
 def routes(ctx: AdminContext) -> list[web.RouteDef]:
-    keys, signer = ctx.keys, ctx.signer
+    keys, keyring = ctx.keys, ctx.keyring
     s = ctx.settings
     delay = key_retirement_delay(
         ttl=s.token_ttl, leeway=s.token_leeway, reload_interval=s.keys_reload_interval
     )
 
     async def create(request: web.Request) -> web.Response:
-        key, secret = await asyncio.to_thread(create_api_key, keys)
-        record = await asyncio.to_thread(keys.get_api_key, key)
+        key, secret = await create_api_key(keys)
+        record = await keys.get_api_key(key)
         assert record is not None
+        await keyring.api_key_changed(key)  # a node that cached it as unknown reads it again
         return json_response({**_api_key(record), "api_secret": secret}, status=201)
 
     async def listing(request: web.Request) -> web.Response:
-        records = await asyncio.to_thread(keys.list_api_keys)
+        records = await keys.list_api_keys()
         return json_response({"api_keys": [_api_key(r) for r in records]})
 
     async def revoke(request: web.Request) -> web.Response:
         key = request.match_info["key"]
-
-        def revoke_key() -> ApiKeyRecord | None:
-            if keys.get_api_key(key) is not None:
-                keys.revoke_api_key(key, int(time.time()))  # False: revoked before
-            return keys.get_api_key(key)
-
-        record = await asyncio.to_thread(revoke_key)
+        if await keys.get_api_key(key) is not None:
+            await keys.revoke_api_key(key, int(time.time()))  # False: revoked before
+        record = await keys.get_api_key(key)
         if record is None:
             raise request_error(ErrorCode.NOT_FOUND, "no such API key")
-        ctx.gate.auth.forget(key)
+        await keyring.api_key_changed(key)  # refused here at once, on every node at once
         return json_response(_api_key(record))
 
     async def signing(request: web.Request) -> web.Response:
-        found = await asyncio.to_thread(keys.signing_keys)
+        found = await keys.signing_keys()
         return json_response({"signing_keys": _signing_keys(found, delay)})
 
     async def rotate(request: web.Request) -> web.Response:
-        def rotate_key() -> tuple[SigningKey, list[SigningKey]]:
-            key = rotate_signing_key(keys)
-            return key, keys.signing_keys()
-
-        key, fresh = await asyncio.to_thread(rotate_key)
-        signer.set_keys(fresh)  # signs with the new key at once
+        key = await rotate_signing_key(keys)
+        fresh = await keys.signing_keys()
+        await keyring.signing_keys_changed(fresh)  # signs with the new key at once
         listed = _signing_keys(fresh, delay)
         return json_response(next(k for k in listed if k["kid"] == key.kid), status=201)
 
@@ -127,19 +123,14 @@ def routes(ctx: AdminContext) -> list[web.RouteDef]:
         force = body.get("force", False)
         if not isinstance(force, bool):
             raise request_error(ErrorCode.INVALID_FIELD, "force must be a boolean")
-
-        def retire_key() -> tuple[SigningKey, list[SigningKey]]:
-            key = retire_signing_key(keys, kid, delay=delay, force=force)
-            return key, keys.signing_keys()
-
         try:
-            key, fresh = await asyncio.to_thread(retire_key)
+            key = await retire_signing_key(keys, kid, delay=delay, force=force)
         except LookupError:
             raise request_error(ErrorCode.NOT_FOUND, "no such signing key") from None
         except SigningKeyInUse as exc:
             error = {"name": "signing_key_in_use", "message": str(exc), "until": _ms(exc.until)}
             return json_response({"error": error}, status=409)
-        signer.set_keys(fresh)  # its tokens are refused at once
+        await keyring.signing_keys_changed(await keys.signing_keys())  # refused at once
         return json_response({"kid": key.kid, "created_at": _ms(key.created_at)})
 
     return [

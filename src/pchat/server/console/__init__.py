@@ -4,7 +4,7 @@ the API secret (docs/server-api.md, Console).
 Theory of operation.
 
 *Sign-in.* An operator signs in with a name and a password set by ``pchat console
-password`` (a scrypt hash in the keys file, :mod:`pchat.storage.operators_sqlite`), or by
+password`` (a scrypt hash beside the keys: the keys file, or PostgreSQL in a cluster), or by
 exchanging an API key and secret once. Failed password sign-ins are counted per caller
 address (a :class:`~pchat.core.apikeys.FailureLimiter` with the token service's limits):
 past the limit, 429 with ``Retry-After``, the right password included. Key sign-ins go
@@ -44,8 +44,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pchat.storage.operators_sqlite import SQLiteOperatorStore
-
 from ..admin.context import AdminContext
 from .http import BASE, COOKIE, COOKIE_PATH, CSRF_HEADER, ConsoleHttp
 from .service import Console
@@ -60,7 +58,7 @@ def console_for(app: web.Application, ctx: AdminContext) -> ConsoleHttp:
         ctx.settings,
         keys=ctx.keys,
         signer=ctx.signer,
-        operators=SQLiteOperatorStore(ctx.settings.keys_path),
+        operators=ctx.operators,
         gate=ctx.gate,
         revocations=ctx.service.revocations,
     )

@@ -6,23 +6,28 @@
     pchat console operators [--data-dir DIR]
     pchat console remove NAME [--data-dir DIR]
 
-Operators live in ``<data-dir>/keys.sqlite3`` (a cluster copies that file to every node,
-docs/operations.md). Setting a new password ends the sessions opened with the old one.
+Operators live beside the keys: in ``<data-dir>/keys.sqlite3``, or with a PostgreSQL
+``--store`` in that database, where every node of a cluster reads them
+(:mod:`pchat.server.key_stores`). Setting a new password ends the sessions opened with the
+old one.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from pchat.core.passwords import PasswordError, check_new_password, hash_password
-from pchat.storage.operators_sqlite import SQLiteOperatorStore
-from pchat.storage.private_files import private_dir
+from pchat.storage.base import OperatorStore, StoreUnavailable
 
 from ..config import Settings
+from ..key_stores import opened_key_stores
 from .service import validate_operator_name
 
 __all__ = ["add_commands"]
@@ -56,10 +61,18 @@ def add_commands(
     remove.set_defaults(command=_remove)
 
 
-def _store(args: argparse.Namespace) -> SQLiteOperatorStore:
-    settings = Settings.from_env(data_dir=args.data_dir)
-    private_dir(settings.data_dir)
-    return SQLiteOperatorStore(settings.keys_path)
+_T = TypeVar("_T")
+
+
+def _on_store(args: argparse.Namespace, action: Callable[[OperatorStore], Awaitable[_T]]) -> _T:
+    """``action`` on the operators of the key store that ``--data-dir``/``--store`` select."""
+    settings = Settings.from_env(data_dir=args.data_dir, store=getattr(args, "store", None))
+
+    async def run() -> _T:
+        async with opened_key_stores(settings) as stores:
+            return await action(stores.operators)
+
+    return asyncio.run(run())
 
 
 def _read_password() -> str:
@@ -80,7 +93,12 @@ def _password(args: argparse.Namespace) -> int:
     except (PasswordError, ValueError) as exc:
         print(f"pchat: {exc}", file=sys.stderr)
         return 2
-    created = _store(args).set_operator(name, hash_password(password), int(time.time()))
+    password_hash, now = hash_password(password), int(time.time())
+    try:
+        created = _on_store(args, lambda s: s.set_operator(name, password_hash, now))
+    except StoreUnavailable as exc:
+        print(f"pchat: the key store is unavailable: {exc}", file=sys.stderr)
+        return 1
     if created:
         print(f"created console operator {name}: sign in at /console")
     else:
@@ -89,7 +107,7 @@ def _password(args: argparse.Namespace) -> int:
 
 
 def _operators(args: argparse.Namespace) -> int:
-    records = _store(args).list_operators()
+    records = _on_store(args, lambda s: s.list_operators())
     if not records:
         print("no console operators: set one with `pchat console password`")
         return 0
@@ -101,7 +119,7 @@ def _operators(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    if not _store(args).remove_operator(args.name):
+    if not _on_store(args, lambda s: s.remove_operator(args.name)):
         print(f"pchat: no such console operator: {args.name}", file=sys.stderr)
         return 1
     print(f"removed console operator {args.name}: their sessions have ended")

@@ -15,8 +15,13 @@ from pchat.core.passwords import MAX_PASSWORD_CHARS, verify_password
 from pchat.core.revocations import Revocations
 from pchat.core.tokens import TokenSigner
 from pchat.protocol.validation import validate_username
-from pchat.storage.base import KeyStore, SigningKey
-from pchat.storage.operators_sqlite import OperatorRecord, OperatorStore
+from pchat.storage.base import (
+    KeyStore,
+    OperatorRecord,
+    OperatorStore,
+    SigningKey,
+    StoreUnavailable,
+)
 
 from ..config import Settings
 from .sessions import ConsoleSession, Ended, Lifetimes, SessionSeal, credential_of_password
@@ -131,7 +136,7 @@ class Console:
         kids = self._signer.kids
         if kids == self._kids:
             return
-        fresh = await asyncio.to_thread(self._store.signing_keys)
+        fresh = await self._store.signing_keys()
         known = [k for k in fresh if k.kid in kids]
         if not known:
             raise Refused(503, "unavailable", "the signing keys are being changed; try again")
@@ -163,7 +168,7 @@ class Console:
             )
         if has_password:
             return await self._sign_in_password(addr, body)
-        return self._sign_in_key(addr, body)
+        return await self._sign_in_key(addr, body)
 
     async def _sign_in_password(self, addr: str, body: dict[str, Any]) -> ConsoleSession:
         name, password = body.get("operator", "admin"), body["password"]
@@ -176,7 +181,7 @@ class Console:
         wait = self._limiter.blocked(addr, time.monotonic())
         if wait is not None:
             raise _throttled(wait)
-        record = await asyncio.to_thread(self._operators.get_operator, name)
+        record = await self._operators.get_operator(name)
         async with self._kdf:
             stored = None if record is None else record.password_hash
             ok = await asyncio.to_thread(verify_password, password, stored)
@@ -187,11 +192,14 @@ class Console:
         credential = credential_of_password(record.password_hash)
         return self.seal.new(name, "password", credential, _now_ms())
 
-    def _sign_in_key(self, addr: str, body: dict[str, Any]) -> ConsoleSession:
+    async def _sign_in_key(self, addr: str, body: dict[str, Any]) -> ConsoleSession:
         key, secret = body.get("api_key"), body.get("api_secret")
         if not isinstance(key, str) or not isinstance(secret, str):
             raise Refused(400, "invalid_field", "api_key and api_secret must be strings")
-        verdict, wait = self._gate.check(addr, key, secret, time.monotonic())
+        try:
+            verdict, wait = await self._gate.check(addr, key, secret, time.monotonic())
+        except StoreUnavailable:
+            raise Refused(503, "unavailable", "the key store is unavailable", 1.0) from None
         if verdict is Verdict.THROTTLED:
             raise _throttled(wait)
         if verdict is Verdict.REFUSED:
@@ -221,7 +229,10 @@ class Console:
     async def _credential_holds(self, session: ConsoleSession) -> bool:
         """The password it was opened with is still the operator's, or its key is usable."""
         if session.via == "api_key":
-            return self._gate.auth.usable(session.credential)
+            try:
+                return await self._gate.auth.usable(session.credential)
+            except StoreUnavailable:
+                raise Refused(503, "unavailable", "the key store is unavailable", 1.0) from None
         if session.via != "password":
             return False
         record = await self._operator(session.operator)
@@ -234,7 +245,7 @@ class Console:
         cached = self._operator_cache.get(name)
         if cached is not None and now - cached[0] < _OPERATOR_CACHE_TTL:
             return cached[1]
-        record = await asyncio.to_thread(self._operators.get_operator, name)
+        record = await self._operators.get_operator(name)
         self._remember(name, record)
         return record
 
