@@ -23,6 +23,7 @@ from pchat.protocol.errors import ConnectionClosedError, StateError
 from pchat.protocol.models import Message
 from pchat.sdk import Events, PChatSDK, States
 from pchat.sdk.events import ConnectEvent
+from pchat.server.metrics import TimedBroker
 from pchat.server.ws import SERVICE_KEY
 from pchat.storage.broker_redis import RedisBroker
 from tests.cluster.conftest import Cluster, Node, until
@@ -78,6 +79,8 @@ class Talkers:
 def broker_of(node: Node) -> RedisBroker:
     assert isinstance(node, RunningServer) and node.runner is not None
     broker = node.runner.app[SERVICE_KEY].broker
+    if isinstance(broker, TimedBroker):  # the metrics' timing around it
+        broker = broker.inner
     assert isinstance(broker, RedisBroker)
     return broker
 

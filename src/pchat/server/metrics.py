@@ -336,6 +336,11 @@ class TimedBackend:
         self._seconds = seconds
         self._errors = errors
 
+    @property
+    def inner(self) -> Any:
+        """The backend itself, untimed."""
+        return self._inner
+
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._inner, name)
         if name.startswith("_") or not inspect.iscoroutinefunction(value):
