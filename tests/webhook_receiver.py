@@ -3,12 +3,14 @@
 Each request is recorded with what the receiver made of it (its signature checked with
 :func:`pchat.protocol.signing.verify`, the headers, the parsed body) and answered as the test
 says: ``plan`` maps an event type to the statuses its attempts get, in turn (then 200);
-``stall`` holds every request until it is set (a receiver that hangs).
+the first ``hold`` requests get no answer until ``release`` is set (a receiver that hangs);
+``delay``: each answer comes after a random time up to that many seconds (a slow receiver).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,7 +49,9 @@ class Got:
 class Receiver:
     secret: str = ""
     plan: dict[str, list[int]] = field(default_factory=dict)
-    stall: asyncio.Event | None = None
+    hold: int = 0
+    delay: float = 0.0
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     got: list[Got] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -70,8 +74,7 @@ class Receiver:
         return self
 
     async def stop(self) -> None:
-        if self.stall is not None:
-            self.stall.set()
+        self.release.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -83,8 +86,10 @@ class Receiver:
         got = Got(time.monotonic(), dict(request.headers), orjson.loads(raw), raw, signed)
         self.got.append(got)
         self._changed.set()
-        if self.stall is not None:
-            await self.stall.wait()
+        if len(self.got) <= self.hold:
+            await self.release.wait()
+        if self.delay:
+            await asyncio.sleep(random.uniform(0, self.delay))
         statuses = self.plan.get(got.type)
         got.status = statuses.pop(0) if statuses else 200
         self._changed.set()
