@@ -328,27 +328,25 @@ class Webhooks:
             return
         while True:
             free = self._concurrency - len(self._tasks)
-            if free <= 0:
-                await self._slot_freed()
-                continue
-            lease_ms = int(self._lease_s * 1000)
-            claimed = await self._store.claim_webhooks(now_ms(), lease_ms, free)
-            deadline = time.monotonic() + self._lease_s
-            for delivery in claimed:
-                task = asyncio.get_running_loop().create_task(self._deliver(delivery, deadline))
-                self._tasks.add(task)
-                task.add_done_callback(self._done)
-            if len(claimed) < free:
-                return
-            await self._slot_freed()
+            if free > 0:
+                # The lease runs from the claim's time: measured before asking for it.
+                deadline = time.monotonic() + self._lease_s
+                lease_ms = int(self._lease_s * 1000)
+                claimed = await self._store.claim_webhooks(now_ms(), lease_ms, free)
+                for delivery in claimed:
+                    task = asyncio.get_running_loop().create_task(self._deliver(delivery, deadline))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._done)
+                if len(claimed) < free:
+                    return
+            # Every slot is taken and more may be due: wait for one to free up.
+            self._finished.clear()
+            if len(self._tasks) >= self._concurrency:
+                await self._finished.wait()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._finished.set()
-
-    async def _slot_freed(self) -> None:
-        self._finished.clear()
-        await self._finished.wait()
 
     async def stop(self) -> None:
         """Cancel the deliveries in flight: their leases end and a node delivers them."""

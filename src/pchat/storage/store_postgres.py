@@ -515,7 +515,8 @@ class PostgresStore:
         if new:
             columns = [list(c) for c in zip(*map(sql_rows.message_to_row, new), strict=True)]
             await conn.execute(_SQL_APPEND, room_id, *columns, last_seq, last_ts)
-            if types := self._hook_types:
+            types = self._hook_types
+            if types and hooks.subscribed(types, hooks.MESSAGE_POSTED):
                 batch = [
                     (hooks.MESSAGE_POSTED, room_id, m.ts, hooks.message_posted(m)) for m in new
                 ]

@@ -362,7 +362,7 @@ def _append(
         "INSERT INTO events (room_id, seq, kind, message_seq) VALUES (?, ?, 'message', ?)",
         (room_id, seq, seq),
     )
-    if types:
+    if types and hooks.subscribed(types, hooks.MESSAGE_POSTED):
         data = hooks.message_posted(message)
         _record(conn, types, hooks.MESSAGE_POSTED, room_id, ts, data)
     return AppendResult(message, created=True)

@@ -270,9 +270,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             dead_at INTEGER,
             last_error TEXT
         )""",
-        "CREATE UNIQUE INDEX webhook_outbox_event ON webhook_outbox (event_id, endpoint_id)",
+        # The one index: claims seek the due rows. An endpoint's own rows (its backlog, its
+        # removal) are found by a scan: the outbox holds only what is not delivered yet, and
+        # every index more is paid by each event written.
         "CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at) WHERE dead_at IS NULL",
-        "CREATE INDEX webhook_outbox_endpoint ON webhook_outbox (endpoint_id, dead_at)",
         """CREATE TABLE webhook_rooms (
             room_id TEXT PRIMARY KEY,
             since INTEGER NOT NULL
