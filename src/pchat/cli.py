@@ -17,6 +17,7 @@
                   [--store URL]
     pchat webhooks add URL [--type TYPE]… [--secret S] | list | remove ID | test ID | retry ID
                    [--data-dir DIR] [--store URL]
+    pchat migrate --from DIR --to postgresql://… [--replace] [--batch-size N]
 
 Every command reads the ``PCHAT_*`` environment like the server does (``PCHAT_DATA_DIR``
 defaults ``--data-dir``, ``PCHAT_STORE`` ``--store``, ``PCHAT_TOKEN_ISSUER`` and
@@ -54,7 +55,7 @@ from pchat.protocol.errors import RequestError
 from pchat.protocol.validation import ROLES, validate_user_id
 from pchat.server.config import Settings
 from pchat.server.console.commands import add_commands as add_console_commands
-from pchat.server.key_stores import is_postgres, opened_key_stores
+from pchat.server.key_stores import is_postgres, opened_key_stores, postgres_location
 from pchat.server.webhook_commands import add_commands as add_webhook_commands
 from pchat.storage.base import KeyStore, StoreUnavailable
 
@@ -187,6 +188,40 @@ def _parser() -> argparse.ArgumentParser:
 
     add_console_commands(commands, keys_in)
     add_webhook_commands(commands, data_dir)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="copy a single-node install (SQLite) into PostgreSQL: resumable, then verified",
+    )
+    migrate.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="DIR",
+        help="the data directory of the install (its pchat.sqlite3 and keys.sqlite3);"
+        " stop its server first",
+    )
+    migrate.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="URL",
+        help="postgresql://USER@HOST/DB[?schema=NAME]: the cluster's --store",
+    )
+    migrate.add_argument(
+        "--replace",
+        action="store_true",
+        help="empty the target's messages, rooms and the rest first if it holds another"
+        " install's data (else refused); keys are merged",
+    )
+    migrate.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="rows per transaction and checkpoint (default: 5000)",
+    )
+    migrate.set_defaults(command=_migrate)
 
     token = commands.add_parser("token", parents=[keys_in], help="print a signed access token")
     token.add_argument("--sub", required=True, metavar="USER_ID", help="the user id")
@@ -384,6 +419,48 @@ def _keys_import(args: argparse.Namespace) -> int:
     except StoreUnavailable as exc:
         print(f"pchat: the key store is unavailable: {exc}", file=sys.stderr)
         return 1
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Copy ``--from``'s store and keys into the PostgreSQL ``--to``, then verify."""
+    if not is_postgres(args.target):
+        print("pchat: migrate copies into PostgreSQL: give --to postgresql://…", file=sys.stderr)
+        return 2
+    # Imported here: only this command reads one store to write another.
+    import asyncpg
+
+    from pchat.storage.migrate import BATCH_SIZE, MigrationError, migrate
+
+    source = Settings.from_env(data_dir=Path(args.source))
+    dsn, schema = postgres_location(args.target)
+    reported: dict[str, int] = {}
+
+    def progress(table: str, done: int, total: int) -> None:
+        # A line when a table is done, and every 50,000 rows of a long one.
+        if done >= total or done - reported.get(table, 0) >= 50_000:
+            reported[table] = done
+            print(f"{table}: {done:,} of {total:,} rows", flush=True)
+
+    try:
+        report = asyncio.run(
+            migrate(
+                source.db_path,
+                source.keys_path,
+                dsn,
+                schema=schema,
+                replace=args.replace,
+                batch_size=args.batch_size or BATCH_SIZE,
+                progress=progress,
+            )
+        )
+    except MigrationError as exc:
+        print(f"pchat: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"pchat: the database is unavailable: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 def _users_revoke(args: argparse.Namespace) -> int:
