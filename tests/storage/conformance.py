@@ -86,7 +86,7 @@ async def send_old(
     older; today's store code names their columns, which such a schema lacks): in SQL on the
     store's own connection. Message i has id and cid ``{prefix}{i}``, and ``ts`` ``T0`` plus
     its position. Returns them as a store reads them after migrating."""
-    last = (await store.room(room)).last_seq
+    last = await _old_last_seq(store, room)
     messages = [
         Message(
             id=f"{prefix}{i}", seq=seq, ts=T0 + seq, user=user, text=f"text {i}", cid=f"{prefix}{i}"
@@ -151,6 +151,23 @@ async def moderate_old(store: StreamStore, room: str, ban: Ban, settings: RoomSe
             ],
         ),
     )
+
+
+async def _old_last_seq(store: StreamStore, room: str) -> int:
+    """The room's position, the room created if need be, in SQL that every schema knows
+    (``store.room`` reads the columns of today's)."""
+    await _execute(
+        store,
+        (
+            "INSERT INTO rooms (room_id, epoch, last_seq, last_ts, created_at)"
+            " VALUES (?, 'old', 0, 0, 0) ON CONFLICT (room_id) DO NOTHING",
+            [(room,)],
+        ),
+    )
+    sql = "SELECT last_seq FROM rooms WHERE room_id = ?"
+    if isinstance(store, SQLiteStore):
+        return int(await store._read(lambda conn: conn.execute(sql, (room,)).fetchone()[0]))
+    return int(await store._run(lambda conn: conn.fetchval(_numbered(sql), room)))
 
 
 async def _execute(store: StreamStore, *statements: tuple[str, list[tuple[Any, ...]]]) -> None:

@@ -42,6 +42,11 @@ The interfaces and what they guarantee:
   resolving drops the reports and may show the message again, in one transaction.
 - :class:`RevocationStore` — per user, the time before which the user's access tokens are
   refused; it only moves later.
+- :class:`RetentionStore` — each room's own retention rule, and the removal of a room's old
+  history: the stream's oldest events and their messages, a bounded batch per transaction.
+  The stream then starts at the room's ``first_seq``: every event from there on is kept,
+  with the message it names, so that a replay from there has no hole and a replay from
+  before it sees one (recovery answers ``gap_too_large``); history ends there.
 - :class:`WebhookStore` — the operator's webhook endpoints and the outbox of events to
   deliver to them. A change that makes an event (a message stored, deleted, purged; a ban
   put or lifted; a poll opened or finished) writes one outbox row per subscribed endpoint
@@ -109,6 +114,8 @@ __all__ = [
     "ReactionStore",
     "ReportStore",
     "ReportsResolved",
+    "RetentionRule",
+    "RetentionStore",
     "ReviewStore",
     "RevocationStore",
     "RoomInfo",
@@ -116,6 +123,7 @@ __all__ = [
     "StoreUnavailable",
     "StreamEvent",
     "StreamStore",
+    "Trimmed",
     "View",
     "WebhookBacklog",
     "WebhookDelivery",
@@ -137,11 +145,14 @@ class StoreUnavailable(PChatError):
 
 @dataclass(frozen=True, slots=True)
 class RoomInfo:
-    """A room's stream: its epoch and the position of its last event (0: empty)."""
+    """A room's stream: its epoch, the position of its last event (0: empty) and of its
+    first kept one (``first_seq``: the events before it were removed by retention; 1 while
+    none was, ``last_seq + 1`` when every event was)."""
 
     room_id: str
     epoch: str
     last_seq: int
+    first_seq: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,10 +318,13 @@ class StreamStore(Protocol):
     ) -> list[Message]:
         """The newest ``limit`` messages older than both bounds, returned oldest first;
         deleted messages included, without their text. With ``view``, only the messages
-        that viewer sees (the ``limit`` counts those); without, all."""
+        that viewer sees (the ``limit`` counts those); without, all. History ends at the
+        room's ``first_seq``: nothing retention removed, or kept only for a later event."""
 
     async def events_since(self, room_id: str, after_seq: int, limit: int) -> list[StreamEvent]:
-        """Stream events with ``seq > after_seq`` in order, at most ``limit`` of them."""
+        """Stream events with ``seq > after_seq`` in order, at most ``limit`` of them. Only
+        kept ones: after a removal by retention the first is at the room's ``first_seq``
+        or later (the caller sees the hole)."""
 
 
 class ReactionStore(Protocol):
@@ -522,6 +536,67 @@ class RevocationStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionRule:
+    """A room's own retention, set by the operator over the server's: keep the messages of
+    the last ``days`` days (fractions allowed) and at most the newest ``messages``. None
+    follows the server's setting; 0 keeps forever (whatever the server's)."""
+
+    days: float | None = None
+    messages: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Trimmed:
+    """What one :meth:`RetentionStore.trim_room` removed: ``messages`` and ``events``; the
+    room's ``first_seq`` now; ``done`` when nothing more is to be removed under the rule it
+    was given (else call again: the next batch)."""
+
+    messages: int
+    events: int
+    first_seq: int
+    done: bool
+
+
+class RetentionStore(Protocol):
+    """Each room's own retention rule, and the removal of old history in bounded batches.
+
+    Removal takes a prefix of the room's stream: the events before a position (and the
+    purges recorded with them), the messages they created, and the reports of those
+    messages. A message that a kept event still names (a later delete, hide or restore of
+    it) stays until that event goes too, and so does the pinned message while it is
+    pinned; neither is returned by :meth:`StreamStore.history` (which ends at
+    ``first_seq``). Polls, votes, reaction totals and the moderation log are not history:
+    kept.
+    """
+
+    async def room_retention(self, room_id: str) -> RetentionRule | None:
+        """The room's own rule, or None (the server's applies)."""
+
+    async def set_room_retention(self, room_id: str, rule: RetentionRule | None) -> None:
+        """Set the room's own rule; None (or a rule of two Nones) removes it. The room need
+        not exist yet."""
+
+    async def retention_rules(self) -> dict[str, RetentionRule]:
+        """Every room's own rule."""
+
+    async def trim_candidates(
+        self, *, after: str, limit: int, before_ts: int | None, keep: int | None
+    ) -> list[str]:
+        """Rooms after ``after`` (by id, at most ``limit``) where :meth:`trim_room` with
+        ``before_ts`` and ``keep`` may remove something: a superset, cheap to find (pass
+        the last one as ``after`` for the next page; fewer than ``limit``: the last page)."""
+
+    async def trim_room(
+        self, room_id: str, *, before_ts: int | None, keep: int | None, limit: int
+    ) -> Trimmed:
+        """Remove the room's history older than ``before_ts`` (ms; the messages sent
+        before it) and beyond the newest ``keep`` messages (None: no bound of that kind),
+        at most ``limit`` events of it in one transaction. The events before the first
+        message kept go too (deletes, purges, hides of removed messages). Safe against
+        concurrent writers and trimmers of the room (on any node)."""
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookEndpoint:
     """An operator's endpoint: events of ``types`` (``*``: all) are POSTed to ``url``, signed
     with ``secret``; an inactive one gets none (its pending deliveries wait)."""
@@ -657,6 +732,7 @@ class MessageStore(
     ReportStore,
     RevocationStore,
     WebhookStore,
+    RetentionStore,
     Protocol,
 ):
     """Durable room state — the stream, reactions, polls, moderation — with its lifecycle

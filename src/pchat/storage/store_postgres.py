@@ -56,6 +56,7 @@ from . import (
     poll_rules,
     sql_rows,
     store_postgres_reports,
+    store_postgres_retention,
     store_postgres_review,
     store_postgres_webhooks,
 )
@@ -65,9 +66,11 @@ from .base import (
     HoldResult,
     Purge,
     ReportsResolved,
+    RetentionRule,
     RoomInfo,
     StoreUnavailable,
     StreamEvent,
+    Trimmed,
     View,
     WebhookBacklog,
     WebhookDelivery,
@@ -98,8 +101,10 @@ def _sql_view(first: int) -> str:
     AND NOT (user_id = ANY(${muted}::text[]))"""
 
 
+# History starts at the room's first kept position (retention: store_postgres_retention).
+_SQL_FIRST_KEPT: Final = "coalesce((SELECT first_seq FROM rooms WHERE room_id = $1), 1)"
 _SQL_HISTORY: Final = f"""
-    SELECT {M} FROM messages WHERE room_id = $1 AND seq < $2 {{view}}
+    SELECT {M} FROM messages WHERE room_id = $1 AND seq < $2 AND seq >= {_SQL_FIRST_KEPT} {{view}}
     ORDER BY seq DESC LIMIT $3"""
 # ``ts`` grows with ``seq`` in a room: "older than ts" is "at or before the position of the
 # newest message older than ts" — one seek on messages_ts, then the primary key.
@@ -108,7 +113,7 @@ _SQL_HISTORY_TS: Final = f"""
     WHERE room_id = $1 AND ts < $4 AND seq < least($2, 1 + coalesce((
         SELECT seq FROM messages WHERE room_id = $1 AND ts < $4
         ORDER BY ts DESC, seq DESC LIMIT 1
-    ), 0)) {{view}}
+    ), 0)) AND seq >= {_SQL_FIRST_KEPT} {{view}}
     ORDER BY seq DESC LIMIT $3"""
 _SQL_EVENTS: Final = sql_rows.sql_events("$1", "$2", "$3")
 # A purge in one statement, under the room's lock: the user's messages soft-deleted, and if
@@ -136,6 +141,7 @@ _SQL_PURGE: Final = f"""
     )
     SELECT count FROM n"""
 _SQL_LOCK_ROOM: Final = "SELECT last_seq, last_ts FROM rooms WHERE room_id = $1 FOR UPDATE"
+_SQL_ROOM_INFO: Final = "SELECT epoch, last_seq, first_seq FROM rooms WHERE room_id = $1"
 _SQL_NEW_ROOM: Final = (
     "INSERT INTO rooms (room_id, epoch, last_seq, last_ts, created_at)"
     " VALUES ($1, $2, 0, 0, $3) ON CONFLICT (room_id) DO NOTHING"
@@ -394,25 +400,19 @@ class PostgresStore:
 
     async def room(self, room_id: str) -> RoomInfo:
         async def run(conn: _Conn) -> RoomInfo:
-            row = await conn.fetchrow(
-                "SELECT epoch, last_seq FROM rooms WHERE room_id = $1", room_id
-            )
+            row = await conn.fetchrow(_SQL_ROOM_INFO, room_id)
             if row is None:
                 await conn.execute(_SQL_NEW_ROOM, room_id, secrets.token_hex(8), _now_ms())
-                row = await conn.fetchrow(
-                    "SELECT epoch, last_seq FROM rooms WHERE room_id = $1", room_id
-                )
+                row = await conn.fetchrow(_SQL_ROOM_INFO, room_id)
             assert row is not None
-            return RoomInfo(room_id, row[0], row[1])
+            return RoomInfo(room_id, row[0], row[1], row[2])
 
         return await self._run(run)
 
     async def find_room(self, room_id: str) -> RoomInfo | None:
         async def run(conn: _Conn) -> RoomInfo | None:
-            row = await conn.fetchrow(
-                "SELECT epoch, last_seq FROM rooms WHERE room_id = $1", room_id
-            )
-            return None if row is None else RoomInfo(room_id, row[0], row[1])
+            row = await conn.fetchrow(_SQL_ROOM_INFO, room_id)
+            return None if row is None else RoomInfo(room_id, row[0], row[1], row[2])
 
         return await self._run(run)
 
@@ -1076,3 +1076,32 @@ class PostgresStore:
 
     async def forget_dead_webhooks(self, before_ms: int) -> int:
         return await self._run(lambda c: store_postgres_webhooks.forget_dead(c, before_ms))
+
+    # -- retention (store_postgres_retention) -------------------------------------------------
+
+    async def room_retention(self, room_id: str) -> RetentionRule | None:
+        return await self._run(lambda c: store_postgres_retention.room_rule(c, room_id))
+
+    async def set_room_retention(self, room_id: str, rule: RetentionRule | None) -> None:
+        await self._run(lambda c: store_postgres_retention.set_rule(c, room_id, rule))
+
+    async def retention_rules(self) -> dict[str, RetentionRule]:
+        return await self._run(store_postgres_retention.rules)
+
+    async def trim_candidates(
+        self, *, after: str, limit: int, before_ts: int | None, keep: int | None
+    ) -> list[str]:
+        if limit <= 0:
+            return []
+        return await self._run(
+            lambda c: store_postgres_retention.candidates(c, after, limit, before_ts, keep)
+        )
+
+    async def trim_room(
+        self, room_id: str, *, before_ts: int | None, keep: int | None, limit: int
+    ) -> Trimmed:
+        if limit < 1 or (keep is not None and keep < 1):
+            raise ValueError("limit and keep must be at least 1")
+        return await self._tx(
+            lambda c: store_postgres_retention.trim(c, room_id, before_ts, keep, limit)
+        )

@@ -294,6 +294,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             since bigint NOT NULL
         )""",
     ),
+    # 9 -> 10: history retention (store_postgres_retention). ``rooms.first_seq``: the
+    # position of the room's first kept event (those before it were removed).
+    # ``room_retention``: a room's own rule over the server's (NULL: the server's; 0: keep
+    # forever). ``events_refs``: the events that name an earlier message (deletes, hides,
+    # restores; few), so that retention finds the messages a kept event still needs. Building
+    # it reads the whole events table while writes wait: a large store builds it before the
+    # upgrade with CREATE INDEX CONCURRENTLY (docs/operations.md, Retention and backups).
+    (
+        "ALTER TABLE rooms ADD COLUMN first_seq bigint NOT NULL DEFAULT 1",
+        """CREATE TABLE room_retention (
+            room_id text PRIMARY KEY,
+            days double precision,
+            messages bigint
+        )""",
+        """CREATE INDEX IF NOT EXISTS events_refs ON events (room_id, message_seq)
+            WHERE kind <> 'message'""",
+    ),
 )
 
 #: The schema version this code writes (the highest row of ``schema_migrations``).

@@ -55,6 +55,7 @@ from . import (
     poll_rules,
     sql_rows,
     store_sqlite_reports,
+    store_sqlite_retention,
     store_sqlite_review,
     store_sqlite_webhooks,
 )
@@ -64,9 +65,11 @@ from .base import (
     HoldResult,
     Purge,
     ReportsResolved,
+    RetentionRule,
     RoomInfo,
     StoreUnavailable,
     StreamEvent,
+    Trimmed,
     View,
     WebhookBacklog,
     WebhookDelivery,
@@ -87,8 +90,10 @@ _MAX_SEQ: Final = (1 << 63) - 1
 _SQL_VIEW: Final = """
     AND (?5 OR (hidden = 0 AND (shadow = 0 OR user_id = ?6)))
     AND user_id NOT IN (SELECT value FROM json_each(?7))"""
+# History starts at the room's first kept position (retention: store_sqlite_retention).
+_SQL_FIRST_KEPT: Final = "coalesce((SELECT first_seq FROM rooms WHERE room_id = ?1), 1)"
 _SQL_HISTORY: Final = f"""
-    SELECT {M} FROM messages WHERE room_id = ?1 AND seq < ?2 {{view}}
+    SELECT {M} FROM messages WHERE room_id = ?1 AND seq < ?2 AND seq >= {_SQL_FIRST_KEPT} {{view}}
     ORDER BY seq DESC LIMIT ?3"""
 # ``ts`` grows with ``seq`` in a room, so "older than ts" is "at or before the position of
 # the newest message older than ts": one seek on messages_ts, then the primary key.
@@ -96,7 +101,7 @@ _SQL_HISTORY_TS: Final = f"""
     SELECT {M} FROM messages
     WHERE room_id = ?1 AND ts < ?4 AND seq < min(?2, 1 + coalesce((
         SELECT seq FROM messages WHERE room_id = ?1 AND ts < ?4 ORDER BY ts DESC, seq DESC LIMIT 1
-    ), 0)) {{view}}
+    ), 0)) AND seq >= {_SQL_FIRST_KEPT} {{view}}
     ORDER BY seq DESC LIMIT ?3"""
 _SQL_EVENTS: Final = sql_rows.sql_events("?1", "?2", "?3")
 # One statement soft-deletes what a purge deletes. ``ts`` grows with ``seq`` in a room, so the
@@ -312,8 +317,10 @@ def _connect(path: Path, *, write: bool) -> sqlite3.Connection:
 
 
 def _room_info(conn: sqlite3.Connection, room_id: str) -> RoomInfo | None:
-    row = conn.execute("SELECT epoch, last_seq FROM rooms WHERE room_id = ?", (room_id,)).fetchone()
-    return None if row is None else RoomInfo(room_id, row[0], row[1])
+    row = conn.execute(
+        "SELECT epoch, last_seq, first_seq FROM rooms WHERE room_id = ?", (room_id,)
+    ).fetchone()
+    return None if row is None else RoomInfo(room_id, row[0], row[1], row[2])
 
 
 def _ensure_room(conn: sqlite3.Connection, room_id: str) -> RoomInfo:
@@ -1093,3 +1100,32 @@ class SQLiteStore:
 
     async def forget_dead_webhooks(self, before_ms: int) -> int:
         return await self._write(lambda c: store_sqlite_webhooks.forget_dead(c, before_ms))
+
+    # -- retention (store_sqlite_retention) ---------------------------------------------------
+
+    async def room_retention(self, room_id: str) -> RetentionRule | None:
+        return await self._read(lambda c: store_sqlite_retention.room_rule(c, room_id))
+
+    async def set_room_retention(self, room_id: str, rule: RetentionRule | None) -> None:
+        await self._write(lambda c: store_sqlite_retention.set_rule(c, room_id, rule))
+
+    async def retention_rules(self) -> dict[str, RetentionRule]:
+        return await self._read(store_sqlite_retention.rules)
+
+    async def trim_candidates(
+        self, *, after: str, limit: int, before_ts: int | None, keep: int | None
+    ) -> list[str]:
+        if limit <= 0:
+            return []
+        return await self._read(
+            lambda c: store_sqlite_retention.candidates(c, after, limit, before_ts, keep)
+        )
+
+    async def trim_room(
+        self, room_id: str, *, before_ts: int | None, keep: int | None, limit: int
+    ) -> Trimmed:
+        if limit < 1 or (keep is not None and keep < 1):
+            raise ValueError("limit and keep must be at least 1")
+        return await self._write(
+            lambda c: store_sqlite_retention.trim(c, room_id, before_ts, keep, limit)
+        )

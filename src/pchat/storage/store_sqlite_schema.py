@@ -279,6 +279,21 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             since INTEGER NOT NULL
         ) WITHOUT ROWID""",
     ),
+    # 9 -> 10: history retention (store_sqlite_retention). ``rooms.first_seq``: the position
+    # of the room's first kept event (those before it were removed). ``room_retention``: a
+    # room's own rule over the server's (NULL: the server's; 0: keep forever). ``events_refs``:
+    # the events that name an earlier message (deletes, hides, restores; few), so that
+    # retention finds the messages a kept event still needs.
+    (
+        "ALTER TABLE rooms ADD COLUMN first_seq INTEGER NOT NULL DEFAULT 1",
+        """CREATE TABLE room_retention (
+            room_id TEXT PRIMARY KEY,
+            days REAL,
+            messages INTEGER
+        ) WITHOUT ROWID""",
+        """CREATE INDEX IF NOT EXISTS events_refs ON events (room_id, message_seq)
+            WHERE kind <> 'message'""",
+    ),
 )
 
 #: The schema version this code writes (``PRAGMA user_version``).
