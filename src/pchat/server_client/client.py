@@ -40,6 +40,8 @@ from .models import (
     RoomState,
     RoomSummary,
     SigningKeyInfo,
+    Webhook,
+    WebhookTest,
     filter_entry,
 )
 
@@ -379,6 +381,59 @@ class ServerClient:
         """Remove an older signing key (its tokens stop verifying): refused (409) for the
         key that signs and, unless ``force``, while tokens it signed may still be valid."""
         await self.call("POST", f"/signing-keys/{_seg(kid)}/retire", body={"force": force})
+
+    # Webhooks -----------------------------------------------------------------------------
+
+    async def create_webhook(
+        self,
+        url: str,
+        *,
+        types: list[str] | None = None,
+        secret: str | None = None,
+        description: str | None = None,
+    ) -> Webhook:
+        """Register an endpoint for ``types`` (default: every type); its ``secret`` — made
+        by the server unless given — is in this answer only."""
+        body = _fields(url=url, types=types, secret=secret, description=description)
+        return Webhook.from_wire(await self.call("POST", "/webhooks", body=body))
+
+    async def webhooks(self) -> list[Webhook]:
+        data = await self.call("GET", "/webhooks")
+        return [Webhook.from_wire(w) for w in data["webhooks"]]
+
+    async def webhook(self, webhook_id: str) -> Webhook:
+        return Webhook.from_wire(await self.call("GET", f"/webhooks/{_seg(webhook_id)}"))
+
+    async def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        types: list[str] | None = None,
+        secret: str | None = None,
+        description: str | None = None,
+        active: bool | None = None,
+    ) -> Webhook:
+        """Change what is given (an inactive endpoint gets no new events)."""
+        body = _fields(url=url, types=types, secret=secret, description=description)
+        if active is not None:
+            body["active"] = active
+        data = await self.call("PATCH", f"/webhooks/{_seg(webhook_id)}", body=body)
+        return Webhook.from_wire(data)
+
+    async def remove_webhook(self, webhook_id: str) -> None:
+        """Remove the endpoint with its pending deliveries."""
+        await self.call("DELETE", f"/webhooks/{_seg(webhook_id)}")
+
+    async def test_webhook(self, webhook_id: str) -> WebhookTest:
+        """POST one signed ``webhook.test`` event to the endpoint now (no retry)."""
+        data = await self.call("POST", f"/webhooks/{_seg(webhook_id)}/test")
+        return WebhookTest.from_wire(data)
+
+    async def retry_webhook(self, webhook_id: str) -> int:
+        """Make the endpoint's given-up deliveries due again; how many."""
+        data = await self.call("POST", f"/webhooks/{_seg(webhook_id)}/retry")
+        return int(data["retried"])
 
     # The document -------------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ __all__ = [
     "RoomState",
     "RoomSummary",
     "SigningKeyInfo",
+    "Webhook",
+    "WebhookTest",
 ]
 
 
@@ -145,6 +147,53 @@ class SigningKeyInfo:
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> SigningKeyInfo:
         return cls(data["kid"], data["created_at"], data["signing"], data["retire_after"])
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A webhook endpoint with its outbox: deliveries ``pending`` and ``dead`` (given up),
+    the last error; ``secret`` only in the answer that created it."""
+
+    id: str
+    url: str
+    types: list[str]
+    description: str
+    active: bool
+    created_at: int
+    pending: int
+    dead: int
+    last_error: str | None
+    secret: str | None = None
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Webhook:
+        return cls(
+            id=data["id"],
+            url=data["url"],
+            types=list(data["types"]),
+            description=data["description"],
+            active=data["active"],
+            created_at=data["created_at"],
+            pending=data["pending"],
+            dead=data["dead"],
+            last_error=data["last_error"],
+            secret=data.get("secret"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTest:
+    """What a test event's POST got: ``ok`` (a 2xx), the status or the error, and ms."""
+
+    event_id: str
+    ok: bool
+    status: int | None
+    error: str | None
+    ms: float
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> WebhookTest:
+        return cls(data["event_id"], data["ok"], data["status"], data["error"], data["ms"])
 
 
 def filter_entry(data: dict[str, Any]) -> FilterEntry:
