@@ -23,7 +23,7 @@ from pchat.storage import keys_postgres_schema, store_postgres_schema
 from pchat.storage.base import MessageStore
 from pchat.storage.keys_postgres import PostgresKeyStore
 from pchat.storage.keys_sqlite import SQLiteKeyStore
-from pchat.storage.migrate import MigrationError, MigrationRefused, migrate
+from pchat.storage.migrate import MigrationError, MigrationRefused, _lock_key, migrate
 from pchat.storage.migrate_tables import NOT_COPIED, TABLES, source_columns
 from pchat.storage.operators_sqlite import SQLiteOperatorStore
 from pchat.storage.store_postgres import PostgresStore
@@ -394,3 +394,17 @@ async def test_refuses_a_source_in_use_or_from_a_newer_pchat(tmp_path: Path, tar
         await _run(newer, target)
     with pytest.raises(MigrationError, match="no SQLite store"):
         await _run(tmp_path / "nothing", target)
+
+
+async def test_refuses_a_second_run_into_the_same_schema(tmp_path: Path, target: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    await fill_everything(data)
+    other = await asyncpg.connect(postgres_dsn())  # a run in progress holds the lock
+    try:
+        await other.execute("SELECT pg_advisory_lock($1)", _lock_key(target))
+        with pytest.raises(MigrationRefused, match="is running"):
+            await _run(data, target)
+    finally:
+        await other.close()
+    assert (await _run(data, target)).ok

@@ -275,7 +275,9 @@ async def _target(dsn: str, schema: str) -> AsyncIterator[_Conn]:
                     await conn.execute(statement)
                 yield conn
             finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", _lock_key(schema))
+                # A lost connection has lost its lock too: nothing to unlock then.
+                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    await conn.execute("SELECT pg_advisory_unlock($1)", _lock_key(schema))
     finally:
         await pool.close()
 
