@@ -129,6 +129,13 @@ async def _fill_store(store: SQLiteStore) -> None:
     await store.revoke_tokens("mallory", 1_700_000_000)
     await store.set_room_live("lobby", True, ts + 300, 4)
     await store.set_room_retention("lobby", RetentionRule(days=1.5, messages=1000))
+    # A room whose oldest history retention removed: its stream starts later.
+    for i in range(5):
+        await store.append_message(
+            "old", message_id=f"o{i}", user=ALICE, text=f"old {i}", cid=None, ts=ts + i
+        )
+    trimmed = await store.trim_room("old", before_ts=None, keep=2, limit=100)
+    assert trimmed.first_seq == 4, trimmed
     await store.set_room_retention("stage", RetentionRule(days=None, messages=0))
 
 

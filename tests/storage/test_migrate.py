@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ async def test_both_schemas_have_the_same_tables_and_columns(tmp_path: Path, tar
 async def _readable(store: MessageStore) -> dict[str, Any]:
     """Everything the server reads of the filled store, through the store's API."""
     out: dict[str, Any] = {}
-    for room in ("lobby", "stage", "nowhere"):
+    for room in ("lobby", "stage", "old", "nowhere"):
         out[room] = {
             "room": await store.find_room(room),
             "history": await store.history(room, limit=100),
@@ -176,6 +177,7 @@ async def test_migrates_every_table_and_the_keys(tmp_path: Path, target: str) ->
     source = await _read(SQLiteStore(data / "pchat.sqlite3"))
     pg = PostgresStore(postgres_dsn(), schema=target)
     assert await _read(pg) == source
+    assert source["old"]["room"].first_seq == 4  # retention's start of the stream, kept
     lobby = source["lobby"]["room"]
     # Every kind of stream event was compared (with the state of its message).
     assert {e.kind for e in source["lobby"]["events"]} == {
@@ -208,7 +210,7 @@ async def test_migrates_every_table_and_the_keys(tmp_path: Path, target: str) ->
             "lobby", message_id="new", user=User("zoe", "Zoe", ""), text="hi", cid=None, ts=T0
         )
         assert sent.message.seq == lobby.last_seq + 1
-        assert (await pg.find_room("lobby")) == type(lobby)("lobby", lobby.epoch, sent.message.seq)
+        assert await pg.find_room("lobby") == replace(lobby, last_seq=sent.message.seq)
         entry = FilterEntry("newest", "block")
         await pg.put_filter_entry("*", entry)
         assert await pg.filter_entries("*") == [*source["server filter"], entry]
@@ -361,14 +363,14 @@ async def test_the_verification_reports_what_differs(tmp_path: Path, target: str
     report = await _run(data, target)
     assert not report.ok
     checks = {t.name: t for t in report.tables}
-    assert (checks["messages"].source_rows, checks["messages"].target_rows) == (13, 12)
+    assert (checks["messages"].source_rows, checks["messages"].target_rows) == (15, 14)
     assert checks["polls"].target_rows == checks["polls"].source_rows
     assert not checks["polls"].ok  # same count, other content
     assert checks["events"].ok
     text = "\n".join(report.lines())
     assert "room 'lobby': messages 12 in the source, 11 in the target" in text
     assert "room 'stage': last position 1 in the source, 0 in the target" in text
-    assert "messages                       13           12  ROWS MISSING OR EXTRA" in text
+    assert "messages                       15           14  ROWS MISSING OR EXTRA" in text
     assert "polls                           3            3  ROWS DIFFER" in text
     assert text.endswith("NOT verified: the target differs from the source (see above)")
 
@@ -394,6 +396,15 @@ async def test_refuses_a_source_in_use_or_from_a_newer_pchat(tmp_path: Path, tar
         await _run(newer, target)
     with pytest.raises(MigrationError, match="no SQLite store"):
         await _run(tmp_path / "nothing", target)
+
+    # A table this pchat does not know of is never skipped silently.
+    unknown = tmp_path / "unknown"
+    shutil.copytree(data, unknown)
+    conn = sqlite3.connect(unknown / "pchat.sqlite3")
+    conn.execute("CREATE TABLE future_thing (id INTEGER PRIMARY KEY)")
+    conn.close()
+    with pytest.raises(MigrationError, match="does not migrate: future_thing"):
+        await _run(unknown, target)
 
 
 async def test_refuses_a_second_run_into_the_same_schema(tmp_path: Path, target: str) -> None:
