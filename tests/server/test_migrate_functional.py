@@ -114,11 +114,19 @@ async def test_migrate_killed_half_way_then_served_from_postgresql(
         assert await conn.fetchval("SELECT count(*) FROM messages") == copied
     finally:
         await conn.close()
+        if proc.returncode is None:  # the test failed before the kill
+            proc.kill()
+            await proc.wait()
 
     # 4. Run again: it goes on from the checkpoint and verifies.
     log.write_text("")
     again = await _pchat(log, *migrate)
-    assert await asyncio.wait_for(again.wait(), t(120)) == 0, log.read_text()
+    try:
+        assert await asyncio.wait_for(again.wait(), t(120)) == 0, log.read_text()
+    finally:
+        if again.returncode is None:
+            again.kill()
+            await again.wait()
     report = log.read_text()
     assert "(resumed where it stopped)" in report
     assert f"messages: {total_messages:,} of {total_messages:,} rows" in report
@@ -176,4 +184,8 @@ async def test_migrate_killed_half_way_then_served_from_postgresql(
                 await client.close()
     finally:
         node.terminate()
-        await asyncio.wait_for(node.wait(), t(20))
+        try:
+            await asyncio.wait_for(node.wait(), t(20))
+        except TimeoutError:
+            node.kill()
+            await node.wait()
