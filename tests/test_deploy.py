@@ -411,6 +411,8 @@ def test_k8s_pod_runs_locked_down() -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (uid, gid)
     assert pod["automountServiceAccountToken"] is False
+    # Service links would add PCHAT_PORT=tcp://… and the like (the Service is named pchat).
+    assert pod["enableServiceLinks"] is False
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
