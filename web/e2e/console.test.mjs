@@ -5,11 +5,19 @@
  * read, CSRF on changes, the live rooms, a room watched live with a moderation action seen by
  * a viewer of the demo, a poll created, voted on in the demo and finished, an API key created
  * (its secret shown once, working) and revoked, sign-out, and a session that expires unused.
- * (The console has no webhooks page yet: the server API has no webhook endpoints.)
+ * The webhooks page: console-webhooks.test.mjs.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import {
+  PASSWORD,
+  apiStatus,
+  csrfToken,
+  setPassword,
+  signIn,
+  signedIn,
+} from './console-helpers.mjs';
 import {
   PCHAT_BIN,
   PchatServer,
@@ -22,51 +30,6 @@ import {
   send,
   sleep,
 } from './helpers.mjs';
-
-const PASSWORD = 'console e2e password';
-
-/** `pchat console password` for the server's data directory, the password on stdin. */
-function setPassword(/** @type {PchatServer} */ server, password = PASSWORD) {
-  execFileSync(PCHAT_BIN, ['console', 'password', '--data-dir', server.dataDir], {
-    input: `${password}\n`,
-  });
-}
-
-/**
- * Open the console and sign in.
- * @param {import('playwright-core').Page} page
- */
-async function signIn(page, password = PASSWORD) {
-  await page.goto('/console');
-  await page.getByTestId('signin-password').fill(password);
-  await page.getByTestId('signin-submit').click();
-}
-
-/** @param {import('playwright-core').Page} page */
-async function signedIn(page) {
-  await signIn(page);
-  await page.getByTestId('rooms-page').waitFor();
-}
-
-/**
- * The status of a server API call made by the page's own script, with the session cookie
- * (the browser adds it) and, if given, a CSRF token.
- * @param {import('playwright-core').Page} page
- * @param {string} method
- * @param {string} path
- * @param {string} [csrf]
- */
-function apiStatus(page, method, path, csrf) {
-  return page.evaluate(
-    async ({ method, path, csrf }) => {
-      /** @type {Record<string, string>} */
-      const headers = csrf ? { 'x-csrf-token': csrf } : {};
-      const response = await fetch(`/public-chat/admin/v1${path}`, { method, headers });
-      return response.status;
-    },
-    { method, path, csrf },
-  );
-}
 
 const suite = browserSuite();
 const user = suite.user;
@@ -93,11 +56,7 @@ describe('console', { timeout: 10 * TIMEOUT }, () => {
     await page.reload();
     await page.getByTestId('rooms-page').waitFor();
     assert.equal(await apiStatus(page, 'POST', '/keys'), 403);
-    const csrf = await page.evaluate(async () => {
-      const response = await fetch('/public-chat/admin/console/session');
-      return (await response.json()).csrf_token;
-    });
-    assert.equal(await apiStatus(page, 'POST', '/keys', csrf), 201);
+    assert.equal(await apiStatus(page, 'POST', '/keys', await csrfToken(page)), 201);
     assert.deepEqual(problems, []);
   });
 

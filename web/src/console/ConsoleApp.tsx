@@ -6,6 +6,7 @@ import { RoomsPage } from './RoomsPage';
 import { Shell } from './Shell';
 import { SignIn } from './SignIn';
 import { RoomPage } from './room/RoomPage';
+import { WebhooksPage } from './webhooks/WebhooksPage';
 import type { Who } from './types';
 import { useHashRoute } from './useHashRoute';
 
@@ -67,6 +68,7 @@ export function ConsoleApp() {
       {route.page === 'rooms' && <RoomsPage api={api} />}
       {route.page === 'room' && <RoomPage key={route.room} api={api} room={route.room} />}
       {route.page === 'keys' && <KeysPage api={api} />}
+      {route.page === 'webhooks' && <WebhooksPage api={api} />}
     </Shell>
   );
 }

@@ -9,9 +9,10 @@ interface Props {
   children: ReactNode;
 }
 
-const NAV: readonly { page: 'rooms' | 'keys'; label: string }[] = [
+const NAV: readonly { page: 'rooms' | 'keys' | 'webhooks'; label: string }[] = [
   { page: 'rooms', label: 'Rooms' },
   { page: 'keys', label: 'API keys' },
+  { page: 'webhooks', label: 'Webhooks' },
 ];
 
 /** The console's frame: its pages, who is signed in, and sign-out. */

@@ -52,3 +52,36 @@ export interface WireBan {
   readonly reason: string;
   readonly shadow: boolean;
 }
+
+/** A webhook endpoint as the server API lists it: never its secret; with its outbox. */
+export interface Webhook {
+  readonly id: string;
+  readonly url: string;
+  /** Event types, or `["*"]`: every type, those added later too. */
+  readonly types: readonly string[];
+  readonly description: string;
+  readonly active: boolean;
+  readonly created_at: number;
+  /** Deliveries waiting (or being made). */
+  readonly pending: number;
+  /** Deliveries given up after the last attempt (kept 7 days). */
+  readonly dead: number;
+  /** What the newest failed attempt got. */
+  readonly last_error: string | null;
+}
+
+/** The answer to `POST /webhooks`: the one time the secret is shown. */
+export interface NewWebhook extends Webhook {
+  readonly secret: string;
+}
+
+/** What an endpoint answered to `POST /webhooks/{id}/test`. */
+export interface WebhookTest {
+  readonly event_id: string;
+  /** It answered 2xx. */
+  readonly ok: boolean;
+  /** null: no answer (see `error`). */
+  readonly status: number | null;
+  readonly error: string | null;
+  readonly ms: number;
+}

@@ -1,10 +1,11 @@
 import { useEffect, useState } from 'react';
 
-/** Where the console is: `#/rooms`, `#/rooms/<room>`, `#/keys`. */
+/** Where the console is: `#/rooms`, `#/rooms/<room>`, `#/keys`, `#/webhooks`. */
 export type Route =
   | { readonly page: 'rooms' }
   | { readonly page: 'room'; readonly room: string }
-  | { readonly page: 'keys' };
+  | { readonly page: 'keys' }
+  | { readonly page: 'webhooks' };
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#\/?/, '');
@@ -17,6 +18,7 @@ export function parseRoute(hash: string): Route {
     }
   }
   if (page === 'keys') return { page: 'keys' };
+  if (page === 'webhooks') return { page: 'webhooks' };
   return { page: 'rooms' };
 }
 
