@@ -39,9 +39,7 @@ async def test_every_path_needs_the_api_key(server: RunningServer) -> None:
             body = await response.json()
             assert body["error"]["name"] == "unauthorized"
         wrong = _headers(server, "sk_wrong")
-        async with server.http.request(
-            method, server.url + BASE + path, headers=wrong
-        ) as response:
+        async with server.http.request(method, server.url + BASE + path, headers=wrong) as response:
             assert response.status == 401, path
 
 

@@ -144,4 +144,3 @@ async def test_recovery_replays_a_muted_users_messages_as_skips(raw: Any) -> Non
     recovery = back.connected["recovery"]
     assert recovery["recovered"] is True
     assert recovery["events"] == [{"type": "skip", "seq": s} for s in [*sent, deleted["seq"]]]
-

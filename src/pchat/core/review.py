@@ -91,9 +91,7 @@ class Review:
         if isinstance(item, Message):
             return {"message": as_seen_by(item, held.user).to_wire(), "duplicate": True}
         if result.created:
-            await self._node.to_staff(
-                room_id, push_frame("review_add", {"item": item.to_wire()})
-            )
+            await self._node.to_staff(room_id, push_frame("review_add", {"item": item.to_wire()}))
             if item.release_at is not None:
                 self._arm(room_id, item.id, item.release_at)
         return {"message": None, "held": item.to_wire(), "duplicate": not result.created}
