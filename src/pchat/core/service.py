@@ -171,9 +171,7 @@ class ChatService:
                 max_chars=settings.max_message_chars,
             ),
         )
-        self.review = Review(
-            store=store, log_store=store, node=self.node, publish=messages.publish
-        )
+        self.review = Review(store=store, log_store=store, node=self.node, publish=messages.publish)
         reactions = Reactions(
             settings, node=self.node, live=self.live, limiter=limiter, guard=guard
         )
@@ -208,9 +206,7 @@ class ChatService:
         self.jobs.add("held-release", _HELD_RELEASE, self.review.release_due)
         self.jobs.add("revocations-reload", RELOAD_INTERVAL, self.revocations.reload)
         self.jobs.add("webhook-types-reload", TYPES_RELOAD, self.webhooks.reload_types)
-        self.jobs.add(
-            "webhook-delivery", settings.webhook_poll_interval, self.webhooks.deliver_due
-        )
+        self.jobs.add("webhook-delivery", settings.webhook_poll_interval, self.webhooks.deliver_due)
         self.jobs.add("webhook-dead-cleanup", _WEBHOOK_CLEANUP, self.webhooks.forget_dead)
 
     # Lifecycle ----------------------------------------------------------------------------
