@@ -157,26 +157,54 @@ def validate_username(value: object, max_length: int = Limits.USERNAME_MAX) -> s
     """
     if not isinstance(value, str):
         raise _fail(ErrorCode.INVALID_USERNAME, "username must be a string")
-    name = unicodedata.normalize("NFC", value)
+    if value.isascii() and value.isprintable():
+        # Printable ASCII is NFC already, has no forbidden, hidden or combining character,
+        # one script (Latin letters; digits and punctuation are Common) and one numbering
+        # system: only the spacing and the length can refuse it.
+        verdict = _spacing_or_length(value, max_length) or value
+    elif len(value) <= _USERNAME_CACHED_CHARS:
+        # Checking other names costs a regular expression per character and script: a
+        # reconnect storm checks the same names again, so their verdicts are kept.
+        verdict = _unicode_username(value, max_length)
+    else:
+        verdict = _unicode_username.__wrapped__(value, max_length)
+    if isinstance(verdict, str):
+        return verdict
+    raise _fail(ErrorCode.INVALID_USERNAME, verdict[0])
+
+
+#: Longer names are checked each time (a longer one is refused, unless NFC shortens it).
+_USERNAME_CACHED_CHARS = 4 * Limits.USERNAME_MAX
+
+
+def _spacing_or_length(name: str, max_length: int) -> tuple[str] | None:
+    """Why ``name``'s spacing or length refuses it (a 1-tuple), None if neither does."""
     if name != name.strip() or "  " in name:
-        raise _fail(ErrorCode.INVALID_USERNAME, "username has leading, trailing or double spaces")
+        return ("username has leading, trailing or double spaces",)
     if not 1 <= len(name) <= max_length:
-        raise _fail(ErrorCode.INVALID_USERNAME, f"username must be 1-{max_length} characters")
+        return (f"username must be 1-{max_length} characters",)
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _unicode_username(value: str, max_length: int) -> str | tuple[str]:
+    """The normalised username, or why it is refused (a 1-tuple): see validate_username."""
+    name = unicodedata.normalize("NFC", value)
+    refusal = _spacing_or_length(name, max_length)
+    if refusal is not None:
+        return refusal
     previous = ""
     for ch in name:
         if ch != " " and _forbidden_in_name(ch, previous):
-            raise _fail(
-                ErrorCode.INVALID_USERNAME,
-                f"username contains a forbidden character U+{ord(ch):04X}",
-            )
+            return (f"username contains a forbidden character U+{ord(ch):04X}",)
         previous = ch
     if unicodedata.category(name[0]).startswith("M"):
-        raise _fail(ErrorCode.INVALID_USERNAME, "username starts with a combining mark")
+        return ("username starts with a combining mark",)
     mixed = _mixed_scripts(name)
     if mixed:
-        raise _fail(ErrorCode.INVALID_USERNAME, f"username mixes scripts ({', '.join(mixed)})")
+        return (f"username mixes scripts ({', '.join(mixed)})",)
     if len({ord(ch) - unicodedata.decimal(ch) for ch in name if ch.isdecimal()}) > 1:
-        raise _fail(ErrorCode.INVALID_USERNAME, "username mixes digits of different scripts")
+        return ("username mixes digits of different scripts",)
     return name
 
 
