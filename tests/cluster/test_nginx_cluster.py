@@ -142,6 +142,11 @@ async def test_the_shipped_nginx_serves_pages_tokens_and_websockets_of_every_nod
         assert r.status == 200 and await r.text() == INDEX
     async with e.http.get(f"{e.url}/app.js") as r:
         assert r.status == 200 and "pchat" in await r.text()
+    # The metrics are the nodes' own, not the public's.
+    async with e.http.get(f"{e.url}/metrics") as r:
+        assert r.status == 404
+    async with e.http.get(f"{e.nodes[0].url}/metrics") as r:
+        assert r.status == 200 and "pchat_connections" in await r.text()
     # The token service; nginx's request id reaches the node, which logs it and echoes it.
     headers = {"auth-api-key": e.key, "auth-api-secret": "sk_" + "x" * 43}
     async with e.http.get(f"{e.url}/public-chat/token/?sub=u", headers=headers) as r:
