@@ -68,7 +68,7 @@ def _measure(harness: Harness, system: Any, n: int, label: str) -> dict[str, flo
         opts = loadgen.Options(
             port=port,
             proto=system.proto,
-            tokens=harness.tokens(),
+            tokens=harness.tokens() if system.is_pchat else None,
             server_pids=server.pids(),
             concurrency=harness.config.concurrency,
             join_timeout=harness.config.join_timeout,
@@ -92,7 +92,13 @@ def main() -> int:
     p.add_argument("--subscribers", type=int, default=5000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=100)
-    p.add_argument("--tree", action="append", default=[], metavar="NAME=SRC", required=True)
+    p.add_argument("--tree", action="append", default=[], metavar="NAME=SRC")
+    p.add_argument(
+        "--system",
+        action="append",
+        default=[],
+        help="also a built-in system of bench/run.py (e.g. raw: the machine's floor)",
+    )
     p.add_argument("--server-cpus", default="0")
     p.add_argument("--loadgen-cpus", default="1")
     args = p.parse_args()
@@ -111,6 +117,7 @@ def main() -> int:
     known = builtin_systems(ROOT)
     trees = [t.split("=", 1) for t in args.tree]
     systems = [parse_variant(f"{name}=pchat:PYTHONPATH={src}", known) for name, src in trees]
+    systems += [known[name] for name in args.system]
     results: dict[str, list[dict[str, float]]] = {s.name: [] for s in systems}
     for run in range(args.runs):
         for system in systems if run % 2 == 0 else systems[::-1]:
