@@ -127,7 +127,7 @@ def _parse_header(segment: str) -> Header | None:
     if header.alg == "HS256" and not header.detached:
         # The one kind of header that verifies: parsed once, kept.
         if len(_headers) >= HEADER_CACHE_SIZE:
-            del _headers[next(iter(_headers))]
+            _headers.pop(next(iter(_headers)), None)
         _headers[segment] = header
     return header
 

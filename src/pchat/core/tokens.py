@@ -25,6 +25,10 @@ per reason, each with its own code (``200–209``), checked in this order:
 
 No claim, however long or large, raises anything but a ``TokenError``.
 
+Verification is direct (:mod:`pchat.core.jws`: the token taken apart as PyJWT 2.x takes it
+apart, headers parsed once and kept, a pre-keyed HMAC, orjson for the claims), because a
+join storm verifies thousands of tokens a second; PyJWT still issues them.
+
 Revocation. A revocation at time ``t`` refuses the user's tokens issued before the next
 whole second, ``floor(t) + 1`` (:func:`revoked_before`): ``iat`` counts whole seconds, so a
 token issued earlier in the same second cannot be told from one issued later, and both are
