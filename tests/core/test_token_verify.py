@@ -468,16 +468,19 @@ def test_rotated_keys_replace_the_macs(signer: TokenSigner) -> None:
 
 
 def test_verify_is_fast(signer: TokenSigner) -> None:
-    # Not a benchmark: a guard against falling back to a per-call generic path. PyJWT took
-    # about 60 µs a token here; the direct path about 6 µs. The bound is loose (a loaded
-    # 2-core machine), and only the best of several rounds counts.
+    # Not a benchmark: a guard against falling back to a per-call generic path. Measured
+    # against the PyJWT reference in the same conditions, rounds interleaved, the best of
+    # each (about 8 µs against 48 µs on an idle machine): load slows both alike.
     token = signer.issue("alice", now=time.time())
-    best = min(_time_verifies(signer, token) for _ in range(5))
-    assert best < 40e-6, f"{best * 1e6:.1f} µs per verify"
+    new, old = [], []
+    for _ in range(5):
+        new.append(_time_verifies(lambda: signer.verify(token)))
+        old.append(_time_verifies(lambda: reference_verify(signer, token, time.time())))
+    assert min(new) * 2.5 < min(old), f"{min(new) * 1e6:.1f} µs vs {min(old) * 1e6:.1f} µs"
 
 
-def _time_verifies(signer: TokenSigner, token: str, n: int = 2000) -> float:
+def _time_verifies(verify: Any, n: int = 1000) -> float:
     start = time.perf_counter()
     for _ in range(n):
-        signer.verify(token)
+        verify()
     return (time.perf_counter() - start) / n
