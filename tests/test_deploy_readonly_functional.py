@@ -41,13 +41,26 @@ from tests.storage.backends import (
 from tests.test_deploy import container_settings, image_env, pchat_container
 
 #: Inside the namespace: everything read-only but a new /tmp, then the image's command.
+#: What must stay visible there (the checkout with its virtualenv, the data directory) may
+#: itself be under /tmp (a CI checkout, pytest's tmp_path): it is bound back, read-only, into
+#: the new /tmp from the old one, kept at /mnt.
 NAMESPACE = """
 set -e
 mount --make-rprivate /
+mount --bind /tmp /mnt
+mount -t tmpfs -o size=64m,mode=1777 tmpfs /tmp
+for dir in $PCHAT_KEEP; do
+    case "$dir" in
+        /tmp/*)
+            mkdir -p "$dir"
+            mount --bind "/mnt${dir#/tmp}" "$dir"
+            mount -o remount,bind,ro "$dir"
+            ;;
+    esac
+done
 mount -o remount,bind,ro /
 mount --bind "$PCHAT_DATA_DIR" "$PCHAT_DATA_DIR"
 mount -o remount,bind,ro "$PCHAT_DATA_DIR"
-mount -t tmpfs -o size=64m,mode=1777 tmpfs /tmp
 cd "$PCHAT_DATA_DIR"
 exec "$PCHAT_BIN" serve "$@"
 """
@@ -102,6 +115,8 @@ async def test_node_runs_on_a_read_only_root(tmp_path: Path, data_dir: Path, wor
         "PCHAT_BROKER": f"{redis_url()}?prefix={name}:",
         "PCHAT_WORKERS": str(workers),
         "PCHAT_BIN": str(Path(sys.executable).parent / "pchat"),
+        # The checkout (virtualenv and sources) and the data directory.
+        "PCHAT_KEEP": f"{Path(__file__).resolve().parents[1]} {data_dir}",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     base = f"http://127.0.0.1:{port}"
