@@ -18,6 +18,9 @@
     pchat webhooks add URL [--type TYPE]… [--secret S] | list | remove ID | test ID | retry ID
                    [--data-dir DIR] [--store URL]
     pchat migrate --from DIR --to postgresql://… [--replace] [--batch-size N]
+    pchat retention show [ROOM] | set ROOM [--days D] [--messages N] | clear ROOM | run
+                    [--data-dir DIR] [--store URL]
+    pchat backup --to FILE [--data-dir DIR]
 
 Every command reads the ``PCHAT_*`` environment like the server does (``PCHAT_DATA_DIR``
 defaults ``--data-dir``, ``PCHAT_STORE`` ``--store``, ``PCHAT_TOKEN_ISSUER`` and
@@ -56,6 +59,7 @@ from pchat.protocol.validation import ROLES, validate_user_id
 from pchat.server.config import Settings
 from pchat.server.console.commands import add_commands as add_console_commands
 from pchat.server.key_stores import is_postgres, opened_key_stores, postgres_location
+from pchat.server.retention_commands import add_commands as add_retention_commands
 from pchat.server.webhook_commands import add_commands as add_webhook_commands
 from pchat.storage.base import KeyStore, StoreUnavailable
 
@@ -188,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_console_commands(commands, keys_in)
     add_webhook_commands(commands, data_dir)
+    add_retention_commands(commands, data_dir)
 
     migrate = commands.add_parser(
         "migrate",

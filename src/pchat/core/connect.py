@@ -331,10 +331,18 @@ class Connections:
             return {"recovered": False, "reason": "gap_too_large"}
         if since > last_seq:
             return {"recovered": False, "reason": "epoch_changed"}
-        events = await self._store.events_since(room.room_id, since, last_seq - since)
+        events = [
+            e
+            for e in await self._store.events_since(room.room_id, since, last_seq - since)
+            if e.seq <= last_seq
+        ]
+        if len(events) != last_seq - since or (events and events[0].seq != since + 1):
+            # Removed by retention (the stream now starts after the client's position): the
+            # client reloads history rather than miss events silently.
+            return {"recovered": False, "reason": "gap_too_large"}
         # The pushes are encoded as they are for live delivery and embedded as they are.
         replay = self._replay
-        pushes = [orjson.Fragment(replay(session, e)) for e in events if e.seq <= last_seq]
+        pushes = [orjson.Fragment(replay(session, e)) for e in events]
         return {"recovered": True, "events": pushes}
 
     async def refresh(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ was written). A request that fails raises :class:`RequestError` (or
          │                                      Review        review_queue, review_approve, …
          ├── jobs (named, periodic)             LiveState     reaction totals, online counts
          │                                      Webhooks      delivering the store's outbox
+         │                                      Retention     removing old history
          └── Node: rooms, publishing, delivery  <── every feature uses it, none another's
 
 Durable state goes through the store's interfaces, fan-out between nodes through the
@@ -48,6 +49,7 @@ from .polls import PollService
 from .presend import Presend, PresendHook
 from .reactions import Reactions
 from .reports import Reports
+from .retention import Retention
 from .review import Review
 from .revocations import RELOAD_INTERVAL, Revocations
 from .room import Sink
@@ -208,6 +210,9 @@ class ChatService:
         self.jobs.add("webhook-types-reload", TYPES_RELOAD, self.webhooks.reload_types)
         self.jobs.add("webhook-delivery", settings.webhook_poll_interval, self.webhooks.deliver_due)
         self.jobs.add("webhook-dead-cleanup", _WEBHOOK_CLEANUP, self.webhooks.forget_dead)
+        #: Old history removed, room by room (the server's settings, each room's own rule).
+        self.retention = Retention(settings, store=store)
+        self.jobs.add("history-retention", settings.retention_interval, self.retention.run)
 
     # Lifecycle ----------------------------------------------------------------------------
 

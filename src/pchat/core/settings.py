@@ -88,6 +88,16 @@ class CoreSettings:
     #: Seconds: the upper bound of the jittered reconnect hint sent on shutdown (None: none).
     reconnect_hint_max: float | None = 2.5
 
+    # History retention (core/retention.py; docs/operations.md, Retention and backups): a
+    # room keeps the messages of the last ``retention_days`` days (fractions allowed) and at
+    # most the newest ``retention_messages``; 0: no limit of that kind. A room's own rule
+    # (the server API, ``pchat retention``) replaces these.
+    retention_days: float = 0.0
+    retention_messages: int = 0
+    #: Seconds between the job's rounds, and the events one transaction removes at most.
+    retention_interval: float = 60.0
+    retention_batch: int = 500
+
     # Recovery and periods.
     recovery_max_events: int = 1000
     stats_interval: float = 1.0  # reaction statistics / online count push period

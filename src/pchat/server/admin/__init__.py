@@ -36,7 +36,7 @@ from typing import Final
 
 from aiohttp import web
 
-from . import keys, messages, moderation, polls, rooms, users, webhooks
+from . import keys, messages, moderation, polls, retention, rooms, users, webhooks
 from .auth import SessionAuth, auth_middleware
 from .context import AdminContext
 from .errors import errors_middleware
@@ -47,6 +47,7 @@ __all__ = ["BASE", "ROUTE_MODULES", "AdminContext", "add_admin_routes"]
 #: The route modules of the API, in the order of the document's tags.
 ROUTE_MODULES: Final[tuple[ModuleType, ...]] = (
     rooms,
+    retention,
     messages,
     moderation,
     polls,
