@@ -1,6 +1,8 @@
-"""``pchat backup``: an online copy of a running server's SQLite data, taken while clients
-keep writing — the copy opens, passes ``PRAGMA integrity_check``, holds every message
-acknowledged before the backup started, and the keys; and the refusals."""
+"""``pchat backup`` and ``pchat restore``: an online copy of a running server's SQLite data,
+taken while clients keep writing — the copy opens, passes ``PRAGMA integrity_check``, holds
+every message acknowledged before the backup started, and the keys — restored into a new
+data directory that a server serves (new epochs: clients reload rather than recover over
+lost positions); and the refusals."""
 
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ async def test_an_online_backup_while_clients_write(tmp_path: Path) -> None:
     ws = await srv.http.ws_connect(srv.ws_url)
     writer = RawClient(ws)
     token = await srv.token("alice")
-    await writer.ok("connect", token=token, room="live", username="alice")
+    connected = await writer.ok("connect", token=token, room="live", username="alice")
     acked: list[tuple[float, str]] = []
     stop = asyncio.Event()
 
@@ -87,6 +89,7 @@ async def test_an_online_backup_while_clients_write(tmp_path: Path) -> None:
                 await asyncio.sleep(0.01)
         started = time.monotonic()
         before = {message_id for _, message_id in acked}
+        newest_before = len(acked)  # the live room's messages are at positions 1, 2, …
         argv = ["backup", "--to", str(target), "--data-dir", str(data)]
         code = await asyncio.to_thread(main, argv)
         ended = time.monotonic()
@@ -129,14 +132,30 @@ async def test_an_online_backup_while_clients_write(tmp_path: Path) -> None:
     finally:
         keys.close()
 
-    # The restored data dir serves the history that was backed up.
-    store = SQLiteStore(restored / "pchat.sqlite3")
-    await store.open()
+    # pchat restore: a server on the restored data dir serves what was backed up, and a
+    # client that saw more (lost with the server) reloads: the room has a new epoch.
+    data2 = tmp_path / "data2"
+    argv = ["restore", "--from", str(target), "--data-dir", str(data2)]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert stat.S_IMODE((data2 / "pchat.sqlite3").stat().st_mode) == 0o600
+    srv2 = await start_server(data2, rate_messages=None)
+    assert srv2.http is not None
+    reader = RawClient(await srv2.http.ws_connect(srv2.ws_url))
     try:
-        live = await store.history("live", limit=100)
-        assert live and all(m.text.startswith("live ") for m in live)
+        token = await srv2.token("bob")
+        recover = {"epoch": connected["room"]["epoch"], "seq": len(acked)}
+        reply = await reader.ok(
+            "connect", token=token, room="live", username="bob", recover=recover
+        )
+        assert reply["recovery"] == {"recovered": False, "reason": "epoch_changed"}
+        assert reply["room"]["epoch"] != connected["room"]["epoch"]
+        page = await reader.ok("history", limit=100, before_seq=newest_before + 1)
+        assert len(before) <= 100
+        assert {m["id"] for m in page["messages"]} == before
     finally:
-        await store.close()
+        await reader.close()
+        await srv2.stop()
+        await srv2.http.close()
 
 
 def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -153,8 +172,35 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Never over an existing file.
     assert main(["backup", "--to", str(target), "--data-dir", str(data)]) == 1
     assert "exists" in capsys.readouterr().err
+    # Restore: only into a directory without the databases; only a pchat backup.
+    argv = ["restore", "--from", str(target), "--data-dir", str(data)]
+    assert main(argv) == 1
+    assert "exists" in capsys.readouterr().err
+    (tmp_path / "junk.tar").write_bytes(b"not a tar")
+    argv = ["restore", "--from", str(tmp_path / "junk.tar"), "--data-dir", str(tmp_path / "r")]
+    assert main(argv) == 1
+    assert "cannot read" in capsys.readouterr().err
+    (tmp_path / "junk.tar").unlink()
+    # --keep-epochs: the backup is the latest state (a move); clients recover across it.
+    kept = tmp_path / "kept"
+    argv = ["restore", "--from", str(target), "--data-dir", str(kept), "--keep-epochs"]
+    assert main(argv) == 0
+    assert "epochs kept" in capsys.readouterr().out
+    assert epoch_of(kept) == epoch_of(data)
+    renewed = tmp_path / "renewed"
+    assert main(["restore", "--from", str(target), "--data-dir", str(renewed)]) == 0
+    assert epoch_of(renewed) != epoch_of(data)
     # PostgreSQL is backed up with its own tools.
     argv = ["backup", "--to", str(tmp_path / "c.tar"), "--store", "postgresql://x@y/z"]
     assert main(argv) == 2
     assert "pg_dump" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar", "data"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar", "data", "kept", "renewed"]
+
+
+def epoch_of(data: Path) -> str:
+    db = sqlite3.connect(data / "pchat.sqlite3")
+    try:
+        (epoch,) = db.execute("SELECT epoch FROM rooms WHERE room_id = 'archive'").fetchone()
+        return str(epoch)
+    finally:
+        db.close()

@@ -21,6 +21,7 @@
     pchat retention show [ROOM] | set ROOM [--days D] [--messages N] | clear ROOM | run
                     [--data-dir DIR] [--store URL]
     pchat backup --to FILE [--data-dir DIR]
+    pchat restore --from FILE [--keep-epochs] [--data-dir DIR]
 
 Every command reads the ``PCHAT_*`` environment like the server does (``PCHAT_DATA_DIR``
 defaults ``--data-dir``, ``PCHAT_STORE`` ``--store``, ``PCHAT_TOKEN_ISSUER`` and

@@ -5,7 +5,8 @@ message acknowledged before the dump began, the keys (the same API key issues to
 the rooms' retention rules.
 
 On a private PostgreSQL (tests/procs.py: ``initdb`` as user postgres, so root only); the
-client tools are the ones on the PATH (``pg_dump``, ``pg_restore``)."""
+client tools are the ones on the PATH (``pg_dump``, ``pg_restore``, ``psql``). Then the
+epoch renewal of a restore of an older state, and a client that must reload."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ BASE = "/public-chat/admin/v1"
 
 @pytest.fixture
 async def pg() -> AsyncIterator[PrivatePostgres]:
-    if not (shutil.which("pg_dump") and shutil.which("pg_restore")):
-        pytest.skip("pg_dump or pg_restore is not installed")
+    if not all(shutil.which(tool) for tool in ("pg_dump", "pg_restore", "psql")):
+        pytest.skip("pg_dump, pg_restore or psql is not installed")
     async with private_postgres() as db:
         yield db
 
@@ -125,3 +126,17 @@ async def test_pg_dump_and_pg_restore_round_trip(pg: PrivatePostgres, tmp_path: 
             assert (await response.json())["rule"] == {"days": 30.0, "messages": None}
     finally:
         await stop(again, client)
+
+    # Restoring an older state: the documented epoch renewal, before the nodes start, makes
+    # clients reload rather than recover over positions that will be used again.
+    renew = "UPDATE rooms SET epoch = substr(md5(random()::text || room_id), 1, 16)"
+    await run("psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", restored, "-c", renew)
+    third = RunningServer(srv.settings.replace(store=restored, port=0), srv.api_key, srv.api_secret)
+    await third.start()
+    third.http = aiohttp.ClientSession()
+    client = await connect(third, "live", "bob", recover={"epoch": epoch, "seq": last["seq"]})
+    try:
+        assert client.connected["recovery"] == {"recovered": False, "reason": "epoch_changed"}
+        assert len(client.connected["room"]["epoch"]) == 16
+    finally:
+        await stop(third, client)

@@ -8,6 +8,7 @@ command line.
     pchat retention clear ROOM
     pchat retention run
     pchat backup --to FILE
+    pchat restore --from FILE [--keep-epochs]
 
 The ``retention`` actions take ``--data-dir`` and ``--store`` (default ``$PCHAT_STORE``, or
 the SQLite file in the data directory): a room's own rule lives in the message store, where
@@ -18,8 +19,11 @@ every server's history job reads it at its next round (``PCHAT_RETENTION_INTERVA
 command reads them from the environment) no longer keep — every room, to the end.
 
 ``backup`` copies the data directory's SQLite databases (messages and keys) into one tar
-archive while the server runs (:mod:`pchat.storage.backup_sqlite`); a PostgreSQL store is
-backed up with PostgreSQL's tools (docs/operations.md, Retention and backups).
+archive while the server runs (:mod:`pchat.storage.backup_sqlite`); ``restore`` puts them
+into an empty data directory (the server stopped) and gives every room a new epoch, so that
+clients reload history rather than recover over positions the backup lost (``--keep-epochs``
+when the backup is the latest state: a move). A PostgreSQL store is backed up with
+PostgreSQL's tools (docs/operations.md, Retention and backups).
 """
 
 from __future__ import annotations
@@ -106,6 +110,20 @@ def add_commands(
         help="a new file: FILE.tar, or FILE.tar.gz to compress (mode 0600: it holds the keys)",
     )
     backup.set_defaults(command=_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        parents=[data_dir],
+        help="put a backup's SQLite data into an empty data directory (server stopped)",
+    )
+    restore.add_argument("--from", dest="source", required=True, metavar="FILE")
+    restore.add_argument(
+        "--keep-epochs",
+        action="store_true",
+        help="the backup is the latest state (a move): clients recover across the restore;"
+        " by default every room gets a new epoch and clients reload history",
+    )
+    restore.set_defaults(command=_restore)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -255,7 +273,7 @@ def _backup(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from pchat.storage.backup_sqlite import BackupError, write_backup
+    from pchat.storage.backup_sqlite import BackupError, write_backup  # SQLite only
 
     target = Path(args.to)
     try:
@@ -271,4 +289,26 @@ def _backup(args: argparse.Namespace) -> int:
         return 1
     listed = ", ".join(f"{f.name} ({f.size} bytes)" for f in files)
     print(f"backed up {listed} to {target}")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(data_dir=args.data_dir)
+    from pchat.storage.backup_sqlite import BackupError, restore_backup  # SQLite only
+
+    names = [settings.db_path.name, settings.keys_path.name]
+    try:
+        files = restore_backup(
+            Path(args.source), settings.data_dir, names, renew_epochs=not args.keep_epochs
+        )
+    except (BackupError, OSError) as exc:
+        print(f"pchat: {exc}", file=sys.stderr)
+        return 1
+    listed = ", ".join(f.name for f in files)
+    epochs = (
+        "epochs kept: clients recover where they were"
+        if args.keep_epochs
+        else "every room has a new epoch: clients reload history"
+    )
+    print(f"restored {listed} into {settings.data_dir} ({epochs})")
     return 0

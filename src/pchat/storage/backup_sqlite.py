@@ -12,6 +12,11 @@ one tar archive (gzip-compressed for a name ending in ``.gz`` or ``.tgz``), priv
 ``0600``: the keys file holds the token signing keys), written beside its final name and
 renamed into place when complete. Each file is consistent by itself; the two are copied one
 after the other (the keys change rarely).
+
+:func:`restore_backup` puts an archive's databases into an empty data directory and, unless
+told the backup is the latest state, gives every room a new epoch: the stream positions
+after the backup will be used again by new messages, so a client that saw the lost ones
+must reload history (``epoch_changed``) rather than recover on top of them.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BackupError", "BackupFile", "copy_database", "write_backup"]
+__all__ = ["BackupError", "BackupFile", "copy_database", "restore_backup", "write_backup"]
 
 
 class BackupError(Exception):
@@ -111,3 +116,60 @@ def write_backup(target: Path, databases: Sequence[tuple[str, Path]]) -> list[Ba
             finally:
                 os.close(dir_fd)
     return copied
+
+
+def restore_backup(
+    archive: Path, data_dir: Path, names: Sequence[str], *, renew_epochs: bool = True
+) -> list[BackupFile]:
+    """Extract the databases ``names`` (the first required) of ``archive`` into
+    ``data_dir`` (created ``0700``; it must hold none of them), each checked with
+    ``PRAGMA integrity_check`` before it is moved into place (mode ``0600``); with
+    ``renew_epochs``, every room of the first gets a new epoch. The files restored."""
+    for name in names:
+        for companion in (name, f"{name}-wal", f"{name}-shm"):
+            if (data_dir / companion).exists():
+                raise BackupError(f"{data_dir / companion} exists: restore into an empty directory")
+    try:
+        tar = tarfile.open(archive)  # noqa: SIM115 (closed by the with below)
+    except (OSError, tarfile.TarError) as exc:
+        raise BackupError(f"cannot read {archive}: {exc}") from exc
+    with tar:
+        try:
+            members = {m.name: m for m in tar.getmembers() if m.isfile()}
+        except (OSError, tarfile.TarError) as exc:
+            raise BackupError(f"cannot read {archive}: {exc}") from exc
+        if names[0] not in members:
+            raise BackupError(f"{archive} holds no {names[0]}: not a pchat backup")
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".pchat-restore-", dir=data_dir) as scratch:
+            work = Path(scratch)
+            restored: list[BackupFile] = []
+            for name in names:
+                member = members.get(name)
+                if member is None:
+                    continue
+                source = tar.extractfile(member)
+                assert source is not None
+                fd = os.open(work / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as out, source:
+                    while chunk := source.read(1 << 20):
+                        out.write(chunk)
+                _check_restored(work / name, renew_epochs=renew_epochs and name == names[0])
+                restored.append(BackupFile(name, (work / name).stat().st_size))
+            for file in restored:
+                os.link(work / file.name, data_dir / file.name)  # never over a file
+    return restored
+
+
+def _check_restored(path: Path, *, renew_epochs: bool) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        (result,) = conn.execute("PRAGMA integrity_check").fetchone()
+        if result != "ok":
+            raise BackupError(f"{path.name} in the backup fails its integrity check: {result}")
+        if renew_epochs:
+            conn.execute("UPDATE rooms SET epoch = lower(hex(randomblob(8)))")
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{path.name} in the backup is not a database: {exc}") from exc
+    finally:
+        conn.close()
