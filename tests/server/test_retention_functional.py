@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pchat.server_client import ServerClient
 from tests.helpers import RawClient, RunningServer, start_server, t
 
 BASE = "/public-chat/admin/v1"
@@ -168,10 +169,15 @@ async def test_a_rooms_own_rule_over_the_server_api(make_server: Callable[..., A
     assert await history_ids(rooms["keep-all"]) == [m["id"] for m in sent["keep-all"]]
     assert await history_ids(rooms["two"]) == [m["id"] for m in sent["two"][4:]]
 
-    # Without its rule, the room follows the server's again.
-    status, shown = await api(srv, "DELETE", "/rooms/keep-all/retention")
-    assert status == 200 and shown["rule"] is None
-    assert shown["effective"] == {"days": 0.0, "messages": 3}
+    # Without its rule, the room follows the server's again (here through the Python
+    # server client, which has a method per endpoint).
+    async with ServerClient(srv.url, srv.api_key, srv.api_secret) as client_api:
+        removed = await client_api.remove_room_retention("keep-all")
+        assert (removed.has_rule, removed.days, removed.messages) == (False, 0.0, 3)
+        two = await client_api.room_retention("two")
+        assert (two.rule_days, two.rule_messages, two.first_seq) == (30.0, 2, 5)
+        changed = await client_api.set_room_retention("default", days=0.5)
+        assert (changed.rule_days, changed.rule_messages, changed.messages) == (0.5, None, 3)
 
     async def followed() -> bool:
         return len(await history_ids(rooms["keep-all"])) == 3

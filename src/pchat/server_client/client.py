@@ -37,6 +37,7 @@ from .models import (
     PublishResult,
     PurgeResult,
     RoomList,
+    RoomRetention,
     RoomState,
     RoomSummary,
     SigningKeyInfo,
@@ -156,6 +157,25 @@ class ServerClient:
     async def room(self, room: str) -> RoomState:
         """One room's state; ``NotFoundError`` for a room never used."""
         return RoomState.from_wire(await self.call("GET", f"/rooms/{_seg(room)}"))
+
+    async def room_retention(self, room: str) -> RoomRetention:
+        """How much history the room keeps (a room never used has its rule too, if set)."""
+        data = await self.call("GET", f"/rooms/{_seg(room)}/retention")
+        return RoomRetention.from_wire(data)
+
+    async def set_room_retention(
+        self, room: str, *, days: float | None = None, messages: int | None = None
+    ) -> RoomRetention:
+        """Give the room its own rule: keep the messages of the last ``days`` days and at
+        most the newest ``messages``; None follows the server's setting, 0 keeps forever."""
+        body = _fields(days=days, messages=messages)
+        data = await self.call("PUT", f"/rooms/{_seg(room)}/retention", body=body)
+        return RoomRetention.from_wire(data)
+
+    async def remove_room_retention(self, room: str) -> RoomRetention:
+        """Remove the room's own rule: the server's settings apply again."""
+        data = await self.call("DELETE", f"/rooms/{_seg(room)}/retention")
+        return RoomRetention.from_wire(data)
 
     # Messages -----------------------------------------------------------------------------
 

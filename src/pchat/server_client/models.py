@@ -19,6 +19,7 @@ __all__ = [
     "PublishResult",
     "PurgeResult",
     "RoomList",
+    "RoomRetention",
     "RoomState",
     "RoomSummary",
     "SigningKeyInfo",
@@ -194,6 +195,38 @@ class WebhookTest:
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> WebhookTest:
         return cls(data["event_id"], data["ok"], data["status"], data["error"], data["ms"])
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRetention:
+    """How much history a room keeps: its own rule (``rule_days``, ``rule_messages``: None
+    follows the server's setting, 0 keeps forever; both None without a rule of its own),
+    what applies (``days``, ``messages``; 0: no limit of that kind), and the positions of
+    its first kept and last stream events."""
+
+    room: str
+    has_rule: bool
+    rule_days: float | None
+    rule_messages: int | None
+    days: float
+    messages: int
+    first_seq: int
+    last_seq: int
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> RoomRetention:
+        rule = data["rule"] or {}
+        applies = data["effective"]
+        return cls(
+            room=data["room"],
+            has_rule=data["rule"] is not None,
+            rule_days=rule.get("days"),
+            rule_messages=rule.get("messages"),
+            days=applies["days"],
+            messages=applies["messages"],
+            first_seq=data["first_seq"],
+            last_seq=data["last_seq"],
+        )
 
 
 def filter_entry(data: dict[str, Any]) -> FilterEntry:
