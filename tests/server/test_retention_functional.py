@@ -23,6 +23,7 @@ async def make_server(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
 
     async def make(**overrides: Any) -> RunningServer:
         overrides.setdefault("retention_interval", 0.05)
+        overrides.setdefault("retention_min_age", 0)  # messages of the test's own seconds go
         overrides.setdefault("rate_messages", None)
         srv = await start_server(tmp_path / f"data{len(servers)}", **overrides)
         servers.append(srv)

@@ -26,11 +26,14 @@ async def trim_all(
     before_ts: int | None = None,
     keep: int | None = None,
     limit: int = 1000,
+    keep_since_ts: int | None = None,
 ) -> list[Trimmed]:
     """Trim until done; every batch, in order."""
     batches = []
     while True:
-        batch = await store.trim_room(room, before_ts=before_ts, keep=keep, limit=limit)
+        batch = await store.trim_room(
+            room, before_ts=before_ts, keep=keep, limit=limit, keep_since_ts=keep_since_ts
+        )
         batches.append(batch)
         if batch.done:
             return batches
@@ -86,6 +89,17 @@ async def test_the_stricter_rule_wins(store: MessageStore) -> None:
     await trim_all(store, "lobby", before_ts=T0 + 8000, keep=5)  # age is stricter
     assert await store.history("lobby") == messages[8:]
     assert (await store.room("lobby")).first_seq == 9
+
+
+async def test_recent_messages_are_kept_whatever_the_bounds(store: MessageStore) -> None:
+    messages = await send(store, "lobby", 10, ts=lambda i: T0 + 1000 * i)
+    await trim_all(store, "lobby", keep=2, before_ts=T0 + 1000, keep_since_ts=T0 + 6000, limit=3)
+    assert await store.history("lobby") == messages[6:]  # not only the newest 2
+    await trim_all(store, "lobby", keep=2, before_ts=T0 + 9000, keep_since_ts=T0 + 7500)
+    assert await store.history("lobby") == messages[8:]  # ts T0 + 8000 on are spared
+    await trim_all(store, "lobby", keep=1, keep_since_ts=T0 + 20_000)  # none that recent
+    assert await store.history("lobby") == messages[9:]
+    await assert_whole(store, "lobby")
 
 
 async def test_when_every_message_is_too_old_the_whole_stream_goes(store: MessageStore) -> None:

@@ -6,6 +6,10 @@ that kind; both 0, the default: keep forever), unless the operator gave the room
 rule (the store's :class:`~pchat.storage.base.RetentionRule`, set over the server API or
 ``pchat retention``): a field of it that is set replaces the server's, 0 keeping forever.
 
+Whatever the rule, the messages of the last ``retention_min_age`` seconds (a minute) stay,
+with every event after the first of them: a node that lost a publication fills the gap from
+the store, and a client that blinked recovers, within that time.
+
 The job (:meth:`Retention.run`, every ``retention_interval`` seconds on every node) asks the
 store which rooms may have something to remove and trims each a batch at a time: one short
 transaction of at most ``retention_batch`` events, then the next, so that no write waits
@@ -67,7 +71,7 @@ class Effective:
 
     def bounds(self, now: int) -> tuple[int | None, int | None]:
         """``(before_ts, keep)`` for :meth:`~pchat.storage.base.RetentionStore.trim_room`
-        at ``now`` (ms)."""
+        at ``now`` (ms); the settings' ``retention_min_age`` comes on top."""
         before_ts = now - math.ceil(self.days * _DAY_MS) if self.days else None
         return before_ts, self.messages or None
 
@@ -155,11 +159,17 @@ class Retention:
         if rule.forever:
             return 0, budget
         before_ts, keep = rule.bounds(now)
+        min_age_ms = math.ceil(self._settings.retention_min_age * 1000)
+        keep_since_ts = now - min_age_ms if min_age_ms > 0 else None
         removed = 0
         while budget > 0:
             budget -= 1
             trimmed = await self._store.trim_room(
-                room_id, before_ts=before_ts, keep=keep, limit=self._settings.retention_batch
+                room_id,
+                before_ts=before_ts,
+                keep=keep,
+                limit=self._settings.retention_batch,
+                keep_since_ts=keep_since_ts,
             )
             removed += trimmed.messages
             if trimmed.done:

@@ -97,6 +97,10 @@ class CoreSettings:
     #: Seconds between the job's rounds, and the events one transaction removes at most.
     retention_interval: float = 60.0
     retention_batch: int = 500
+    #: Seconds: a message this recent is never removed (nor the events after it), whatever
+    #: the count says: a node fills a stream gap from the store, and a client that blinked
+    #: recovers, within that time.
+    retention_min_age: float = 60.0
 
     # Recovery and periods.
     recovery_max_events: int = 1000

@@ -587,13 +587,21 @@ class RetentionStore(Protocol):
         the last one as ``after`` for the next page; fewer than ``limit``: the last page)."""
 
     async def trim_room(
-        self, room_id: str, *, before_ts: int | None, keep: int | None, limit: int
+        self,
+        room_id: str,
+        *,
+        before_ts: int | None,
+        keep: int | None,
+        limit: int,
+        keep_since_ts: int | None = None,
     ) -> Trimmed:
         """Remove the room's history older than ``before_ts`` (ms; the messages sent
         before it) and beyond the newest ``keep`` messages (None: no bound of that kind),
         at most ``limit`` events of it in one transaction. The events before the first
-        message kept go too (deletes, purges, hides of removed messages). Safe against
-        concurrent writers and trimmers of the room (on any node)."""
+        message kept go too (deletes, purges, hides of removed messages). Whatever the
+        bounds, the messages sent at ``keep_since_ts`` or later are kept, and every event
+        after the first of them. Safe against concurrent writers and trimmers of the room
+        (on any node)."""
 
 
 @dataclass(frozen=True, slots=True)

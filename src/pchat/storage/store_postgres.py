@@ -1098,10 +1098,15 @@ class PostgresStore:
         )
 
     async def trim_room(
-        self, room_id: str, *, before_ts: int | None, keep: int | None, limit: int
+        self,
+        room_id: str,
+        *,
+        before_ts: int | None,
+        keep: int | None,
+        limit: int,
+        keep_since_ts: int | None = None,
     ) -> Trimmed:
         if limit < 1 or (keep is not None and keep < 1):
             raise ValueError("limit and keep must be at least 1")
-        return await self._tx(
-            lambda c: store_postgres_retention.trim(c, room_id, before_ts, keep, limit)
-        )
+        bounds = (before_ts, keep, limit, keep_since_ts)
+        return await self._tx(lambda c: store_postgres_retention.trim(c, room_id, *bounds))

@@ -76,7 +76,12 @@ _SQL_CANDIDATES: Final = """
 
 
 async def trim(
-    conn: _Conn, room_id: str, before_ts: int | None, keep: int | None, limit: int
+    conn: _Conn,
+    room_id: str,
+    before_ts: int | None,
+    keep: int | None,
+    limit: int,
+    keep_since_ts: int | None,
 ) -> Trimmed:
     """Remove the next batch of the room's history past its retention (in the caller's
     transaction)."""
@@ -92,6 +97,10 @@ async def trim(
     if before_ts is not None:
         young = await conn.fetchval(_SQL_FIRST_YOUNG, room_id, before_ts, first)
         target = max(target, last + 1 if young is None else int(young))
+    if keep_since_ts is not None and target > first:
+        spared = await conn.fetchval(_SQL_FIRST_YOUNG, room_id, keep_since_ts, first)
+        if spared is not None:
+            target = min(target, int(spared))
     end = min(target, first + limit)
     events = 0
     if end > first:

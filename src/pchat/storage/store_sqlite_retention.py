@@ -68,7 +68,12 @@ _SQL_CANDIDATES: Final = """
 
 
 def trim(
-    conn: sqlite3.Connection, room_id: str, before_ts: int | None, keep: int | None, limit: int
+    conn: sqlite3.Connection,
+    room_id: str,
+    before_ts: int | None,
+    keep: int | None,
+    limit: int,
+    keep_since_ts: int | None,
 ) -> Trimmed:
     """Remove the next batch of the room's history past its retention (writer)."""
     row = conn.execute(_SQL_ROOM, (room_id,)).fetchone()
@@ -83,6 +88,10 @@ def trim(
     if before_ts is not None:
         young = conn.execute(_SQL_FIRST_YOUNG, (room_id, before_ts, first)).fetchone()
         target = max(target, last + 1 if young is None else young[0])
+    if keep_since_ts is not None and target > first:
+        spared = conn.execute(_SQL_FIRST_YOUNG, (room_id, keep_since_ts, first)).fetchone()
+        if spared is not None:
+            target = min(target, spared[0])
     end = min(target, first + limit)
     events = 0
     if end > first:
