@@ -61,15 +61,16 @@ _SQL_DROP_REPORTS: Final = """
     WHERE room_id = $1 AND NOT EXISTS (
         SELECT 1 FROM messages AS m WHERE m.room_id = $1 AND m.id = reports.message_id
     )"""
-# Rooms where a trim may remove something (see store_sqlite_retention).
+# Rooms where a trim may remove something (see store_sqlite_retention). Each test is a
+# scalar subquery, a lookup per room: as EXISTS, the planner may hash every young message.
 _SQL_CANDIDATES: Final = """
     SELECT room_id FROM rooms AS r
     WHERE room_id > $1 AND (
         ($2::bigint IS NOT NULL AND last_seq - first_seq + 1 > $2::bigint)
-        OR ($3::bigint IS NOT NULL AND first_seq <= last_seq AND NOT EXISTS (
-            SELECT 1 FROM messages AS m
-            WHERE m.room_id = r.room_id AND m.seq = r.first_seq AND m.ts >= $3::bigint
-        ))
+        OR ($3::bigint IS NOT NULL AND first_seq <= last_seq AND NOT coalesce((
+            SELECT m.ts >= $3::bigint FROM messages AS m
+            WHERE m.room_id = r.room_id AND m.seq = r.first_seq
+        ), false))
         OR EXISTS (SELECT 1 FROM messages AS m WHERE m.room_id = r.room_id AND m.seq < r.first_seq)
     )
     ORDER BY room_id LIMIT $4"""

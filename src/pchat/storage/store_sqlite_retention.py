@@ -37,11 +37,13 @@ _SQL_DROP_EVENTS: Final = "DELETE FROM events WHERE room_id = ? AND seq < ?"
 _SQL_DROP_PURGES: Final = "DELETE FROM purges WHERE room_id = ? AND seq < ?"
 _SQL_SET_FIRST: Final = "UPDATE rooms SET first_seq = ? WHERE room_id = ?"
 # Before ``?2``: the batch's messages and those left by earlier trims, unless a kept event
-# names one (events before ``?2`` are gone by now) or it is the pinned one (``?3``).
+# names one (events before ``?2`` are gone by now) or it is the pinned one (``?3``). Without
+# statistics the planner would walk the room's events for each message: events_refs is a
+# seek.
 _SQL_DROP_MESSAGES: Final = """
     DELETE FROM messages
     WHERE room_id = ?1 AND seq < ?2 AND id IS NOT ?3 AND NOT EXISTS (
-        SELECT 1 FROM events AS e
+        SELECT 1 FROM events AS e INDEXED BY events_refs
         WHERE e.room_id = ?1 AND e.message_seq = messages.seq AND e.kind <> 'message'
     )"""
 # Reports name their message by id: those whose message is gone go too (a room's reports are
@@ -58,10 +60,10 @@ _SQL_CANDIDATES: Final = """
     SELECT room_id FROM rooms AS r
     WHERE room_id > ?1 AND (
         (?2 IS NOT NULL AND last_seq - first_seq + 1 > ?2)
-        OR (?3 IS NOT NULL AND first_seq <= last_seq AND NOT EXISTS (
-            SELECT 1 FROM messages AS m
-            WHERE m.room_id = r.room_id AND m.seq = r.first_seq AND m.ts >= ?3
-        ))
+        OR (?3 IS NOT NULL AND first_seq <= last_seq AND NOT coalesce((
+            SELECT m.ts >= ?3 FROM messages AS m
+            WHERE m.room_id = r.room_id AND m.seq = r.first_seq
+        ), 0))
         OR EXISTS (SELECT 1 FROM messages AS m WHERE m.room_id = r.room_id AND m.seq < r.first_seq)
     )
     ORDER BY room_id LIMIT ?4"""
