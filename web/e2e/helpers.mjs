@@ -68,6 +68,9 @@ export class PchatServer {
           ...process.env,
           PCHAT_STATIC_DIR: this.staticDir,
           PCHAT_DEMO_TOKEN_ENDPOINT: 'true',
+          // A stop closes every page's connection at once (no drain spread to wait out).
+          PCHAT_DRAIN_READY_DELAY: '0',
+          PCHAT_DRAIN_WINDOW: '0',
           ...this.env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -46,7 +46,14 @@ export class RealServer {
   /** Start a server; `env` adds PCHAT_* settings (e.g. PCHAT_TOKEN_TTL). */
   static async start(env: Record<string, string> = {}): Promise<RealServer> {
     const dataDir = await mkdtemp(join(tmpdir(), 'pchatsdk-js-'));
-    const childEnv = { ...process.env, ...env };
+    // A stop closes every client at once (the drain's spread is the server's own tests'
+    // business): the SDK's reconnects across a restart are what these tests watch.
+    const childEnv = {
+      ...process.env,
+      PCHAT_DRAIN_READY_DELAY: '0',
+      PCHAT_DRAIN_WINDOW: '0',
+      ...env,
+    };
     const { stdout } = await promisify(execFile)(
       PCHAT_BIN,
       ['keys', 'create', '--json', '--data-dir', dataDir],
