@@ -95,6 +95,11 @@ class Settings(CoreSettings):
     #: Metrics); false: no endpoint and nothing measured.
     metrics: bool = True
 
+    #: The cyclic garbage collector (server/runner.py; docs/operations.md, A node):
+    #: ``tuned`` freezes what startup built and collects the young generation less often;
+    #: ``default`` leaves Python's settings as they are.
+    gc: str = "tuned"
+
     # The chat core's limits, rates and periods: see CoreSettings (inherited).
 
     # Liveness and sockets.

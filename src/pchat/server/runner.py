@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 
@@ -20,13 +21,42 @@ from .appkeys import DRAIN_KEY
 from .config import Settings
 from .drain import CLOSE_GRACE
 
-__all__ = ["SHUTDOWN_TIMEOUT", "new_event_loop", "serve", "stop_timeout"]
+__all__ = [
+    "GC_THRESHOLDS",
+    "SHUTDOWN_TIMEOUT",
+    "apply_gc_policy",
+    "new_event_loop",
+    "serve",
+    "stop_timeout",
+]
 
 log = logging.getLogger(__name__)
 
 #: Seconds aiohttp waits, once the drain is over, for the handlers still running (HTTP
 #: requests in flight, connections completing their close) before it cancels them.
 SHUTDOWN_TIMEOUT = 5.0
+
+
+#: The collector's thresholds under ``PCHAT_GC=tuned``. Every connection keeps a few hundred
+#: container objects alive (aiohttp's request, protocol and WebSocket, the session, its
+#: timers), so with Python's (700, 10, 10) a join storm or a busy room runs a young
+#: collection every few joins and walks the survivors again and again (docs/benchmarks.md,
+#: Joins: about a third of a join's CPU). Garbage cycles wait longer before they are freed,
+#: at most a first generation's worth of objects (a few MB).
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def apply_gc_policy(settings: Settings) -> None:
+    """Once the application is up (store open, caches built): ``tuned`` moves everything
+    alive into the collector's permanent generation (``gc.freeze``: never walked again)
+    and raises the thresholds; ``default`` changes nothing."""
+    if settings.gc == "default":
+        return
+    if settings.gc != "tuned":
+        raise ValueError(f"PCHAT_GC must be tuned or default, not {settings.gc!r}")
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -68,6 +98,7 @@ async def _serve(app: web.Application, settings: Settings, reuse_port: bool | No
         app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
     )
     await runner.setup()
+    apply_gc_policy(settings)
     loop = asyncio.get_running_loop()
     stop, hurry = asyncio.Event(), asyncio.Event()
 
