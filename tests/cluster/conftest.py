@@ -33,6 +33,7 @@ from pchat.sdk import PChatSDK
 from pchat.sdk.connection import AiohttpConnector, Connector, Transport
 from pchat.server.key_stores import opened_key_stores
 from tests.helpers import (
+    RawClient,
     RunningServer,
     free_port,
     make_settings,
@@ -275,3 +276,20 @@ async def cluster_on_own_redis(tmp_path: Path, own_redis: RedisProcess) -> Async
     async with make_cluster(tmp_path, own_redis.url, FAULT_BROKER_OPTIONS) as c:
         c.redis = own_redis
         yield c
+
+
+async def raw_client(
+    cluster: Cluster, node: Any, room: str, user: str, role: str | None = None
+) -> RawClient:
+    """A raw protocol client connected to ``room`` on ``node`` as ``user`` (with ``role``)."""
+    assert isinstance(node, RunningServer) and node.http is not None
+    client = RawClient(await node.http.ws_connect(node.ws_url))
+    args: dict[str, Any] = {
+        "room": room,
+        "username": user,
+        "token": await cluster.token(user, role),
+    }
+    if role:
+        args["role"] = role
+    client.connected = await client.ok("connect", **args)
+    return client

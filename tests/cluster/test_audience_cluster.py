@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.cluster.conftest import Cluster, until
-from tests.cluster.test_moderation_cluster import _raw
+from tests.cluster.conftest import Cluster, raw_client, until
 
 
 def _stream(client: Any) -> list[dict[str, Any]]:
@@ -19,12 +18,12 @@ def _stream(client: Any) -> list[dict[str, Any]]:
 
 async def test_a_shadow_ban_and_a_mute_act_on_every_node(cluster: Cluster) -> None:
     a, b, c = [await cluster.start_node() for _ in range(3)]
-    mod = await _raw(cluster, a, "show", "mia", "moderator")
-    spammer = await _raw(cluster, b, "show", "spammer")
-    spammer_phone = await _raw(cluster, c, "show", "spammer")
-    cat = await _raw(cluster, c, "show", "cat")
-    ann = await _raw(cluster, b, "show", "ann")
-    ann_phone = await _raw(cluster, a, "show", "ann")
+    mod = await raw_client(cluster, a, "show", "mia", "moderator")
+    spammer = await raw_client(cluster, b, "show", "spammer")
+    spammer_phone = await raw_client(cluster, c, "show", "spammer")
+    cat = await raw_client(cluster, c, "show", "cat")
+    ann = await raw_client(cluster, b, "show", "ann")
+    ann_phone = await raw_client(cluster, a, "show", "ann")
     clients = [mod, spammer, spammer_phone, cat, ann, ann_phone]
     try:
         # The ban acts on node b within a second: the spammer writes until cat's copy of
@@ -63,7 +62,7 @@ async def test_a_shadow_ban_and_a_mute_act_on_every_node(cluster: Cluster) -> No
 
         # A node that opens the room after the ban reads it from the store.
         d = await cluster.start_node()
-        late = await _raw(cluster, d, "show", "spammer")
+        late = await raw_client(cluster, d, "show", "spammer")
         clients.append(late)
         again = (await late.ok("send", text="again"))["message"]
         await until(lambda: len(_stream(cat)) == 3, what="the second skip on node c")

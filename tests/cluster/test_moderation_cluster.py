@@ -6,24 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.cluster.conftest import Cluster, until
-from tests.helpers import RawClient, RunningServer, t
-
-
-async def _raw(
-    cluster: Cluster, node: Any, room: str, user: str, role: str | None = None
-) -> RawClient:
-    assert isinstance(node, RunningServer) and node.http is not None
-    client = RawClient(await node.http.ws_connect(node.ws_url))
-    args: dict[str, Any] = {
-        "room": room,
-        "username": user,
-        "token": await cluster.token(user, role),
-    }
-    if role:
-        args["role"] = role
-    client.connected = await client.ok("connect", **args)
-    return client
+from tests.cluster.conftest import Cluster, raw_client, until
+from tests.helpers import t
 
 
 async def _within_a_second(action: Any, check: Any, what: str) -> float:
@@ -36,9 +20,9 @@ async def _within_a_second(action: Any, check: Any, what: str) -> float:
 
 async def test_ban_mode_and_pin_reach_the_other_nodes_within_a_second(cluster: Cluster) -> None:
     a, b, c = [await cluster.start_node() for _ in range(3)]
-    mod = await _raw(cluster, a, "show", "mia", "moderator")
-    bob = await _raw(cluster, b, "show", "bob")
-    cat = await _raw(cluster, c, "show", "cat")
+    mod = await raw_client(cluster, a, "show", "mia", "moderator")
+    bob = await raw_client(cluster, b, "show", "bob")
+    cat = await raw_client(cluster, c, "show", "cat")
     clients = [mod, bob, cat]
     try:
         # A ban made on node a: bob on node b is told, and refused, within a second.
@@ -66,7 +50,7 @@ async def test_ban_mode_and_pin_reach_the_other_nodes_within_a_second(cluster: C
             "the pin push on nodes b and c",
         )
         # A newcomer on any node gets all of it in the connect reply.
-        late = await _raw(cluster, c, "show", "bob")
+        late = await raw_client(cluster, c, "show", "bob")
         clients.append(late)
         room = late.connected["room"]
         assert room["ban"]["user_id"] == "bob"
@@ -90,9 +74,9 @@ async def test_a_kick_on_one_node_closes_the_users_connections_on_the_others(
     cluster: Cluster,
 ) -> None:
     a, b = [await cluster.start_node() for _ in range(2)]
-    mod = await _raw(cluster, a, "kick", "mia", "moderator")
-    on_b = await _raw(cluster, b, "kick", "spammer")
-    on_a = await _raw(cluster, a, "kick", "spammer")
+    mod = await raw_client(cluster, a, "kick", "mia", "moderator")
+    on_b = await raw_client(cluster, b, "kick", "spammer")
+    on_a = await raw_client(cluster, a, "kick", "spammer")
     try:
         await mod.ok("ban", user_id="spammer", kick=True)
         assert await on_b.closed(timeout=t(1)) == 4506
@@ -104,9 +88,9 @@ async def test_a_kick_on_one_node_closes_the_users_connections_on_the_others(
 
 async def test_a_purge_on_one_node_reaches_the_others_within_a_second(cluster: Cluster) -> None:
     a, b, c = [await cluster.start_node() for _ in range(3)]
-    mod = await _raw(cluster, a, "raid", "mia", "moderator")
-    spammer = await _raw(cluster, b, "raid", "spammer")
-    watcher = await _raw(cluster, c, "raid", "cat")
+    mod = await raw_client(cluster, a, "raid", "mia", "moderator")
+    spammer = await raw_client(cluster, b, "raid", "spammer")
+    watcher = await raw_client(cluster, c, "raid", "cat")
     try:
         sent = [(await spammer.ok("send", text=f"spam {i}"))["message"] for i in range(3)]
         await until(

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.cluster.conftest import Cluster, until
-from tests.cluster.test_moderation_cluster import _raw
+from tests.cluster.conftest import Cluster, raw_client, until
 
 
 def _of(client: Any, ptype: str) -> list[dict[str, Any]]:
@@ -17,11 +16,11 @@ def _of(client: Any, ptype: str) -> list[dict[str, Any]]:
 
 async def test_reports_hide_and_dismissals_act_on_every_node(cluster: Cluster) -> None:
     a, b = [await cluster.start_node() for _ in range(2)]
-    mod = await _raw(cluster, a, "rep", "mia", "moderator")
-    viewer = await _raw(cluster, a, "rep", "cat")
-    bob = await _raw(cluster, b, "rep", "bob")
-    reporters = [await _raw(cluster, b, "rep", f"v{i}") for i in range(3)]
-    other_mod = await _raw(cluster, b, "rep", "max", "moderator")
+    mod = await raw_client(cluster, a, "rep", "mia", "moderator")
+    viewer = await raw_client(cluster, a, "rep", "cat")
+    bob = await raw_client(cluster, b, "rep", "bob")
+    reporters = [await raw_client(cluster, b, "rep", f"v{i}") for i in range(3)]
+    other_mod = await raw_client(cluster, b, "rep", "max", "moderator")
     clients = [mod, viewer, bob, other_mod, *reporters]
     try:
         sent = (await bob.ok("send", text="reported on node b"))["message"]

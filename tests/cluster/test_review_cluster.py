@@ -4,33 +4,14 @@ released by the others (issue 11)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.cluster.conftest import Cluster
-from tests.helpers import RawClient, RunningServer
-
-
-async def _raw(
-    cluster: Cluster, node: Any, room: str, user: str, role: str | None = None
-) -> RawClient:
-    assert isinstance(node, RunningServer) and node.http is not None
-    client = RawClient(await node.http.ws_connect(node.ws_url))
-    args: dict[str, Any] = {
-        "room": room,
-        "username": user,
-        "token": await cluster.token(user, role),
-    }
-    if role:
-        args["role"] = role
-    client.connected = await client.ok("connect", **args)
-    return client
+from tests.cluster.conftest import Cluster, raw_client
 
 
 async def test_held_on_one_node_reviewed_on_another(cluster: Cluster) -> None:
     a, b, c = [await cluster.start_node() for _ in range(3)]
-    mod = await _raw(cluster, a, "show", "mia", "moderator")
-    bob = await _raw(cluster, b, "show", "bob")
-    cat = await _raw(cluster, c, "show", "cat")
+    mod = await raw_client(cluster, a, "show", "mia", "moderator")
+    bob = await raw_client(cluster, b, "show", "bob")
+    cat = await raw_client(cluster, c, "show", "cat")
     clients = [mod, bob, cat]
     try:
         await mod.ok("room_mode", hold=True)
@@ -57,9 +38,9 @@ async def test_held_on_one_node_reviewed_on_another(cluster: Cluster) -> None:
 
 async def test_a_delayed_message_of_a_node_gone_is_released_by_another(cluster: Cluster) -> None:
     a, b, c = [await cluster.start_node() for _ in range(3)]
-    mod = await _raw(cluster, a, "show", "mia", "moderator")
-    bob = await _raw(cluster, b, "show", "bob")
-    cat = await _raw(cluster, c, "show", "cat")
+    mod = await raw_client(cluster, a, "show", "mia", "moderator")
+    bob = await raw_client(cluster, b, "show", "bob")
+    cat = await raw_client(cluster, c, "show", "cat")
     clients = [mod, cat]
     try:
         await mod.ok("room_mode", delay=2)
