@@ -29,20 +29,18 @@ PostgreSQL's tools (docs/operations.md, Retention and backups).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pchat.core.retention import Retention, check_rule, effective
-from pchat.protocol.errors import RequestError
 from pchat.protocol.validation import validate_room_id
-from pchat.storage.base import MessageStore, StoreUnavailable
+from pchat.storage.base import MessageStore
 
 from .config import Settings
 from .key_stores import is_postgres
+from .store_commands import on_store, store_options
 
 __all__ = ["add_commands"]
 
@@ -54,12 +52,7 @@ def add_commands(
     data_dir: argparse.ArgumentParser,
 ) -> None:
     """Add ``retention`` with its actions, and ``backup``, to the ``pchat`` parser."""
-    where = argparse.ArgumentParser(add_help=False, parents=[data_dir])
-    where.add_argument(
-        "--store",
-        metavar="URL",
-        help="the servers' store (default: $PCHAT_STORE, or the SQLite file in the data dir)",
-    )
+    where = store_options(data_dir)
     retention = commands.add_parser("retention", help="how much history the servers keep")
     actions = retention.add_subparsers(metavar="ACTION", required=True)
 
@@ -130,35 +123,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(data_dir=args.data_dir, store=args.store)
 
 
-def _with_store(args: argparse.Namespace, action: Callable[[MessageStore], Awaitable[int]]) -> int:
-    """Run ``action`` on the servers' message store, opened for it; errors as exit codes."""
-    # Imported here: only these commands need a message store.
-    from pchat.storage.private_files import private_dir
-
-    from .app import make_store
-
-    settings = _settings(args)
-    if settings.store is None:
-        private_dir(settings.data_dir)
-
-    async def run() -> int:
-        store = make_store(settings)
-        await store.open()
-        try:
-            return await action(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except RequestError as exc:
-        print(f"pchat: {exc.message}", file=sys.stderr)
-        return 2
-    except StoreUnavailable as exc:
-        print(f"pchat: the store is unavailable: {exc}", file=sys.stderr)
-        return 1
-
-
 def _room(value: str) -> str:
     return validate_room_id(value)
 
@@ -214,7 +178,7 @@ def _show(args: argparse.Namespace) -> int:
             print(f"room {room_id}: keeps {_limits(kept_by.days, kept_by.messages)}")
         return 0
 
-    return _with_store(args, show)
+    return on_store(args, show)
 
 
 def _set(args: argparse.Namespace) -> int:
@@ -236,7 +200,7 @@ def _set(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return _with_store(args, put)
+    return on_store(args, put)
 
 
 def _clear(args: argparse.Namespace) -> int:
@@ -246,7 +210,7 @@ def _clear(args: argparse.Namespace) -> int:
         print(f"room {room_id} follows the server's retention again")
         return 0
 
-    return _with_store(args, clear)
+    return on_store(args, clear)
 
 
 def _run_now(args: argparse.Namespace) -> int:
@@ -261,7 +225,7 @@ def _run_now(args: argparse.Namespace) -> int:
         print(f"removed {removed} messages")
         return 0
 
-    return _with_store(args, run)
+    return on_store(args, run)
 
 
 def _backup(args: argparse.Namespace) -> int:

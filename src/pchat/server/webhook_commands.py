@@ -18,7 +18,6 @@ the signing secret once (made here unless ``--secret``); ``test`` POSTs one sign
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -28,10 +27,10 @@ from typing import Any, TypeVar
 from pchat.core import webhooks
 from pchat.core.clock import now_ms
 from pchat.protocol import webhooks as events
-from pchat.protocol.errors import RequestError
-from pchat.storage.base import MessageStore, StoreUnavailable
+from pchat.storage.base import MessageStore
 
 from .config import Settings
+from .store_commands import on_store, store_options
 from .webhook_sender import HttpPoster
 
 __all__ = ["add_commands"]
@@ -44,12 +43,7 @@ def add_commands(
     data_dir: argparse.ArgumentParser,
 ) -> None:
     """Add ``webhooks`` and its actions to the ``pchat`` parser's ``commands``."""
-    where = argparse.ArgumentParser(add_help=False, parents=[data_dir])
-    where.add_argument(
-        "--store",
-        metavar="URL",
-        help="the servers' store (default: $PCHAT_STORE, or the SQLite file in the data dir)",
-    )
+    where = store_options(data_dir)
     hooks = commands.add_parser("webhooks", help="the endpoints that get room events")
     actions = hooks.add_subparsers(metavar="ACTION", required=True)
 
@@ -82,38 +76,14 @@ def add_commands(
         action.set_defaults(command=run)
 
 
-def _with_store(args: argparse.Namespace, action: Callable[[MessageStore], Awaitable[_T]]) -> _T:
-    """Run ``action`` on the servers' message store, opened for it."""
-    # Imported here: only these commands need a message store.
-    from pchat.storage.private_files import private_dir
-
-    from .app import make_store
-
-    settings = Settings.from_env(data_dir=args.data_dir, store=args.store)
-    if settings.store is None:
-        private_dir(settings.data_dir)
-
-    async def run() -> _T:
-        store = make_store(settings)
-        await store.open()
-        try:
-            await store.reload_webhook_types()
-            return await action(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
 def _run(args: argparse.Namespace, action: Callable[[MessageStore], Awaitable[int]]) -> int:
-    try:
-        return _with_store(args, action)
-    except RequestError as exc:
-        print(f"pchat: {exc.message}", file=sys.stderr)
-        return 2
-    except StoreUnavailable as exc:
-        print(f"pchat: the store is unavailable: {exc}", file=sys.stderr)
-        return 1
+    """Run ``action`` on the servers' store, which knows its subscribed event types."""
+
+    async def with_types(store: MessageStore) -> int:
+        await store.reload_webhook_types()
+        return await action(store)
+
+    return on_store(args, with_types)
 
 
 def _iso(ms: int) -> str:
