@@ -18,7 +18,8 @@ LOADGEN_DIR = Path(__file__).resolve().parents[1] / "loadgen"
 
 #: Every field of the loadgen's JSON object (the smoke test checks them all).
 FIELDS: tuple[str, ...] = (
-    "proto", "mode", "subscribers", "nonreaders", "joined", "join_seconds", "rate",
+    "proto", "mode", "hello", "source_addrs", "concurrency", "subscribers", "nonreaders",
+    "joined", "join_seconds", "join_loadgen_cpu_seconds", "join_server_cpu_seconds", "rate",
     "inflight", "size", "warmup", "duration", "drain", "window_seconds", "sent", "sent_per_s",
     "sent_total", "deliveries", "deliveries_per_s", "deliveries_total", "delivery_ratio",
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_p999_ms",
@@ -61,6 +62,12 @@ class Options:
     join_timeout: float = 60.0
     size: int = 200
     server_pids: Sequence[int] = ()
+    #: ``ws``: a token-carrying hello first (tokens from ``tokens``).
+    hello: bool = False
+    #: Local addresses to spread the connections over (``N`` or ``127.0.0.1-127.0.0.8``).
+    source_addrs: str | None = None
+    #: The room joined (pchat, hello); None: the load generator's default (``bench``).
+    room: str | None = None
 
     def argv(self, binary: Path) -> list[str]:
         flags: dict[str, object] = {
@@ -81,9 +88,17 @@ class Options:
             }
         if self.tokens is not None:
             flags["--tokens"] = self.tokens
+        if self.source_addrs:
+            flags["--source-addrs"] = self.source_addrs
+        if self.room is not None:
+            flags["--room"] = self.room
         if self.server_pids:
             flags["--server-pid"] = ",".join(map(str, self.server_pids))
-        args = [str(binary), *(["--idle"] if self.idle else [])]
+        args = [
+            str(binary),
+            *(["--idle"] if self.idle else []),
+            *(["--hello"] if self.hello else []),
+        ]
         for flag, value in flags.items():
             args += [flag, str(value)]
         return args

@@ -2,7 +2,7 @@
  * loadgen: a lean, single-threaded epoll WebSocket load generator for fan-out benchmarks.
  *
  * It opens N subscriber connections to one room, joins them (pchat, engine.io/socket.io or
- * plain WebSocket), then publishes 200-byte messages from one more connection at a fixed
+ * plain WebSocket, optionally with a token-carrying hello: --hello), then publishes 200-byte messages from one more connection at a fixed
  * rate (or saturating, with a bounded number in flight) and prints ONE JSON object on
  * stdout: deliveries per second, latency percentiles, join time, errors, closes, its own
  * CPU time and, when given the server's pids, the server's CPU time over the same window.
@@ -21,6 +21,11 @@
  * - Latencies go into a fixed-size log-linear histogram (microseconds, <= 1.6% error).
  * - Client frames are masked (RFC 6455 section 5.3); WebSocket pings get pongs, engine.io
  *   pings ("2") get pongs ("3").
+ * - One machine, 50,000+ connections to one server port: a TCP connection is named by its
+ *   four addresses and ports, so one source address has one ephemeral port range (about
+ *   28,000 ports) towards one server port. --source-addrs spreads the connections over
+ *   several loopback addresses (127.0.0.x), bound before connect() with
+ *   IP_BIND_ADDRESS_NO_PORT so that the port is still picked at connect() time.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -52,6 +57,10 @@
 #define MAX_CLOSE_CODES 16
 #define MAX_BURST 1000               /* messages sent at once when the rate timer lags */
 #define STALL_NS 5000000000LL        /* saturating mode: no receipt for 5 s resets in-flight */
+#define MAX_SOURCE_ADDRS 256
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24   /* Linux >= 4.2; older headers lack the name */
+#endif
 
 enum proto { P_PCHAT, P_SOCKETIO, P_WS };
 enum cstate { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_JOINING, C_JOINED, C_CLOSED };
@@ -109,6 +118,9 @@ static struct {
     int idle;
     int size;
     int nonreader_rcvbuf;
+    int hello;               /* ws: a token-carrying hello first, joined on its "welcome" */
+    struct in_addr source_addrs[MAX_SOURCE_ADDRS];
+    int n_source_addrs;
     pid_t server_pids[MAX_SERVER_PIDS];
     int n_server_pids;
     int quiet;
@@ -159,8 +171,9 @@ static struct {
     int n_close_codes;
     double cpu_win_start, cpu_win;
     double srv_cpu_start, srv_cpu;
+    double join_cpu_start, join_cpu, join_srv_cpu_start, join_srv_cpu;
     long srv_rss_before, srv_rss_after;
-} st = {.srv_cpu = -1, .srv_rss_before = -1, .srv_rss_after = -1};
+} st = {.srv_cpu = -1, .join_srv_cpu = -1, .srv_rss_before = -1, .srv_rss_after = -1};
 
 /* Latency histogram in microseconds: values < 128 exact, then 64 sub-buckets per power
  * of two (relative error <= 1/64). Index 128 + (shift-1)*64 + (mantissa-64). */
@@ -469,6 +482,15 @@ static void start_connect(struct conn *c)
         /* set before connect() so that the advertised window stays small */
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opt.nonreader_rcvbuf, sizeof opt.nonreader_rcvbuf);
     }
+    if (opt.n_source_addrs > 0) {
+        /* The port is left to connect(), which picks one free for the whole 4-tuple: each
+         * source address then has the full ephemeral range towards the server's port. */
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        struct sockaddr_in src = {.sin_family = AF_INET,
+                                  .sin_addr = opt.source_addrs[c->idx % opt.n_source_addrs]};
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0)
+            die("bind %s: %s", inet_ntoa(src.sin_addr), strerror(errno));
+    }
     c->fd = fd;
     c->reader = 1;
     c->state = C_CONNECTING;
@@ -727,6 +749,15 @@ static void on_join_message(struct conn *c)
             conn_close(c, 1);
             return;
         }
+    } else if (opt.proto == P_WS && opt.hello) {
+        if (json_field_is(s, "type", "\"welcome\"")) {
+            on_joined(c);
+        } else {
+            note("hello refused: %.300s", s);
+            st.err_join++;
+            conn_close(c, 1);
+            return;
+        }
     } else if (opt.proto == P_SOCKETIO) {
         if (s[0] == '0') {
             send_text(c, "40", 2);
@@ -890,15 +921,21 @@ static void feed_frames(struct conn *c, const uint8_t *p, size_t n, int64_t now)
     }
 }
 
+/* The token of a connection: line i for subscriber i, line N+1 for the publisher. */
+static const char *token_of(struct conn *c)
+{
+    if (n_tokens == 0)
+        return "";
+    return c == pub && n_tokens > opt.subscribers ? tokens[opt.subscribers]
+                                                  : tokens[c->idx % n_tokens];
+}
+
 static void after_handshake(struct conn *c)
 {
     c->state = C_JOINING;
     if (opt.proto == P_PCHAT) {
         char msg[8192];
-        const char *token = "";
-        if (n_tokens > 0)
-            token = c == pub && n_tokens > opt.subscribers ? tokens[opt.subscribers]
-                                                           : tokens[c->idx % n_tokens];
+        const char *token = token_of(c);
         int n;
         if (c == pub)
             n = snprintf(msg, sizeof msg,
@@ -910,6 +947,11 @@ static void after_handshake(struct conn *c)
                          "{\"type\":\"connect\",\"id\":1,\"room\":\"%s\",\"username\":\"u%d\","
                          "\"token\":\"%s\"}",
                          opt.room, c->idx, token);
+        send_text(c, msg, (size_t)n);
+    } else if (opt.proto == P_WS && opt.hello) {
+        char msg[8192];
+        int n = snprintf(msg, sizeof msg, "{\"type\":\"hello\",\"room\":\"%s\",\"token\":\"%s\"}",
+                         opt.room, token_of(c));
         send_text(c, msg, (size_t)n);
     } else if (opt.proto == P_WS) {
         on_joined(c);
@@ -1037,7 +1079,12 @@ static void usage(void)
           "  --size B              message text bytes (200)\n"
           "  --tokens FILE         pchat: one token per line (line i: subscriber i; line N+1:\n"
           "                        the publisher, else line 1)\n"
-          "  --room NAME           pchat room (bench)\n"
+          "  --room NAME           pchat (and --hello) room (bench)\n"
+          "  --hello               ws: send {\"type\":\"hello\",\"room\":R,\"token\":T} first\n"
+          "                        (T from --tokens); joined on a {\"type\":\"welcome\"} reply\n"
+          "  --source-addrs A      spread the connections over local addresses, bound before\n"
+          "                        connect(): N (127.0.0.1..127.0.0.N), a range\n"
+          "                        127.0.0.1-127.0.0.8, or a comma list (default: none)\n"
           "  --concurrency C       connections joining at once (100)\n"
           "  --join-timeout T      seconds for all to join (60)\n"
           "  --idle                no publisher: join, hold --duration seconds, report the\n"
@@ -1064,6 +1111,52 @@ static void parse_pids(const char *s)
     }
 }
 
+/* "N", "A-B" (IPv4, B's last octets may be abbreviated as in 127.0.0.1-8) or "A,B,C". */
+static void parse_source_addrs(const char *spec)
+{
+    char buf[4096];
+    if (strlen(spec) >= sizeof buf)
+        die("--source-addrs is too long");
+    strcpy(buf, spec);
+    opt.n_source_addrs = 0;
+    if (!strchr(buf, '.')) {
+        int n = atoi(buf);
+        if (n < 1 || n > 254 || n > MAX_SOURCE_ADDRS)
+            die("--source-addrs N: N must be within 1..254");
+        for (int i = 0; i < n; i++)
+            opt.source_addrs[opt.n_source_addrs++].s_addr = htonl(0x7f000001u + (uint32_t)i);
+        return;
+    }
+    for (char *save = NULL, *part = strtok_r(buf, ",", &save); part;
+         part = strtok_r(NULL, ",", &save)) {
+        char *dash = strchr(part, '-');
+        struct in_addr first, last;
+        if (dash)
+            *dash = 0;
+        if (inet_pton(AF_INET, part, &first) != 1)
+            die("bad --source-addrs address: %s", part);
+        last = first;
+        if (dash) {
+            const char *hi = dash + 1;
+            if (!strchr(hi, '.')) { /* 127.0.0.1-8: the last octet */
+                long v = strtol(hi, NULL, 10);
+                if (v < 0 || v > 255)
+                    die("bad --source-addrs range end: %s", hi);
+                last.s_addr = htonl((ntohl(first.s_addr) & 0xffffff00u) | (uint32_t)v);
+            } else if (inet_pton(AF_INET, hi, &last) != 1) {
+                die("bad --source-addrs address: %s", hi);
+            }
+        }
+        for (uint32_t a = ntohl(first.s_addr); a <= ntohl(last.s_addr); a++) {
+            if (opt.n_source_addrs == MAX_SOURCE_ADDRS)
+                die("--source-addrs: more than %d addresses", MAX_SOURCE_ADDRS);
+            opt.source_addrs[opt.n_source_addrs++].s_addr = htonl(a);
+        }
+    }
+    if (opt.n_source_addrs == 0)
+        die("--source-addrs names no address");
+}
+
 static void parse_args(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -1078,6 +1171,7 @@ static void parse_args(int argc, char **argv)
         {"nonreader-rcvbuf", required_argument, 0, 'b'},
         {"drain", required_argument, 0, 'D'},
         {"server-pid", required_argument, 0, 'S'}, {"quiet", no_argument, 0, 'q'},
+        {"hello", no_argument, 0, 'H'},           {"source-addrs", required_argument, 0, 'A'},
         {"help", no_argument, 0, '?'},             {0, 0, 0, 0},
     };
     int ch;
@@ -1108,6 +1202,8 @@ static void parse_args(int argc, char **argv)
         case 'D': opt.drain = atof(optarg); break;
         case 'S': parse_pids(optarg); break;
         case 'q': opt.quiet = 1; break;
+        case 'H': opt.hello = 1; break;
+        case 'A': parse_source_addrs(optarg); break;
         default: usage();
         }
     }
@@ -1119,6 +1215,8 @@ static void parse_args(int argc, char **argv)
         die("--size must be within 32..4000");
     if (opt.inflight < 1 || opt.concurrency < 1 || opt.duration <= 0 || opt.warmup < 0)
         die("bad --inflight, --concurrency, --duration or --warmup");
+    if (opt.hello && (opt.proto != P_WS || !opt.tokens_file))
+        die("--hello is for --proto ws and needs --tokens");
     if (!opt.path)
         opt.path = opt.proto == P_PCHAT      ? "/public-chat/ws"
                    : opt.proto == P_SOCKETIO ? "/socket.io/?EIO=4&transport=websocket"
@@ -1172,6 +1270,14 @@ static void raise_nofile(void)
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
         die("setrlimit: %s", strerror(errno));
+}
+
+/* CPU times of the join storm: from the first connect to the last join. */
+static void end_join_cpu(void)
+{
+    st.join_cpu = self_cpu_seconds() - st.join_cpu_start;
+    double srv = server_cpu_seconds();
+    st.join_srv_cpu = srv >= 0 && st.join_srv_cpu_start >= 0 ? srv - st.join_srv_cpu_start : -1;
 }
 
 static void start_window(int64_t now)
@@ -1275,10 +1381,16 @@ static void print_json(void)
     uint64_t errors = st.err_connect + st.err_handshake + st.err_join + st.err_join_timeout +
                       st.err_protocol + st.err_server_frames + st.err_publisher;
     static const char *names[] = {"pchat", "socketio", "ws"};
-    printf("{\"proto\":\"%s\",\"mode\":\"%s\",\"subscribers\":%d,\"nonreaders\":%d,"
-           "\"joined\":%d,\"join_seconds\":%.4f,",
+    printf("{\"proto\":\"%s\",\"mode\":\"%s\",\"hello\":%s,\"source_addrs\":%d,"
+           "\"concurrency\":%d,\"subscribers\":%d,\"nonreaders\":%d,"
+           "\"joined\":%d,\"join_seconds\":%.4f,\"join_loadgen_cpu_seconds\":%.3f,",
            names[opt.proto], opt.idle ? "idle" : opt.rate > 0 ? "rate" : "saturate",
-           opt.subscribers, opt.nonreaders, joined, (double)(join_end - join_start) / 1e9);
+           opt.hello ? "true" : "false", opt.n_source_addrs, opt.concurrency, opt.subscribers,
+           opt.nonreaders, joined, (double)(join_end - join_start) / 1e9, st.join_cpu);
+    if (st.join_srv_cpu >= 0)
+        printf("\"join_server_cpu_seconds\":%.3f,", st.join_srv_cpu);
+    else
+        printf("\"join_server_cpu_seconds\":null,");
     printf("\"rate\":%g,\"inflight\":%d,\"size\":%d,\"warmup\":%g,\"duration\":%g,"
            "\"drain\":%g,\"window_seconds\":%.4f,",
            opt.rate, opt.inflight, opt.size, opt.warmup, opt.duration, opt.drain, win_s);
@@ -1361,6 +1473,8 @@ int main(int argc, char **argv)
         st.srv_rss_before = server_rss_kb();
 
     static struct epoll_event events[MAX_EVENTS];
+    st.join_cpu_start = self_cpu_seconds();
+    st.join_srv_cpu_start = server_cpu_seconds();
     join_start = now_ns();
     /* 0: subscribers joining; 1: publisher joining; 2: publishing or holding; 3: draining */
     int phase = 0;
@@ -1372,6 +1486,7 @@ int main(int argc, char **argv)
                 start_connect(&conns[next_to_connect++]);
             if (joined + failed >= opt.subscribers) {
                 join_end = now;
+                end_join_cpu();
                 note("%d joined in %.2f s (%d failed)", joined, (double)(now - join_start) / 1e9,
                      failed);
                 if (joined == 0)
@@ -1462,8 +1577,10 @@ int main(int argc, char **argv)
         if (publishing && opt.rate <= 0 && phase == 2)
             publish_saturating();
     }
-    if (join_end == 0)
+    if (join_end == 0) {
         join_end = now_ns();
+        end_join_cpu();
+    }
     print_json();
     return 0;
 }
