@@ -3,7 +3,9 @@
 Every system serves WebSocket on ``127.0.0.1:PORT`` with one room (the contract in
 ``bench/README.md``). ``proto`` tells the load generator how to join and publish:
 ``pchat`` (the pchat protocol), ``socketio`` (engine.io v4 / socket.io) or ``ws`` (every
-text frame is broadcast as is). Commands hold ``{port}`` and ``{data_dir}`` placeholders.
+text frame is broadcast as is). The ``ws`` peers also speak the hello of
+:mod:`bench.lib.hello` (a token and the room in the first frame, as pchat's connect) when
+the runner asks for it (``hello``). Commands hold ``{port}`` and ``{data_dir}`` placeholders.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class System:
     imports: tuple[str, ...] = ()
     #: pchat needs signed tokens and a data directory.
     is_pchat: bool = False
+    #: A ``ws`` peer that checks a token-carrying hello when given ``BENCH_HELLO_SECRET``.
+    hello: bool = False
 
     def argv(self, port: int, data_dir: Path) -> list[str]:
         return [a.format(port=port, data_dir=data_dir) for a in self.command]
@@ -54,7 +58,7 @@ class System:
 
 
 def builtin_systems(root: Path) -> dict[str, System]:
-    """pchat and the four peers of ``bench/peers/``, by name."""
+    """pchat and the five peers of ``bench/peers/``, by name."""
     venv = root / ".venv" / "bin"
     bench_venv = root / ".venv-bench" / "bin"
     peers = root / "bench" / "peers"
@@ -82,12 +86,27 @@ def builtin_systems(root: Path) -> dict[str, System]:
             proto="ws",
             command=(str(venv / "python"), str(peers / "raw" / "server.py"), "--port", "{port}"),
             requires=(venv / "python", peers / "raw" / "server.py"),
+            hello=True,
         ),
         System(
             name="ws-node",
             proto="ws",
             command=(node, str(peers / "node_ws" / "server.js"), "--port", "{port}"),
             requires=(peers / "node_ws" / "server.js", peers / "node_ws" / "node_modules"),
+            hello=True,
+        ),
+        System(
+            name="picows",
+            proto="ws",
+            command=(
+                str(bench_venv / "python"),
+                str(peers / "picows" / "server.py"),
+                "--port",
+                "{port}",
+            ),
+            requires=(bench_venv / "python", peers / "picows" / "server.py"),
+            imports=("picows", "uvloop"),
+            hello=True,
         ),
         System(
             name="socketio-node",

@@ -17,7 +17,10 @@ recipient). permessage-deflate is never negotiated.
 
 Deliberately missing, because a ceiling must not pay for them: flow control
 (a client that does not read makes its transport buffer grow) and any
-application protocol.
+application protocol — except, when ``BENCH_HELLO_SECRET`` is set, the hello
+of ``bench/lib/hello.py`` (a token and the room in the first frame, checked
+before the client is in the room, answered with one ``welcome`` frame), so
+that joins compare fairly with pchat's token-checked ``connect``.
 
 Runs on the project's venv (standard library + uvloop only):
     /work/main/.venv/bin/python bench/peers/raw/server.py --port P
@@ -30,10 +33,17 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import os
+import resource
 import struct
+import sys
+from pathlib import Path
 from typing import cast
 
 import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from bench.lib.hello import HELLO_SECRET_ENV, HelloRefused, HelloVerifier
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_HEADER_BYTES = 16 * 1024
@@ -45,6 +55,7 @@ OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_INVALID_DATA = 1007
+CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 
 # Connection states, in order: CONNECTING (reading the HTTP request), OPEN
@@ -137,9 +148,11 @@ class Room:
 class Connection(asyncio.Protocol):
     """One client: the handshake, then a frame parser feeding the room."""
 
-    def __init__(self, room: Room, max_size: int) -> None:
+    def __init__(self, room: Room, max_size: int, hello: HelloVerifier | None) -> None:
         self.room = room
         self.max_size = max_size
+        #: With a verifier, the first message must be a valid hello before the room.
+        self.hello = hello
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
         self.state = CONNECTING
@@ -198,7 +211,8 @@ class Connection(asyncio.Protocol):
             b"Sec-WebSocket-Accept: " + accept_key(client_key) + b"\r\n\r\n"
         )
         self.state = OPEN
-        self.room.transports.add(self.transport)
+        if self.hello is None:
+            self.room.transports.add(self.transport)
         return True
 
     def reject(self) -> None:
@@ -290,7 +304,21 @@ class Connection(asyncio.Protocol):
                 payload.decode("utf-8")
             except UnicodeDecodeError:
                 raise ProtocolError(CLOSE_INVALID_DATA, "invalid UTF-8") from None
+        if self.hello is not None:
+            self.on_hello(payload)
+            return
         self.room.broadcast(opcode, payload)
+
+    def on_hello(self, payload: bytes) -> None:
+        """The first message: a valid hello puts the client in the room, else 1008."""
+        assert self.hello is not None and self.transport is not None
+        try:
+            user = self.hello.check(payload)
+        except HelloRefused as exc:
+            raise ProtocolError(CLOSE_POLICY, str(exc)) from None
+        self.transport.write(encode_frame(OP_TEXT, self.hello.welcome(user)))
+        self.hello = None
+        self.room.transports.add(self.transport)
 
     def on_close(self, payload: bytes) -> None:
         if len(payload) == 1:
@@ -314,13 +342,13 @@ class Connection(asyncio.Protocol):
         self.transport.close()
 
 
-async def serve(host: str, port: int, max_size: int) -> None:
+async def serve(host: str, port: int, max_size: int, hello: HelloVerifier | None) -> None:
     loop = asyncio.get_running_loop()
     room = Room()
     server = await loop.create_server(
-        lambda: Connection(room, max_size), host, port, backlog=4096, reuse_address=True
+        lambda: Connection(room, max_size, hello), host, port, backlog=4096, reuse_address=True
     )
-    print(f"raw listening on {host}:{port}", flush=True)
+    print(f"raw listening on {host}:{port}{' (hello)' if hello else ''}", flush=True)
     async with server:
         await server.serve_forever()
 
@@ -332,9 +360,15 @@ def main() -> None:
     parser.add_argument(
         "--max-size", type=int, default=16 * 1024 * 1024, help="largest client message, bytes"
     )
+    parser.add_argument("--room", default="bench", help="the room a hello must name")
     args = parser.parse_args()
+    # As many connections as the hard limit allows (50,000+ for big rooms).
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    secret = os.environ.get(HELLO_SECRET_ENV)
+    hello = HelloVerifier(secret, args.room) if secret else None
     with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(serve(args.host, args.port, args.max_size))
+        uvloop.run(serve(args.host, args.port, args.max_size, hello))
 
 
 if __name__ == "__main__":
