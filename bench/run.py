@@ -2,7 +2,7 @@
 
 ::
 
-    python3 bench/run.py --systems pchat,raw,ws-node,socketio-node,python-socketio \\
+    python3 bench/run.py --systems pchat,raw,ws-node,picows,socketio-node,python-socketio \\
         --subscribers 5000 --rates 20,40,80,160,0 --runs 3
 
 For each system and offered load it starts the server pinned to CPU 0, drives it from the
@@ -10,7 +10,7 @@ C load generator pinned to CPU 1, and records deliveries/s, latency percentiles,
 per million deliveries and the join storm; then server memory per idle connection
 (``--idle``) and, for pchat, history page latency on a big room (``--history``). Results go
 to ``bench/results/<timestamp>/``: ``results.json``, ``results.md`` and ``plot.png``. See
-``bench/README.md``.
+``bench/README.md``; ``bench/joinstorm.py`` measures the join storm alone.
 
 Needs only the standard library; pchat-side helpers run with ``.venv``, the plot with
 matplotlib (in this interpreter or in ``.venv-bench``), and is skipped without it.
@@ -38,7 +38,7 @@ from bench.lib import loadgen, report  # noqa: E402
 from bench.lib.harness import Config, Harness  # noqa: E402
 from bench.lib.systems import System, builtin_systems, parse_variant, unavailable  # noqa: E402
 
-DEFAULT_SYSTEMS = "pchat,raw,ws-node,socketio-node,python-socketio"
+DEFAULT_SYSTEMS = "pchat,raw,ws-node,picows,socketio-node,python-socketio"
 
 
 def _log(message: str) -> None:
@@ -72,6 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--concurrency", type=int, default=100, help="connections joining at once")
     p.add_argument("--join-timeout", type=float, default=60.0)
+    p.add_argument(
+        "--hello",
+        action="store_true",
+        help="the ws peers join with a token and the room in the first frame, as pchat "
+        "(bench/lib/hello.py)",
+    )
+    p.add_argument(
+        "--source-addrs",
+        help="spread the connections over local addresses: N (127.0.0.1..N) or "
+        "127.0.0.1-127.0.0.8 (for more than ~28,000 connections to one port)",
+    )
     p.add_argument("--idle", type=int, default=10000, help="idle connections (0: skip)")
     p.add_argument("--idle-hold", type=float, default=5.0, help="seconds idle before RSS")
     p.add_argument(
@@ -93,7 +104,8 @@ def _nonreaders(spec: str, subscribers: int) -> int:
     return int(spec)
 
 
-def _machine() -> dict[str, Any]:
+def machine_info() -> dict[str, Any]:
+    """The machine and checkout a run was made on (for ``results.json``)."""
     model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -119,13 +131,14 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def _select(args: argparse.Namespace, notes: list[str]) -> list[System]:
+def select_systems(names: str, variants: list[str], notes: list[str]) -> list[System]:
+    """The systems named (comma-separated) that can run here; a note for each skipped."""
     known = builtin_systems(ROOT)
-    for spec in args.variant:
+    for spec in variants:
         variant = parse_variant(spec, known)
         known[variant.name] = variant
     chosen = []
-    for name in [s.strip() for s in args.systems.split(",") if s.strip()]:
+    for name in [s.strip() for s in names.split(",") if s.strip()]:
         if name not in known:
             raise SystemExit(f"unknown system {name!r}; known: {', '.join(known)}")
         reason = unavailable(known[name])
@@ -255,7 +268,12 @@ def _plot(results: dict[str, Any], out_dir: Path, notes: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     notes: list[str] = []
-    systems = _select(args, notes)
+    systems = select_systems(args.systems, args.variant, notes)
+    if args.hello:
+        notes.append(
+            "--hello: the ws peers' clients joined with a token and the room in their first "
+            "frame, checked by the peer (bench/lib/hello.py)"
+        )
     rates = tuple(float(r) for r in args.rates.split(",") if r.strip()) if args.rates else ()
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     out_dir = args.out or ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S")
@@ -275,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         nonreaders=_nonreaders(args.nonreaders, args.subscribers),
         concurrency=args.concurrency,
         join_timeout=args.join_timeout,
+        hello=args.hello,
+        source_addrs=args.source_addrs,
         idle=args.idle,
         idle_hold=args.idle_hold,
         history=args.history,
@@ -292,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": shlex.join([sys.executable, *sys.argv])
             if argv is None
             else shlex.join(["bench/run.py", *argv]),
-            "machine": _machine(),
+            "machine": machine_info(),
             "config": config_meta,
             "systems": [s.name for s in systems],
             "notes": notes,

@@ -2,7 +2,10 @@
 
 Each measurement starts a fresh server (pinned to ``server_cpus``) and drives it from the
 load generator (pinned to ``loadgen_cpus``); pchat gets a fresh data directory each time,
-with signing keys copied from one template so that one token file serves every run.
+with signing keys copied from one template so that one token file serves every run. With
+``hello``, the ``ws`` peers that can (``System.hello``) get a secret in their environment
+and the load generator a file of tokens signed with it (:mod:`.hello`), so that their
+clients join with a token and the room in the first frame, as pchat's do.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import hello as hello_tokens
 from . import loadgen
-from .procs import ServerProcess, free_port, pinned
+from .procs import ServerProcess, free_port, listen_drops, pinned, raise_nofile
 from .systems import System
 
 __all__ = ["Config", "Harness"]
@@ -48,6 +52,13 @@ class Config:
     history_pages: int = 2000
     server_cpus: str | None = "0"
     loadgen_cpus: str | None = "1"
+    #: ``ws`` peers that can: a token-carrying hello first (:mod:`bench.lib.hello`).
+    hello: bool = False
+    #: Local addresses the load generator spreads its connections over (``loadgen
+    #: --source-addrs``: ``N`` or ``127.0.0.1-127.0.0.8``); None: the kernel's choice.
+    source_addrs: str | None = None
+    #: Seconds the join storm measurement holds the joined connections before stopping.
+    joins_hold: float = 0.5
 
     @property
     def pchat_python(self) -> Path:
@@ -67,7 +78,11 @@ class Harness:
         self.log = log
         self._keys_dir = config.work / "keys"
         self._tokens: Path | None = None
+        self._hello_secret = hello_tokens.new_secret()
+        self._hello_tokens: Path | None = None
         self._serial = 0
+        # One file per connection, in the servers started from here too.
+        raise_nofile(max(config.subscribers, config.idle) + 1000)
 
     # -- pchat plumbing ---------------------------------------------------------------------
 
@@ -84,7 +99,7 @@ class Harness:
     def tokens(self) -> Path:
         """One token per subscriber of the biggest run, plus one for the publisher."""
         if self._tokens is None:
-            count = max(self.config.subscribers, self.config.idle) + 1
+            count = self._token_count()
             path = self.config.work / "tokens.txt"
             self._tool(
                 "tokens",
@@ -97,6 +112,20 @@ class Harness:
             )
             self._tokens = path
         return self._tokens
+
+    def _token_count(self) -> int:
+        return max(self.config.subscribers, self.config.idle) + 1
+
+    def hello_tokens(self) -> Path:
+        """Tokens for the hello of the ``ws`` peers, signed with this run's secret."""
+        if self._hello_tokens is None:
+            path = self.config.work / "hello-tokens.txt"
+            hello_tokens.write_tokens(path, self._hello_secret, self._token_count())
+            self._hello_tokens = path
+        return self._hello_tokens
+
+    def uses_hello(self, system: System) -> bool:
+        return self.config.hello and system.hello
 
     def _fresh_data_dir(self, system: System) -> Path:
         self._serial += 1
@@ -116,9 +145,12 @@ class Harness:
 
     def _start(self, system: System, data_dir: Path, label: str) -> tuple[ServerProcess, int]:
         port = free_port()
+        env = system.environ(port, data_dir)
+        if self.uses_hello(system):
+            env[hello_tokens.HELLO_SECRET_ENV] = self._hello_secret
         server = ServerProcess(
             pinned(system.argv(port, data_dir), self.config.server_cpus),
-            env=system.environ(port, data_dir),
+            env=env,
             log_path=self.config.out / "logs" / f"{label}.log",
             cwd=self.config.root,
         )
@@ -137,20 +169,33 @@ class Harness:
             opts = loadgen.Options(
                 port=port,
                 proto=system.proto,
-                tokens=self.tokens() if system.is_pchat else None,
+                tokens=self._tokens_for(system),
+                hello=self.uses_hello(system),
+                source_addrs=self.config.source_addrs,
                 server_pids=server.pids(),
                 concurrency=self.config.concurrency,
                 join_timeout=self.config.join_timeout,
                 **options,
             )
+            drops = listen_drops()
             result = loadgen.run(self.binary, opts, cpus=self.config.loadgen_cpus)
             alive = server.proc.poll() is None
+            after = listen_drops()
+            # Machine-wide counters: another process's drops in the same moment count too.
+            result["listen_overflows"] = after.get("ListenOverflows", 0) - drops.get(
+                "ListenOverflows", 0
+            )
         finally:
             status = server.stop()
             shutil.rmtree(data_dir, ignore_errors=True)
         result["server_alive_at_end"] = alive
         result["server_exit_status"] = status
         return result
+
+    def _tokens_for(self, system: System) -> Path | None:
+        if system.is_pchat:
+            return self.tokens()
+        return self.hello_tokens() if self.uses_hello(system) else None
 
     # -- measurements -----------------------------------------------------------------------
 
@@ -187,6 +232,30 @@ class Harness:
             system, label, {"subscribers": c.idle, "idle": True, "duration": c.idle_hold}
         )
         return {"system": system.name, "connections": c.idle, "run": run, **result}
+
+    def joins(self, system: System, n: int, run: int) -> dict[str, Any]:
+        """The join storm alone: ``n`` clients, ``config.concurrency`` joining at once.
+
+        ``join_seconds`` runs from the first connect until the last join reply; the server's
+        CPU time over the same span (``/proc``, read by the load generator at both ends)
+        over ``n`` is its CPU per join.
+        """
+        label = f"joins-{system.name}-{n}-run{run}"
+        result = self._drive(
+            system, label, {"subscribers": n, "idle": True, "duration": self.config.joins_hold}
+        )
+        cpu = result.get("join_server_cpu_seconds")
+        joined = result.get("joined") or 0
+        return {
+            "system": system.name,
+            "joins": n,
+            "run": run,
+            **result,
+            "server_cpu_us_per_join": cpu / joined * 1e6 if cpu is not None and joined else None,
+            "loadgen_cpu_us_per_join": (
+                result["join_loadgen_cpu_seconds"] / joined * 1e6 if joined else None
+            ),
+        }
 
     def history_fill(self) -> tuple[Path, dict[str, Any]]:
         """A pchat data directory whose room holds ``config.history`` messages."""

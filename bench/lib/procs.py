@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -12,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["ServerProcess", "descendants", "free_port", "pinned"]
+__all__ = ["ServerProcess", "descendants", "free_port", "listen_drops", "pinned", "raise_nofile"]
 
 
 def free_port() -> int:
@@ -21,6 +22,40 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def raise_nofile(want: int) -> int:
+    """Raise this process's open-file limit (which servers started later inherit).
+
+    The soft limit goes up to the hard one; past the hard one only where that is allowed
+    (root). Returns the soft limit now in force: big rooms need one file per connection.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if want > hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return want
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def listen_drops() -> dict[str, int]:
+    """The kernel's counts of connections a full accept queue dropped (this namespace).
+
+    ``ListenOverflows``: a handshake completed while the listening socket's accept queue
+    (its backlog) was full; ``ListenDrops``: every drop at a listening socket. A join storm
+    with more connects in flight than a server's backlog shows up here.
+    """
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return {k: int(table[k]) for k in ("ListenOverflows", "ListenDrops") if k in table}
+    return {}
 
 
 def pinned(command: Sequence[str], cpus: str | None) -> list[str]:

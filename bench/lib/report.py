@@ -8,7 +8,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BROADCAST_METRICS", "IDLE_METRICS", "markdown", "summarize", "write_json"]
+__all__ = [
+    "BROADCAST_METRICS",
+    "IDLE_METRICS",
+    "JOINS_METRICS",
+    "joins_markdown",
+    "markdown",
+    "summarize",
+    "summarize_joins",
+    "write_json",
+]
 
 #: Broadcast metrics summarised as the median over runs.
 BROADCAST_METRICS = (
@@ -28,6 +37,9 @@ BROADCAST_METRICS = (
 BROADCAST_WORST = ("errors", "closed_readers", "closed_nonreaders", "publish_skipped", "stalls")
 IDLE_METRICS = ("server_rss_per_conn_bytes", "join_seconds", "joined")
 HISTORY_METRICS = ("p50_ms", "p99_ms", "p999_ms", "mean_ms")
+JOINS_METRICS = ("join_seconds", "server_cpu_us_per_join", "loadgen_cpu_us_per_join", "joined")
+#: Join storm counts summarised as the maximum over runs.
+JOINS_WORST = ("errors", "listen_overflows")
 
 
 def _median(values: Iterable[Any]) -> float | None:
@@ -261,3 +273,85 @@ def _warnings(rows: list[dict[str, Any]]) -> list[str]:
         if r.get("failed_runs"):
             notes.append(f"{where}: {r['failed_runs']} run(s) failed (see results.json)")
     return notes
+
+
+def summarize_joins(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (system, joins): medians of the join storm runs, the min and max of the time."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["system"], r["joins"]), []).append(r)
+    rows = []
+    for (system, joins), runs in groups.items():
+        ok = [r for r in runs if "failed" not in r]
+        seconds = [r["join_seconds"] for r in ok if r.get("join_seconds") is not None]
+        row: dict[str, Any] = {
+            "system": system,
+            "joins": joins,
+            "hello": any(r.get("hello") for r in ok),
+            "runs": len(ok),
+            "failed_runs": len(runs) - len(ok),
+            "join_seconds_min": min(seconds) if seconds else None,
+            "join_seconds_max": max(seconds) if seconds else None,
+        }
+        row.update({m: _median(r.get(m) for r in ok) for m in JOINS_METRICS})
+        row.update({m: _worst(r.get(m) for r in ok) for m in JOINS_WORST})
+        rows.append(row)
+    return rows
+
+
+def joins_markdown(results: dict[str, Any]) -> str:
+    """The join storm table (bench/joinstorm.py): medians over runs per system and size."""
+    meta, rows = results["meta"], results["summary"]
+    cfg = meta["config"]
+    systems = meta["systems"]
+    rows = sorted(
+        rows,
+        key=lambda r: (r["joins"], systems.index(r["system"]) if r["system"] in systems else 99),
+    )
+    out = [
+        f"# Join storm, {meta['started']}",
+        "",
+        f"{cfg['concurrency']} connections joining at once (connect, WebSocket handshake, the "
+        "first frame with a token and the room, its reply); the `ws` peers with the hello "
+        f"of `bench/lib/hello.py`{'' if cfg['hello'] else ' (off in this run)'}, pchat with "
+        "its `connect`, socket.io with `40`. Server on CPU "
+        f"{cfg['server_cpus']}, load generator on CPU {cfg['loadgen_cpus']}; medians of "
+        f"{cfg['runs']} run(s) (errors and listen overflows: the worst run).",
+        "",
+    ]
+    out += _table(
+        [
+            "system",
+            "joins",
+            "join s, median (min–max)",
+            "server CPU µs / join",
+            "loadgen CPU µs / join",
+            "joined",
+            "errors",
+            "listen overflows",
+        ],
+        (
+            [
+                r["system"] + (" (hello)" if r["hello"] else ""),
+                f"{r['joins']:,}",
+                f"{_num(r['join_seconds'], 3)} "
+                f"({_num(r['join_seconds_min'], 3)}–{_num(r['join_seconds_max'], 3)})",
+                _num(r["server_cpu_us_per_join"], 0),
+                _num(r["loadgen_cpu_us_per_join"], 0),
+                _num(r["joined"], 0),
+                _num(r["errors"]),
+                _num(r["listen_overflows"]),
+            ]
+            for r in rows
+        ),
+    )
+    notes = list(meta.get("notes") or [])
+    notes += [
+        f"{r['system']} at {r['joins']:,}: {r['failed_runs']} run(s) failed (see results.json)"
+        for r in rows
+        if r["failed_runs"]
+    ]
+    if notes:
+        out += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    out += ["", "## Command", "", "```", meta["command"], "```", ""]
+    return "\n".join(out)
