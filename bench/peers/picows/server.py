@@ -9,8 +9,9 @@ to each recipient's ``WSTransport.send`` (which frames and copies it into the so
 write path), uvloop as the event loop, aiofastnet for the sockets (picows uses it when it
 is installed; ``--no-aiofastnet`` to compare). picows answers pings itself (auto pong);
 fragmented messages, which picows does not reassemble, are joined here as its guide shows.
-No permessage-deflate (picows has none), no UTF-8 check of text (the payload is passed on
-as is), accept backlog 4096 as for the other peers.
+Text messages are checked for valid UTF-8 once each (1007 otherwise, as RFC 6455 asks
+and the raw and ws peers do; picows leaves it to its user). No permessage-deflate (picows
+has none), accept backlog 4096 as for the other peers.
 
 With ``BENCH_HELLO_SECRET`` set, a client is in the room only after a valid hello (a token
 and the room in its first message, ``bench/lib/hello.py``), answered with one ``welcome``
@@ -31,7 +32,15 @@ import sys
 from pathlib import Path
 
 import uvloop
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
+from picows import (
+    WSCloseCode,
+    WSFrame,
+    WSListener,
+    WSMsgType,
+    WSProtocolError,
+    WSTransport,
+    ws_create_server,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from bench.lib.hello import HELLO_SECRET_ENV, HelloRefused, HelloVerifier
@@ -87,6 +96,11 @@ class Client(WSListener):  # type: ignore[misc]
     def on_message(
         self, transport: WSTransport, msg_type: WSMsgType, payload: memoryview | bytes
     ) -> None:
+        if msg_type == WSMsgType.TEXT:
+            try:
+                str(payload, "utf-8")
+            except UnicodeDecodeError:
+                raise WSProtocolError(WSCloseCode.INVALID_TEXT, "invalid UTF-8") from None
         if self.hello is None:
             self.room.broadcast(msg_type, payload)
             return
