@@ -1264,8 +1264,9 @@ static void raise_nofile(void)
         if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
             return;
         getrlimit(RLIMIT_NOFILE, &rl);
-        die("%d connections need %lu open files; the hard limit is %lu", n_conns,
-            (unsigned long)need, (unsigned long)rl.rlim_max);
+        die("%d connections need %lu open files; the hard limit is %lu (raising it needs "
+            "CAP_SYS_RESOURCE: ulimit -Hn, systemd LimitNOFILE)",
+            n_conns, (unsigned long)need, (unsigned long)rl.rlim_max);
     }
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
