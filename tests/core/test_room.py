@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pchat.core.room import Room, Tailored
+from pchat.core.room import Room, Tailored, Targeted
 from pchat.protocol.wsframe import encode_text_frame
 
 
@@ -98,26 +98,119 @@ def test_slow_consumer_removed_others_served() -> None:
     assert len(good.frames) == 2 and len(bad.frames) == 1
 
 
+def frames(*payloads: bytes) -> bytes:
+    return b"".join(encode_text_frame(p) for p in payloads)
+
+
 async def test_coalescing_gathers_a_window_into_one_write() -> None:
     r = Room("r", max_send_buffer=None, on_slow=lambda s: None, coalesce=0.02)
     early, late = FakeSink(), FakeSink()
     r.seed_position(0)
     r.join(early)
     r.activate(early, 0)
-    r.publish(1, b"1")
+    r.publish(1, b"1")  # the leading edge: nothing written within a window, so at once
+    assert early.frames == [frames(b"1")]
     r.publish(2, b"2")
-    assert early.frames == []
+    assert early.frames == [frames(b"1")]  # gathered
     r.join(late)
     r.publish(3, b"3")
     r.activate(late, covered_seq=1)  # flushes the window to the live connection first
-    assert early.frames == [b"".join(encode_text_frame(x) for x in (b"1", b"2", b"3"))]
-    assert late.frames == [encode_text_frame(b"3")]
+    assert early.frames == [frames(b"1"), frames(b"2", b"3")]
+    assert late.frames == [frames(b"3")]  # joined after 2
     r.publish(4, b"4")
     r.publish(None, b"online")
     await asyncio.sleep(0.05)
-    want = b"".join(encode_text_frame(x) for x in (b"4", b"online"))
+    want = frames(b"4", b"online")
     assert early.frames[-1] == want and late.frames[-1] == want
     await r.close()
+
+
+def live_room(count: int, **kw: object) -> tuple[Room, list[FakeSink]]:
+    r = Room("r", max_send_buffer=None, on_slow=lambda s: None, **kw)  # type: ignore[arg-type]
+    sinks = [FakeSink() for _ in range(count)]
+    r.seed_position(0)
+    for s in sinks:
+        r.join(s)
+        r.activate(s, 0)
+    return r, sinks
+
+
+def test_the_adaptive_window_grows_with_the_room_up_to_its_cap() -> None:
+    small, _ = live_room(100, coalesce_budget=200_000, coalesce_max=0.25)
+    assert small.window() == 0.0  # 0.5 ms: under the floor, every push at once
+    mid, _ = live_room(2_000, coalesce_budget=200_000, coalesce_max=0.25)
+    assert mid.window() == 2_000 / 200_000
+    big, _ = live_room(2_000, coalesce_budget=1_000, coalesce_max=0.25)
+    assert big.window() == 0.25
+    off, _ = live_room(2_000, coalesce_budget=None)
+    assert off.window() == 0.0
+    fixed, _ = live_room(3, coalesce=0.01, coalesce_budget=200_000)
+    assert fixed.window() == 0.01
+
+
+async def test_a_small_room_writes_every_push_at_once() -> None:
+    r, sinks = live_room(10, coalesce_budget=200_000, coalesce_max=0.25)
+    for seq in range(1, 4):
+        r.publish(seq, str(seq).encode())
+    assert all(s.frames == [frames(b"1"), frames(b"2"), frames(b"3")] for s in sinks)
+    await r.close()
+
+
+async def test_a_quiet_big_room_writes_at_once_and_a_busy_one_once_per_window() -> None:
+    # 400 connections at 20,000 writes/s: a window of 20 ms.
+    r, sinks = live_room(400, coalesce_budget=20_000, coalesce_max=0.25)
+    assert r.window() == 0.02
+    r.publish(1, b"1")
+    assert sinks[0].frames == [frames(b"1")]  # a quiet room: no added delay
+    await asyncio.sleep(0.04)  # the window ended with nothing gathered: closed
+    r.publish(2, b"2")
+    assert sinks[0].frames == [frames(b"1"), frames(b"2")]
+    r.publish(3, b"3")
+    r.publish(4, b"4")
+    assert sinks[0].frames == [frames(b"1"), frames(b"2")]  # gathered in the open window
+    await asyncio.sleep(0.03)
+    assert sinks[0].frames[-1] == frames(b"3", b"4")  # at its end, in one write
+    r.publish(5, b"5")  # the write at the window's end opened the next window
+    assert sinks[0].frames[-1] == frames(b"3", b"4")
+    await asyncio.sleep(0.03)
+    assert sinks[0].frames[-1] == frames(b"5")
+    assert all(s.frames == sinks[0].frames for s in sinks)
+    await r.close()
+
+
+async def test_a_targeted_publication_keeps_its_place_in_the_window() -> None:
+    r, sinks = live_room(400, coalesce_budget=20_000, coalesce_max=0.25)
+    author, other = sinks[0], sinks[1]
+    r.publish(1, b"1")  # opens a window
+    r.publish(2, b"2")
+    r.publish(3, Targeted(lambda sink: b"3", [author]))  # left out for all but the author
+    r.publish(4, b"4")
+    assert author.frames == [frames(b"1")]
+    await asyncio.sleep(0.03)
+    assert author.frames == [frames(b"1"), frames(b"2", b"3", b"4")]
+    assert other.frames == [frames(b"1"), frames(b"2", b"4")]
+    assert other.frames[1] is sinks[2].frames[1]  # one shared write for the rest
+    await asyncio.sleep(0.03)  # the window closes: a targeted one goes at once
+    r.publish(5, Targeted(lambda sink: b"5" if sink is author else None, [author, other]))
+    assert author.frames[-1] == frames(b"5") and other.frames[-1] == frames(b"2", b"4")
+    await r.close()
+
+
+def test_a_targeted_publication_asks_every_joining_connection() -> None:
+    r, sinks = live_room(3)
+    mentioned = FakeSink()
+    r.join(mentioned)  # not live yet: the room asks payload_for for it
+    asked: list[object] = []
+
+    def payload_for(sink: object) -> bytes | None:
+        asked.append(sink)
+        return b"m" if sink in (sinks[0], mentioned) else None
+
+    r.publish(1, Targeted(payload_for, [sinks[0]]))
+    assert asked == [mentioned, sinks[0]]  # never the other live connections
+    assert sinks[0].frames == [frames(b"m")] and sinks[1].frames == []
+    r.activate(mentioned, covered_seq=0)
+    assert mentioned.frames == [frames(b"m")]
 
 
 def test_publications_before_the_position_is_known_are_held() -> None:

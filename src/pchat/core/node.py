@@ -318,6 +318,8 @@ class Node:
             on_slow=self.on_slow,
             gap_fetcher=self.fetch_gap,
             coalesce=s.coalesce_ms / 1000,
+            coalesce_budget=s.coalesce_budget,
+            coalesce_max=s.coalesce_max_ms / 1000,
         )
         # Registered before subscribing: publications that arrive while the position is
         # read are held by the room (not dropped) and delivered by seed_position().

@@ -1,9 +1,17 @@
 """A room's local fan-out hub: the connections of one room on this node.
 
 Hot path: a push is encoded into one WebSocket frame once and the same bytes are written to
-every connection's transport. No task, queue or encoding per recipient. With a coalescing
-window (``coalesce`` seconds, 0 = off) the frames of the window are joined and each
-connection gets them in one write: the per-recipient cost is paid once per window.
+every connection's transport. No task, queue or encoding per recipient.
+
+Coalescing (leading edge, trailing window). A push to a room that wrote nothing within its
+current window is written at once, and opens a window; the pushes that follow within it are
+gathered and written together when it ends (each connection gets them in one write), which
+opens the next window. A quiet room thus adds no delay, and a busy one writes each
+connection at most once per window. The window grows with the room's connections here, so
+that the room's writes per second stay within a budget: ``len(connections) / budget``
+seconds (``coalesce_budget`` writes/s), at most ``coalesce_max``, and none below 1 ms (a
+room of a few hundred connections writes every push at once). ``coalesce`` > 0 fixes the
+window instead.
 
 Joining connections are *buffered*: a connection is added before the room's position is
 read for its connect reply, and pushes that arrive meanwhile are kept (with their ``seq``)
@@ -19,7 +27,10 @@ Tailored publications: a publication that not every connection sees alike (a mes
 user some connections muted, a shadow-banned user's message, a push for the moderators
 only) is a :class:`Tailored` instead of bytes: ``payload_for(sink)`` gives each connection
 its own payload, or None for nothing. They are rare; the hot loop for plain bytes is
-untouched, and a tailored one pays per recipient once.
+untouched, and a tailored one pays per recipient once. A :class:`Targeted` publication
+reaches a few connections only (a message a sampled room leaves out of its sample still
+goes to its author, the staff and the users it mentions): it costs per target, not per
+connection of the room, and waits for the window's gathered pushes to keep the order.
 """
 
 from __future__ import annotations
@@ -27,13 +38,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import Awaitable, Callable, Collection, Container
 from dataclasses import dataclass
 from typing import Protocol
 
 from pchat.protocol.wsframe import encode_text_frame
 
-__all__ = ["Payload", "Room", "Sink", "Tailored"]
+__all__ = ["Payload", "Room", "Sink", "Tailored", "Targeted"]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +72,21 @@ class Tailored:
     others: Container[Sink] = ()
 
 
-Payload = bytes | Tailored
+@dataclass(frozen=True, slots=True)
+class Targeted:
+    """A publication for a few connections only: the live connections in ``sinks`` get
+    ``payload_for(sink)`` (None: nothing), every other live connection nothing, without
+    being visited. Joining connections are each asked ``payload_for`` (it returns None for
+    those it is not for), as they would be for a :class:`Tailored` one."""
+
+    payload_for: Callable[[Sink], bytes | None]
+    sinks: Collection[Sink]
+
+
+Payload = bytes | Tailored | Targeted
+
+#: Below this window (seconds), a timer costs more than the writes it saves: none.
+_MIN_WINDOW = 0.001
 
 GapFetcher = Callable[[str, int, int], Awaitable[list[tuple[int, Payload]]]]
 """``(room_id, after_seq, upto_seq)`` -> the missing publications ``(seq, payload)``."""
@@ -79,14 +104,25 @@ class Room:
         gap_fetcher: GapFetcher | None = None,
         gap_wait: float = 0.2,
         coalesce: float = 0.0,
+        coalesce_budget: float | None = None,
+        coalesce_max: float = 0.25,
     ) -> None:
         self.room_id = room_id
         # A dict keeps insertion order, iterates as fast as a list and removes in O(1).
         self._sinks: dict[Sink, None] = {}
-        #: Seconds to gather pushes into one write per connection (0: write each at once).
+        #: A fixed coalescing window in seconds (0: the adaptive one, or none).
         self._coalesce = coalesce
+        #: Seconds of window per connection (1 / the writes-per-second budget; 0: none).
+        self._per_sink = 1.0 / coalesce_budget if coalesce_budget else 0.0
+        self._coalesce_max = coalesce_max
+        #: Pushes gathered in the current window, for every live connection.
         self._pending: list[bytes] = []
+        #: Frames for a few connections (Targeted), each at its place among ``_pending``.
+        self._extra: dict[Sink, list[tuple[int, bytes]]] | None = None
+        #: The end of the current window (None: no window open; the next push goes at once).
         self._flush_handle: asyncio.TimerHandle | None = None
+        #: The sampling in force for this room's viewers (told in connect replies), or None.
+        self.sampled: dict[str, int | float] | None = None
         self._joining: dict[Sink, list[tuple[int | None, bytes]]] = {}
         self._max_send_buffer = max_send_buffer
         self._on_slow = on_slow
@@ -214,18 +250,81 @@ class Room:
 
     def _deliver(self, seq: int | None, payload: Payload) -> None:
         if not isinstance(payload, bytes):
-            self._deliver_tailored(seq, payload)
+            if isinstance(payload, Targeted):
+                self._deliver_targeted(seq, payload)
+            else:
+                self._deliver_tailored(seq, payload)
             return
         frame = encode_text_frame(payload)
         for buffered in self._joining.values():
             buffered.append((seq, frame))
-        if not self._coalesce:
-            self._write_all(frame)
+        if self._flush_handle is not None:  # within a window: gathered for its end
+            self._pending.append(frame)
             return
-        self._pending.append(frame)
-        if self._flush_handle is None:
+        self._write_all(frame)
+        self._open_window()
+
+    def window(self) -> float:
+        """The coalescing window for this room now, in seconds (0: none)."""
+        if self._coalesce:
+            return self._coalesce
+        window = len(self._sinks) * self._per_sink
+        if window < _MIN_WINDOW:
+            return 0.0
+        return window if window < self._coalesce_max else self._coalesce_max
+
+    def _open_window(self) -> None:
+        window = self.window()
+        if window:
             loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(self._coalesce, self.flush)
+            self._flush_handle = loop.call_later(window, self._window_end)
+
+    def _window_end(self) -> None:
+        """The window ended: write what it gathered, which opens the next one."""
+        self._flush_handle = None
+        if self._pending or self._extra:
+            self._write_pending()
+            self._open_window()
+
+    def _deliver_targeted(self, seq: int | None, targeted: Targeted) -> None:
+        """A few connections get their payload: at once, or at their place in the window."""
+        frames: dict[bytes, bytes] = {}
+        payload_for = targeted.payload_for
+
+        def frame_for(sink: Sink) -> bytes | None:
+            payload = payload_for(sink)
+            if payload is None:
+                return None
+            frame = frames.get(payload)
+            if frame is None:
+                frame = frames[payload] = encode_text_frame(payload)
+            return frame
+
+        for sink, buffered in self._joining.items():
+            frame = frame_for(sink)
+            if frame is not None:
+                buffered.append((seq, frame))
+        live = self._sinks
+        gathering = bool(self._pending)
+        limit = self._max_send_buffer
+        slow: list[Sink] = []
+        for sink in targeted.sinks:
+            if sink not in live:
+                continue
+            frame = frame_for(sink)
+            if frame is None:
+                continue
+            if gathering:
+                if self._extra is None:
+                    self._extra = {}
+                self._extra.setdefault(sink, []).append((len(self._pending), frame))
+                continue
+            sink.write(frame)
+            if limit is not None and sink.get_write_buffer_size() > limit:
+                slow.append(sink)
+        for sink in slow:
+            self.leave(sink)
+            self._on_slow(sink)
 
     def _deliver_tailored(self, seq: int | None, tailored: Tailored) -> None:
         """Each connection its own payload (after what was gathered, to keep the order);
@@ -267,14 +366,39 @@ class Room:
             self._on_slow(sink)
 
     def flush(self) -> None:
-        """Write the gathered pushes: one write per connection for the whole window."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        if self._pending:
-            data = b"".join(self._pending)
-            self._pending = []
+        """Write the gathered pushes now (the window goes on: later pushes gather)."""
+        if self._pending or self._extra:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """The window's pushes, one write per connection; the few connections with frames
+        of their own (Targeted) get theirs in place."""
+        pending, extra = self._pending, self._extra
+        self._pending, self._extra = [], None
+        data = b"".join(pending)
+        if extra is None:
             self._write_all(data)
+            return
+        own: dict[Sink, bytes] = {}
+        for sink, frames in extra.items():
+            parts: list[bytes] = []
+            done = 0
+            for at, frame in frames:
+                parts.extend(pending[done:at])
+                parts.append(frame)
+                done = at
+            parts.extend(pending[done:])
+            own[sink] = b"".join(parts)
+        limit = self._max_send_buffer
+        slow: list[Sink] = []
+        get = own.get
+        for sink in self._sinks:
+            sink.write(get(sink, data))
+            if limit is not None and sink.get_write_buffer_size() > limit:
+                slow.append(sink)
+        for sink in slow:
+            self.leave(sink)
+            self._on_slow(sink)
 
     def _write_all(self, data: bytes) -> None:
         """The hot loop: the same bytes to every live connection's transport."""
@@ -293,6 +417,9 @@ class Room:
 
     async def close(self) -> None:
         self.flush()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         if self._gap_task is not None:
             self._gap_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

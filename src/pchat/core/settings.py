@@ -107,7 +107,15 @@ class CoreSettings:
     stats_interval: float = 1.0  # reaction statistics / online count push period
     poll_tally_interval: float = 0.25  # coalescing window for poll tally pushes
     poll_scan_interval: float = 5.0  # how often scheduled polls of other nodes are armed
-    #: Gather a room's pushes for this many ms into one write per connection (0: off).
+    # Big rooms (core/room.py; docs/operations.md, Big rooms).
+    #: Coalescing: a push to a room that wrote nothing within its window goes out at once;
+    #: pushes that follow within the window are written together at its end. The window is
+    #: the room's connections on the node divided by this budget of writes per second, at
+    #: most ``coalesce_max_ms``, and none under 1 ms (rooms under ~200 connections write
+    #: every push at once). None: no coalescing.
+    coalesce_budget: float | None = 200_000.0
+    coalesce_max_ms: float = 250.0
+    #: A fixed window of this many ms instead of the adaptive one (0: adaptive).
     coalesce_ms: float = 0.0
 
     @classmethod
