@@ -17,6 +17,7 @@ from aiohttp import web
 
 from pchat.core.apikeys import create_api_key
 from pchat.server.app import build_app
+from pchat.server.chat_socket import ChatSite
 from pchat.server.config import Settings
 from pchat.server.key_stores import opened_key_stores
 from tests.logscan import known_secret
@@ -55,7 +56,7 @@ class RunningServer:
     async def start(self) -> None:
         self.runner = web.AppRunner(build_app(self.settings), shutdown_timeout=1.0)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True)
+        site = ChatSite(self.runner, "127.0.0.1", self.port, reuse_address=True)
         await site.start()
         server = site._server
         assert server is not None

@@ -30,10 +30,17 @@ from . import logs
 from .admin import AdminContext, add_admin_routes
 from .admin.actor import Actor
 from .appkeys import DRAIN_KEY, SERVICE_KEY, SETTINGS_KEY
+from .chat_socket import CHAT_KEY, ChatEndpoint
 from .config import Settings
 from .console import console_for
 from .drain import Drain
-from .edge import TrustedProxies, guard_websocket, handler_args, raise_open_files_limit
+from .edge import (
+    TrustedProxies,
+    WebSocketGate,
+    guard_websocket,
+    handler_args,
+    raise_open_files_limit,
+)
 from .http import DemoTokens, TokenService, health_handler, ready_handler
 from .key_stores import key_stores, opened_key_stores
 from .metrics import METRICS_KEY, Metrics, shared_between_workers
@@ -139,8 +146,14 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
     token_handler = tokens.handle if metrics is None else metrics.count_token_calls(tokens.handle)
     app.router.add_get("/public-chat/token/", token_handler)
     app.router.add_get("/public-chat/token", token_handler)
-    app.router.add_get(
-        "/public-chat/ws", drain.guard(guard_websocket(websocket_handler, settings, proxies))
+    # Chat WebSockets are served by the fast path (server/chat_socket.py, the listening
+    # socket's protocol); this route serves an upgrade on a kept-alive HTTP connection
+    # and answers the refusals, with the same gate.
+    ws_gate = WebSocketGate(settings, proxies)
+    ws_route = drain.guard(guard_websocket(websocket_handler, ws_gate))
+    app.router.add_get("/public-chat/ws", ws_route)
+    chat = app[CHAT_KEY] = ChatEndpoint(
+        service, settings, gate=ws_gate, drain=drain, metrics=metrics
     )
     app.router.add_get("/healthz", health_handler)
     app.router.add_get("/readyz", ready_handler)
@@ -179,6 +192,7 @@ def build_app(settings: Settings, *, broker: Broker | None = None) -> web.Applic
         await webhook_poster.open()
         await service.start()
         yield
+        await chat.stop()
         await service.stop()
         await keyring.close()
         await webhook_poster.close()

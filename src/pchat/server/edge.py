@@ -33,8 +33,10 @@ from .config import Settings
 __all__ = [
     "ConnectionSlots",
     "TrustedProxies",
+    "WebSocketGate",
     "address_group",
     "client_address",
+    "forwarded_client",
     "guard_websocket",
     "handler_args",
     "raise_open_files_limit",
@@ -83,14 +85,19 @@ def _parse(addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 def client_address(request: web.BaseRequest, trusted: Container[str]) -> str:
     """The caller's address: behind trusted proxies, the nearest untrusted hop of
     ``X-Forwarded-For`` (read right to left, as each proxy appends the address it saw)."""
-    addr = request.remote or ""
-    if addr not in trusted:
-        return addr
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    forwarded_for = request.headers.get("X-Forwarded-For", "")
+    return forwarded_client(request.remote or "", forwarded_for, trusted)
+
+
+def forwarded_client(peer: str, forwarded_for: str, trusted: Container[str]) -> str:
+    """:func:`client_address` from the peer's address and its ``X-Forwarded-For``."""
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",")]
     for hop in reversed(hops):
         if hop and hop not in trusted:
             return hop
-    return addr
+    return peer
 
 
 def address_group(addr: str) -> str:
@@ -133,33 +140,46 @@ def _refusal(status: int, name: str, message: str) -> web.Response:
     return web.json_response({"error": {"name": name, "message": message}}, status=status)
 
 
-def guard_websocket(handler: Handler, settings: Settings, proxies: TrustedProxies) -> Handler:
-    """``handler`` behind the ``Origin`` allowlist and the per-address connection limit.
+class WebSocketGate:
+    """Who may open a WebSocket: an ``Origin`` allowlist and a limit on concurrent
+    WebSockets per client address. One per application, shared by the two ways a
+    WebSocket opens (:func:`guard_websocket` and the fast path of ``chat_socket``).
 
-    Both answer before the upgrade: ``403 origin_not_allowed`` and
-    ``429 too_many_connections``. A request without ``Origin`` (not from a browser) passes
-    the allowlist: the check protects browsers' users, and any other client can send any
-    header it likes. Behind a trusted proxy the limit applies only when
-    ``limit_connections_behind_proxy`` is set, per ``X-Forwarded-For`` caller.
+    A request without ``Origin`` (not from a browser) passes the allowlist: the check
+    protects browsers' users, and any other client can send any header it likes. Behind a
+    trusted proxy the limit applies only when ``limit_connections_behind_proxy`` is set,
+    per ``X-Forwarded-For`` caller.
     """
-    origins = frozenset(o.strip().rstrip("/").lower() for o in settings.allowed_origins)
-    slots = ConnectionSlots(settings.max_connections_per_address)
-    behind_proxy = settings.limit_connections_behind_proxy
 
-    def subject(request: web.Request) -> str | None:
-        if slots.limit is None:
+    def __init__(self, settings: Settings, proxies: TrustedProxies) -> None:
+        self.origins = frozenset(o.strip().rstrip("/").lower() for o in settings.allowed_origins)
+        self.slots = ConnectionSlots(settings.max_connections_per_address)
+        self.behind_proxy = settings.limit_connections_behind_proxy
+        self.proxies = proxies
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        return not self.origins or origin is None or origin.lower() in self.origins
+
+    def subject(self, peer: str, forwarded_for: str) -> str | None:
+        """What the connection counts under, or None when it is not counted."""
+        if self.slots.limit is None:
             return None
-        peer = request.remote or ""
-        if peer in proxies:
-            return address_group(client_address(request, proxies)) if behind_proxy else None
+        if peer in self.proxies:
+            if not self.behind_proxy:
+                return None
+            return address_group(forwarded_client(peer, forwarded_for, self.proxies))
         return address_group(peer)
 
+
+def guard_websocket(handler: Handler, gate: WebSocketGate) -> Handler:
+    """``handler`` behind the gate: ``403 origin_not_allowed`` and
+    ``429 too_many_connections``, both answered before the upgrade."""
+    slots = gate.slots
+
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if origins:
-            origin = request.headers.get("Origin")
-            if origin is not None and origin.lower() not in origins:
-                return _refusal(403, "origin_not_allowed", "this origin may not connect")
-        who = subject(request)
+        if not gate.origin_allowed(request.headers.get("Origin")):
+            return _refusal(403, "origin_not_allowed", "this origin may not connect")
+        who = gate.subject(request.remote or "", request.headers.get("X-Forwarded-For", ""))
         if who is None:
             return await handler(request)
         if not slots.acquire(who):

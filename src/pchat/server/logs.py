@@ -59,6 +59,7 @@ __all__ = [
     "redact",
     "request_ids",
     "unbind",
+    "valid_request_id",
 ]
 
 FORMATS = ("text", "json")
@@ -89,6 +90,11 @@ REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT = web.RequestKey("client", str)
 #: Set by the WebSocket handler: its request is logged as the connection's events.
 WEBSOCKET = web.RequestKey("websocket", bool)
+
+
+def valid_request_id(given: str) -> bool:
+    """Whether a proxy's ``X-Request-Id`` is one pchat keeps (a short plain token)."""
+    return _REQUEST_ID.fullmatch(given) is not None
 
 
 def bind(**ids: str) -> contextvars.Token[Mapping[str, str]]:
@@ -257,7 +263,7 @@ def request_ids(proxies: TrustedProxies) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get(REQUEST_ID_HEADER, "")
-        trusted = request.remote in proxies and _REQUEST_ID.fullmatch(given)
+        trusted = request.remote in proxies and valid_request_id(given)
         rid = given if trusted else secrets.token_hex(8)
         request[REQUEST_ID] = rid
         request[CLIENT] = client_address(request, proxies)

@@ -18,6 +18,7 @@ import signal
 from aiohttp import web
 
 from .appkeys import DRAIN_KEY
+from .chat_socket import ChatSite
 from .config import Settings
 from .drain import CLOSE_GRACE
 
@@ -108,7 +109,7 @@ async def _serve(app: web.Application, settings: Settings, reuse_port: bool | No
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
+        site = ChatSite(runner, settings.host, settings.port, reuse_port=reuse_port)
         await site.start()
         log.info("listening", extra={"host": settings.host, "port": settings.port})
         await stop.wait()

@@ -28,7 +28,14 @@ from . import logs
 from .appkeys import SERVICE_KEY, SETTINGS_KEY
 from .metrics import METRICS_KEY, Metrics
 
-__all__ = ["websocket_handler"]
+__all__ = [
+    "CLOSE_GRACE",
+    "STUCK_GRACE",
+    "abort_if_open",
+    "log_closed",
+    "on_frame",
+    "websocket_handler",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +82,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         # A client that does not read may never answer the close handshake: cut it off,
         # at once when its unsent output shows that it stopped reading.
         stuck = limit is not None and transport.get_write_buffer_size() > limit
-        loop.call_later(STUCK_GRACE if stuck else CLOSE_GRACE, _abort_if_open, transport)
+        loop.call_later(STUCK_GRACE if stuck else CLOSE_GRACE, abort_if_open, transport)
 
     session = service.new_session(transport, closer, request.remote or "")
     bound = logs.bind(conn=session.id)
@@ -87,7 +94,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-                await _on_frame(service, session, msg.data, metrics)
+                await on_frame(service, session, msg.data, metrics)
             elif msg.type is WSMsgType.ERROR:
                 break
     finally:
@@ -96,8 +103,8 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         # A gentle close (aiohttp's, after a missed pong) keeps unsent output until the peer
         # reads it, which a peer that stopped reading never does: free it soon.
         if transport.get_write_buffer_size() > 0:
-            loop.call_later(STUCK_GRACE, _abort_if_open, transport)
-        _log_closed(closed_with, ws.close_code, loop.time() - opened)
+            loop.call_later(STUCK_GRACE, abort_if_open, transport)
+        log_closed(closed_with, ws.close_code, loop.time() - opened)
         if metrics is not None:
             metrics.closed(closed_with[0] if closed_with else ws.close_code)
         logs.unbind(bound)
@@ -108,7 +115,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
 _ROUTINE_CLOSES = frozenset({CloseCode.SHUTDOWN, CloseCode.PING_TIMEOUT})
 
 
-def _log_closed(by_server: list[CloseCode], code: int | None, seconds: float) -> None:
+def log_closed(by_server: list[CloseCode], code: int | None, seconds: float) -> None:
     """One line per closed connection: DEBUG, or INFO when the server closed it for a
     reason an operator may want to see (a slow consumer, a flood, a kick, …). The code
     only: a close reason may carry words a moderator typed."""
@@ -173,14 +180,14 @@ class _MaskGuard:
         self._reader.feed_eof()
 
 
-def _abort_if_open(transport: asyncio.Transport) -> None:
+def abort_if_open(transport: asyncio.Transport) -> None:
     """Cut the connection off unless it is gone; a closing one that still holds unsent
     output is cut off too (its output is freed)."""
     if not transport.is_closing() or transport.get_write_buffer_size() > 0:
         transport.abort()
 
 
-async def _on_frame(
+async def on_frame(
     service: ChatService, session: Session, data: str | bytes, metrics: Metrics | None = None
 ) -> None:
     session.busy = True
