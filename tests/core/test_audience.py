@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pchat.core.audience import Audience
+from pchat.core.settings import CoreSettings
 from pchat.protocol.models import User
 from pchat.storage.base import StoreUnavailable
 
@@ -30,15 +31,21 @@ class _Mutes:
 
 
 class _Node:
+    settings = CoreSettings()
+
     def tailor(self, *args: Any) -> None: ...
 
     def consume(self, *args: Any) -> None: ...
+
+    def on_room_closed(self, *args: Any) -> None: ...
 
 
 class _Connections:
     def on_members(self, *args: Any) -> None: ...
 
     def replay_with(self, *args: Any) -> None: ...
+
+    def session_at(self, *args: Any) -> None: ...
 
 
 def _audience(store: _Mutes) -> Audience:

@@ -41,6 +41,7 @@ from .connect import Connections
 from .node import MessageHeader, Node, Push, message_body, split_user_body
 from .permissions import is_staff
 from .room import Payload, Sink, Tailored
+from .sampling import Sampling
 from .session import Handler, Session
 from .stream import event_push
 
@@ -75,6 +76,10 @@ class Audience:
         #: The connects of this loop turn waiting for their user's mutes (one read).
         self._reading: dict[str, asyncio.Future[list[str]]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: What the viewers of a huge room get (a sample: core/sampling.py).
+        self.sampling = Sampling(
+            node=node, members=self._members, staff=self._staff, session_at=connections.session_at
+        )
         node.tailor(Push.MESSAGE, self.tailor_message)
         node.consume(Push.STAFF, self._to_staff_here)
         node.consume(Push.USER, self._to_user_here)
@@ -108,12 +113,14 @@ class Audience:
 
     async def room_state(self, room_id: str, user: User) -> dict[str, Any]:
         """A connect reply's ``mutes``; the user's mutes are read anew at each connect —
-        in one store read for all the connects of a loop turn (a join storm makes a few
-        reads, not one per connection)."""
+        in one store read for all the connects that arrive while the previous read runs
+        (one read at a time: a join storm makes a few large reads, not one per
+        connection, and a lone connect waits for one read)."""
         pending = self._reading
         if pending is None:
             pending = self._reading = {}
-            asyncio.get_running_loop().call_soon(self._read_mutes, pending)
+            if not self._tasks:  # else the read in flight starts this one when it ends
+                asyncio.get_running_loop().call_soon(self._read_mutes, pending)
         future = pending.get(user.id)
         if future is None:
             future = pending[user.id] = asyncio.get_running_loop().create_future()
@@ -125,7 +132,12 @@ class Audience:
         self._reading = None
         task = asyncio.get_running_loop().create_task(self._answer(pending))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._read_done)
+
+    def _read_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._reading is not None and not self._tasks:
+            self._read_mutes(self._reading)
 
     async def _answer(self, pending: dict[str, asyncio.Future[list[str]]]) -> None:
         try:
@@ -176,17 +188,21 @@ class Audience:
     # What each connection sees ----------------------------------------------------------------
 
     def tailor_message(self, room_id: str, seq: int | None, body: bytes) -> Payload:
-        """What the room's connections here get of a stream event about a message."""
+        """What the room's connections here get of a stream event about a message (of a
+        sampled room, the viewers only some messages: :meth:`Sampling.select`)."""
         header, frame = self._node.split_message(body)
         muters = self._muters.get(room_id)
         watchers = muters.get(header.author) if muters else None
+        select = self.sampling.select
         if not (header.shadow or header.hidden or watchers):
-            return frame
+            return select(room_id, seq, frame, frame)
         assert seq is not None
         skip = skip_push(seq)
         if watchers and not (header.shadow or header.hidden):
             # Only some muted the author: everyone else gets the frame by the fast loop.
-            return Tailored(lambda sink: skip, common=frame, others=watchers)
+            return select(
+                room_id, seq, frame, Tailored(lambda sink: skip, common=frame, others=watchers)
+            )
         session_at = self._connections.session_at
 
         def payload_for(sink: Sink) -> bytes:
@@ -197,7 +213,7 @@ class Audience:
                 return skip
             return self._seen(session.user, header, frame, skip)
 
-        return Tailored(payload_for)
+        return select(room_id, seq, frame, Tailored(payload_for))
 
     def _seen(self, user: User, header: MessageHeader, frame: bytes, skip: bytes) -> bytes:
         """``frame`` as ``user`` sees it (mutes aside): the staff see everything, marked;

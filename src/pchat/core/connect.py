@@ -301,6 +301,8 @@ class Connections:
         covered = room.last_seq
         assert covered is not None and room.epoch is not None
         state: dict[str, Any] = {"id": room.room_id, "epoch": room.epoch, "seq": covered}
+        if room.sampled is not None:  # read with the position: its pushes follow the reply
+            state["sampled"] = room.sampled
         for source in self._room_state:
             state.update(await source.room_state(room.room_id, user))
         result: dict[str, Any] = {

@@ -107,7 +107,7 @@ class CoreSettings:
     stats_interval: float = 1.0  # reaction statistics / online count push period
     poll_tally_interval: float = 0.25  # coalescing window for poll tally pushes
     poll_scan_interval: float = 5.0  # how often scheduled polls of other nodes are armed
-    # Big rooms (core/room.py; docs/operations.md, Big rooms).
+    # Big rooms (core/room.py, core/sampling.py; docs/operations.md, Big rooms).
     #: Coalescing: a push to a room that wrote nothing within its window goes out at once;
     #: pushes that follow within the window are written together at its end. The window is
     #: the room's connections on the node divided by this budget of writes per second, at
@@ -117,6 +117,12 @@ class CoreSettings:
     coalesce_max_ms: float = 250.0
     #: A fixed window of this many ms instead of the adaptive one (0: adaptive).
     coalesce_ms: float = 0.0
+    #: Messages per second a viewer can read: a room whose message rate is above it, with
+    #: at least ``sample_min_members`` connections on the node, sends each viewer 1 of every
+    #: ``ceil(rate / viewer_max_rate)`` messages (and always their own, the staff's and
+    #: those that mention them). None or 0: never sample.
+    viewer_max_rate: float | None = 10.0
+    sample_min_members: int = 1000
 
     @classmethod
     def pick(cls, source: Any) -> CoreSettings:

@@ -161,6 +161,7 @@ PUSH_TYPES: Final = frozenset(
         "pin",
         "banned",
         "unbanned",
+        "sampled",
     }
 )
 RECOVERABLE_PUSHES: Final = frozenset(
