@@ -18,6 +18,7 @@ from pchat.sdk.events import (
     Reaction,
     ReportRemovedEvent,
     ReviewRemovedEvent,
+    SampledEvent,
 )
 from pchat.sdk.room_state import Outcome, RoomState
 
@@ -69,6 +70,9 @@ def event_string(event: Events, payload: Any) -> str:
     if event is Events.MESSAGE_REJECTED:
         assert isinstance(payload, MessageRejectedEvent)
         return f"message_rejected:{payload.id}:{payload.reason}"
+    if event is Events.SAMPLED:
+        assert isinstance(payload, SampledEvent)
+        return f"sampled:{payload.every}"
     if event is Events.HISTORY_LOAD:
         return "history_load:" + ",".join(m.id for m in payload)
     if event is Events.POLL:
@@ -221,6 +225,7 @@ def test_vectors_cover_the_required_situations() -> None:
         "report_add",
         "report_remove",
         "message_rejected",
+        "sampled",
     }
 
 

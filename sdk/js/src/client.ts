@@ -25,7 +25,7 @@ import { ConnectionClosedError, RequestTimeoutError } from './errors.js';
 import { ConnectionLifecycle } from './lifecycle.js';
 import type { Json } from './models.js';
 import { timestampMs, type Timestamp } from './timestamps.js';
-import type { Ban, Held, Message, Pin, Poll, RoomSettings, User } from './types.js';
+import type { Ban, Held, Message, Pin, Poll, RoomSettings, SampledEvent, User } from './types.js';
 
 /** Options of {@link PChatSDK.sendMessage}. */
 export interface SendMessageOptions {
@@ -127,6 +127,15 @@ export class PChatSDK extends ConnectionLifecycle {
    */
   get mutes(): string[] {
     return [...this.room.mutes];
+  }
+
+  /**
+   * The sampling in force in a huge, busy room: this viewer gets one of every
+   * `sampled.every` messages (and its own, its mentions and the staff's); `null`: every
+   * message. SAMPLED fires when it changes.
+   */
+  get sampled(): SampledEvent | null {
+    return this.room.sampled;
   }
 
   // -- messages -----------------------------------------------------------------------

@@ -75,6 +75,7 @@ export type {
   ReviewRemovedEvent,
   RoomMode,
   RoomSettings,
+  SampledEvent,
   StateChangeEvent,
   User,
 } from './types.js';

@@ -45,7 +45,13 @@
  *   history message of a muted user that still comes (sent before the mute took effect) is
  *   treated as a `skip`: never held, no event;
  * - the moderators' pushes (`review_add`, `review_remove`, `report_add`, `report_remove`)
- *   and `message_rejected` change no state: they fire their events.
+ *   and `message_rejected` change no state: they fire their events;
+ * - sampling (a huge, busy room): `sampled` holds the sampling in force (the connect reply's
+ *   `room.sampled`, the `sampled` pushes; `null`: every message comes). While it is set, a
+ *   stream push whose `seq` jumps ahead is applied (the positions between were left out on
+ *   purpose); after a `sampled` push with `every` 1 and `seq` E, a jump is applied when
+ *   every position it passes over is at most E. SAMPLED fires when `every` changes
+ *   (silently on a first connect).
  * @module
  */
 import {
@@ -73,6 +79,7 @@ import type {
   Pin,
   Poll,
   RoomSettings,
+  SampledEvent,
   User,
 } from './types.js';
 
@@ -162,6 +169,10 @@ export class RoomState {
   mutes: string[] = [];
   /** Held messages a viewer dropped on their hide: a restore puts them back. */
   private readonly hiddenIds = new Set<string>();
+  /** The sampling in force in a huge, busy room (`null`: every message comes). */
+  sampled: SampledEvent | null = null;
+  /** Positions up to this one may have been left out by a sampling that ended. */
+  private sampledTo = 0;
 
   // -- messages -------------------------------------------------------------------------
 
@@ -358,7 +369,7 @@ export class RoomState {
       case 'skip': {
         const seq = typeof push.seq === 'number' ? push.seq : 0;
         if (seq <= this.lastSeq) return out; // a duplicate
-        if (seq !== this.lastSeq + 1) {
+        if (seq !== this.lastSeq + 1 && !this.leftOut(seq)) {
           out.gap = true;
           return out;
         }
@@ -433,10 +444,39 @@ export class RoomState {
           reason: typeof push.reason === 'string' ? push.reason : '',
         });
         break;
+      case 'sampled':
+        this.setSampled(push, out);
+        break;
       default:
         break;
     }
     return out;
+  }
+
+  // -- sampling -------------------------------------------------------------------------
+
+  /**
+   * Whether the positions before `seq` that never came were left out on purpose (the room is
+   * sampled, or was up to `sampledTo`).
+   */
+  private leftOut(seq: number): boolean {
+    return this.sampled !== null || seq - 1 <= this.sampledTo;
+  }
+
+  /** Apply a `sampled` push or a connect reply's `room.sampled` (`null`: none). */
+  private setSampled(data: Json | null | undefined, out: Outcome): void {
+    const every = data && typeof data.every === 'number' ? data.every : 1;
+    const held = this.sampled;
+    if (every > 1) {
+      const rate = data && typeof data.rate === 'number' ? data.rate : null;
+      this.sampled = { every, rate, seq: null };
+      if (held === null || held.every !== every) out.add('sampled', this.sampled);
+      return;
+    }
+    const seq = data && typeof data.seq === 'number' ? data.seq : null;
+    if (seq !== null) this.sampledTo = Math.max(this.sampledTo, seq);
+    this.sampled = null;
+    if (held !== null) out.add('sampled', { every: 1, rate: null, seq });
   }
 
   // -- mutes ----------------------------------------------------------------------------
@@ -567,6 +607,7 @@ export class RoomState {
     // The mutes first: they decide what the replayed events may bring.
     const mutes = this.applyMutes(Array.isArray(room.mutes) ? room.mutes : []);
     if (rejoin) out.extend(mutes);
+    this.setSampled(room.sampled as Json | undefined, rejoin ? out : new Outcome());
     const recovery = result.recovery as Json | undefined | null;
     const events = Array.isArray(recovery?.events) ? (recovery.events as Json[]) : [];
     if (

@@ -56,6 +56,7 @@ export const Events = {
   REVIEW_ADDED: 'review_added',
   REVIEW_REMOVED: 'review_removed',
   MESSAGE_REJECTED: 'message_rejected',
+  SAMPLED: 'sampled',
 } as const;
 export type Events = (typeof Events)[keyof typeof Events];
 
@@ -293,6 +294,20 @@ export interface MessageRejectedEvent {
   readonly reason: string;
 }
 
+/**
+ * Payload of `Events.SAMPLED`, and the client's `sampled` while it lasts: the room posts more
+ * messages per second than a person reads, and each viewer gets one of every `every` (and
+ * always their own, those that mention them and the staff's; moderators and admins get all).
+ * `rate` is the room's rate (messages/s) when it was measured. `every` 1: sampling ended;
+ * positions up to `seq` may have been left out (`null`: not told). Recovery and history still
+ * hold every message (docs/protocol.md §4).
+ */
+export interface SampledEvent {
+  readonly every: number;
+  readonly rate: number | null;
+  readonly seq: number | null;
+}
+
 /** What {@link PChatSDK.getModLog} resolves with: newest first, and whether older exist. */
 export interface ModLogPage {
   readonly entries: ModAction[];
@@ -378,6 +393,8 @@ export interface EventMap {
   review_removed: ReviewRemovedEvent;
   /** A held message of this user's was rejected. */
   message_rejected: MessageRejectedEvent;
+  /** The room became too busy to read and viewers get a sample (`every` > 1), or no longer (1). */
+  sampled: SampledEvent;
 }
 
 /** Connection limits from the connect reply (wire `max_message_chars`, …). */

@@ -74,6 +74,8 @@ function eventString(e: RoomEvent): string {
       return `banned:${e.payload.until === null ? 'null' : e.payload.until}`;
     case 'purge':
       return `purge:${e.payload.userId}:${e.payload.since}`;
+    case 'sampled':
+      return `sampled:${e.payload.every}`;
     default:
       return e.event;
   }

@@ -71,6 +71,7 @@ const EVENT_KINDS: Partial<Record<keyof EventMap, string | [string]>> = {
   review_added: 'Held',
   review_removed: 'ReviewRemovedEvent',
   message_rejected: 'MessageRejectedEvent',
+  sampled: 'SampledEvent',
 };
 
 const CAMEL = /^[a-z][A-Za-z0-9]*$/;

@@ -134,7 +134,7 @@ describe('the public surface', () => {
       MESSAGE_RESTORED: 'message_restored', MUTED: 'muted', UNMUTED: 'unmuted',
       REPORT_ADDED: 'report_added', REPORT_REMOVED: 'report_removed',
       REVIEW_ADDED: 'review_added', REVIEW_REMOVED: 'review_removed',
-      MESSAGE_REJECTED: 'message_rejected',
+      MESSAGE_REJECTED: 'message_rejected', SAMPLED: 'sampled',
     });
   });
 

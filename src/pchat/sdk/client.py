@@ -62,6 +62,7 @@ from .events import (
     ConnectEvent,
     DisconnectEvent,
     Events,
+    SampledEvent,
     StateChangeEvent,
     States,
     TokenRefreshError,
@@ -250,6 +251,13 @@ class PChatSDK(PollCalls, ModerationCalls, ReviewCalls, MuteCalls, EventEmitter)
         if ban is not None and ban.until is not None and ban.until <= _now_ms():
             return None
         return ban
+
+    @property
+    def sampled(self) -> SampledEvent | None:
+        """The sampling in force in a huge, busy room: this viewer gets one of every
+        ``sampled.every`` messages (and its own, its mentions and the staff's); None: every
+        message. ``Events.SAMPLED`` fires when it changes."""
+        return self._room.sampled
 
     @property
     def mutes(self) -> list[str]:

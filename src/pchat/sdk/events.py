@@ -64,6 +64,8 @@ Payload of each event:
                      or released
 ``MESSAGE_REJECTED`` :class:`MessageRejectedEvent`: a held message of this user's was
                      rejected
+``SAMPLED``          :class:`SampledEvent`: the room became too busy to read, and viewers
+                     get a sample of its messages (``every`` > 1), or no longer (1)
 ==================== =============================================================
 
 The payloads have the names and fields of the TypeScript SDK's (``ConnectEvent.roomId`` is
@@ -95,6 +97,7 @@ __all__ = [
     "ReactionEvent",
     "ReportRemovedEvent",
     "ReviewRemovedEvent",
+    "SampledEvent",
     "StateChange",
     "StateChangeEvent",
     "States",
@@ -131,6 +134,7 @@ class Events(StrEnum):
     REVIEW_ADDED = "review_added"
     REVIEW_REMOVED = "review_removed"
     MESSAGE_REJECTED = "message_rejected"
+    SAMPLED = "sampled"
 
 
 class States(StrEnum):
@@ -276,6 +280,21 @@ class MessageRejectedEvent:
 
     id: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SampledEvent:
+    """The payload of :attr:`Events.SAMPLED`, and the client's ``sampled`` while it lasts:
+    the room posts more messages per second than a person reads, and each viewer gets one
+    of every ``every`` (and always their own, those that mention them and the staff's;
+    moderators and admins get all). ``rate`` is the room's rate (messages/s) when it was
+    measured. ``every`` 1: sampling ended; positions up to ``seq`` may have been left out
+    (None: not told). Recovery and history still hold every message (docs/protocol.md §4).
+    """
+
+    every: int
+    rate: float | None = None
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

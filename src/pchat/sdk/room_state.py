@@ -45,7 +45,13 @@ Rules (``docs/protocol.md`` §4):
   ``message_restore`` or history message of a muted user that still comes (sent before the
   mute took effect) is treated as a ``skip``: never held, no event;
 - the moderators' pushes (``review_add``, ``review_remove``, ``report_add``,
-  ``report_remove``) and ``message_rejected`` change no state: they fire their events.
+  ``report_remove``) and ``message_rejected`` change no state: they fire their events;
+- sampling (a huge, busy room): ``sampled`` holds the sampling in force (the connect reply's
+  ``room.sampled``, the ``sampled`` pushes; None: every message comes). While it is set, a
+  stream push whose ``seq`` jumps ahead is applied (the positions between were left out on
+  purpose); after a ``sampled`` push with ``every`` 1 and ``seq`` E, a jump is applied
+  when every position it passes over is at most E. ``SAMPLED`` fires when ``every``
+  changes (silently on a first connect).
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ from .events import (
     ReactionEvent,
     ReportRemovedEvent,
     ReviewRemovedEvent,
+    SampledEvent,
 )
 
 __all__ = ["Outcome", "RoomState", "unknown_message"]
@@ -153,6 +160,10 @@ class RoomState:
         self.mutes: list[str] = []
         # Held messages a viewer dropped on their hide: a restore puts them back.
         self._hidden: set[str] = set()
+        #: The sampling in force in a huge, busy room (None: every message comes).
+        self.sampled: SampledEvent | None = None
+        # Positions up to this one may have been left out by a sampling that ended.
+        self._sampled_to = 0
 
     # -- messages -----------------------------------------------------------------------
 
@@ -293,7 +304,7 @@ class RoomState:
             seq = push["seq"]
             if seq <= self.last_seq:
                 return out  # a duplicate
-            if seq != self.last_seq + 1:
+            if seq != self.last_seq + 1 and not self._left_out(seq):
                 out.gap = True
                 return out
             if ptype == "message":
@@ -361,7 +372,33 @@ class RoomState:
         elif ptype == "message_rejected":
             rejected = MessageRejectedEvent(str(push["id"]), str(push.get("reason") or ""))
             out.add(Events.MESSAGE_REJECTED, rejected)
+        elif ptype == "sampled":
+            self._set_sampled(push, out)
         return out
+
+    # -- sampling -----------------------------------------------------------------------
+
+    def _left_out(self, seq: int) -> bool:
+        """Whether the positions before ``seq`` that never came were left out on purpose
+        (the room is sampled, or was up to ``_sampled_to``)."""
+        return self.sampled is not None or seq - 1 <= self._sampled_to
+
+    def _set_sampled(self, data: dict[str, Any] | None, out: Outcome) -> None:
+        """Apply a ``sampled`` push or a connect reply's ``room.sampled`` (None: none)."""
+        every = int(data.get("every", 1)) if data else 1
+        held = self.sampled
+        if every > 1:
+            rate = data.get("rate") if data else None
+            self.sampled = SampledEvent(every, float(rate) if rate is not None else None)
+            if held is None or held.every != every:
+                out.add(Events.SAMPLED, self.sampled)
+            return
+        seq = data.get("seq") if data else None
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            self._sampled_to = max(self._sampled_to, seq)
+        self.sampled = None
+        if held is not None:
+            out.add(Events.SAMPLED, SampledEvent(1, None, seq if isinstance(seq, int) else None))
 
     # -- mutes --------------------------------------------------------------------------
 
@@ -473,6 +510,7 @@ class RoomState:
         mutes = self.apply_mutes(list(room.get("mutes") or []))
         if rejoin:
             out.extend(mutes)
+        self._set_sampled(room.get("sampled"), out if rejoin else Outcome())
         recovery = result.get("recovery")
         if (
             rejoin

@@ -177,6 +177,14 @@ export interface ChatSnapshot {
   readonly myBan: ChatBan | null;
   /** The ids of the users this user muted (kept by the server, on every device). */
   readonly mutes: readonly string[];
+  /** A huge, busy room sends viewers one message in `every` (null: every message). */
+  readonly sampled: ChatSampled | null;
+}
+
+/** The sampling of a busy room: one message in `every`, the room posting `rate` a second. */
+export interface ChatSampled {
+  readonly every: number;
+  readonly rate: number | null;
 }
 
 export const DEFAULT_REACTIONS: readonly string[] = [

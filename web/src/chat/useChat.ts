@@ -116,6 +116,7 @@ const EMPTY: ChatSnapshot = {
   pin: null,
   myBan: null,
   mutes: [],
+  sampled: null,
 };
 
 function snapshotOf(sdk: PChatSDK, loadingHistory: boolean): ChatSnapshot {
@@ -135,6 +136,7 @@ function snapshotOf(sdk: PChatSDK, loadingHistory: boolean): ChatSnapshot {
     pin: sdk.pin ? toPin(sdk.pin) : null,
     myBan: sdk.myBan ? toBan(sdk.myBan) : null,
     mutes: sdk.mutes,
+    sampled: sdk.sampled ? { every: sdk.sampled.every, rate: sdk.sampled.rate } : null,
   };
 }
 
@@ -236,6 +238,7 @@ export function useChat(
         Events.MESSAGE_RESTORED,
         Events.MUTED,
         Events.UNMUTED,
+        Events.SAMPLED,
       ],
       refresh,
     );

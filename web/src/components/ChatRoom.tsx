@@ -14,6 +14,7 @@ import { TIMEOUT_SECONDS, type MessageModeration } from './ModTools';
 import { MutedList } from './MutedList';
 import { Notices } from './Notices';
 import { PinnedBanner } from './PinnedBanner';
+import { SampledNotice } from './SampledNotice';
 import { PanelBoundary } from './PanelBoundary';
 import { PollsPanel } from './PollsPanel';
 import { ReactionBar } from './ReactionBar';
@@ -138,6 +139,12 @@ export function ChatRoom({ session, onLeave, onRejoin, onFatal }: Props) {
             <PanelBoundary name="pin">
               <PinnedBanner pin={pin} canModerate={canModerate} onUnpin={chat.unpin} />
             </PanelBoundary>
+          )}
+          {snapshot.sampled && (
+            <SampledNotice
+              sampled={snapshot.sampled}
+              staff={canModerate}
+            />
           )}
           <PanelBoundary name="messages">
             <MessageList
