@@ -27,6 +27,7 @@ from pchat.storage.base import Presence, ReactionStore
 
 from .node import Node, Push
 from .settings import CoreSettings
+from .singleflight import SingleFlight
 
 __all__ = ["LiveState"]
 
@@ -58,6 +59,8 @@ class LiveState:
         self._online_dirty: set[str] = set()
         self._online_sent: dict[str, int] = {}
         self._stats: dict[str, tuple[float, dict[str, int]]] = {}
+        self._stats_reads: SingleFlight[str, dict[str, int]] = SingleFlight()
+        self._presence_reads: SingleFlight[str, int] = SingleFlight()
         self._rounds = 0
         node.filter(Push.REACTIONS_STATS, self.current_stats)
         node.on_room_closed(self.forget)
@@ -95,7 +98,8 @@ class LiveState:
         cached = self._stats.get(room_id)
         if cached is not None and now - cached[0] < self._settings.stats_interval:
             return dict(cached[1])
-        stats = await self._store.reaction_stats(room_id)
+        # Every connect of a storm finds the totals stale at once: one read for them all.
+        stats = await self._stats_reads.do(room_id, lambda: self._store.reaction_stats(room_id))
         self._stats[room_id] = (now, stats)
         return dict(stats)
 
@@ -142,7 +146,10 @@ class LiveState:
         known = self._online_sent.get(room_id)
         if known is not None:
             return max(known, local)
-        return await self._presence.set_presence(room_id, local)
+        counted = await self._presence_reads.do(
+            room_id, lambda: self._presence.set_presence(room_id, local)
+        )
+        return max(counted, local)
 
     async def report_presence(self) -> None:
         """The job of each period: report changed counts (every count every few periods)

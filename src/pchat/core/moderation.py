@@ -41,6 +41,7 @@ from .permissions import is_staff
 from .ratelimit import BucketMap
 from .session import Handler, Session, Verdict
 from .settings import CoreSettings
+from .singleflight import SingleFlight
 from .stream import purge_push
 
 __all__ = ["Moderation", "SessionsOf"]
@@ -93,6 +94,7 @@ class Moderation:
         self._limiter = limiter
         self._sessions_of = sessions_of
         self._rooms: dict[str, _RoomState] = {}
+        self._reads: SingleFlight[str, _RoomState] = SingleFlight()
         #: The server-wide blocklist (room id ``*`` in the store), re-read periodically.
         self._server_words = WordFilter([])
         self._slow: dict[int, BucketMap] = {}
@@ -122,7 +124,8 @@ class Moderation:
     async def _state(self, room_id: str) -> _RoomState:
         state = self._rooms.get(room_id)
         if state is None:
-            state = await self._read(room_id)
+            # A join storm into a room not open here yet: one read for all its connects.
+            state = await self._reads.do(room_id, lambda: self._read(room_id))
             self._rooms.setdefault(room_id, state)
         return self._rooms[room_id]
 

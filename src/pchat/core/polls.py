@@ -41,6 +41,7 @@ from .permissions import is_staff
 from .ratelimit import BucketMap
 from .session import Handler, OpenDoor, Session, WriteGuard
 from .settings import CoreSettings
+from .singleflight import SingleFlight
 
 __all__ = ["PollService"]
 
@@ -79,6 +80,7 @@ class PollService:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cache: dict[str, list[Poll]] = {}
+        self._reads: SingleFlight[str, list[Poll]] = SingleFlight()
         self._versions: dict[str, int] = {}
         self._buckets = BucketMap(settings.rate_polls, settings.rate_polls_burst)
         #: The latest state of each poll seen here (read or pushed), per room.
@@ -234,6 +236,9 @@ class PollService:
         cached = self._cache.get(room_id)
         if cached is not None:
             return cached
+        return await self._reads.do(room_id, lambda: self._read_visible(room_id))
+
+    async def _read_visible(self, room_id: str) -> list[Poll]:
         version = self._versions.get(room_id, 0)
         polls = await self._store.list_polls(room_id, _VISIBLE)
         if self._versions.get(room_id, 0) == version:  # no change while we read
