@@ -56,6 +56,8 @@ DECIDE_EVERY: Final = 1.0
 #: ``every`` goes down only when the rate times this still needs fewer.
 HYSTERESIS: Final = 1.2
 
+#: Half the measured rate's step for one message.
+_HALF: Final = 0.5 / RATE_TAU
 _MESSAGE_PREFIX: Final = b'{"type":"message",'
 _STAFF_RANK: Final = ROLE_RANK["moderator"]
 
@@ -126,10 +128,13 @@ class Sampling:
             if room is None or len(room) < self._min_members:
                 return payload
             state = self._rates[room_id] = _Rate(at=now)
-        state.rate = state.rate * math.exp((state.at - now) / RATE_TAU) + 1 / RATE_TAU
+        # Decided on half this message: the decayed sum of the messages so far is a rate
+        # estimate that is low just before a message and high just after it.
+        state.rate = state.rate * math.exp((state.at - now) / RATE_TAU) + _HALF
         state.at = now
         if now >= state.next_decision:
             self._decide(room_id, state, now)
+        state.rate += _HALF
         every = state.every
         if every == 1:
             return payload
