@@ -94,7 +94,10 @@ class ChatEndpoint:
         #: Makes the protocol that serves everything else (aiohttp's ``web.Server``).
         self.fallback: Callable[[], asyncio.Protocol] | None = None
         self.sockets: dict[ChatSocket, None] = {}
+        #: Connections still sending their request head, with when they opened.
+        self.doors: dict[FrontDoor, float] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     def door(self) -> FrontDoor:
         """The protocol factory of the listening socket."""
@@ -102,17 +105,31 @@ class ChatEndpoint:
 
     def start(self, fallback: Callable[[], asyncio.Protocol]) -> None:
         self.fallback = fallback
+        loop = asyncio.get_running_loop()
         if self.settings.heartbeat is not None and self._heartbeat is None:
-            self._heartbeat = asyncio.get_running_loop().create_task(
-                self._beat(self.settings.heartbeat)
-            )
+            self._heartbeat = loop.create_task(self._beat(self.settings.heartbeat))
+        if self._sweeper is None:
+            self._sweeper = loop.create_task(self._sweep(self.settings.handshake_timeout))
 
     async def stop(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-            self._heartbeat = None
+        for task in (self._heartbeat, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._heartbeat = self._sweeper = None
+
+    async def _sweep(self, timeout: float) -> None:
+        """Close the connections that did not send a complete request head in time (one
+        task for all of them, not a timer each: a timer per join costs more than the rest
+        of the handshake)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            deadline = loop.time() - timeout
+            late = [door for door, opened in self.doors.items() if opened <= deadline]
+            for door in late:
+                door.timed_out()
 
     def accept(self, transport: asyncio.Transport, head: RequestHead, rest: bytes) -> bool:
         """Serve the upgrade in ``head`` here; False leaves it to aiohttp (which answers
@@ -171,21 +188,19 @@ CHAT_KEY = web.AppKey("chat_endpoint", ChatEndpoint)
 class FrontDoor(asyncio.Protocol):
     """The first protocol of every connection: routes it by its request head."""
 
-    __slots__ = ("_buffer", "_endpoint", "_timer", "_transport")
+    __slots__ = ("_buffer", "_endpoint", "_transport")
 
     def __init__(self, endpoint: ChatEndpoint) -> None:
         self._endpoint = endpoint
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
         # (asyncio and uvloop both set TCP_NODELAY; the send buffer's size comes from the
         # listening socket, set once by ChatSite.)
         self._transport = cast(asyncio.Transport, transport)
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._endpoint.settings.handshake_timeout, self._timed_out)
+        self._endpoint.doors[self] = asyncio.get_running_loop().time()
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
@@ -205,7 +220,7 @@ class FrontDoor(asyncio.Protocol):
         if head is None or head.path != PATH:
             self._hand_over()
             return
-        self._cancel_timer()
+        self._endpoint.doors.pop(self, None)
         if not self._endpoint.accept(transport, head, buffer[end:]):
             self._hand_over()
         else:
@@ -215,11 +230,12 @@ class FrontDoor(asyncio.Protocol):
         return False  # a request cut short: close
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
+        self._endpoint.doors.pop(self, None)
 
     def _hand_over(self) -> None:
-        """Give the connection, and what it sent, to aiohttp."""
-        self._cancel_timer()
+        """Give the connection, and what it sent, to aiohttp (whose keep-alive timer then
+        takes over the handshake timeout)."""
+        self._endpoint.doors.pop(self, None)
         transport, data = self._transport, self._buffer
         self._buffer = b""
         fallback = self._endpoint.fallback
@@ -230,15 +246,11 @@ class FrontDoor(asyncio.Protocol):
         if data:
             protocol.data_received(data)
 
-    def _timed_out(self) -> None:
-        self._timer = None
+    def timed_out(self) -> None:
+        """No complete request head in time: close (the sweep of the endpoint)."""
+        self._endpoint.doors.pop(self, None)
         if self._transport is not None:
             self._transport.close()
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
 
 class ChatSocket(asyncio.Protocol):
