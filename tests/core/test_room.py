@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from pchat.core.room import Room, Tailored, Targeted
 from pchat.protocol.wsframe import encode_text_frame
@@ -318,3 +319,26 @@ def test_a_tailored_publication_with_a_common_payload_asks_only_for_the_others()
         [encode_text_frame(b"message")],
     ]
     assert sinks[0].frames[0] is sinks[1].frames[0]
+
+
+class SlowSink(FakeSink):
+    """A connection whose write blocks the loop (a room's write that takes long)."""
+
+    def write(self, data: bytes) -> None:
+        time.sleep(0.03)
+        super().write(data)
+
+
+async def test_a_window_counts_from_the_start_of_its_write() -> None:
+    # A 20 ms window, and a write of 30 ms: the window ended before the write did, so the
+    # next push, 5 ms later, goes out at once rather than waiting for a window after it.
+    r, sinks = live_room(399, coalesce_budget=20_000, coalesce_max=0.25)
+    slow = SlowSink()
+    r.join(slow)
+    r.activate(slow, 0)
+    assert r.window() == 0.02
+    r.publish(1, b"1")
+    await asyncio.sleep(0.005)
+    r.publish(2, b"2")
+    assert sinks[0].frames == [frames(b"1"), frames(b"2")]
+    await r.close()

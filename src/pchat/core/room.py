@@ -261,8 +261,8 @@ class Room:
         if self._flush_handle is not None:  # within a window: gathered for its end
             self._pending.append(frame)
             return
+        self._open_window()  # first: the window counts from the start of the write
         self._write_all(frame)
-        self._open_window()
 
     def window(self) -> float:
         """The coalescing window for this room now, in seconds (0: none)."""
@@ -283,8 +283,8 @@ class Room:
         """The window ended: write what it gathered, which opens the next one."""
         self._flush_handle = None
         if self._pending or self._extra:
-            self._write_pending()
             self._open_window()
+            self._write_pending()
 
     def _deliver_targeted(self, seq: int | None, targeted: Targeted) -> None:
         """A few connections get their payload: at once, or at their place in the window."""
