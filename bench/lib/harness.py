@@ -6,11 +6,19 @@ with signing keys copied from one template so that one token file serves every r
 ``hello``, the ``ws`` peers that can (``System.hello``) get a secret in their environment
 and the load generator a file of tokens signed with it (:mod:`.hello`), so that their
 clients join with a token and the room in the first frame, as pchat's do.
+
+A pchat variant on shared services (``PCHAT_BROKER=redis://…?prefix={run_id}``,
+``PCHAT_STORE=postgresql://…?schema={run_id}``) gets a fresh prefix and schema per server
+start: the signing keys are imported into the schema first (``pchat keys import``), and
+the schema and keys are dropped once the server has stopped. Its broadcast runs also
+report the CPU time of the processes at the other end of its connections (Redis, its
+PostgreSQL backends: :mod:`.backends`) over the window.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -20,6 +28,7 @@ from typing import Any
 
 from . import hello as hello_tokens
 from . import loadgen
+from .backends import BackendSampler
 from .procs import ServerProcess, free_port, listen_drops, pinned, raise_nofile
 from .systems import System
 
@@ -67,6 +76,10 @@ class Config:
     @property
     def tools(self) -> Path:
         return self.root / "bench" / "lib" / "pchat_tools.py"
+
+    @property
+    def pchat(self) -> Path:
+        return self.root / ".venv" / "bin" / "pchat"
 
 
 class Harness:
@@ -133,7 +146,9 @@ class Harness:
         data_dir.mkdir(parents=True)
         if system.is_pchat:
             self.tokens()
-            shutil.copy2(self._keys_dir / "keys.sqlite3", data_dir / "keys.sqlite3")
+            # On PostgreSQL the keys are imported into the run's schema instead (_start).
+            if not _postgres_store(system):
+                shutil.copy2(self._keys_dir / "keys.sqlite3", data_dir / "keys.sqlite3")
             # A variant with PCHAT_BENCH_BLOCKLIST=N runs with an N-entry server-wide word
             # filter (read by the harness only; the server does not know the variable).
             blocklist = system.env.get("PCHAT_BENCH_BLOCKLIST")
@@ -145,40 +160,99 @@ class Harness:
 
     def _start(self, system: System, data_dir: Path, label: str) -> tuple[ServerProcess, int]:
         port = free_port()
-        env = system.environ(port, data_dir)
+        self._serial += 1
+        run_id = f"bench_{os.getpid()}_{self._serial}"
+        env = system.environ(port, data_dir, run_id)
         if self.uses_hello(system):
             env[hello_tokens.HELLO_SECRET_ENV] = self._hello_secret
+        after_stop = self._services(system, env, run_id)
         server = ServerProcess(
-            pinned(system.argv(port, data_dir), self.config.server_cpus),
+            pinned(system.argv(port, data_dir, run_id), self._cpus(system)),
             env=env,
             log_path=self.config.out / "logs" / f"{label}.log",
             cwd=self.config.root,
+            after_stop=after_stop,
+            run_id=run_id,
         )
         try:
             server.wait_ready(port, settle=SETTLE)
+            if system.workers > 1:
+                server.wait_listeners(port, system.workers)
         except BaseException:
             server.stop()
             raise
         return server, port
 
-    def _drive(self, system: System, label: str, options: dict[str, Any]) -> dict[str, Any]:
-        """Start ``system``, run the load generator against it, stop it; the result."""
+    def _cpus(self, system: System) -> str | None:
+        if self.config.server_cpus is None:  # --no-pin
+            return None
+        return system.server_cpus or self.config.server_cpus
+
+    def _services(
+        self, system: System, env: dict[str, str], run_id: str
+    ) -> Callable[[], None] | None:
+        """Prepare this run's schema (the signing keys imported into it); what cleans up
+        its schema and Redis keys after the server has stopped."""
+        broker, store = env.get("PCHAT_BROKER"), env.get("PCHAT_STORE")
+        if not system.is_pchat or (broker is None and store is None):
+            return None
+        names = [v for v in (broker, store) if v is not None]
+        if not all(run_id in v for v in names):
+            raise ValueError(
+                f"{system.name}: PCHAT_BROKER and PCHAT_STORE need a fresh prefix and schema "
+                "per run: put {run_id} in them (?prefix={run_id}, ?schema={run_id})"
+            )
+        drop = ["cluster-drop", "--run-id", run_id]
+        drop += ["--broker", broker] if broker else []
+        drop += ["--store", store] if store else []
+
+        def after_stop() -> None:
+            try:
+                self._tool(*drop, timeout=120)
+            except (RuntimeError, subprocess.SubprocessError) as exc:
+                self.log(f"  cleanup of {run_id} failed: {exc}")
+
+        if store is not None and _postgres_store(system):
+            imported = subprocess.run(
+                [str(self.config.pchat), "keys", "import", "--from", str(self._keys_dir)],
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=self.config.root,
+            )
+            if imported.returncode != 0:
+                after_stop()
+                raise RuntimeError(f"pchat keys import failed: {imported.stderr.strip()[-2000:]}")
+        return after_stop
+
+    def _drive(
+        self, system: System, label: str, options: dict[str, Any], *, backends: bool = False
+    ) -> dict[str, Any]:
+        """Start ``system``, run the load generator against it, stop it; the result.
+
+        ``backends``: also the CPU time of the services it uses over the window.
+        """
         data_dir = self._fresh_data_dir(system)
         server, port = self._start(system, data_dir, label)
         try:
+            pids = server.pids()
             opts = loadgen.Options(
                 port=port,
                 proto=system.proto,
                 tokens=self._tokens_for(system),
                 hello=self.uses_hello(system),
                 source_addrs=self.config.source_addrs,
-                server_pids=server.pids(),
+                server_pids=pids,
                 concurrency=self.config.concurrency,
                 join_timeout=self.config.join_timeout,
                 **options,
             )
+            sampler = BackendSampler(pids, port) if backends else None
             drops = listen_drops()
-            result = loadgen.run(self.binary, opts, cpus=self.config.loadgen_cpus)
+            result = loadgen.run(self.binary, opts, cpus=self.config.loadgen_cpus, window=sampler)
+            if sampler is not None:
+                result.update(sampler.result)
             alive = server.proc.poll() is None
             after = listen_drops()
             # Machine-wide counters: another process's drops in the same moment count too.
@@ -188,6 +262,8 @@ class Harness:
         finally:
             status = server.stop()
             shutil.rmtree(data_dir, ignore_errors=True)
+        result["server_processes"] = len(pids)
+        result["run_id"] = server.run_id
         result["server_alive_at_end"] = alive
         result["server_exit_status"] = status
         return result
@@ -215,6 +291,7 @@ class Harness:
                 "duration": c.duration,
                 "nonreaders": c.nonreaders,
             },
+            backends=bool(system.services()),
         )
         return {
             "system": system.name,
@@ -306,6 +383,10 @@ class Harness:
         )
 
 
+def _postgres_store(system: System) -> bool:
+    return system.env.get("PCHAT_STORE", "").startswith(("postgresql://", "postgres://"))
+
+
 def _rate_label(rate: float) -> str:
     return "sat" if rate <= 0 else f"{rate:g}"
 
@@ -323,4 +404,18 @@ def _derived(r: dict[str, Any]) -> dict[str, Any]:
         ),
         "server_cpu_pct": server_cpu / window * 100 if server_cpu is not None and window else None,
         "loadgen_cpu_pct": r["loadgen_cpu_seconds"] / window * 100 if window else None,
+        **_backend_derived(r),
+    }
+
+
+def _backend_derived(r: dict[str, Any]) -> dict[str, Any]:
+    """The services' CPU per million deliveries and per core, over their own window (read
+    from here, within a few ms of the load generator's)."""
+    cpu, window = r.get("backend_cpu_seconds"), r.get("backend_window_seconds")
+    rate = r.get("deliveries_per_s")
+    if cpu is None or not window:
+        return {}
+    return {
+        "backend_cpu_per_million": cpu / window / rate * 1e6 if rate else None,
+        "backend_cpu_pct": cpu / window * 100,
     }

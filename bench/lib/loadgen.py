@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .procs import pinned
 
-__all__ = ["FIELDS", "LoadgenError", "Options", "build", "run"]
+__all__ = ["FIELDS", "LoadgenError", "Options", "Window", "build", "run"]
 
 LOADGEN_DIR = Path(__file__).resolve().parents[1] / "loadgen"
 
@@ -28,6 +30,10 @@ FIELDS: tuple[str, ...] = (
     "loadgen_cpu_seconds", "loadgen_cpu_total_seconds", "server_cpu_seconds",
     "server_rss_before_kb", "server_rss_after_kb", "server_rss_per_conn_bytes",
 )  # fmt: skip
+
+
+#: The load generator's note when the subscribers have joined (``N joined in S s``).
+_JOINED = re.compile(r"^loadgen: \d+ joined in ")
 
 
 class LoadgenError(RuntimeError):
@@ -107,18 +113,78 @@ class Options:
         return self.join_timeout * 2 + self.warmup + self.duration + 60
 
 
-def run(binary: Path, options: Options, *, cpus: str | None) -> dict[str, Any]:
-    """Run the load generator pinned to ``cpus``; its JSON result (plus its stderr)."""
+class Window(Protocol):
+    """Something measured over the load generator's window alongside it."""
+
+    def prepare(self) -> None:
+        """The subscribers have joined: the warm-up begins."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def run(
+    binary: Path, options: Options, *, cpus: str | None, window: Window | None = None
+) -> dict[str, Any]:
+    """Run the load generator pinned to ``cpus``; its JSON result (plus its stderr).
+
+    ``window`` is started and stopped over the measured window as seen from here: the load
+    generator notes on stderr when its subscribers have joined (``window.prepare``); the
+    window opens after the publisher's join (milliseconds) and ``warmup``, and lasts
+    ``duration``.
+    """
     argv = pinned(options.argv(binary), cpus)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+    )
+    err_lines: list[str] = []
+    timers: list[threading.Timer] = []
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            err_lines.append(line.rstrip("\n"))
+            if window is not None and not timers and _JOINED.search(line):
+                window.prepare()
+                timers.extend(
+                    [
+                        threading.Timer(options.warmup, window.start),
+                        threading.Timer(options.warmup + options.duration, window.stop),
+                    ]
+                )
+                for timer in timers:
+                    timer.start()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        proc.kill()
+
+    watchdog = threading.Timer(options.timeout(), kill)
+    watchdog.start()
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=options.timeout())
-    except subprocess.TimeoutExpired as exc:
-        raise LoadgenError(f"the load generator timed out: {' '.join(argv)}") from exc
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
+        assert proc.stdout is not None
+        stdout = proc.stdout.read()
+        proc.wait()
+    finally:
+        watchdog.cancel()
+        reader.join(5)
+        # The window's end here comes a few ms before the load generator's (the publisher
+        # joins after the note): it has fired, unless the load generator stopped early.
+        for timer in reversed(timers):
+            timer.join(1.0)
+            timer.cancel()
+    if timed_out.is_set():
+        raise LoadgenError(f"the load generator timed out: {' '.join(argv)}")
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
         raise LoadgenError(
-            f"the load generator failed ({done.returncode}): {done.stderr.strip()[-2000:]}"
+            f"the load generator failed ({proc.returncode}): {chr(10).join(err_lines)[-2000:]}"
         )
     result: dict[str, Any] = json.loads(lines[-1])
-    result["loadgen_notes"] = done.stderr.strip().splitlines()[-20:]
+    result["loadgen_notes"] = err_lines[-20:]
     return result

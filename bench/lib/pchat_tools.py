@@ -7,6 +7,7 @@ dependencies) runs here, as a subprocess::
     .venv/bin/python bench/lib/pchat_tools.py history-fill --data-dir D --count 1000000
     .venv/bin/python bench/lib/pchat_tools.py history-measure --url ws://… --token-file F
     .venv/bin/python bench/lib/pchat_tools.py history-store --data-dir D
+    .venv/bin/python bench/lib/pchat_tools.py cluster-drop --run-id ID --store URL --broker URL
 
 Each command prints one JSON object on stdout.
 """
@@ -21,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 __all__ = ["main"]
 
@@ -248,6 +250,49 @@ def cmd_blocklist_fill(args: argparse.Namespace) -> dict[str, Any]:
     return asyncio.run(_blocklist(data_dir / "pchat.sqlite3", args.count))
 
 
+async def _drop_schema(store: str, run_id: str) -> str:
+    import asyncpg
+
+    from pchat.server.key_stores import postgres_location
+
+    dsn, schema = postgres_location(store)
+    if run_id not in schema:
+        raise SystemExit(f"refusing to drop schema {schema!r}: not this run's ({run_id})")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+    return schema
+
+
+async def _drop_prefix(broker: str, run_id: str) -> tuple[str, int]:
+    from redis.asyncio import Redis
+
+    parts = urlsplit(broker)
+    prefix = dict(parse_qsl(parts.query)).get("prefix", "")
+    if run_id not in prefix:
+        raise SystemExit(f"refusing to delete keys {prefix!r}*: not this run's ({run_id})")
+    client = Redis.from_url(urlunsplit(parts._replace(query="")))
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        for i in range(0, len(keys), 1000):
+            await client.delete(*keys[i : i + 1000])
+    finally:
+        await client.aclose()
+    return prefix, len(keys)
+
+
+def cmd_cluster_drop(args: argparse.Namespace) -> dict[str, Any]:
+    """Drop one run's PostgreSQL schema and Redis keys (names that hold ``run_id`` only)."""
+    result: dict[str, Any] = {}
+    if args.store:
+        result["schema"] = asyncio.run(_drop_schema(args.store, args.run_id))
+    if args.broker:
+        result["prefix"], result["keys"] = asyncio.run(_drop_prefix(args.broker, args.run_id))
+    return result
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(required=True)
@@ -286,6 +331,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--limit", type=int, default=50)
         p.add_argument("--seed", type=int, default=1)
         p.set_defaults(fn=fn)
+
+    p = sub.add_parser("cluster-drop")
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--store", help="postgresql://…?schema=NAME")
+    p.add_argument("--broker", help="redis://…?prefix=P")
+    p.set_defaults(fn=cmd_cluster_drop)
     return parser
 
 

@@ -10,10 +10,18 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["ServerProcess", "descendants", "free_port", "listen_drops", "pinned", "raise_nofile"]
+__all__ = [
+    "ServerProcess",
+    "descendants",
+    "free_port",
+    "listen_drops",
+    "listeners",
+    "pinned",
+    "raise_nofile",
+]
 
 
 def free_port() -> int:
@@ -58,6 +66,18 @@ def listen_drops() -> dict[str, int]:
     return {}
 
 
+def listeners(port: int) -> int:
+    """How many sockets listen on TCP ``port`` (the workers of a ``SO_REUSEPORT`` server)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
+
+
 def pinned(command: Sequence[str], cpus: str | None) -> list[str]:
     """``command`` run on ``cpus`` (taskset list syntax: ``0``, ``0-1``); unpinned if None."""
     if not cpus:
@@ -92,10 +112,21 @@ class ServerProcess:
     """A server under test, in its own process group, with its output in a log file."""
 
     def __init__(
-        self, command: Sequence[str], *, env: Mapping[str, str], log_path: Path, cwd: Path
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log_path: Path,
+        cwd: Path,
+        after_stop: Callable[[], None] | None = None,
+        run_id: str = "",
     ) -> None:
         self.command = list(command)
+        #: Unique to this start: the name of its schema or key prefix on shared services.
+        self.run_id = run_id
         self.log_path = log_path
+        #: Run once the server is gone (a run's schema dropped, its keys deleted).
+        self.after_stop = after_stop
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -121,6 +152,19 @@ class ServerProcess:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"server did not listen on {port} within {timeout} s: {self.tail()}")
+
+    def wait_listeners(self, port: int, count: int, timeout: float = 30.0) -> None:
+        """Wait until ``count`` sockets listen on ``port`` (every worker has started), so
+        that the kernel spreads the clients over all of them."""
+        deadline = time.monotonic() + timeout
+        while listeners(port) < count:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{listeners(port)} of {count} workers listen on {port} after {timeout} s"
+                )
+            time.sleep(0.05)
 
     def pids(self, stable_for: float = 0.5, timeout: float = 10.0) -> list[int]:
         """The server's processes, once their set has not changed for ``stable_for`` s.
@@ -157,6 +201,9 @@ class ServerProcess:
         # Workers of the group that outlived their parent.
         self._signal(signal.SIGKILL)
         self._log.close()
+        if self.after_stop is not None:
+            after, self.after_stop = self.after_stop, None
+            after()
         return self.proc.returncode
 
     def _signal(self, sig: signal.Signals) -> None:

@@ -32,6 +32,8 @@ BROADCAST_METRICS = (
     "server_cpu_pct",
     "loadgen_cpu_pct",
     "join_seconds",
+    "backend_cpu_per_million",
+    "backend_cpu_pct",
 )
 #: Counts summarised as the maximum over runs (one bad run must show).
 BROADCAST_WORST = ("errors", "closed_readers", "closed_nonreaders", "publish_skipped", "stalls")
@@ -190,6 +192,7 @@ def markdown(results: dict[str, Any]) -> str:
             ),
         )
         out.append("")
+    out += _cpu_against_first(rows, systems, cfg)
     joins = _join_rows(summary["broadcast"], systems)
     idle = {r["system"]: r for r in summary["idle"]}
     if idle or joins:
@@ -250,6 +253,53 @@ def markdown(results: dict[str, Any]) -> str:
         out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     out += ["## Command", "", "```", meta["command"], "```", ""]
     return "\n".join(out)
+
+
+def _cpu_against_first(
+    rows: list[dict[str, Any]], systems: list[str], cfg: dict[str, Any]
+) -> list[str]:
+    """CPU per delivery of each system against the first one at the same load; with the
+    services' CPU (Redis, PostgreSQL backends) when a system ran on them."""
+    if len(systems) < 2 or not rows:
+        return []
+    first = {r["offered_rate"]: r for r in rows if r["system"] == systems[0]}
+    with_backends = any(r.get("backend_cpu_per_million") is not None for r in rows)
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}×" if a is not None and b else "–"
+
+    def total(r: dict[str, Any]) -> float | None:
+        cpu = r.get("server_cpu_per_million")
+        return None if cpu is None else cpu + (r.get("backend_cpu_per_million") or 0)
+
+    header = ["system", "offered load", "deliveries/s", "server CPU s / M", f"× {systems[0]}"]
+    if with_backends:
+        header += ["services CPU s / M", "server + services CPU s / M", f"× {systems[0]}"]
+    table = []
+    for r in rows:
+        base = first.get(r["offered_rate"], {})
+        row = [
+            r["system"],
+            rate_label(r["offered_rate"], r["offered_deliveries_per_s"], cfg["inflight"]),
+            _num(r["deliveries_per_s"], 0),
+            _num(r["server_cpu_per_million"], 2),
+            ratio(r["server_cpu_per_million"], base.get("server_cpu_per_million")),
+        ]
+        if with_backends:
+            row += [
+                _num(r.get("backend_cpu_per_million"), 2),
+                _num(total(r), 2),
+                ratio(total(r), total(base) if base else None),
+            ]
+        table.append(row)
+    lines = ["## CPU per delivery against " + systems[0], ""]
+    if with_backends:
+        lines += [
+            "Services: the processes at the other end of the server's own connections "
+            "(redis-server, the PostgreSQL backends serving it), over the same window.",
+            "",
+        ]
+    return [*lines, *_table(header, table), ""]
 
 
 def _join_rows(rows: list[dict[str, Any]], systems: list[str]) -> dict[str, float]:

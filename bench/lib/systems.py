@@ -5,12 +5,21 @@ Every system serves WebSocket on ``127.0.0.1:PORT`` with one room (the contract 
 ``pchat`` (the pchat protocol), ``socketio`` (engine.io v4 / socket.io) or ``ws`` (every
 text frame is broadcast as is). The ``ws`` peers also speak the hello of
 :mod:`bench.lib.hello` (a token and the room in the first frame, as pchat's connect) when
-the runner asks for it (``hello``). Commands hold ``{port}`` and ``{data_dir}`` placeholders.
+the runner asks for it (``hello``). Commands and environment hold ``{port}``, ``{data_dir}``
+and ``{run_id}`` placeholders; ``run_id`` is unique to one server start (``bench_<pid>_<n>``:
+a PostgreSQL schema or a Redis key prefix of that run alone).
+
+A variant (:func:`parse_variant`) is a system with extra environment. Two variables are the
+runner's, not the server's: ``PCHAT_BENCH_SERVER_CPUS`` pins that system elsewhere than
+``--server-cpus`` (``0-1``: workers on both cores), ``PCHAT_BENCH_BLOCKLIST`` (pchat) fills a
+server-wide word filter first.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -50,13 +59,32 @@ class System:
     #: A ``ws`` peer that checks a token-carrying hello when given ``BENCH_HELLO_SECRET``.
     hello: bool = False
 
-    def argv(self, port: int, data_dir: Path) -> list[str]:
-        return [a.format(port=port, data_dir=data_dir) for a in self.command]
+    def argv(self, port: int, data_dir: Path, run_id: str = "") -> list[str]:
+        return [a.format(port=port, data_dir=data_dir, run_id=run_id) for a in self.command]
 
-    def environ(self, port: int, data_dir: Path) -> dict[str, str]:
-        env = {k: v.format(port=port, data_dir=data_dir) for k, v in self.env.items()}
+    def environ(self, port: int, data_dir: Path, run_id: str = "") -> dict[str, str]:
+        env = {
+            k: v.format(port=port, data_dir=data_dir, run_id=run_id) for k, v in self.env.items()
+        }
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
+
+    @property
+    def workers(self) -> int:
+        """pchat's worker processes (``PCHAT_WORKERS``): listeners to wait for."""
+        return int(self.env.get("PCHAT_WORKERS", "1")) if self.is_pchat else 1
+
+    @property
+    def server_cpus(self) -> str | None:
+        """Where this system is pinned, if not where ``--server-cpus`` says."""
+        return self.env.get("PCHAT_BENCH_SERVER_CPUS")
+
+    def services(self) -> list[str]:
+        """The URLs of the shared services this system runs on (pchat's Redis broker and
+        PostgreSQL store), with their placeholders: each needs a fresh schema or prefix."""
+        if not self.is_pchat:
+            return []
+        return [self.env[k] for k in ("PCHAT_BROKER", "PCHAT_STORE") if self.env.get(k)]
 
 
 def builtin_systems(root: Path) -> dict[str, System]:
@@ -135,15 +163,20 @@ def builtin_systems(root: Path) -> dict[str, System]:
     return {s.name: s for s in systems}
 
 
+_PAIRS = re.compile(r":(?=[A-Za-z_][A-Za-z0-9_]*=)")
+
+
 def parse_variant(spec: str, systems: Mapping[str, System]) -> System:
     """``NAME=BASE:KEY=VALUE[:KEY=VALUE…]``: BASE started with extra environment.
 
-    ``pchat-c10=pchat:PCHAT_COALESCE_MS=10`` is pchat with that variable set.
+    ``pchat-c10=pchat:PCHAT_COALESCE_MS=10`` is pchat with that variable set. A colon
+    separates pairs only where a ``KEY=`` follows it, so that values may be URLs
+    (``PCHAT_BROKER=redis://127.0.0.1:6379/0?prefix={run_id}``).
     """
     name, sep, rest = spec.partition("=")
     if not sep or not name:
         raise ValueError(f"bad --variant {spec!r}: NAME=BASE:KEY=VALUE[:KEY=VALUE…]")
-    base_name, *pairs = rest.split(":")
+    base_name, *pairs = _PAIRS.split(rest)
     if base_name not in systems:
         raise ValueError(f"--variant {spec!r}: unknown system {base_name!r}")
     env = dict(systems[base_name].env)
@@ -162,6 +195,10 @@ def unavailable(system: System) -> str | None:
             return f"{path} is missing"
     if system.command[0] == "node" and shutil.which("node") is None:
         return "node is not installed"
+    for url in system.services():
+        reason = _unreachable(url)
+        if reason:
+            return reason
     if system.imports:
         check = subprocess.run(
             [system.command[0], "-c", "import " + ", ".join(system.imports)],
@@ -174,3 +211,17 @@ def unavailable(system: System) -> str | None:
                 "(run `make -C bench venv`)"
             )
     return None
+
+
+def _unreachable(url: str) -> str | None:
+    """Why the TCP service of ``url`` (``redis://host:port/…``, ``postgresql://…``) does not
+    answer, or None (a unix socket or a URL without a port is not checked)."""
+    match = re.match(r"^[a-z]+://(?:[^@/]*@)?([^/:?]+):(\d+)", url)
+    if not match:
+        return None
+    host, port = match.group(1), int(match.group(2))
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return None
+    except OSError as exc:
+        return f"{host}:{port} does not answer ({exc})"
