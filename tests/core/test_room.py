@@ -322,23 +322,47 @@ def test_a_tailored_publication_with_a_common_payload_asks_only_for_the_others()
 
 
 class SlowSink(FakeSink):
-    """A connection whose write blocks the loop (a room's write that takes long)."""
+    """A connection whose write blocks the loop for ``seconds`` (a room's long write)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
 
     def write(self, data: bytes) -> None:
-        time.sleep(0.03)
+        time.sleep(self.seconds)
         super().write(data)
 
 
-async def test_a_window_counts_from_the_start_of_its_write() -> None:
-    # A 20 ms window, and a write of 30 ms: the window ended before the write did, so the
-    # next push, 5 ms later, goes out at once rather than waiting for a window after it.
-    r, sinks = live_room(399, coalesce_budget=20_000, coalesce_max=0.25)
-    slow = SlowSink()
+def slow_room(window_sinks: int, seconds: float) -> tuple[Room, list[FakeSink]]:
+    """A room whose window is ``window_sinks`` ms (1,000 writes/s) and whose writes take
+    ``seconds``."""
+    r, sinks = live_room(window_sinks - 1, coalesce_budget=1_000, coalesce_max=0.25)
+    slow = SlowSink(seconds)
     r.join(slow)
     r.activate(slow, 0)
-    assert r.window() == 0.02
+    return r, sinks
+
+
+async def test_a_window_counts_from_the_start_of_its_write() -> None:
+    # A 40 ms window, a write of 15 ms: the window ends 25 ms after the write, so a push
+    # 30 ms after it goes out at once (counted from the write's end, it would wait).
+    r, sinks = slow_room(40, 0.015)
+    assert r.window() == 0.04
+    r.publish(1, b"1")
+    await asyncio.sleep(0.03)
+    r.publish(2, b"2")
+    assert sinks[0].frames == [frames(b"1"), frames(b"2")]
+    await r.close()
+
+
+async def test_a_window_lasts_at_least_as_long_as_its_write() -> None:
+    # A 20 ms window, a write of 30 ms: the window ends 30 ms after the write (the room
+    # writes at most half the time), so a push 5 ms after it is gathered.
+    r, sinks = slow_room(20, 0.03)
     r.publish(1, b"1")
     await asyncio.sleep(0.005)
     r.publish(2, b"2")
+    assert sinks[0].frames == [frames(b"1")]
+    await asyncio.sleep(0.05)
     assert sinks[0].frames == [frames(b"1"), frames(b"2")]
     await r.close()

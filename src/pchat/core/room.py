@@ -10,8 +10,10 @@ opens the next window. A quiet room thus adds no delay, and a busy one writes ea
 connection at most once per window. The window grows with the room's connections here, so
 that the room's writes per second stay within a budget: ``len(connections) / budget``
 seconds (``coalesce_budget`` writes/s), at most ``coalesce_max``, and none below 1 ms (a
-room of a few hundred connections writes every push at once). ``coalesce`` > 0 fixes the
-window instead.
+room of a few hundred connections writes every push at once). It counts from the start of
+the write that opened it, but lasts at least as long again as that write took: a room
+spends at most half its time writing, and a node short of CPU gathers more per write
+rather than fall behind. ``coalesce`` > 0 fixes the window's length instead.
 
 Joining connections are *buffered*: a connection is added before the room's position is
 read for its connect reply, and pushes that arrive meanwhile are kept (with their ``seq``)
@@ -38,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection, Container
 from dataclasses import dataclass
 from typing import Protocol
@@ -261,8 +264,13 @@ class Room:
         if self._flush_handle is not None:  # within a window: gathered for its end
             self._pending.append(frame)
             return
-        self._open_window()  # first: the window counts from the start of the write
+        window = self.window()
+        if not window:
+            self._write_all(frame)
+            return
+        start = time.monotonic()
         self._write_all(frame)
+        self._open_window(window, start)
 
     def window(self) -> float:
         """The coalescing window for this room now, in seconds (0: none)."""
@@ -273,18 +281,26 @@ class Room:
             return 0.0
         return window if window < self._coalesce_max else self._coalesce_max
 
-    def _open_window(self) -> None:
-        window = self.window()
-        if window:
-            loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(window, self._window_end)
+    def _open_window(self, window: float, start: float) -> None:
+        """The window of a write that began at ``start``: it ends ``window`` after that, or,
+        when the write took longer, as long again after its end (at most the longest
+        window), so that a room spends at most half its time writing; a loaded node
+        gathers more."""
+        took = time.monotonic() - start
+        rest = window - took
+        if rest < took:
+            rest = took if took < self._coalesce_max else self._coalesce_max
+        self._flush_handle = asyncio.get_running_loop().call_later(rest, self._window_end)
 
     def _window_end(self) -> None:
         """The window ended: write what it gathered, which opens the next one."""
         self._flush_handle = None
         if self._pending or self._extra:
-            self._open_window()
+            window = self.window()
+            start = time.monotonic()
             self._write_pending()
+            if window:
+                self._open_window(window, start)
 
     def _deliver_targeted(self, seq: int | None, targeted: Targeted) -> None:
         """A few connections get their payload: at once, or at their place in the window."""
