@@ -112,7 +112,8 @@ class CoreSettings:
     #: pushes that follow within the window are written together at its end. The window is
     #: the room's connections on the node divided by this budget of writes per second, at
     #: most ``coalesce_max_ms``, and none under 1 ms (rooms under ~200 connections write
-    #: every push at once). None: no coalescing.
+    #: every push at once); it lasts at least as long as the write that opened it took.
+    #: None: no coalescing.
     coalesce_budget: float | None = 200_000.0
     coalesce_max_ms: float = 250.0
     #: A fixed window of this many ms instead of the adaptive one (0: adaptive).
