@@ -93,6 +93,7 @@ class ChatEndpoint:
         self.metrics = metrics
         #: Makes the protocol that serves everything else (aiohttp's ``web.Server``).
         self.fallback: Callable[[], asyncio.Protocol] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.sockets: dict[ChatSocket, None] = {}
         #: Connections still sending their request head, with when they opened.
         self.doors: dict[FrontDoor, float] = {}
@@ -105,7 +106,8 @@ class ChatEndpoint:
 
     def start(self, fallback: Callable[[], asyncio.Protocol]) -> None:
         self.fallback = fallback
-        loop = asyncio.get_running_loop()
+        # Kept: Python 3.11's get_running_loop() makes a getpid() system call each time.
+        loop = self.loop = asyncio.get_running_loop()
         if self.settings.heartbeat is not None and self._heartbeat is None:
             self._heartbeat = loop.create_task(self._beat(self.settings.heartbeat))
         if self._sweeper is None:
@@ -200,7 +202,9 @@ class FrontDoor(asyncio.Protocol):
         # (asyncio and uvloop both set TCP_NODELAY; the send buffer's size comes from the
         # listening socket, set once by ChatSite.)
         self._transport = cast(asyncio.Transport, transport)
-        self._endpoint.doors[self] = asyncio.get_running_loop().time()
+        loop = self._endpoint.loop
+        assert loop is not None
+        self._endpoint.doors[self] = loop.time()
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
@@ -261,6 +265,7 @@ class ChatSocket(asyncio.Protocol):
         "_endpoint",
         "_fragments",
         "_inbox",
+        "_loop",
         "_lost",
         "_paused",
         "_text",
@@ -298,7 +303,9 @@ class ChatSocket(asyncio.Protocol):
         self._lost = False
         self._paused = False
         self.closed_with: CloseCode | None = None
-        loop = asyncio.get_running_loop()
+        loop = endpoint.loop
+        assert loop is not None
+        self._loop = loop
         self.opened = self.last_seen = loop.time()
         #: When the unanswered ping went out (0: none is).
         self.pinged = 0.0
@@ -306,7 +313,7 @@ class ChatSocket(asyncio.Protocol):
     # Reading ----------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        self.last_seen = asyncio.get_running_loop().time()
+        self.last_seen = self._loop.time()
         ws = self.ws
         ws.receive_data(data)
         for frame in ws.events_received():
@@ -345,7 +352,7 @@ class ChatSocket(asyncio.Protocol):
         inbox = self._inbox
         inbox.append(payload)
         if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._work())
+            self._worker = self._loop.create_task(self._work())
         elif len(inbox) >= INBOX_LIMIT and not self._paused:
             self._paused = True
             self.transport.pause_reading()
