@@ -110,14 +110,7 @@ async def run(n: int, profile: bool) -> None:
         ).encode()
         for _ in range(n)
     ]
-    connects = [
-        masked_frame(
-            orjson.dumps(
-                {"type": "connect", "id": 1, "room": "r", "username": f"u{i}", "token": tokens[i]}
-            )
-        )  # fmt: skip
-        for i in range(n)
-    ]
+    connects = [masked_frame(orjson.dumps(connect_request(f"u{i}", tokens[i]))) for i in range(n)]
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
