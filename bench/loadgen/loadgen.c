@@ -89,12 +89,22 @@ struct conn {
     uint64_t remaining;      /* payload bytes left in the current frame */
     uint8_t ctl[125];
     uint8_t ctl_len;
-    uint8_t mhead[16];       /* the first bytes of the current message */
+    uint8_t mhead[48];       /* the first bytes of the current message (a push's "seq") */
     uint8_t mhead_len;
     uint64_t msg_len;
     /* marker scanner */
     uint8_t mstate, mdigits;
     uint64_t mval;
+    /* --reconnect-storm: the client's position, and its reconnects */
+    uint8_t has_pos;         /* epoch and seq known: the next connect sends "recover" */
+    uint8_t restart_close;   /* closed with 4000 or 1012: the restart delays apply */
+    uint8_t storm_done;      /* got its connect reply after the restart */
+    uint8_t recovering;      /* this connect sent "recover" */
+    int32_t hint_ms;         /* reconnect_after_ms of the last close reason; -1: none */
+    uint16_t close_code;     /* of the last close frame received; 0: none */
+    uint32_t attempts;       /* reconnect attempts since the connection was lost */
+    uint64_t seq;            /* the last stream position applied */
+    char epoch[40];
 };
 
 /* ---- options ---------------------------------------------------------------------------- */
@@ -124,6 +134,12 @@ static struct {
     pid_t server_pids[MAX_SERVER_PIDS];
     int n_server_pids;
     int quiet;
+    int storm;               /* --reconnect-storm */
+    double storm_backoff_ms; /* restart-close retry delays: uniform in [0, B] */
+    int storm_hint;          /* honour the close's reconnect_after_ms (as the SDKs do) */
+    int storm_messages;      /* published before the restart, so that clients have a position */
+    int storm_missed;        /* published right after the restart, missed by the clients */
+    double storm_timeout;    /* seconds from the first close */
 } opt = {
     .host = "127.0.0.1",
     .proto = -1,
@@ -138,6 +154,11 @@ static struct {
     .drain = 3,
     .size = 200,
     .nonreader_rcvbuf = 4096,
+    .storm_backoff_ms = 2000,
+    .storm_hint = 1,
+    .storm_messages = 5,
+    .storm_missed = 5,
+    .storm_timeout = 60,
 };
 
 /* ---- state ------------------------------------------------------------------------------ */
@@ -174,6 +195,29 @@ static struct {
     double join_cpu_start, join_cpu, join_srv_cpu_start, join_srv_cpu;
     long srv_rss_before, srv_rss_after;
 } st = {.srv_cpu = -1, .join_srv_cpu = -1, .srv_rss_before = -1, .srv_rss_after = -1};
+
+/* --reconnect-storm: the clients are armed once every subscriber has a position; from then
+ * on a lost connection is a restart's, and it comes back after a backoff with "recover". */
+static struct {
+    int armed;                          /* a close from now on is the restart's */
+    int pre_sent;                       /* the messages before the restart were sent */
+    int pub_rejoined, pub_sent;         /* the publisher after the restart */
+    uint64_t target_seq;                /* every subscriber's position once caught up */
+    uint64_t pub_base;                  /* the publisher's position when it rejoined */
+    int64_t armed_ns, first_close_ns, last_close_ns, first_connect_ns, first_reply_ns,
+        last_reply_ns, caught_up_ns, pub_due, last_scan;
+    int closed, replied, recovered, not_recovered, no_recovery, hinted, caught_up;
+    int reasons_gap, reasons_epoch;
+    uint64_t attempts, refused;
+    uint64_t err0[6];                   /* error counts when armed */
+    double cpu0;
+    int64_t *reply_ns;                  /* per subscriber: its connect reply after the close */
+    int64_t *heap_due;                  /* reconnects waiting for their time: a min-heap */
+    int *heap_idx;
+    int heap_n;
+} storm;
+
+static void storm_close(struct conn *c);
 
 /* Latency histogram in microseconds: values < 128 exact, then 64 sub-buckets per power
  * of two (relative error <= 1/64). Index 128 + (shift-1)*64 + (mantissa-64). */
@@ -500,8 +544,13 @@ static void start_connect(struct conn *c)
     pending++;
     int r = connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr);
     if (r < 0 && errno != EINPROGRESS) {
-        st.err_connect++;
-        note("connect: %s", strerror(errno));
+        if (storm.armed) {
+            if (c != pub)
+                storm.refused++;
+        } else {
+            st.err_connect++;
+            note("connect: %s", strerror(errno));
+        }
         c->want_out = 0;
         epoll_set(c, EPOLLOUT, EPOLL_CTL_ADD); /* registered so conn_close can remove it */
         conn_close(c, 1);
@@ -538,7 +587,7 @@ static void on_joined(struct conn *c)
     c->acc = NULL;
     c->acc_len = c->acc_cap = 0;
     pending--;
-    if (c == pub)
+    if (c == pub || storm.armed)
         return;
     joined++;
     if (c->idx >= opt.subscribers - opt.nonreaders) {
@@ -568,6 +617,10 @@ static void conn_close(struct conn *c, int was_error)
 {
     if (c->state == C_CLOSED || c->state == C_IDLE)
         return;
+    if (storm.armed) {
+        storm_close(c);
+        return;
+    }
     if (c->state != C_JOINED) {
         pending--;
         if (c != pub)
@@ -736,12 +789,124 @@ static int json_field_is(const char *s, const char *key, const char *value)
     return !(after >= '0' && after <= '9');
 }
 
+/* ---- reconnect storm: positions and hints ----------------------------------------------- */
+
+/* The text after "key": (spaces skipped) at its first occurrence in s, or NULL. */
+static const char *json_value(const char *s, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(s, pat);
+    if (!p)
+        return NULL;
+    p += strlen(pat);
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ':')
+        p++;
+    return p;
+}
+
+/* reconnect_after_ms=<1-9 digits> in a close reason (docs/protocol.md 8), capped at 60 s
+ * as the SDKs do; -1 when there is none. */
+static int32_t reconnect_hint_ms(const uint8_t *reason, size_t n)
+{
+    static const char key[] = "reconnect_after_ms=";
+    const uint8_t *p = memmem(reason, n, key, sizeof key - 1);
+    if (!p)
+        return -1;
+    p += sizeof key - 1;
+    const uint8_t *end = reason + n;
+    int64_t v = 0;
+    int digits = 0;
+    while (p < end && *p >= '0' && *p <= '9' && digits < 10) {
+        v = v * 10 + (*p++ - '0');
+        digits++;
+    }
+    if (digits == 0 || digits > 9 || (p < end && *p != ';' && *p != ' ' && *p != '\t'))
+        return -1;
+    return (int32_t)(v > 60000 ? 60000 : v);
+}
+
+/* A connect reply: the client's position is the room's epoch and seq (after a recovery,
+ * the events replayed end there); after the restart it is counted once. */
+static void storm_on_reply(struct conn *c, const char *s)
+{
+    const char *room = json_value(s, "room");
+    const char *epoch = room ? json_value(room, "epoch") : NULL;
+    const char *seq = room ? json_value(room, "seq") : NULL;
+    if (epoch && *epoch == '"' && seq && *seq >= '0' && *seq <= '9') {
+        const char *q = strchr(epoch + 1, '"');
+        size_t len = q ? (size_t)(q - epoch - 1) : 0;
+        if (len > 0 && len < sizeof c->epoch) {
+            memcpy(c->epoch, epoch + 1, len);
+            c->epoch[len] = 0;
+            c->seq = strtoull(seq, NULL, 10);
+            c->has_pos = 1;
+        }
+    }
+    if (!storm.armed)
+        return;
+    if (c == pub) {
+        storm.pub_rejoined = 1;
+        storm.pub_base = c->seq;
+        return;
+    }
+    if (c->storm_done)
+        return;
+    int64_t now = now_ns();
+    c->storm_done = 1;
+    c->attempts = 0;
+    storm.replied++;
+    storm.reply_ns[c->idx] = now;
+    if (!storm.first_reply_ns)
+        storm.first_reply_ns = now;
+    storm.last_reply_ns = now;
+    const char *rec = c->recovering ? json_value(s, "recovered") : NULL;
+    if (!rec) {
+        storm.no_recovery++;
+    } else if (!strncmp(rec, "true", 4)) {
+        storm.recovered++;
+    } else {
+        storm.not_recovered++;
+        const char *why = json_value(s, "reason");
+        if (why && !strncmp(why, "\"gap_too_large\"", 15))
+            storm.reasons_gap++;
+        else
+            storm.reasons_epoch++;
+    }
+}
+
+/* A stream push ({"type":"message…","seq":N or {"type":"skip","seq":N): the position. */
+static void storm_on_push(struct conn *c)
+{
+    static const char head[] = "{\"type\":\"";
+    size_t h = sizeof head - 1;
+    if (c->mhead_len < h + 8 || memcmp(c->mhead, head, h) != 0)
+        return;
+    if (memcmp(c->mhead + h, "message", 7) != 0 && memcmp(c->mhead + h, "skip\"", 5) != 0)
+        return;
+    const uint8_t *p = memmem(c->mhead, c->mhead_len, "\"seq\":", 6);
+    if (!p)
+        return;
+    p += 6;
+    const uint8_t *end = c->mhead + c->mhead_len;
+    uint64_t v = 0;
+    int digits = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        v = v * 10 + (uint64_t)(*p++ - '0');
+        digits++;
+    }
+    if (digits && p < end && v > c->seq)
+        c->seq = v;
+}
+
 /* A whole message arrived while joining (its bytes are in c->acc). */
 static void on_join_message(struct conn *c)
 {
     const char *s = c->acc ? (const char *)c->acc : "";
     if (opt.proto == P_PCHAT) {
         if (json_field_is(s, "type", "\"reply\"") && json_field_is(s, "id", "1")) {
+            if (opt.storm)
+                storm_on_reply(c, s);
             on_joined(c);
         } else if (json_field_is(s, "type", "\"error\"")) {
             note("join refused: %.300s", s);
@@ -823,6 +988,8 @@ static void on_message_end(struct conn *c)
             conn_close(c, 0); /* socket.io disconnect packet */
     } else if (opt.proto == P_PCHAT) {
         static const char err[] = "{\"type\":\"error\"";
+        if (opt.storm)
+            storm_on_push(c);
         if (c->mhead_len >= sizeof err - 1 && memcmp(c->mhead, err, sizeof err - 1) == 0) {
             if (st.err_server_frames < 5)
                 note("server error frame on connection %d: %.16s...", c->idx, c->mhead);
@@ -837,6 +1004,10 @@ static void on_control_frame(struct conn *c)
     case 0x8: { /* close */
         int code = c->ctl_len >= 2 ? (c->ctl[0] << 8 | c->ctl[1]) : 1005;
         record_close_code(code);
+        c->close_code = (uint16_t)code;
+        c->hint_ms = c->ctl_len > 2 ? reconnect_hint_ms(c->ctl + 2, c->ctl_len - 2u) : -1;
+        if (code == 4000 || code == 1012)
+            c->restart_close = 1;
         if (c->state == C_JOINED || c->state == C_JOINING)
             send_frame(c, 0x8, c->ctl, c->ctl_len >= 2 ? 2 : 0);
         conn_close(c, 0);
@@ -937,12 +1108,19 @@ static void after_handshake(struct conn *c)
         char msg[8192];
         const char *token = token_of(c);
         int n;
+        c->recovering = 0;
         if (c == pub)
             n = snprintf(msg, sizeof msg,
                          "{\"type\":\"connect\",\"id\":1,\"room\":\"%s\",\"username\":\"pub\","
                          "\"token\":\"%s\"}",
                          opt.room, token);
-        else
+        else if (storm.armed && c->has_pos) {
+            c->recovering = 1;
+            n = snprintf(msg, sizeof msg,
+                         "{\"type\":\"connect\",\"id\":1,\"room\":\"%s\",\"username\":\"u%d\","
+                         "\"token\":\"%s\",\"recover\":{\"epoch\":\"%s\",\"seq\":%" PRIu64 "}}",
+                         opt.room, c->idx, token, c->epoch, c->seq);
+        } else
             n = snprintf(msg, sizeof msg,
                          "{\"type\":\"connect\",\"id\":1,\"room\":\"%s\",\"username\":\"u%d\","
                          "\"token\":\"%s\"}",
@@ -1036,12 +1214,19 @@ static void on_event(struct conn *c, uint32_t ev)
         socklen_t len = sizeof err;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err || (ev & (EPOLLERR | EPOLLHUP))) {
-            if (st.err_connect < 5)
-                note("connect: %s", strerror(err ? err : ECONNREFUSED));
-            st.err_connect++;
+            if (storm.armed) {
+                if (c != pub)
+                    storm.refused++;
+            } else {
+                if (st.err_connect < 5)
+                    note("connect: %s", strerror(err ? err : ECONNREFUSED));
+                st.err_connect++;
+            }
             conn_close(c, 1);
             return;
         }
+        if (storm.armed && storm.first_connect_ns == 0 && c != pub)
+            storm.first_connect_ns = now_ns();
         send_handshake(c);
         return;
     }
@@ -1058,6 +1243,251 @@ static void on_event(struct conn *c, uint32_t ev)
     }
     if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
         on_readable(c);
+}
+
+/* ---- reconnect storm: backoff and the storm's course ------------------------------------ */
+
+static void heap_push(int64_t due, int idx)
+{
+    int i = storm.heap_n++;
+    while (i > 0) {
+        int parent = (i - 1) / 2;
+        if (storm.heap_due[parent] <= due)
+            break;
+        storm.heap_due[i] = storm.heap_due[parent];
+        storm.heap_idx[i] = storm.heap_idx[parent];
+        i = parent;
+    }
+    storm.heap_due[i] = due;
+    storm.heap_idx[i] = idx;
+}
+
+static int heap_pop(void)
+{
+    int top = storm.heap_idx[0];
+    int64_t due = storm.heap_due[--storm.heap_n];
+    int idx = storm.heap_idx[storm.heap_n];
+    int i = 0;
+    for (;;) {
+        int child = 2 * i + 1;
+        if (child >= storm.heap_n)
+            break;
+        if (child + 1 < storm.heap_n && storm.heap_due[child + 1] < storm.heap_due[child])
+            child++;
+        if (storm.heap_due[child] >= due)
+            break;
+        storm.heap_due[i] = storm.heap_due[child];
+        storm.heap_idx[i] = storm.heap_idx[child];
+        i = child;
+    }
+    storm.heap_due[i] = due;
+    storm.heap_idx[i] = idx;
+    return top;
+}
+
+static double uniform_ms(double max_ms)
+{
+    return (double)xorshift() / 4294967296.0 * max_ms;
+}
+
+/* The delay before a client's next attempt, as the SDKs draw it (src/pchat/sdk/backoff.py):
+ * after a restart close (4000, 1012) first its reconnect hint if it had one (unless
+ * --storm-ignore-hint), else and then uniform in [0, B]; after any other loss the usual
+ * full-jitter exponential backoff, uniform in [0, min(5 s, 0.5 s x 2^attempt)]. */
+static int64_t storm_delay_ns(struct conn *c)
+{
+    double ms;
+    if (c->hint_ms >= 0 && opt.storm_hint) {
+        ms = c->hint_ms;
+    } else if (c->restart_close) {
+        ms = uniform_ms(opt.storm_backoff_ms);
+    } else {
+        double ceiling = 500.0 * (double)(1u << (c->attempts < 4 ? c->attempts : 4));
+        ms = uniform_ms(ceiling < 5000 ? ceiling : 5000);
+    }
+    c->hint_ms = -1;
+    c->attempts++;
+    return (int64_t)(ms * 1e6);
+}
+
+/* A connection lost while armed: a subscriber waits its backoff, the publisher 10 ms. */
+static void storm_close(struct conn *c)
+{
+    int64_t now = now_ns();
+    int was_joined = c->state == C_JOINED;
+    epoll_set(c, 0, EPOLL_CTL_DEL);
+    close(c->fd);
+    c->fd = -1;
+    c->state = C_CLOSED;
+    free(c->out);
+    free(c->acc);
+    c->out = c->acc = NULL;
+    c->out_len = c->out_off = c->out_cap = c->acc_len = c->acc_cap = 0;
+    c->want_out = 0;
+    if (c == pub) {
+        storm.pub_due = now + 10000000LL;
+        storm.pub_rejoined = 0;
+        return;
+    }
+    if (was_joined) {
+        if (!c->storm_done)
+            storm.closed++;
+        if (!storm.first_close_ns)
+            storm.first_close_ns = now;
+        storm.last_close_ns = now;
+        if (c->hint_ms >= 0)
+            storm.hinted++;
+    }
+    heap_push(now + storm_delay_ns(c), c->idx);
+}
+
+static uint64_t *error_counts(void)
+{
+    static uint64_t *e[6] = {&st.err_connect, &st.err_handshake, &st.err_join,
+                             &st.err_join_timeout, &st.err_protocol, &st.err_server_frames};
+    static uint64_t now[6];
+    for (int i = 0; i < 6; i++)
+        now[i] = *e[i];
+    return now;
+}
+
+static int all_at(uint64_t seq)
+{
+    for (int i = 0; i < opt.subscribers; i++)
+        if (conns[i].seq < seq)
+            return 0;
+    return 1;
+}
+
+/* One turn of the storm's course; 1 when it is over (all recovered and caught up, or the
+ * timeout). Before the restart: the publisher sends --storm-messages, and once every
+ * subscriber has them the clients are armed and "storm armed" is noted on stderr (the
+ * driver then restarts the server). */
+static int storm_tick(int64_t now)
+{
+    if (!storm.armed) {
+        if (!storm.pre_sent) {
+            storm.pre_sent = 1;
+            storm.target_seq = pub->seq + (uint64_t)opt.storm_messages;
+            for (int i = 0; i < opt.storm_messages; i++)
+                publish_one();
+        }
+        if (now - storm.last_scan < 10000000LL)
+            return 0;
+        storm.last_scan = now;
+        if (failed > 0) {
+            note("%d subscribers did not join: no storm", failed);
+            return 1;
+        }
+        if (pub->seq >= storm.target_seq && all_at(storm.target_seq)) {
+            storm.armed = 1;
+            storm.armed_ns = now;
+            memcpy(storm.err0, error_counts(), sizeof storm.err0);
+            storm.cpu0 = self_cpu_seconds();
+            note("storm armed: %d subscribers at seq %" PRIu64, joined, storm.target_seq);
+        } else if (now - join_end > (int64_t)(opt.join_timeout * 1e9)) {
+            note("the subscribers did not get the messages before the restart");
+            return 1;
+        }
+        return 0;
+    }
+    if (pub->state == C_CLOSED && storm.pub_due && now >= storm.pub_due) {
+        storm.pub_due = 0;
+        start_connect(pub);
+    }
+    if (pub->state == C_JOINED && storm.pub_rejoined && storm.pub_sent < opt.storm_missed) {
+        storm.target_seq = storm.pub_base + (uint64_t)opt.storm_missed;
+        while (storm.pub_sent < opt.storm_missed) {
+            publish_one();
+            storm.pub_sent++;
+        }
+    }
+    while (storm.heap_n > 0 && storm.heap_due[0] <= now) {
+        storm.attempts++;
+        start_connect(&conns[heap_pop()]);
+    }
+    int64_t since = storm.first_close_ns ? storm.first_close_ns : storm.armed_ns;
+    if (now - since > (int64_t)(opt.storm_timeout * 1e9)) {
+        note("storm timeout: %d of %d replied", storm.replied, opt.subscribers);
+        return 1;
+    }
+    if (storm.replied < opt.subscribers || storm.pub_sent < opt.storm_missed ||
+        pub->seq < storm.target_seq || now - storm.last_scan < 5000000LL)
+        return 0;
+    storm.last_scan = now;
+    if (!all_at(storm.target_seq))
+        return 0;
+    storm.caught_up_ns = now;
+    return 1;
+}
+
+/* epoll_wait's timeout: the next reconnect's time, at most 5 ms. */
+static int storm_wait_ms(int64_t now)
+{
+    if (!storm.armed || storm.heap_n == 0)
+        return 5;
+    int64_t ms = (storm.heap_due[0] - now + 999999) / 1000000;
+    return ms < 0 ? 0 : ms > 5 ? 5 : (int)ms;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void print_storm_json(void)
+{
+    int64_t *t = malloc(sizeof *t * (size_t)opt.subscribers);
+    int n = 0;
+    for (int i = 0; i < opt.subscribers; i++)
+        if (conns[i].storm_done)
+            t[n++] = storm.reply_ns[i];
+    qsort(t, (size_t)n, sizeof *t, cmp_i64);
+    int caught_up = 0;
+    for (int i = 0; i < opt.subscribers; i++)
+        caught_up += conns[i].seq >= storm.target_seq;
+    uint64_t *e = error_counts();
+    printf(",\"storm\":{\"armed\":%s,\"backoff_ms\":%g,\"hint\":%s,\"messages\":%d,"
+           "\"missed\":%d,\"target_seq\":%" PRIu64 ",\"closed\":%d,\"hinted\":%d,"
+           "\"replied\":%d,\"recovered\":%d,\"not_recovered\":%d,\"gap_too_large\":%d,"
+           "\"epoch_changed\":%d,\"no_recovery\":%d,\"caught_up\":%d,\"attempts\":%" PRIu64
+           ",\"refused\":%" PRIu64 ",",
+           storm.armed ? "true" : "false", opt.storm_backoff_ms, opt.storm_hint ? "true" : "false",
+           opt.storm_messages, storm.pub_sent, storm.target_seq, storm.closed, storm.hinted,
+           storm.replied, storm.recovered, storm.not_recovered, storm.reasons_gap,
+           storm.reasons_epoch, storm.no_recovery, caught_up, storm.attempts, storm.refused);
+    printf("\"errors\":{\"connect\":%" PRIu64 ",\"handshake\":%" PRIu64 ",\"join\":%" PRIu64
+           ",\"protocol\":%" PRIu64 ",\"server_error_frames\":%" PRIu64 "},",
+           e[0] - storm.err0[0], e[1] - storm.err0[1], e[2] - storm.err0[2],
+           e[4] - storm.err0[4], e[5] - storm.err0[5]);
+    static const char *names[] = {"armed_ns", "first_close_ns", "last_close_ns",
+                                  "first_connect_ns", "first_reply_ns", "last_reply_ns",
+                                  "caught_up_ns"};
+    int64_t values[] = {storm.armed_ns, storm.first_close_ns, storm.last_close_ns,
+                        storm.first_connect_ns, storm.first_reply_ns, storm.last_reply_ns,
+                        storm.caught_up_ns};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        if (values[i])
+            printf("\"%s\":%" PRId64 ",", names[i], values[i]);
+        else
+            printf("\"%s\":null,", names[i]);
+    /* each subscriber's reply, ms after the first close: quantiles (nearest rank) */
+    static const struct { const char *name; double q; } qs[] = {
+        {"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"max", 1.0}};
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        if (n && storm.first_close_ns) {
+            size_t k = (size_t)(qs[i].q * n);
+            if (k >= (size_t)n)
+                k = (size_t)n - 1;
+            printf("\"reply_%s_ms\":%.1f,", qs[i].name,
+                   (double)(t[k] - storm.first_close_ns) / 1e6);
+        } else {
+            printf("\"reply_%s_ms\":null,", qs[i].name);
+        }
+    }
+    printf("\"loadgen_cpu_seconds\":%.3f}", storm.armed ? self_cpu_seconds() - storm.cpu0 : 0.0);
+    free(t);
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
@@ -1090,7 +1520,20 @@ static void usage(void)
           "  --idle                no publisher: join, hold --duration seconds, report the\n"
           "                        server's RSS delta per connection\n"
           "  --server-pid PID[,..] the server's processes: CPU and RSS are read from /proc\n"
-          "  --quiet               no progress notes on stderr\n",
+          "  --quiet               no progress notes on stderr\n"
+          "  --reconnect-storm     pchat: join, publish --storm-messages, note \"storm armed\"\n"
+          "                        on stderr and wait for the server to restart (closing\n"
+          "                        every client); each reconnects after a backoff with\n"
+          "                        \"recover\" from its last position; the publisher returns\n"
+          "                        at once and publishes --storm-missed. Ends when every\n"
+          "                        subscriber has its reply and the missed messages, or after\n"
+          "                        --storm-timeout; the JSON then has a \"storm\" object\n"
+          "  --storm-backoff B     ms: after a restart close (4000, 1012) each attempt waits\n"
+          "                        uniform [0, B], the first the close's reconnect hint (2000)\n"
+          "  --storm-ignore-hint   the first attempt waits uniform [0, B] too\n"
+          "  --storm-messages K    published before the restart (5)\n"
+          "  --storm-missed M      published right after it, missed by the clients (5)\n"
+          "  --storm-timeout T     seconds from the first close (60)\n",
           stderr);
     exit(2);
 }
@@ -1172,6 +1615,12 @@ static void parse_args(int argc, char **argv)
         {"drain", required_argument, 0, 'D'},
         {"server-pid", required_argument, 0, 'S'}, {"quiet", no_argument, 0, 'q'},
         {"hello", no_argument, 0, 'H'},           {"source-addrs", required_argument, 0, 'A'},
+        {"reconnect-storm", no_argument, 0, 'Z'},
+        {"storm-backoff", required_argument, 0, 'B'},
+        {"storm-ignore-hint", no_argument, 0, 'I'},
+        {"storm-messages", required_argument, 0, 'K'},
+        {"storm-missed", required_argument, 0, 'M'},
+        {"storm-timeout", required_argument, 0, 'T'},
         {"help", no_argument, 0, '?'},             {0, 0, 0, 0},
     };
     int ch;
@@ -1204,6 +1653,12 @@ static void parse_args(int argc, char **argv)
         case 'q': opt.quiet = 1; break;
         case 'H': opt.hello = 1; break;
         case 'A': parse_source_addrs(optarg); break;
+        case 'Z': opt.storm = 1; break;
+        case 'B': opt.storm_backoff_ms = atof(optarg); break;
+        case 'I': opt.storm_hint = 0; break;
+        case 'K': opt.storm_messages = atoi(optarg); break;
+        case 'M': opt.storm_missed = atoi(optarg); break;
+        case 'T': opt.storm_timeout = atof(optarg); break;
         default: usage();
         }
     }
@@ -1217,6 +1672,11 @@ static void parse_args(int argc, char **argv)
         die("bad --inflight, --concurrency, --duration or --warmup");
     if (opt.hello && (opt.proto != P_WS || !opt.tokens_file))
         die("--hello is for --proto ws and needs --tokens");
+    if (opt.storm && (opt.proto != P_PCHAT || opt.idle || opt.nonreaders > 0))
+        die("--reconnect-storm is for --proto pchat, without --idle and --nonreaders");
+    if (opt.storm && (opt.storm_backoff_ms < 0 || opt.storm_messages < 0 ||
+                      opt.storm_missed < 0 || opt.storm_timeout <= 0))
+        die("bad --storm-backoff, --storm-messages, --storm-missed or --storm-timeout");
     if (!opt.path)
         opt.path = opt.proto == P_PCHAT      ? "/public-chat/ws"
                    : opt.proto == P_SOCKETIO ? "/socket.io/?EIO=4&transport=websocket"
@@ -1385,7 +1845,11 @@ static void print_json(void)
     printf("{\"proto\":\"%s\",\"mode\":\"%s\",\"hello\":%s,\"source_addrs\":%d,"
            "\"concurrency\":%d,\"subscribers\":%d,\"nonreaders\":%d,"
            "\"joined\":%d,\"join_seconds\":%.4f,\"join_loadgen_cpu_seconds\":%.3f,",
-           names[opt.proto], opt.idle ? "idle" : opt.rate > 0 ? "rate" : "saturate",
+           names[opt.proto],
+           opt.storm  ? "reconnect-storm"
+           : opt.idle ? "idle"
+           : opt.rate > 0 ? "rate"
+                          : "saturate",
            opt.hello ? "true" : "false", opt.n_source_addrs, opt.concurrency, opt.subscribers,
            opt.nonreaders, joined, (double)(join_end - join_start) / 1e9, st.join_cpu);
     if (st.join_srv_cpu >= 0)
@@ -1434,12 +1898,15 @@ static void print_json(void)
         printf("\"server_cpu_seconds\":null,");
     if (opt.idle && st.srv_rss_before >= 0 && st.srv_rss_after >= 0 && joined > 0)
         printf("\"server_rss_before_kb\":%ld,\"server_rss_after_kb\":%ld,"
-               "\"server_rss_per_conn_bytes\":%.1f}\n",
+               "\"server_rss_per_conn_bytes\":%.1f",
                st.srv_rss_before, st.srv_rss_after,
                (double)(st.srv_rss_after - st.srv_rss_before) * 1024.0 / joined);
     else
         printf("\"server_rss_before_kb\":null,\"server_rss_after_kb\":null,"
-               "\"server_rss_per_conn_bytes\":null}\n");
+               "\"server_rss_per_conn_bytes\":null");
+    if (opt.storm)
+        print_storm_json();
+    printf("}\n");
     fflush(stdout);
 }
 
@@ -1464,6 +1931,15 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_conns; i++) {
         conns[i].idx = i;
         conns[i].fd = -1;
+        conns[i].hint_ms = -1;
+    }
+    if (opt.storm) {
+        storm.reply_ns = calloc((size_t)opt.subscribers, sizeof *storm.reply_ns);
+        /* a subscriber is in the heap at most once */
+        storm.heap_due = calloc((size_t)opt.subscribers, sizeof *storm.heap_due);
+        storm.heap_idx = calloc((size_t)opt.subscribers, sizeof *storm.heap_idx);
+        if (!storm.reply_ns || !storm.heap_due || !storm.heap_idx)
+            die("out of memory");
     }
     pub = opt.idle ? NULL : &conns[opt.subscribers];
     epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -1518,7 +1994,8 @@ int main(int argc, char **argv)
         } else if (phase == 1) {
             if (pub->state == C_JOINED) {
                 phase = 2;
-                start_publishing(now);
+                if (!opt.storm)
+                    start_publishing(now);
             } else if (pub->state == C_CLOSED) {
                 note("the publisher could not join");
                 st.err_publisher++;
@@ -1530,6 +2007,9 @@ int main(int argc, char **argv)
             }
         } else if (phase == 3) {
             if (now >= drain_end || nonreaders_open() == 0)
+                break;
+        } else if (opt.storm) {
+            if (storm_tick(now))
                 break;
         } else {
             if (opt.idle) {
@@ -1562,7 +2042,7 @@ int main(int argc, char **argv)
                 }
             }
         }
-        int n = epoll_wait(epfd, events, MAX_EVENTS, 5);
+        int n = epoll_wait(epfd, events, MAX_EVENTS, opt.storm ? storm_wait_ms(now) : 5);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
