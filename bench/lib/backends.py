@@ -114,40 +114,51 @@ def far_ends(server_pids: Iterable[int], listen_port: int) -> dict[int, str]:
 
 @dataclass
 class BackendSampler:
-    """The far ends' CPU time over a window: :meth:`prepare` (at the start of the warm-up),
-    :meth:`start` and :meth:`stop` (the window's ends)."""
+    """The far ends' CPU time over a window, and that of each of the server's processes:
+    :meth:`prepare` (at the start of the warm-up), :meth:`start` and :meth:`stop` (the
+    window's ends)."""
 
     server_pids: list[int]
     listen_port: int
+    #: Look for the far ends (else only the server's processes are sampled).
+    backends: bool = True
     _start_cpu: dict[int, float] = field(default_factory=dict)
     _names: dict[int, str] = field(default_factory=dict)
     _started: float | None = None
     _started_ticks: float = 0.0
+    _roles: dict[int, str] = field(default_factory=dict)
+    _server_start: dict[int, float | None] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
 
     def prepare(self) -> None:
         """Find the far ends (before the window: a scan of every process's files)."""
-        self._names = far_ends(self.server_pids, self.listen_port)
+        self._names = far_ends(self.server_pids, self.listen_port) if self.backends else {}
+        self._roles = {pid: _role(pid, i == 0) for i, pid in enumerate(self.server_pids)}
 
     def start(self) -> None:
         self._started = time.monotonic()
         self._started_ticks = _uptime_ticks()
+        self._server_start = {pid: cpu_seconds(pid) for pid in self.server_pids}
         self._start_cpu = {pid: cpu for pid in self._names if (cpu := cpu_seconds(pid)) is not None}
 
     def stop(self) -> None:
         if self._started is None:
             return
+        server_now = {pid: cpu_seconds(pid) for pid in self.server_pids}
         now = {pid: cpu_seconds(pid) for pid in self._start_cpu}
         window = time.monotonic() - self._started
+        # Each of the server's processes (the hub and its workers, say), over this window.
+        by_process = [
+            {"role": self._roles.get(pid, "?"), "cpu_seconds": round(after - before, 3)}
+            for pid, after in server_now.items()
+            if after is not None and (before := self._server_start.get(pid)) is not None
+        ]
         total = sum(c - self._start_cpu[p] for p, c in now.items() if c is not None)
         # Far ends that appeared during the window (a connection the pool opened late): a
         # process born in the window counts whole; one that was there before (the pool
         # reached it only now) cannot be split, and is left out but counted as late.
-        late = {
-            pid: name
-            for pid, name in far_ends(self.server_pids, self.listen_port).items()
-            if pid not in self._names
-        }
+        ends = far_ends(self.server_pids, self.listen_port) if self.backends else {}
+        late = {pid: name for pid, name in ends.items() if pid not in self._names}
         uncounted = 0
         for pid in late:
             born = _start_ticks(pid)
@@ -161,11 +172,32 @@ class BackendSampler:
             name = self._names.get(pid) or late[pid]
             names[name] = names.get(name, 0) + 1
         self.result = {
+            "server_cpu_by_process": by_process,
+            "sampler_window_seconds": window,
+        }
+        if not self._names and not late:
+            return
+        self.result |= {
             "backend_cpu_seconds": total,
             "backend_window_seconds": window,
             "backend_processes": names,
             "backend_uncounted": uncounted,
         }
+
+
+def _role(pid: int, main: bool) -> str:
+    """What a server process is: the one started, or a child by its command line."""
+    if main:
+        return "main"
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "?"
+    if "resource_tracker" in cmdline:
+        return "resource tracker"
+    if "spawn_main" in cmdline or "forkserver" in cmdline:
+        return "worker"
+    return _comm(pid)
 
 
 def _uptime_ticks() -> float:

@@ -231,7 +231,8 @@ class Harness:
     ) -> dict[str, Any]:
         """Start ``system``, run the load generator against it, stop it; the result.
 
-        ``backends``: also the CPU time of the services it uses over the window.
+        ``backends``: also the CPU time of the services it uses over the window (and, as
+        for any server of several processes, that of each of its processes).
         """
         data_dir = self._fresh_data_dir(system)
         server, port = self._start(system, data_dir, label)
@@ -248,7 +249,9 @@ class Harness:
                 join_timeout=self.config.join_timeout,
                 **options,
             )
-            sampler = BackendSampler(pids, port) if backends else None
+            sampler = (
+                BackendSampler(pids, port, backends=backends) if backends or len(pids) > 1 else None
+            )
             drops = listen_drops()
             result = loadgen.run(self.binary, opts, cpus=self.config.loadgen_cpus, window=sampler)
             if sampler is not None:

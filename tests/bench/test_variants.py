@@ -79,6 +79,9 @@ def test_workers_count_every_process(tmp_path: Path) -> None:
     assert procs["pchat"] == 1
     # The hub (the parent) and two workers, at least (spawn may add its resource tracker).
     assert procs["pchat-w2"] >= 3
+    (w2,) = [r for r in results["broadcast"] if r["system"] == "pchat-w2"]
+    roles = sorted(p["role"] for p in w2["server_cpu_by_process"])
+    assert roles.count("main") == 1 and roles.count("worker") == 2, roles
     md = (tmp_path / "out" / "results.md").read_text()
     assert "## CPU per delivery against pchat" in md
 
