@@ -43,9 +43,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The bench tests start the benchmark peers: picows and the Python peers need .venv-bench,
+# the Node peers their locked packages (without them those tests would skip).
 py-test: $(STAMP)
 	bash scripts/services.sh
 	bash scripts/debian-tools.sh
+	$(MAKE) -s -C bench venv node-peers
 	$(BIN)/pytest -q
 
 js-test: $(STAMP) sdk/js/dist/index.js
