@@ -727,6 +727,7 @@ def test_public_names() -> None:
         "review_added",
         "review_removed",
         "message_rejected",
+        "sampled",
     }
     assert {s.value for s in States} == {"connecting", "connected", "reconnecting", "disconnected"}
 
