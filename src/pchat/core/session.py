@@ -53,7 +53,7 @@ class CloseRequested(PChatError):
         self.error = error
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Session:
     """A connection: its sink, state machine, user and room once connected, and limits."""
 
