@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,21 +141,42 @@ def run(
     )
     err_lines: list[str] = []
     timers: list[threading.Timer] = []
+    prepared, started, stopped = threading.Event(), threading.Event(), threading.Event()
+    lock = threading.Lock()
+    launched = time.monotonic()
+    seen: list[float] = []
+
+    def start() -> None:
+        assert window is not None
+        prepared.wait(options.duration)
+        with lock:
+            if not stopped.is_set():
+                window.start()
+                started.set()
+
+    def stop() -> None:
+        with lock:
+            if window is not None and started.is_set() and not stopped.is_set():
+                window.stop()
+            stopped.set()
 
     def read_stderr() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
             err_lines.append(line.rstrip("\n"))
             if window is not None and not timers and _JOINED.search(line):
-                window.prepare()
+                # The schedule first: finding what to watch may take a while.
+                seen.append(time.monotonic())
                 timers.extend(
                     [
-                        threading.Timer(options.warmup, window.start),
-                        threading.Timer(options.warmup + options.duration, window.stop),
+                        threading.Timer(options.warmup, start),
+                        threading.Timer(options.warmup + options.duration, stop),
                     ]
                 )
                 for timer in timers:
                     timer.start()
+                window.prepare()
+                prepared.set()
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
@@ -173,11 +195,14 @@ def run(
     finally:
         watchdog.cancel()
         reader.join(5)
-        # The window's end here comes a few ms before the load generator's (the publisher
-        # joins after the note): it has fired, unless the load generator stopped early.
-        for timer in reversed(timers):
-            timer.join(1.0)
+        # This window ends a few ms before the load generator's (its publisher joins after
+        # the note): its end has come, unless the note was read late; then it ends now, as
+        # the load generator has just ended its own.
+        for timer in timers:
             timer.cancel()
+        for timer in timers:
+            timer.join(options.duration + 5)
+        stop()
     if timed_out.is_set():
         raise LoadgenError(f"the load generator timed out: {' '.join(argv)}")
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
@@ -187,4 +212,8 @@ def run(
         )
     result: dict[str, Any] = json.loads(lines[-1])
     result["loadgen_notes"] = err_lines[-20:]
+    if seen and isinstance(result.get("join_seconds"), (int, float)):
+        # When the note was read, after the load generator's start and its join storm:
+        # near 0 (its own start-up) when the window here is in step with its own.
+        result["window_note_lag_seconds"] = round(seen[0] - launched - result["join_seconds"], 3)
     return result
