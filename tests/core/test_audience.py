@@ -41,6 +41,9 @@ class _Node:
 
 
 class _Connections:
+    def __init__(self) -> None:
+        self.unsampled: dict[str, dict[Any, None]] = {}
+
     def on_members(self, *args: Any) -> None: ...
 
     def replay_with(self, *args: Any) -> None: ...

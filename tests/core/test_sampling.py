@@ -53,6 +53,7 @@ class Sink:
 class FakeSession:
     sink: Sink
     user: User
+    sampling: bool = True
 
 
 @dataclass
@@ -82,7 +83,7 @@ class World:
     """A room of viewers ``v0…``, a moderator ``mod`` and a user ``ann``, sampled above
     10 messages/s from 5 connections on."""
 
-    def __init__(self, viewers: int = 4, **settings: Any) -> None:
+    def __init__(self, viewers: int = 4, *, opted_in: bool = True, **settings: Any) -> None:
         self.clock = Clock()
         self.node = FakeNode(
             CoreSettings(**{"viewer_max_rate": 10.0, "sample_min_members": 5, **settings})
@@ -93,24 +94,30 @@ class World:
         self.members: dict[str, dict[str, dict[Any, None]]] = {ROOM: {}}
         self.staff: dict[str, dict[Any, None]] = {ROOM: {}}
         self.by_sink: dict[Sink, FakeSession] = {}
+        #: The connections that did not opt in to sampling (as Connections keeps them).
+        self.unsampled: dict[str, dict[Any, None]] = {}
         self.sampling = Sampling(
             node=self.node,  # type: ignore[arg-type]
             members=self.members,
             staff=self.staff,
+            unsampled=self.unsampled,
             session_at=self.by_sink.get,  # type: ignore[arg-type]
             clock=self.clock,
         )
         self.sinks = {
-            f"v{i}": self.connect(User(f"v{i}", f"v{i}", "viewer")) for i in range(viewers)
+            f"v{i}": self.connect(User(f"v{i}", f"v{i}", "viewer"), sampling=opted_in)
+            for i in range(viewers)
         }
-        self.sinks["ann"] = self.connect(User("ann", "Ann", "viewer"))
-        self.sinks["mod"] = self.connect(User("mod", "Mod", "moderator"))
+        self.sinks["ann"] = self.connect(User("ann", "Ann", "viewer"), sampling=opted_in)
+        self.sinks["mod"] = self.connect(User("mod", "Mod", "moderator"), sampling=opted_in)
         self.seq = 0
 
-    def connect(self, user: User, *, live: bool = True) -> Sink:
+    def connect(self, user: User, *, live: bool = True, sampling: bool = True) -> Sink:
         sink = Sink(user.id)
-        session = FakeSession(sink, user)
+        session = FakeSession(sink, user, sampling)
         self.by_sink[sink] = session
+        if not sampling:
+            self.unsampled.setdefault(ROOM, {})[sink] = None
         self.room.join(sink)
         if live:
             self.go_live(session)
@@ -263,5 +270,42 @@ async def test_one_shared_frame_for_the_sample() -> None:
     seq = w.send()
     frame = encode_text_frame(
         message_push(seq, Message(f"m{seq}", seq, 0, User("v0", "v0", "viewer"), "hi"))
+    )
+    assert all(w.sinks[n].data == frame for n in w.sinks)
+
+
+async def test_a_connection_that_did_not_opt_in_gets_every_message() -> None:
+    w = World()
+    old = w.connect(User("old", "Old", "viewer"), sampling=False)
+    w.flood(3.0, 50)
+    every = w.sampling.every(ROOM)
+    assert every >= 3
+    assert sampled(w.got("v1")) and sampled(old.pushes()) == []
+    joining = w.connect(User("new", "New", "viewer"), live=False, sampling=False)
+    covered = w.seq
+    sent = [w.send() for _ in range(2 * every)]
+    w.go_live(w.by_sink[joining], covered)
+    assert seqs(w.got("v1")) == [s for s in sent if s % every == 0]  # the sample
+    assert seqs(old.pushes()) == sent  # everything, as if the room were not sampled
+    assert seqs(joining.pushes()) == sent
+    w.flood(6.0, 2)  # the end of sampling is not told to them either
+    assert w.sampling.every(ROOM) == 1 and sampled(w.got("v1"))
+    assert sampled(old.pushes()) == [] and sampled(joining.pushes()) == []
+
+
+async def test_where_nobody_opted_in_everyone_gets_every_message() -> None:
+    w = World(opted_in=False)
+    w.flood(3.0, 50)
+    assert w.sampling.every(ROOM) >= 3  # measured all the same
+    for name in w.sinks:
+        assert sampled(w.got(name)) == []
+    while (w.seq + 1) % w.sampling.every(ROOM) == 0:
+        w.send()
+    for name in w.sinks:
+        w.got(name)
+    seq = w.send(author="v1")
+    assert seq % w.sampling.every(ROOM)  # out of the sample, were anyone sampled
+    frame = encode_text_frame(
+        message_push(seq, Message(f"m{seq}", seq, 0, User("v1", "v1", "viewer"), "hi"))
     )
     assert all(w.sinks[n].data == frame for n in w.sinks)

@@ -462,6 +462,7 @@ async def test_reconnect_recovers_without_duplicate_or_loss(
     await until(lambda: sdk.last_seq == 5)
 
     assert fake.connects[1]["recover"] == {"epoch": "e1", "seq": 1}
+    assert [c.get("sampling") for c in fake.connects] == [True, True]  # it takes a sample
     assert [m.id for m in sdk.messages] == [first.id, during.id, gone.id, after.id]
     assert sdk.messages[2].deleted
     assert rec.ids(Events.MESSAGE) == [first.id, during.id, gone.id, after.id]

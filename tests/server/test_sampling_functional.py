@@ -5,7 +5,9 @@ A room of a few connections (``sample_min_members`` 4) gets messages faster than
 are multiples of ``every``), its own messages, those that mention it and the staff's;
 the staff get everything; everyone is told with ``sampled`` pushes, and a late joiner by
 its connect reply. Recovery and ``history`` still give every message. When the messages
-stop, sampling ends and says so.
+stop, sampling ends and says so. Only the connections that asked for it (``"sampling":
+true`` in ``connect``) are sampled: a client that did not gets every message of the same
+room, and no ``sampled`` push.
 """
 
 from __future__ import annotations
@@ -60,12 +62,14 @@ def every_by_position(stream: list[dict[str, Any]]) -> dict[int, int]:
 
 
 async def test_a_busy_room_sends_each_viewer_its_sample(raw: Any) -> None:
-    mod = await raw(ROOM, user="mia", role="moderator")
-    ann = await raw(ROOM, user="ann")
-    bob = await raw(ROOM, user="bob")
-    cat = await raw(ROOM, user="cat")
+    mod = await raw(ROOM, user="mia", role="moderator", sampling=True)
+    ann = await raw(ROOM, user="ann", sampling=True)
+    bob = await raw(ROOM, user="bob", sampling=True)
+    cat = await raw(ROOM, user="cat", sampling=True)
     start = cat.connected["room"]
     assert "sampled" not in start
+    old = await raw(ROOM, user="old")  # a client that does not know sampling
+    assert old.connected["room"]["seq"] == start["seq"]
 
     async def flood(count: int, special: dict[int, tuple[Any, str]]) -> list[int]:
         sent = []
@@ -82,8 +86,10 @@ async def test_a_busy_room_sends_each_viewer_its_sample(raw: Any) -> None:
     told = next(p for p in ann.pushes if p["type"] == "sampled")
     assert told["every"] >= 2 and told["rate"] > 4
 
-    late = await raw(ROOM, user="dan")  # a late joiner is told by its connect reply
+    late = await raw(ROOM, user="dan", sampling=True)  # a late joiner is told by its connect reply
     assert late.connected["room"]["sampled"]["every"] >= 2
+    late_old = await raw(ROOM, user="fay")  # unless it did not ask for sampling
+    assert "sampled" not in late_old.connected["room"]
 
     special = {5: (bob, "hello @ann"), 11: (mod, "from the staff"), 17: (ann, "my own")}
     batch = await flood(30, special)
@@ -91,7 +97,7 @@ async def test_a_busy_room_sends_each_viewer_its_sample(raw: Any) -> None:
     # A staff message reaches everyone: once it has, so has everything before it.
     last = (await mod.ok("send", text="fence"))["message"]["seq"]
     batch.append(last)
-    for client in (mod, ann, bob, cat):
+    for client in (mod, ann, bob, cat, old, late_old):
         await until(lambda c=client: any(p["seq"] == last for p in messages(c)))
 
     every = every_by_position(mod.pushes)
@@ -109,6 +115,11 @@ async def test_a_busy_room_sends_each_viewer_its_sample(raw: Any) -> None:
     bob_own = {s for i, s in enumerate(batch[:-1]) if i not in (11, 17)}
     assert got(bob) == sample(batch) | {staff, last} | bob_own
     assert got(mod) == set(batch)
+    # The clients that did not ask: every position, in order, without a gap, never told.
+    for client in (old, late_old):
+        first = client.connected["room"]["seq"] + 1
+        assert [p["seq"] for p in messages(client)] == list(range(first, last + 1))
+        assert not any(p["type"] == "sampled" for p in client.pushes)
     for client in (ann, cat):  # the stream in order, its positions only growing
         seqs = [p["seq"] for p in client.pushes if "seq" in p and p["type"] != "sampled"]
         assert seqs == sorted(seqs)
@@ -127,4 +138,6 @@ async def test_a_busy_room_sends_each_viewer_its_sample(raw: Any) -> None:
     assert end["seq"] >= last
     after = (await bob.ok("send", text="everyone again"))["message"]["seq"]
     await until(lambda: any(p["seq"] == after for p in messages(cat)))
-    assert "sampled" not in (await raw(ROOM, user="eve")).connected["room"]
+    await until(lambda: any(p["seq"] == after for p in messages(old)))
+    assert not any(p["type"] == "sampled" for p in old.pushes)
+    assert "sampled" not in (await raw(ROOM, user="eve", sampling=True)).connected["room"]

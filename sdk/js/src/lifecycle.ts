@@ -317,6 +317,8 @@ export abstract class ConnectionLifecycle extends PollCalls {
       username: params.username,
       token: params.token,
       role: params.role,
+      // The SDK takes a sampled stream: it knows the `sampled` push and the jumps in `seq`.
+      sampling: true,
     };
     if (recover && this.room.epoch !== null) {
       args.recover = { epoch: this.room.epoch, seq: this.room.lastSeq };

@@ -85,6 +85,8 @@ describe('connect() while connecting or reconnecting', () => {
     expect(event.recovered).toBe(true);
     expect(connects).toHaveLength(2);
     expect(fake.server.requestsOf('connect').slice(1).every((f) => f.recover !== undefined)).toBe(true);
+    // Every connect and reconnect says that the SDK takes a sampled stream.
+    expect(fake.server.requestsOf('connect').every((f) => f.sampling === true)).toBe(true);
     expect(errors).toEqual([]);
   });
 

@@ -78,7 +78,11 @@ class Audience:
         self._tasks: set[asyncio.Task[None]] = set()
         #: What the viewers of a huge room get (a sample: core/sampling.py).
         self.sampling = Sampling(
-            node=node, members=self._members, staff=self._staff, session_at=connections.session_at
+            node=node,
+            members=self._members,
+            staff=self._staff,
+            unsampled=connections.unsampled,
+            session_at=connections.session_at,
         )
         node.tailor(Push.MESSAGE, self.tailor_message)
         node.consume(Push.STAFF, self._to_staff_here)

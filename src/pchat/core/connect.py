@@ -111,6 +111,9 @@ class Connections:
         #: Live sessions by room and case-folded username: who can be mentioned.
         self._names: dict[str, dict[str, dict[str, int]]] = {}
         self._by_sink: dict[Sink, Session] = {}
+        #: Room -> the connections here, joining or live, that did not ask for sampling
+        #: (``connect``'s ``sampling``): they get every message (core/sampling.py).
+        self.unsampled: dict[str, dict[Sink, None]] = {}
         self._member_hooks: list[tuple[MemberHook, MemberHook]] = []
         #: How a recovery replays a stored event to a session (see :meth:`replay_with`).
         self._replay: Replay = lambda session, event: event_push(event)
@@ -224,6 +227,11 @@ class Connections:
             session.close(code, hinted(reason, hint_max))
 
     async def _leave(self, session: Session, room_id: str) -> None:
+        unsampled = self.unsampled.get(room_id)
+        if unsampled is not None:
+            unsampled.pop(session.sink, None)
+            if not unsampled:
+                del self.unsampled[room_id]
         await self._node.leave(room_id, session.sink)
         self._on_count(room_id)
 
@@ -251,6 +259,9 @@ class Connections:
         session.user = user
         session.room_id = room_id
         session.token_iat = claims.iat  # with the user, before any await: see revocations
+        session.sampling = args.get("sampling") is True
+        if not session.sampling:  # before it joins: no push of the room reaches it sampled
+            self.unsampled.setdefault(room_id, {})[session.sink] = None
         self._arm_expiry(session, claims.exp)
         try:
             room = await self._node.join(room_id, session.sink)
@@ -301,8 +312,8 @@ class Connections:
         covered = room.last_seq
         assert covered is not None and room.epoch is not None
         state: dict[str, Any] = {"id": room.room_id, "epoch": room.epoch, "seq": covered}
-        if room.sampled is not None:  # read with the position: its pushes follow the reply
-            state["sampled"] = room.sampled
+        if room.sampled is not None and session.sampling:  # read with the position: its
+            state["sampled"] = room.sampled  # pushes follow the reply
         for source in self._room_state:
             state.update(await source.room_state(room.room_id, user))
         result: dict[str, Any] = {

@@ -16,12 +16,22 @@ The staff (moderators, admins) get every message. A message left out of the samp
 :class:`~pchat.core.room.Targeted` publication: it costs per recipient, not per connection
 of the room. Other stream events (deletes, purges, hides, restores) are never left out.
 
-Every connection is told with a ``sampled`` push when sampling starts or ``every`` changes
-(``{"type": "sampled", "every": k, "rate": R}``) and when it ends (``{"type": "sampled",
-"every": 1, "seq": E}``: positions up to ``E`` may have been left out, none after); the
-connect reply's ``room.sampled`` says so to a client that joins meanwhile. The clients
-then take a jump in ``seq`` for what it is, not for a lost event. Recovery and ``history``
-are not sampled: a client that reconnects gets every event it missed.
+Sampling is for the clients that ask for it (``connect``'s ``"sampling": true``: they know
+the ``sampled`` push and take a jump in ``seq`` for what it is). A client that did not —
+an older SDK, a third-party client — would take every jump for a lost event and recover
+again and again: it gets every message, as if the room were not sampled, and is told
+nothing. Those connections are the exception (the index ``unsampled``, kept by the
+connections from before they join the room): a left-out message's targets include them,
+so the sample stays one shared frame for everyone else. Each costs a few times a plain
+write then; when no connection here asked, the message goes to all as one shared frame.
+
+Every connection that asked is told with a ``sampled`` push when sampling starts or
+``every`` changes (``{"type": "sampled", "every": k, "rate": R}``) and when it ends
+(``{"type": "sampled", "every": 1, "seq": E}``: positions up to ``E`` may have been left
+out, none after); the connect reply's ``room.sampled`` says so to a client that joins
+meanwhile. The clients then take a jump in ``seq`` for what it is, not for a lost event.
+Recovery and ``history`` are not sampled: a client that reconnects gets every event it
+missed.
 
 Decisions are made at most once a second per room, with hysteresis (``every`` goes down
 only when the rate is 20% under what it needs), so a rate near the limit does not flap;
@@ -34,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -95,6 +105,7 @@ class Sampling:
         node: Node,
         members: Mapping[str, Mapping[str, Mapping[Session, None]]],
         staff: Mapping[str, Mapping[Session, None]],
+        unsampled: Mapping[str, Mapping[Sink, None]],
         session_at: Callable[[Sink], Session | None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -107,6 +118,8 @@ class Sampling:
         self._members = members
         #: Room -> the live sessions of moderators and admins here (the audience's).
         self._staff = staff
+        #: Room -> the connections here, joining or live, that did not ask for sampling.
+        self._unsampled = unsampled
         self._session_at = session_at
         self._rates: dict[str, _Rate] = {}
         node.on_room_closed(self._forget)
@@ -145,8 +158,9 @@ class Sampling:
         return self._left_out(room_id, frame, payload)
 
     def _left_out(self, room_id: str, frame: bytes, payload: Payload) -> Payload:
-        """A message out of the sample: for its author, the users it mentions and the
-        staff; a staff member's message for everyone."""
+        """A message out of the sample: for its author, the users it mentions, the staff
+        and the connections that did not ask for sampling; a staff member's message for
+        everyone."""
         try:
             message = orjson.loads(frame)["message"]
             author = str(message["user"]["id"])
@@ -155,25 +169,31 @@ class Sampling:
             wanted = {author, *(str(m) for m in message.get("mentions") or ())}
         except (ValueError, KeyError, TypeError):
             return payload
+        unsampled = self._unsampled.get(room_id) or {}
+        room = self._node.room(room_id)
+        if unsampled and (room is None or len(unsampled) >= len(room)):
+            return payload  # nobody here asked for a sample: the plain fan-out, as unsampled
         keep: dict[Sink, None] = {}
         members = self._members.get(room_id, {})
         for user_id in wanted:
             for session in members.get(user_id, ()):
-                keep[session.sink] = None
+                if session.sink not in unsampled:
+                    keep[session.sink] = None
         for session in self._staff.get(room_id, ()):
-            keep[session.sink] = None
+            if session.sink not in unsampled:
+                keep[session.sink] = None
         base = _payload_for(payload)
         session_at = self._session_at
 
         def payload_for(sink: Sink) -> bytes | None:
-            if sink not in keep:  # a joining connection: is it one of them?
+            if sink not in keep and sink not in unsampled:  # a joining one: is it for it?
                 session = session_at(sink)
                 user = None if session is None else session.user
                 if user is None or not (user.id in wanted or ROLE_RANK[user.role] >= _STAFF_RANK):
                     return None
             return base(sink)
 
-        return Targeted(payload_for, keep)
+        return Targeted(payload_for, _Both(keep, unsampled) if unsampled else keep)
 
     # Decisions --------------------------------------------------------------------------
 
@@ -204,7 +224,11 @@ class Sampling:
             if state.timer is not None:
                 state.timer.cancel()
                 state.timer = None
-        self._node.push_local(room_id, frame)
+        unsampled = self._unsampled.get(room_id)
+        if unsampled:  # told only to those that asked; the others are not sampled
+            room.publish(None, Tailored(_nothing, common=frame, others=unsampled))
+        else:
+            self._node.push_local(room_id, frame)
 
     def _arm(self, room_id: str, state: _Rate) -> None:
         loop = asyncio.get_running_loop()
@@ -227,6 +251,30 @@ class Sampling:
         state = self._rates.pop(room_id, None)
         if state is not None and state.timer is not None:
             state.timer.cancel()
+
+
+class _Both(Collection[Sink]):
+    """Two disjoint collections of connections as one (without copying either)."""
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(self, first: Collection[Sink], second: Collection[Sink]) -> None:
+        self._first = first
+        self._second = second
+
+    def __contains__(self, sink: object) -> bool:
+        return sink in self._first or sink in self._second
+
+    def __iter__(self) -> Iterator[Sink]:
+        yield from self._first
+        yield from self._second
+
+    def __len__(self) -> int:
+        return len(self._first) + len(self._second)
+
+
+def _nothing(sink: Sink) -> None:
+    return None
 
 
 def _payload_for(payload: Payload) -> Callable[[Sink], bytes | None]:

@@ -70,6 +70,9 @@ class Session:
     token_exp: float | None = None
     #: When the token of the connect (or of the last refresh) was issued (its ``iat``).
     token_iat: int | None = None
+    #: The client asked for a sampled stream in huge rooms (``connect``'s ``sampling``);
+    #: else it gets every message (core/sampling.py).
+    sampling: bool = False
     bad_frames: int = 0
     expiry_timer: asyncio.TimerHandle | None = None
     #: Closes the connection if ``connect`` does not succeed in time (set by the core).

@@ -81,6 +81,8 @@ REQUEST_FIELDS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
         "token": ("str", True),
         "role": ("str", False),
         "recover": ("object", False),
+        # The client takes a sampled stream (the ``sampled`` push, jumps in ``seq``).
+        "sampling": ("bool", False),
     },
     "send": {"text": ("str", True), "cid": ("str", False), "reply_to": ("str", False)},
     "history": {

@@ -375,6 +375,8 @@ class PChatSDK(PollCalls, ModerationCalls, ReviewCalls, MuteCalls, EventEmitter)
             "username": params.username,
             "token": params.token,
             "role": params.role,
+            # The SDK takes a sampled stream: it knows the ``sampled`` push and the jumps.
+            "sampling": True,
         }
         if recover and self._room.epoch is not None:
             args["recover"] = {"epoch": self._room.epoch, "seq": self._room.last_seq}
