@@ -90,11 +90,14 @@ class Targeted:
 
 Payload = bytes | Tailored | Targeted
 
-#: Below this window (seconds), a timer costs more than the writes it saves: none.
 #: After a write longer than its window, the window stays open this share of the write's
 #: time (the room then writes at most 1 / (1 + share) of the time: four fifths).
 _AFTER_WRITE = 0.25
+#: Below this window (seconds), a timer costs more than the writes it saves: none.
 _MIN_WINDOW = 0.001
+#: What a write to a transport that closed raises (uvloop: "the handler is closed") while
+#: its connection has not left the room yet (the leave runs in the disconnect's task).
+_CLOSED = (RuntimeError, OSError)
 
 GapFetcher = Callable[[str, int, int], Awaitable[list[tuple[int, Payload]]]]
 """``(room_id, after_seq, upto_seq)`` -> the missing publications ``(seq, payload)``."""
@@ -342,7 +345,11 @@ class Room:
                     self._extra = {}
                 self._extra.setdefault(sink, []).append((len(self._pending), frame))
                 continue
-            sink.write(frame)
+            try:
+                sink.write(frame)
+            except _CLOSED:
+                self._drop([sink])
+                continue
             if limit is not None and sink.get_write_buffer_size() > limit:
                 slow.append(sink)
         for sink in slow:
@@ -375,18 +382,24 @@ class Room:
         limit = self._max_send_buffer
         slow: list[Sink] = []
         common_frame = None if common is None else encode_text_frame(common)
+        gone: list[Sink] = []
         for sink in self._sinks:
             own = common_frame
             if own is None or sink in others:
                 own = frame_for(sink)
                 if own is None:
                     continue
-            sink.write(own)
+            try:
+                sink.write(own)
+            except _CLOSED:
+                gone.append(sink)
+                continue
             if limit is not None and sink.get_write_buffer_size() > limit:
                 slow.append(sink)
         for sink in slow:
             self.leave(sink)
             self._on_slow(sink)
+        self._drop(gone)
 
     def flush(self) -> None:
         """Write the gathered pushes now (the window goes on: later pushes gather)."""
@@ -414,21 +427,34 @@ class Room:
             own[sink] = b"".join(parts)
         limit = self._max_send_buffer
         slow: list[Sink] = []
+        gone: list[Sink] = []
         get = own.get
         for sink in self._sinks:
-            sink.write(get(sink, data))
+            try:
+                sink.write(get(sink, data))
+            except _CLOSED:
+                gone.append(sink)
+                continue
             if limit is not None and sink.get_write_buffer_size() > limit:
                 slow.append(sink)
         for sink in slow:
             self.leave(sink)
             self._on_slow(sink)
+        self._drop(gone)
 
     def _write_all(self, data: bytes) -> None:
         """The hot loop: the same bytes to every live connection's transport."""
         limit = self._max_send_buffer
         slow: list[Sink] | None = None
+        gone: list[Sink] | None = None
         for sink in self._sinks:
-            sink.write(data)
+            try:  # free unless raised (3.11's exceptions cost nothing until raised)
+                sink.write(data)
+            except _CLOSED:
+                if gone is None:
+                    gone = []
+                gone.append(sink)
+                continue
             if limit is not None and sink.get_write_buffer_size() > limit:
                 if slow is None:
                     slow = []
@@ -437,6 +463,14 @@ class Room:
             for sink in slow:
                 self.leave(sink)
                 self._on_slow(sink)
+        if gone:
+            self._drop(gone)
+
+    def _drop(self, gone: list[Sink]) -> None:
+        """Connections whose transport closed: out of the room now (their disconnect, a
+        moment later, finds them gone), so that no later write meets them."""
+        for sink in gone:
+            self.leave(sink)
 
     async def close(self) -> None:
         self.flush()

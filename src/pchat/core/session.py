@@ -102,7 +102,11 @@ class Session:
         """
         if self.closing:
             return
-        self.sink.write(encode_text_frame(payload))
+        try:
+            self.sink.write(encode_text_frame(payload))
+        except (RuntimeError, OSError):  # the transport closed (uvloop raises): it is going
+            self.closing = True
+            return
         limit = self.max_send_buffer
         if limit is not None and self.sink.get_write_buffer_size() > limit:
             self.close(CloseCode.SLOW_CONSUMER, "send queue full")
