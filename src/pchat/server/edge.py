@@ -3,17 +3,20 @@ connection may take to ask.
 
 - :class:`TrustedProxies` and :func:`client_address`: the caller behind the load balancer,
   from ``X-Forwarded-For`` when the peer is a trusted proxy (addresses or CIDR networks).
-- :func:`guard_websocket` wraps the WebSocket handler: an ``Origin`` allowlist (403) and a
-  limit on concurrent WebSockets per client address (429), both answered before the upgrade.
+- :class:`WebSocketGate`: an ``Origin`` allowlist (403) and a limit on concurrent
+  WebSockets per client address (429), both answered before the upgrade; one per
+  application, asked by the chat endpoint's fast path (``chat_socket``) and by
+  :func:`guard_websocket`, which wraps aiohttp's WebSocket route.
 - :func:`handler_args`: what every aiohttp runner of the app is told — the handshake
   timeout, and a logger that writes one line, not a traceback, for a client that sent bad
   HTTP or went away mid-request.
 - :func:`raise_open_files_limit`: the soft descriptor limit raised to the hard one at start.
 
-The handshake timeout is aiohttp's keep-alive timer: aiohttp starts it when a connection
-opens and again after each response, and when it fires closes the connection if no complete
-request has arrived — a silent connection, a half-sent request or one dribbled a byte at a
-time. It does not touch a request being handled (an open WebSocket is one).
+The handshake timeout: a connection that has not sent a complete request head in time is
+closed — a silent connection, a half-sent request or one dribbled a byte at a time. While
+the front door reads the head (``chat_socket``), its sweep enforces it; once a connection
+is handed to aiohttp, aiohttp's keep-alive timer does (started when it takes the connection
+and again after each response). Neither touches an open WebSocket.
 """
 
 from __future__ import annotations
