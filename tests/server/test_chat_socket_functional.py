@@ -178,3 +178,31 @@ async def test_a_silent_half_request_is_closed_after_the_handshake_timeout(tmp_p
         writer.close()
     finally:
         await _stop(server)
+
+
+async def test_a_failing_end_of_session_is_logged_and_the_close_still_counted(
+    srv: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert srv.runner is not None
+    endpoint = srv.runner.app[CHAT_KEY]
+    service = endpoint.service
+    real = service.disconnect
+    ended: list[object] = []
+
+    async def failing(session: object) -> None:
+        await real(session)  # type: ignore[arg-type]
+        ended.append(session)
+        raise ConnectionError("the broker went away")
+
+    service.disconnect = failing  # type: ignore[method-assign]
+    try:
+        _, writer, _ = await _open(srv)
+        writer.close()
+        for _ in range(100):
+            if ended and "the end of a connection failed" in caplog.text:
+                break
+            await asyncio.sleep(0.02)
+        assert ended and "the end of a connection failed" in caplog.text
+        assert not endpoint.sockets
+    finally:
+        service.disconnect = real  # type: ignore[method-assign]

@@ -440,7 +440,10 @@ class ChatSocket(asyncio.Protocol):
 
     async def _finish(self) -> None:
         """The session's end: leave the room, count and log the close."""
-        await self._endpoint.service.disconnect(self.session)
+        try:
+            await self._endpoint.service.disconnect(self.session)
+        except Exception:  # a broker or store fault on the way out: logged, never lost
+            log.exception("the end of a connection failed")
         rcvd = self.ws.close_rcvd
         code = int(self.closed_with) if self.closed_with is not None else None
         if code is None and rcvd is not None:
