@@ -279,9 +279,16 @@ async def cluster_on_own_redis(tmp_path: Path, own_redis: RedisProcess) -> Async
 
 
 async def raw_client(
-    cluster: Cluster, node: Any, room: str, user: str, role: str | None = None
+    cluster: Cluster,
+    node: Any,
+    room: str,
+    user: str,
+    role: str | None = None,
+    *,
+    sampling: bool = False,
 ) -> RawClient:
-    """A raw protocol client connected to ``room`` on ``node`` as ``user`` (with ``role``)."""
+    """A raw protocol client connected to ``room`` on ``node`` as ``user`` (with ``role``;
+    ``sampling``: it takes a sampled stream, docs/protocol.md §4)."""
     assert isinstance(node, RunningServer) and node.http is not None
     client = RawClient(await node.http.ws_connect(node.ws_url))
     args: dict[str, Any] = {
@@ -291,5 +298,7 @@ async def raw_client(
     }
     if role:
         args["role"] = role
+    if sampling:
+        args["sampling"] = True
     client.connected = await client.ok("connect", **args)
     return client

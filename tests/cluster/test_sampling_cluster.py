@@ -39,12 +39,12 @@ async def test_each_node_samples_its_viewers_and_keeps_what_they_are_owed(
 ) -> None:
     a = await cluster.start_node(**SETTINGS)
     b = await cluster.start_node(**SETTINGS)
-    mod_a = await raw_client(cluster, a, "arena", "mia", "moderator")
-    ann = await raw_client(cluster, a, "arena", "ann")
-    zed = await raw_client(cluster, a, "arena", "zed")
-    mod_b = await raw_client(cluster, b, "arena", "max", "moderator")
-    bob = await raw_client(cluster, b, "arena", "bob")
-    cat = await raw_client(cluster, b, "arena", "cat")
+    mod_a = await raw_client(cluster, a, "arena", "mia", "moderator", sampling=True)
+    ann = await raw_client(cluster, a, "arena", "ann", sampling=True)
+    zed = await raw_client(cluster, a, "arena", "zed", sampling=True)
+    mod_b = await raw_client(cluster, b, "arena", "max", "moderator", sampling=True)
+    bob = await raw_client(cluster, b, "arena", "bob", sampling=True)
+    cat = await raw_client(cluster, b, "arena", "cat", sampling=True)
     clients = [mod_a, ann, zed, mod_b, bob, cat]
     try:
         await ann.ok("send", text="hi all")  # a recent author: bob's node can mention ann
