@@ -103,6 +103,24 @@ GapFetcher = Callable[[str, int, int], Awaitable[list[tuple[int, Payload]]]]
 """``(room_id, after_seq, upto_seq)`` -> the missing publications ``(seq, payload)``."""
 
 
+class _Frames:
+    """Payloads encoded into WebSocket frames once each: the connections that get the same
+    payload share one frame (None stays None: nothing for that connection)."""
+
+    __slots__ = ("_frames",)
+
+    def __init__(self) -> None:
+        self._frames: dict[bytes, bytes] = {}
+
+    def __call__(self, payload: bytes | None) -> bytes | None:
+        if payload is None:
+            return None
+        frame = self._frames.get(payload)
+        if frame is None:
+            frame = self._frames[payload] = encode_text_frame(payload)
+        return frame
+
+
 class Room:
     """The connections of one room on this node and the ordered delivery to them."""
 
@@ -314,22 +332,13 @@ class Room:
 
     def _deliver_targeted(self, seq: int | None, targeted: Targeted) -> None:
         """A few connections get their payload: at once, or at their place in the window."""
-        frames: dict[bytes, bytes] = {}
+        frames = _Frames()
         payload_for = targeted.payload_for
 
         def frame_for(sink: Sink) -> bytes | None:
-            payload = payload_for(sink)
-            if payload is None:
-                return None
-            frame = frames.get(payload)
-            if frame is None:
-                frame = frames[payload] = encode_text_frame(payload)
-            return frame
+            return frames(payload_for(sink))
 
-        for sink, buffered in self._joining.items():
-            frame = frame_for(sink)
-            if frame is not None:
-                buffered.append((seq, frame))
+        self._buffer_joining(seq, frame_for)
         live = self._sinks
         gathering = bool(self._pending)
         limit = self._max_send_buffer
@@ -360,28 +369,19 @@ class Room:
         """Each connection its own payload (after what was gathered, to keep the order);
         connections that get the same payload share one encoded frame."""
         self.flush()
-        frames: dict[bytes, bytes] = {}
+        frames = _Frames()
         common = tailored.common
         others = tailored.others
 
         def frame_for(sink: Sink) -> bytes | None:
-            payload = common if common is not None and sink not in others else None
-            if payload is None:
-                payload = tailored.payload_for(sink)
-            if payload is None:
-                return None
-            frame = frames.get(payload)
-            if frame is None:
-                frame = frames[payload] = encode_text_frame(payload)
-            return frame
+            if common is not None and sink not in others:
+                return frames(common)
+            return frames(tailored.payload_for(sink))
 
-        for sink, buffered in self._joining.items():
-            frame = frame_for(sink)
-            if frame is not None:
-                buffered.append((seq, frame))
+        self._buffer_joining(seq, frame_for)
         limit = self._max_send_buffer
         slow: list[Sink] = []
-        common_frame = None if common is None else encode_text_frame(common)
+        common_frame = None if common is None else frames(common)
         gone: list[Sink] = []
         for sink in self._sinks:
             own = common_frame
@@ -400,6 +400,14 @@ class Room:
             self.leave(sink)
             self._on_slow(sink)
         self._drop(gone)
+
+    def _buffer_joining(self, seq: int | None, frame_for: Callable[[Sink], bytes | None]) -> None:
+        """Keep a publication for each joining connection that gets one (flushed after its
+        connect reply, :meth:`activate`)."""
+        for sink, buffered in self._joining.items():
+            frame = frame_for(sink)
+            if frame is not None:
+                buffered.append((seq, frame))
 
     def flush(self) -> None:
         """Write the gathered pushes now (the window goes on: later pushes gather)."""
