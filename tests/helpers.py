@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import socket
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -129,6 +130,18 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     settings = Settings(**base)
     known_secret(settings.presend_hook_secret)  # the logs are searched for it too
     return settings
+
+
+@contextlib.asynccontextmanager
+async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[RunningServer]:
+    """A server (:func:`start_server`) for the block; stopped, with its HTTP session, after."""
+    server = await start_server(data_dir, **overrides)
+    try:
+        yield server
+    finally:
+        await server.stop()
+        assert server.http is not None
+        await server.http.close()
 
 
 async def start_server(data_dir: Path, **overrides: Any) -> RunningServer:

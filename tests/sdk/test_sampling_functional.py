@@ -12,25 +12,17 @@ from pathlib import Path
 import pytest
 
 from pchat.sdk import Events, States
-from tests.helpers import RunningServer, start_server
+from tests.helpers import RunningServer, serving
 from tests.sdk.support import MakeSDK, join, record, until
+from tests.server.test_sampling_functional import SMALL_ROOM_SAMPLING
 
 ROOM = "stadium"
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    srv = await start_server(
-        tmp_path / "data",
-        viewer_max_rate=4.0,
-        sample_min_members=4,
-        rate_messages=None,
-        rate_frames=None,
-    )
-    yield srv
-    await srv.stop()
-    assert srv.http is not None
-    await srv.http.close()
+    async with serving(tmp_path / "data", **SMALL_ROOM_SAMPLING) as srv:
+        yield srv
 
 
 async def test_a_sampled_viewer_stays_connected_and_holds_its_sample(

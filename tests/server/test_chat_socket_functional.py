@@ -16,22 +16,13 @@ import orjson
 import pytest
 
 from pchat.server.chat_socket import CHAT_KEY
-from tests.helpers import RunningServer, start_server, t
+from tests.helpers import RunningServer, serving, t
 
 
 @pytest.fixture
 async def srv(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    server = await start_server(tmp_path / "d", socket_send_buffer=96 * 1024)
-    try:
+    async with serving(tmp_path / "d", socket_send_buffer=96 * 1024) as server:
         yield server
-    finally:
-        await _stop(server)
-
-
-async def _stop(server: RunningServer) -> None:
-    await server.stop()
-    assert server.http is not None
-    await server.http.close()
 
 
 def _upgrade(port: int, path: str = "/public-chat/ws", extra: str = "") -> bytes:
@@ -153,8 +144,7 @@ async def test_everything_else_is_left_to_aiohttp(srv: RunningServer) -> None:
 
 
 async def test_a_refused_upgrade_is_answered_by_aiohttp(tmp_path: Path) -> None:
-    server = await start_server(tmp_path / "o", allowed_origins=("https://chat.example",))
-    try:
+    async with serving(tmp_path / "o", allowed_origins=("https://chat.example",)) as server:
         _, writer, head = await _open(
             server, _upgrade(server.port, extra="Origin: https://evil.example\r\n")
         )
@@ -165,19 +155,14 @@ async def test_a_refused_upgrade_is_answered_by_aiohttp(tmp_path: Path) -> None:
         )
         assert head.startswith(b"HTTP/1.1 101 ")
         writer.close()
-    finally:
-        await _stop(server)
 
 
 async def test_a_silent_half_request_is_closed_after_the_handshake_timeout(tmp_path: Path) -> None:
-    server = await start_server(tmp_path / "h", handshake_timeout=0.3)
-    try:
+    async with serving(tmp_path / "h", handshake_timeout=0.3) as server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(_upgrade(server.port)[:30])
         assert await asyncio.wait_for(reader.read(), t(5)) == b""
         writer.close()
-    finally:
-        await _stop(server)
 
 
 async def test_a_failing_end_of_session_is_logged_and_the_close_still_counted(

@@ -19,24 +19,24 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import RunningServer, start_server, t
+from tests.helpers import RunningServer, serving, t
 
 ROOM = "huge"
 
 
+#: A room is sampled from 4 connections and 4 messages/s on (the defaults: 1,000 and 10).
+SMALL_ROOM_SAMPLING: dict[str, Any] = {
+    "viewer_max_rate": 4.0,
+    "sample_min_members": 4,
+    "rate_messages": None,
+    "rate_frames": None,
+}
+
+
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    srv = await start_server(
-        tmp_path / "data",
-        viewer_max_rate=4.0,
-        sample_min_members=4,
-        rate_messages=None,
-        rate_frames=None,
-    )
-    yield srv
-    await srv.stop()
-    assert srv.http is not None
-    await srv.http.close()
+    async with serving(tmp_path / "data", **SMALL_ROOM_SAMPLING) as srv:
+        yield srv
 
 
 def messages(client: Any) -> list[dict[str, Any]]:
