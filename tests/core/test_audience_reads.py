@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import pytest
+
+from pchat.core import audience as audience_module
 from pchat.protocol.models import User
 from tests.core.test_audience import _audience, _Mutes
 
@@ -36,3 +39,29 @@ async def test_connects_during_a_read_share_the_next_one() -> None:
     assert (await first)["mutes"] == []
     assert [(await t)["mutes"] for t in later] == [["ann"], ["bob"], []]
     assert store.reads == [["ann"], ["bob", "cat", "dan"]]
+
+
+async def test_connects_arriving_fast_gather_for_one_read_and_a_lone_one_reads_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Wider windows than the defaults (10 ms, 2 ms), so that a loaded machine cannot blur them.
+    monkeypatch.setattr(audience_module, "_STORM", 0.3)
+    monkeypatch.setattr(audience_module, "_GATHER", 0.1)
+    store = _Mutes({"u3": ["u1"]})
+    audience = _audience(store)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert (await audience.room_state("r", User("u0", "u0", "viewer")))["mutes"] == []
+    assert loop.time() - started < 0.05  # nobody read just before: at once
+    # A storm: a connect every 1 ms, each read done long before the next connect comes.
+    tasks = []
+    for i in range(1, 9):
+        tasks.append(asyncio.create_task(audience.room_state("r", User(f"u{i}", "x", "viewer"))))
+        await asyncio.sleep(0.001)
+    results = [(await t)["mutes"] for t in tasks]
+    assert results[2] == ["u1"] and all(r == [] for i, r in enumerate(results) if i != 2)
+    assert store.reads[1:] == [[f"u{i}" for i in range(1, 9)]]  # one read, not one each
+    await asyncio.sleep(0.35)  # quiet again: the next lone connect reads at once
+    started = loop.time()
+    await audience.room_state("r", User("u9", "u9", "viewer"))
+    assert loop.time() - started < 0.05

@@ -153,6 +153,29 @@ async def test_connect_timeout(tmp_path: Any) -> None:
         await _stop(srv)
 
 
+async def test_connect_timeout_closes_only_the_late_ones_each_at_its_deadline(
+    tmp_path: Any,
+) -> None:
+    srv = await start_server(tmp_path / "d", connect_timeout=0.6)
+    try:
+        assert srv.http is not None
+        opened = time.monotonic()
+        late = RawClient(await srv.http.ws_connect(srv.ws_url))
+        await asyncio.sleep(0.5)
+        on_time = RawClient(await srv.http.ws_connect(srv.ws_url))
+        token = await srv.token("bob")
+        await on_time.ok("connect", room="ct", username="bob", token=token)
+        later = RawClient(await srv.http.ws_connect(srv.ws_url))
+        later_opened = time.monotonic()
+        assert await late.closed() == CloseCode.CONNECT_TIMEOUT
+        assert 0.5 < time.monotonic() - opened < 0.95  # its own deadline, not the next one's
+        assert await later.closed() == CloseCode.CONNECT_TIMEOUT
+        assert time.monotonic() - later_opened > 0.5
+        await on_time.ok("ping")  # connected in time: open well past its deadline
+    finally:
+        await _stop(srv)
+
+
 async def test_oversized_frame_closes_1009(raw: Any) -> None:
     c = await raw("b6", user="alice")
     await c.send_raw(orjson.dumps({"type": "send", "id": 9, "text": "x" * 20000}))

@@ -53,6 +53,15 @@ log = logging.getLogger(__name__)
 MAX_MUTES = 1000
 
 
+#: A connect within this many seconds of the last mutes read is part of a storm of them, and
+#: its read waits ``_GATHER`` seconds for more connects to share it (a lone connect reads at
+#: once). Each read is a round trip to the store's thread, which under a join storm's load
+#: costs about 100 µs of CPU and half a millisecond: at a few thousand connects a second a
+#: read then serves a few dozen of them rather than three or four.
+_STORM = 0.01
+_GATHER = 0.004
+
+
 def skip_push(seq: int) -> bytes:
     """The ``skip`` push: a stream position this connection does not see."""
     return push_frame("skip", {"seq": seq})
@@ -75,6 +84,8 @@ class Audience:
         self._members: dict[str, dict[str, dict[Session, None]]] = {}
         #: The connects of this loop turn waiting for their user's mutes (one read).
         self._reading: dict[str, asyncio.Future[list[str]]] | None = None
+        #: When the last of those reads started (loop time).
+        self._read_at = -1e9
         self._tasks: set[asyncio.Task[None]] = set()
         #: What the viewers of a huge room get (a sample: core/sampling.py).
         self.sampling = Sampling(
@@ -124,7 +135,7 @@ class Audience:
         if pending is None:
             pending = self._reading = {}
             if not self._tasks:  # else the read in flight starts this one when it ends
-                asyncio.get_running_loop().call_soon(self._read_mutes, pending)
+                self._start_read(pending)
         future = pending.get(user.id)
         if future is None:
             future = pending[user.id] = asyncio.get_running_loop().create_future()
@@ -132,16 +143,27 @@ class Audience:
         self._mutes[user.id] = set(muted)
         return {"mutes": muted}
 
+    def _start_read(self, pending: dict[str, asyncio.Future[list[str]]]) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._read_at < _STORM:
+            # Connects are arriving fast (a join storm, a reconnect after a restart): gather
+            # more of them for this read rather than read for every few.
+            loop.call_later(_GATHER, self._read_mutes, pending)
+        else:
+            loop.call_soon(self._read_mutes, pending)
+
     def _read_mutes(self, pending: dict[str, asyncio.Future[list[str]]]) -> None:
         self._reading = None
-        task = asyncio.get_running_loop().create_task(self._answer(pending))
+        loop = asyncio.get_running_loop()
+        self._read_at = loop.time()
+        task = loop.create_task(self._answer(pending))
         self._tasks.add(task)
         task.add_done_callback(self._read_done)
 
     def _read_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if self._reading is not None and not self._tasks:
-            self._read_mutes(self._reading)
+            self._start_read(self._reading)
 
     async def _answer(self, pending: dict[str, asyncio.Future[list[str]]]) -> None:
         try:

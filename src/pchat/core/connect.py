@@ -117,6 +117,11 @@ class Connections:
         self._member_hooks: list[tuple[MemberHook, MemberHook]] = []
         #: How a recovery replays a stored event to a session (see :meth:`replay_with`).
         self._replay: Replay = lambda session, event: event_push(event)
+        #: Sessions waiting for their connect, with their deadlines (loop time). The timeout
+        #: is one setting, so the order they came in is the order they fall due: one timer
+        #: for the earliest serves them all (a timer each costs a join storm more).
+        self._waiting: dict[Session, float] = {}
+        self._waiting_timer: asyncio.TimerHandle | None = None
         node.on_slow = self._slow_consumer
 
     def handlers(self) -> dict[str, Handler]:
@@ -154,9 +159,10 @@ class Connections:
             remote=remote,
             max_send_buffer=s.max_send_buffer,
         )
-        session.connect_timer = asyncio.get_running_loop().call_later(
-            s.connect_timeout, _close_if_waiting, session
-        )
+        loop = asyncio.get_running_loop()
+        self._waiting[session] = deadline = loop.time() + s.connect_timeout
+        if self._waiting_timer is None:
+            self._waiting_timer = loop.call_at(deadline, self._close_late)
         self.sessions.add(session)
         self._by_sink[sink] = session
         return session
@@ -167,7 +173,7 @@ class Connections:
         if room is None or session.machine.state is not SessionState.CONNECTING:
             return
         session.machine.advance("connected")
-        _cancel_connect_timer(session)
+        self._waiting.pop(session, None)
         room.activate(session.sink, covered_seq)
         self._name(session, +1)
         for live, _gone in self._member_hooks:
@@ -177,7 +183,7 @@ class Connections:
     async def disconnect(self, session: Session) -> None:
         """Forget a connection that closed."""
         session.cancel_timers()
-        _cancel_connect_timer(session)
+        self._waiting.pop(session, None)
         if session.machine.state is SessionState.CONNECTED:
             self._name(session, -1)
             for _live, gone in self._member_hooks:
@@ -188,6 +194,21 @@ class Connections:
         self._by_sink.pop(session.sink, None)
         if session.room_id is not None:
             await self._leave(session, session.room_id)
+
+    def _close_late(self) -> None:
+        """Close the sessions whose connect did not succeed in time (``4505``)."""
+        self._waiting_timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        waiting = self._waiting
+        while waiting:
+            session, deadline = next(iter(waiting.items()))
+            if deadline > now:
+                self._waiting_timer = loop.call_at(deadline, self._close_late)
+                return
+            del waiting[session]
+            if session.machine.state is not SessionState.CONNECTED:
+                session.close(CloseCode.CONNECT_TIMEOUT, "no connect in time")
 
     def user_named(self, room_id: str, folded_name: str) -> str | None:
         """The id of a user connected to the room here under that (case-folded) username."""
@@ -390,18 +411,6 @@ _TOKEN_CLOSE: dict[ErrorCode, CloseCode] = {
     ErrorCode.TOKEN_EXPIRED: CloseCode.TOKEN_EXPIRED,
     ErrorCode.TOKEN_REVOKED: CloseCode.REVOKED,
 }
-
-
-def _close_if_waiting(session: Session) -> None:
-    session.connect_timer = None
-    if session.machine.state is not SessionState.CONNECTED:
-        session.close(CloseCode.CONNECT_TIMEOUT, "no connect in time")
-
-
-def _cancel_connect_timer(session: Session) -> None:
-    if session.connect_timer is not None:
-        session.connect_timer.cancel()
-        session.connect_timer = None
 
 
 def _check_recover(recover: dict[str, Any]) -> int:

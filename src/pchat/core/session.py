@@ -75,8 +75,6 @@ class Session:
     sampling: bool = False
     bad_frames: int = 0
     expiry_timer: asyncio.TimerHandle | None = None
-    #: Closes the connection if ``connect`` does not succeed in time (set by the core).
-    connect_timer: asyncio.TimerHandle | None = None
     #: Set by a handler: what to do once its reply is written (a connect goes live).
     after_reply: Callable[[], None] | None = None
     #: Unsent output (bytes) past which the connection is closed as a slow consumer.
