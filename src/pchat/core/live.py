@@ -61,6 +61,8 @@ class LiveState:
         self._stats: dict[str, tuple[float, dict[str, int]]] = {}
         self._stats_reads: SingleFlight[str, dict[str, int]] = SingleFlight()
         self._presence_reads: SingleFlight[str, int] = SingleFlight()
+        #: The room-wide count a connect read when none was pushed yet, and when.
+        self._online_read: dict[str, tuple[float, int]] = {}
         self._rounds = 0
         node.filter(Push.REACTIONS_STATS, self.current_stats)
         node.on_room_closed(self.forget)
@@ -142,13 +144,18 @@ class LiveState:
         """The room's online count for a connect reply: the last room-wide count known here
         (at most a period old), at least this node's own count; asked of the broker only
         when none is known yet."""
-        local = self._node.sizes().get(room_id, 0)
+        local = self._node.size(room_id)
         known = self._online_sent.get(room_id)
         if known is not None:
             return max(known, local)
+        now = time.monotonic()
+        read = self._online_read.get(room_id)
+        if read is not None and now - read[0] < self._settings.stats_interval:
+            return max(read[1], local)  # a join storm before the first period: one read
         counted = await self._presence_reads.do(
             room_id, lambda: self._presence.set_presence(room_id, local)
         )
+        self._online_read[room_id] = (now, counted)
         return max(counted, local)
 
     async def report_presence(self) -> None:
@@ -189,5 +196,6 @@ class LiveState:
         if self._on_online is not None:
             await self._on_online(room_id, online, True)
         self._online_sent.pop(room_id, None)
+        self._online_read.pop(room_id, None)
         self._online_dirty.discard(room_id)
         self._stats.pop(room_id, None)

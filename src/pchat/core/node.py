@@ -237,6 +237,11 @@ class Node:
     def room_ids(self) -> list[str]:
         return list(self._rooms)
 
+    def size(self, room_id: str) -> int:
+        """The connection count of one room (0 when it is not open here)."""
+        room = self._rooms.get(room_id)
+        return 0 if room is None else len(room) - self._holds.get(room_id, 0)
+
     def sizes(self) -> dict[str, int]:
         """The connection count of each open room (holds of :meth:`opened` not counted)."""
         holds = self._holds
