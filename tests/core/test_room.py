@@ -355,16 +355,19 @@ async def test_a_window_counts_from_the_start_of_its_write() -> None:
     await r.close()
 
 
-async def test_a_window_outlasts_a_long_write_by_a_quarter_of_it() -> None:
-    # A 20 ms window, a write of 30 ms: the window ends 7.5 ms after the write (the room
-    # writes at most four fifths of the time), so a push 5 ms after it is gathered.
+async def test_a_window_outlasts_a_long_write_a_little() -> None:
+    # A 20 ms window, a write of 30 ms: the window ends 2 ms after the write (a quarter of
+    # it, at most 2 ms), so a push that queued up during the write is gathered, and one
+    # 10 ms after it goes out at once (a longer rest made it wait with the loop idle).
     r, sinks = slow_room(20, 0.03)
     r.publish(1, b"1")
-    await asyncio.sleep(0.005)
     r.publish(2, b"2")
     assert sinks[0].frames == [frames(b"1")]
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # the window's end wrote 2 (30 ms), then a 2 ms window
     assert sinks[0].frames == [frames(b"1"), frames(b"2")]
+    await asyncio.sleep(0.01)
+    r.publish(3, b"3")
+    assert sinks[0].frames == [frames(b"1"), frames(b"2"), frames(b"3")]
     await r.close()
 
 

@@ -11,11 +11,14 @@ connection at most once per window. The window grows with the room's connections
 that the room's writes per second stay within a budget: ``len(connections) / budget``
 seconds (``coalesce_budget`` writes/s), at most ``coalesce_max``, and none below 1 ms (a
 room of a few hundred connections writes every push at once). It counts from the start of
-the write that opened it, but lasts at least a quarter of that write's time after its end:
-a room spends at most four fifths of its time writing, a node short of CPU gathers the
-pushes that queued up meanwhile rather than fall behind, and a room whose pushes come
-further apart than its writes last (20 a second to 5,000: a push every 50 ms, a write of
-about 35 ms) still writes each at once. ``coalesce`` > 0 fixes the window's length instead.
+the write that opened it, but lasts a little past that write's end (a quarter of its time,
+at most 2 ms): a node short of CPU gathers the pushes that queued up during the write
+(they reach the room within a millisecond or two of its end) rather than fall behind, and
+a room whose pushes come further apart than its writes last (20 a second to 5,000: a push
+every 50 ms, a write of 35–50 ms) still writes each at once. A longer rest after a long
+write (a quarter of it, 9–13 ms) made such pushes wait with the loop idle: p99 twice the
+raw ceiling's (docs/benchmarks.md, second round). ``coalesce`` > 0 fixes the window's
+length instead.
 
 Joining connections are *buffered*: a connection is added before the room's position is
 read for its connect reply, and pushes that arrive meanwhile are kept (with their ``seq``)
@@ -91,8 +94,10 @@ class Targeted:
 Payload = bytes | Tailored | Targeted
 
 #: After a write longer than its window, the window stays open this share of the write's
-#: time (the room then writes at most 1 / (1 + share) of the time: four fifths).
+#: time, and at most ``_GATHER`` seconds: long enough for the pushes that queued up during
+#: the write to reach the room (read, stored, published: 0–2 ms measured), no longer.
 _AFTER_WRITE = 0.25
+_GATHER = 0.002
 #: Below this window (seconds), a timer costs more than the writes it saves: none.
 _MIN_WINDOW = 0.001
 #: What a write to a transport that closed raises (uvloop: "the handler is closed") while
@@ -309,13 +314,14 @@ class Room:
 
     def _open_window(self, window: float, start: float) -> None:
         """The window of a write that began at ``start``: it ends ``window`` after that, or,
-        when the write took longer, a quarter of the write's time after its end (at most
-        the longest window): a room spends at most four fifths of its time writing, the
-        pushes that queued up during a long write are gathered, and pushes that come
-        evenly spaced, further apart than a write, still go out at once."""
+        when the write took longer, a little after the write's end (a quarter of its time,
+        at most ``_GATHER``): the pushes that queued up during a long write are gathered,
+        and pushes that come evenly spaced, further apart than a write, go out at once."""
         took = time.monotonic() - start
         rest = window - took
         least = took * _AFTER_WRITE
+        if least > _GATHER:
+            least = _GATHER
         if rest < least:
             rest = least if least < self._coalesce_max else self._coalesce_max
         self._flush_handle = asyncio.get_running_loop().call_later(rest, self._window_end)
