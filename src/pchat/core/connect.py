@@ -35,6 +35,7 @@ from pchat.protocol.validation import validate_role, validate_room_id, validate_
 from pchat.storage.base import StreamEvent, StreamStore
 
 from .clock import now_ms
+from .gather import RangeReads
 from .node import Node
 from .permissions import grants
 from .ratelimit import StrikeCounter, TokenBucket
@@ -122,6 +123,7 @@ class Connections:
         #: for the earliest serves them all (a timer each costs a join storm more).
         self._waiting: dict[Session, float] = {}
         self._waiting_timer: asyncio.TimerHandle | None = None
+        self._ranges: RangeReads[str, StreamEvent] = RangeReads(store.events_since)
         node.on_slow = self._slow_consumer
 
     def handlers(self) -> dict[str, Handler]:
@@ -365,11 +367,8 @@ class Connections:
             return {"recovered": False, "reason": "gap_too_large"}
         if since > last_seq:
             return {"recovered": False, "reason": "epoch_changed"}
-        events = [
-            e
-            for e in await self._store.events_since(room.room_id, since, last_seq - since)
-            if e.seq <= last_seq
-        ]
+        # The connects of a reconnect storm share their reads (core/gather.py).
+        events = await self._ranges.between(room.room_id, since, last_seq)
         if len(events) != last_seq - since or (events and events[0].seq != since + 1):
             # Removed by retention (the stream now starts after the client's position): the
             # client reloads history rather than miss events silently.
