@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
-from pchat.core.audience import Audience
+from pchat.core import audience as audience_module
+from pchat.core.audience import Audience, skip_push
+from pchat.core.node import split_message_body
+from pchat.core.stream import event_push
 from pchat.core.settings import CoreSettings
-from pchat.protocol.models import User
-from pchat.storage.base import StoreUnavailable
+from pchat.protocol.models import Message, User
+from pchat.storage.base import StoreUnavailable, StreamEvent
 
 
 class _Mutes:
@@ -32,6 +35,7 @@ class _Mutes:
 
 class _Node:
     settings = CoreSettings()
+    split_message = staticmethod(split_message_body)
 
     def tailor(self, *args: Any) -> None: ...
 
@@ -77,3 +81,35 @@ async def test_a_failed_read_fails_every_connect_waiting_for_it() -> None:
     assert all(isinstance(r, StoreUnavailable) for r in results)
     with pytest.raises(StoreUnavailable):
         await audience.room_state("r", User("c", "c", "viewer"))
+
+
+class _Recovering:
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+
+def test_a_replayed_event_is_encoded_once_for_all_the_sessions_and_mutes_still_apply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encoded: list[int] = []
+    real = event_push
+
+    def counting(event: StreamEvent) -> bytes:
+        encoded.append(event.seq)
+        return real(event)
+
+    monkeypatch.setattr(audience_module, "event_push", counting)
+    audience = _audience(_Mutes({}))
+    ann = User("ann", "ann", "viewer")
+    event = StreamEvent(7, "message", Message("m1", 7, 1000, ann, "hi"))
+    audience._mutes["bob"] = {"ann"}
+    frames = [
+        audience.replay(_Recovering(User(u, u, "viewer")), event)  # type: ignore[arg-type]
+        for u in ("cat", "dan", "bob", "eve")
+    ]
+    assert encoded == [7]
+    assert frames[0] == frames[1] == frames[3] == real(event)
+    assert frames[2] == skip_push(7)  # bob muted ann
+    again = StreamEvent(7, "message", Message("m1", 7, 1000, ann, "hi"))  # another read's
+    audience.replay(_Recovering(User("cat", "cat", "viewer")), again)  # type: ignore[arg-type]
+    assert encoded == [7, 7]

@@ -58,6 +58,8 @@ MAX_MUTES = 1000
 #: once). Each read is a round trip to the store's thread, which under a join storm's load
 #: costs about 100 µs of CPU and half a millisecond: at a few thousand connects a second a
 #: read then serves a few dozen of them rather than three or four.
+#: At most this many stream events' replay parts are kept (then the cache starts anew).
+_REPLAYED_MAX = 4096
 _STORM = 0.01
 _GATHER = 0.004
 
@@ -87,6 +89,8 @@ class Audience:
         #: When the last of those reads started (loop time).
         self._read_at = -1e9
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The parts of the stream events replayed lately (:meth:`_replay_parts`), by id.
+        self._replayed: dict[int, tuple[StreamEvent, MessageHeader | None, bytes]] = {}
         #: What the viewers of a huge room get (a sample: core/sampling.py).
         self.sampling = Sampling(
             node=node,
@@ -252,9 +256,9 @@ class Audience:
 
     def replay(self, session: Session, event: StreamEvent) -> bytes:
         """A stored stream event as a recovering ``session`` sees it."""
-        frame = event_push(event)
-        message, user = event.message, session.user
-        if message is None or user is None:
+        header, frame = self._replay_parts(event)
+        user = session.user
+        if header is None or user is None:
             return frame
         header, frame = self._node.split_message(message_body(message, frame, event.kind))
         if header.author in self._mutes.get(user.id, ()):
@@ -262,6 +266,24 @@ class Audience:
         return self._seen(user, header, frame, skip_push(event.seq))
 
     def view_of(self, user: User) -> View:
+    def _replay_parts(self, event: StreamEvent) -> tuple[MessageHeader | None, bytes]:
+        """The event's push, and its message's header: the same for every session, so the
+        recoveries of a reconnect storm, which share their events (core/gather.py), encode
+        each once."""
+        cached = self._replayed.get(id(event))
+        if cached is not None and cached[0] is event:
+            return cached[1], cached[2]
+        frame = event_push(event)
+        header: MessageHeader | None = None
+        if event.message is not None:
+            body = message_body(event.message, frame, event.kind)
+            header, frame = self._node.split_message(body)
+        if len(self._replayed) >= _REPLAYED_MAX:
+            self._replayed.clear()
+        # The event is held with its parts, so that its id is not reused while cached.
+        self._replayed[id(event)] = (event, header, frame)
+        return header, frame
+
         """What ``user`` sees of the history."""
         muted = tuple(sorted(self._mutes.get(user.id, ())))
         return View(user.id, staff=is_staff(user), muted=muted)
