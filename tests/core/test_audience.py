@@ -11,8 +11,8 @@ import pytest
 from pchat.core import audience as audience_module
 from pchat.core.audience import Audience, skip_push
 from pchat.core.node import split_message_body
-from pchat.core.stream import event_push
 from pchat.core.settings import CoreSettings
+from pchat.core.stream import event_push
 from pchat.protocol.models import Message, User
 from pchat.storage.base import StoreUnavailable, StreamEvent
 

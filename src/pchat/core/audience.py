@@ -260,12 +260,12 @@ class Audience:
         user = session.user
         if header is None or user is None:
             return frame
-        header, frame = self._node.split_message(message_body(message, frame, event.kind))
         if header.author in self._mutes.get(user.id, ()):
             return skip_push(event.seq)
+        if not (header.shadow or header.hidden):
+            return frame
         return self._seen(user, header, frame, skip_push(event.seq))
 
-    def view_of(self, user: User) -> View:
     def _replay_parts(self, event: StreamEvent) -> tuple[MessageHeader | None, bytes]:
         """The event's push, and its message's header: the same for every session, so the
         recoveries of a reconnect storm, which share their events (core/gather.py), encode
@@ -284,6 +284,7 @@ class Audience:
         self._replayed[id(event)] = (event, header, frame)
         return header, frame
 
+    def view_of(self, user: User) -> View:
         """What ``user`` sees of the history."""
         muted = tuple(sorted(self._mutes.get(user.id, ())))
         return View(user.id, staff=is_staff(user), muted=muted)
