@@ -109,8 +109,3 @@ class RangeReads(Generic[K, E]):
             now = asyncio.get_running_loop().time()
             for k in [k for k, at in self._read_at.items() if now - at > STORM]:
                 del self._read_at[k]
-
-    async def stop(self) -> None:
-        """Wait for the reads in flight (their requests are answered)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
