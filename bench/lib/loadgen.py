@@ -75,6 +75,15 @@ class Options:
     source_addrs: str | None = None
     #: The room joined (pchat, hello); None: the load generator's default (``bench``).
     room: str | None = None
+    #: pchat: connect with ``"sampling": true`` (a sampled stream in a huge room).
+    sampling: bool = False
+    #: Subscriber i is user ``u<id_base+i>`` with token line ``id_base+i+1`` (several
+    #: load generators, one room: ``bench/bigroom.py``).
+    id_base: int = 0
+    #: After joining, wait for ``go START END`` on stdin (``bench/bigroom.py``).
+    wait_go: bool = False
+    #: With ``wait_go``: subscribers only; another load generator publishes.
+    no_publisher: bool = False
 
     def argv(self, binary: Path) -> list[str]:
         flags: dict[str, object] = {
@@ -101,11 +110,16 @@ class Options:
             flags["--room"] = self.room
         if self.server_pids:
             flags["--server-pid"] = ",".join(map(str, self.server_pids))
-        args = [
-            str(binary),
-            *(["--idle"] if self.idle else []),
-            *(["--hello"] if self.hello else []),
-        ]
+        if self.id_base:
+            flags["--id-base"] = self.id_base
+        switches = {
+            "--idle": self.idle,
+            "--hello": self.hello,
+            "--sampling": self.sampling,
+            "--wait-go": self.wait_go,
+            "--no-publisher": self.no_publisher,
+        }
+        args = [str(binary), *(s for s, on in switches.items() if on)]
         for flag, value in flags.items():
             args += [flag, str(value)]
         return args

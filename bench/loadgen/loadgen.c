@@ -26,6 +26,11 @@
  *   28,000 ports) towards one server port. --source-addrs spreads the connections over
  *   several loopback addresses (127.0.0.x), bound before connect() with
  *   IP_BIND_ADDRESS_NO_PORT so that the port is still picked at connect() time.
+ * - Several processes, one room (--wait-go, bench/bigroom.py): a process holds at most
+ *   RLIMIT_NOFILE connections, so a bigger room is joined by several load generators, one
+ *   of them the publisher. Each joins, says "ready" and waits for "go START END" on stdin
+ *   (CLOCK_REALTIME ns): the same window in every process, and a latency histogram and
+ *   per-connection counts in the JSON that the caller merges.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -103,6 +108,7 @@ struct conn {
     int32_t hint_ms;         /* reconnect_after_ms of the last close reason; -1: none */
     uint16_t close_code;     /* of the last close frame received; 0: none */
     uint32_t attempts;       /* reconnect attempts since the connection was lost */
+    uint32_t delivered;      /* --wait-go: deliveries received by this subscriber */
     uint64_t seq;            /* the last stream position applied */
     char epoch[40];
 };
@@ -140,6 +146,10 @@ static struct {
     int storm_messages;      /* published before the restart, so that clients have a position */
     int storm_missed;        /* published right after the restart, missed by the clients */
     double storm_timeout;    /* seconds from the first close */
+    int sampling;            /* pchat: connect with "sampling": true (a sampled stream) */
+    int id_base;             /* subscriber i is user u<id_base+i>, token line id_base+i */
+    int no_publisher;        /* --wait-go: subscribers only (another process publishes) */
+    int wait_go;             /* after joining, wait for "go START END" on stdin */
 } opt = {
     .host = "127.0.0.1",
     .proto = -1,
@@ -182,6 +192,8 @@ static int in_window, window_done;
 static uint64_t pub_seq;               /* request ids / messages sent in total */
 static int inflight;
 static int64_t last_progress;
+static int64_t go_start, go_end;       /* --wait-go: the window, CLOCK_REALTIME ns */
+static uint8_t stdin_tag;              /* epoll data.ptr for stdin (--wait-go) */
 
 static struct {
     uint64_t sent, sent_total, deliveries, deliveries_total, publish_skipped, stalls;
@@ -702,6 +714,7 @@ static void on_delivery(struct conn *c, uint64_t sent_ns, int64_t now)
     if (c == pub || c->draining)
         return;
     st.deliveries_total++;
+    c->delivered++;
     if (c->idx == 0 && opt.rate <= 0) {
         if (inflight > 0)
             inflight--;
@@ -1097,8 +1110,8 @@ static const char *token_of(struct conn *c)
 {
     if (n_tokens == 0)
         return "";
-    return c == pub && n_tokens > opt.subscribers ? tokens[opt.subscribers]
-                                                  : tokens[c->idx % n_tokens];
+    int line = opt.id_base + c->idx; /* the publisher: line id_base + subscribers */
+    return c == pub && n_tokens > line ? tokens[line] : tokens[line % n_tokens];
 }
 
 static void after_handshake(struct conn *c)
@@ -1112,19 +1125,20 @@ static void after_handshake(struct conn *c)
         if (c == pub)
             n = snprintf(msg, sizeof msg,
                          "{\"type\":\"connect\",\"id\":1,\"room\":\"%s\",\"username\":\"pub\","
-                         "\"token\":\"%s\"}",
-                         opt.room, token);
+                         "\"token\":\"%s\"%s}",
+                         opt.room, token, opt.sampling ? ",\"sampling\":true" : "");
         else if (storm.armed && c->has_pos) {
             c->recovering = 1;
             n = snprintf(msg, sizeof msg,
                          "{\"type\":\"connect\",\"id\":1,\"room\":\"%s\",\"username\":\"u%d\","
                          "\"token\":\"%s\",\"recover\":{\"epoch\":\"%s\",\"seq\":%" PRIu64 "}}",
-                         opt.room, c->idx, token, c->epoch, c->seq);
+                         opt.room, opt.id_base + c->idx, token, c->epoch, c->seq);
         } else
             n = snprintf(msg, sizeof msg,
                          "{\"type\":\"connect\",\"id\":1,\"room\":\"%s\",\"username\":\"u%d\","
-                         "\"token\":\"%s\"}",
-                         opt.room, c->idx, token);
+                         "\"token\":\"%s\"%s}",
+                         opt.room, opt.id_base + c->idx, token,
+                         opt.sampling ? ",\"sampling\":true" : "");
         send_text(c, msg, (size_t)n);
     } else if (opt.proto == P_WS && opt.hello) {
         char msg[8192];
@@ -1533,7 +1547,20 @@ static void usage(void)
           "  --storm-ignore-hint   the first attempt waits uniform [0, B] too\n"
           "  --storm-messages K    published before the restart (5)\n"
           "  --storm-missed M      published right after it, missed by the clients (5)\n"
-          "  --storm-timeout T     seconds from the first close (60)\n",
+          "  --storm-timeout T     seconds from the first close (60)\n"
+          "  --sampling            pchat: connect with \"sampling\": true (the client takes a\n"
+          "                        sampled stream in a huge room, docs/protocol.md 4)\n"
+          "  --id-base K           subscriber i is user u<K+i> with token line K+i+1 (the\n"
+          "                        publisher: line K+N+1): several processes, one room (0)\n"
+          "  --wait-go             after joining (and the publisher), note \"ready\" on stderr\n"
+          "                        and wait for \"go START END\" on stdin (CLOCK_REALTIME ns):\n"
+          "                        publish from then on, measure from START to END (instead\n"
+          "                        of --warmup and --duration), then stop publishing and\n"
+          "                        read every connection --drain more seconds. The JSON\n"
+          "                        then has a \"go\" object: the latency histogram and the\n"
+          "                        fewest and most deliveries of a subscriber\n"
+          "  --no-publisher        with --wait-go: subscribers only (another process\n"
+          "                        publishes)\n",
           stderr);
     exit(2);
 }
@@ -1621,6 +1648,8 @@ static void parse_args(int argc, char **argv)
         {"storm-messages", required_argument, 0, 'K'},
         {"storm-missed", required_argument, 0, 'M'},
         {"storm-timeout", required_argument, 0, 'T'},
+        {"sampling", no_argument, 0, 'g'},        {"id-base", required_argument, 0, 'X'},
+        {"wait-go", no_argument, 0, 'G'},         {"no-publisher", no_argument, 0, 'N'},
         {"help", no_argument, 0, '?'},             {0, 0, 0, 0},
     };
     int ch;
@@ -1659,6 +1688,10 @@ static void parse_args(int argc, char **argv)
         case 'K': opt.storm_messages = atoi(optarg); break;
         case 'M': opt.storm_missed = atoi(optarg); break;
         case 'T': opt.storm_timeout = atof(optarg); break;
+        case 'g': opt.sampling = 1; break;
+        case 'X': opt.id_base = atoi(optarg); break;
+        case 'G': opt.wait_go = 1; break;
+        case 'N': opt.no_publisher = 1; break;
         default: usage();
         }
     }
@@ -1677,6 +1710,14 @@ static void parse_args(int argc, char **argv)
     if (opt.storm && (opt.storm_backoff_ms < 0 || opt.storm_messages < 0 ||
                       opt.storm_missed < 0 || opt.storm_timeout <= 0))
         die("bad --storm-backoff, --storm-messages, --storm-missed or --storm-timeout");
+    if (opt.sampling && opt.proto != P_PCHAT)
+        die("--sampling is for --proto pchat");
+    if (opt.id_base < 0)
+        die("bad --id-base");
+    if (opt.wait_go && (opt.idle || opt.storm))
+        die("--wait-go is not for --idle or --reconnect-storm");
+    if (opt.no_publisher && !opt.wait_go)
+        die("--no-publisher needs --wait-go");
     if (!opt.path)
         opt.path = opt.proto == P_PCHAT      ? "/public-chat/ws"
                    : opt.proto == P_SOCKETIO ? "/socket.io/?EIO=4&transport=websocket"
@@ -1745,7 +1786,7 @@ static void start_window(int64_t now)
 {
     in_window = 1;
     win_start = now;
-    win_end = now + (int64_t)(opt.duration * 1e9);
+    win_end = opt.wait_go ? go_end : now + (int64_t)(opt.duration * 1e9);
     st.cpu_win_start = self_cpu_seconds();
     st.srv_cpu_start = server_cpu_seconds();
 }
@@ -1767,7 +1808,7 @@ static void start_publishing(int64_t now)
     publishing = 1;
     pub_start = now;
     last_progress = now;
-    if (opt.warmup <= 0)
+    if (opt.warmup <= 0 && !opt.wait_go)
         start_window(now);
     if (opt.rate > 0) {
         timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -1831,6 +1872,71 @@ static void on_timer(void)
     }
     for (uint64_t i = 0; i < expirations && publishing; i++)
         publish_one();
+}
+
+/* --wait-go: joined; wait for "go START END" on stdin, connections served meanwhile. */
+static void await_go(int64_t now)
+{
+    note("ready: %d joined in %.2f s", joined, (double)(now - join_start) / 1e9);
+    int fl = fcntl(STDIN_FILENO, F_GETFL);
+    fcntl(STDIN_FILENO, F_SETFL, fl | O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &stdin_tag};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, STDIN_FILENO, &ev) < 0)
+        die("epoll_ctl(stdin): %s", strerror(errno));
+}
+
+/* stdin is readable: 1 once "go START END" arrived, -1 at its end without one, else 0. */
+static int read_go(void)
+{
+    static char line[256];
+    static size_t len;
+    ssize_t r = read(STDIN_FILENO, line + len, sizeof line - 1 - len);
+    if (r == 0)
+        return -1;
+    if (r < 0)
+        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    len += (size_t)r;
+    line[len] = 0;
+    if (!strchr(line, '\n')) {
+        if (len == sizeof line - 1)
+            die("stdin: a line too long");
+        return 0;
+    }
+    long long a, b;
+    if (sscanf(line, "go %lld %lld", &a, &b) != 2 || b <= a)
+        die("stdin: expected \"go START_NS END_NS\", got %s", line);
+    go_start = a;
+    go_end = b;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
+    return 1;
+}
+
+/* --wait-go: what the caller merges: the histogram (sparse [index, count] pairs; bucket
+ * i < 128 is i us, then 64 per power of two, as hist_add) and per-subscriber counts. */
+static void print_go_json(void)
+{
+    uint64_t lo = UINT64_MAX, hi = 0, readers = 0;
+    for (int i = 0; i < opt.subscribers - opt.nonreaders; i++) {
+        if (conns[i].state != C_JOINED)
+            continue;
+        readers++;
+        if (conns[i].delivered < lo)
+            lo = conns[i].delivered;
+        if (conns[i].delivered > hi)
+            hi = conns[i].delivered;
+    }
+    printf(",\"go\":{\"window_start_ns\":%" PRId64 ",\"window_end_ns\":%" PRId64
+           ",\"open_readers\":%" PRIu64 ",\"per_reader_deliveries_min\":%" PRIu64
+           ",\"per_reader_deliveries_max\":%" PRIu64 ",\"latency_count\":%" PRIu64
+           ",\"latency_sum_us\":%.0f,\"latency_max_us\":%" PRIu64 ",\"latency_hist\":[",
+           go_start, go_end, readers, readers ? lo : 0, hi, hist_count, hist_sum_us, hist_max_us);
+    int first = 1;
+    for (size_t i = 0; i < HIST_SIZE; i++)
+        if (hist[i]) {
+            printf("%s[%zu,%" PRIu64 "]", first ? "" : ",", i, hist[i]);
+            first = 0;
+        }
+    printf("]}");
 }
 
 static void print_json(void)
@@ -1906,6 +2012,8 @@ static void print_json(void)
                "\"server_rss_per_conn_bytes\":null");
     if (opt.storm)
         print_storm_json();
+    if (opt.wait_go)
+        print_go_json();
     printf("}\n");
     fflush(stdout);
 }
@@ -1915,7 +2023,7 @@ int main(int argc, char **argv)
     parse_args(argc, argv);
     load_tokens();
     signal(SIGPIPE, SIG_IGN);
-    n_conns = opt.subscribers + (opt.idle ? 0 : 1);
+    n_conns = opt.subscribers + (opt.idle || opt.no_publisher ? 0 : 1);
     raise_nofile();
     rng ^= (uint32_t)getpid() * 2654435761u;
 
@@ -1941,7 +2049,7 @@ int main(int argc, char **argv)
         if (!storm.reply_ns || !storm.heap_due || !storm.heap_idx)
             die("out of memory");
     }
-    pub = opt.idle ? NULL : &conns[opt.subscribers];
+    pub = opt.idle || opt.no_publisher ? NULL : &conns[opt.subscribers];
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
         die("epoll_create1: %s", strerror(errno));
@@ -1953,7 +2061,8 @@ int main(int argc, char **argv)
     st.join_cpu_start = self_cpu_seconds();
     st.join_srv_cpu_start = server_cpu_seconds();
     join_start = now_ns();
-    /* 0: subscribers joining; 1: publisher joining; 2: publishing or holding; 3: draining */
+    /* 0: subscribers joining; 1: publisher joining; 2: publishing or holding; 3: draining;
+     * 4: waiting for "go" (--wait-go) */
     int phase = 0;
     int64_t hold_end = 0, drain_end = 0;
     for (;;) {
@@ -1973,6 +2082,9 @@ int main(int argc, char **argv)
                     phase = 2;
                     start_window(now);
                     hold_end = win_end;
+                } else if (opt.no_publisher) {
+                    phase = 4;
+                    await_go(now);
                 } else {
                     start_connect(pub);
                 }
@@ -1992,7 +2104,10 @@ int main(int argc, char **argv)
                 continue;
             }
         } else if (phase == 1) {
-            if (pub->state == C_JOINED) {
+            if (pub->state == C_JOINED && opt.wait_go) {
+                phase = 4;
+                await_go(now);
+            } else if (pub->state == C_JOINED) {
                 phase = 2;
                 if (!opt.storm)
                     start_publishing(now);
@@ -2006,8 +2121,15 @@ int main(int argc, char **argv)
                 break;
             }
         } else if (phase == 3) {
-            if (now >= drain_end || nonreaders_open() == 0)
+            if (now >= drain_end || (!opt.wait_go && nonreaders_open() == 0))
                 break;
+        } else if (phase == 4) {
+            if (go_end) {
+                phase = 2;
+                if (pub)
+                    start_publishing(now);
+                continue;
+            }
         } else if (opt.storm) {
             if (storm_tick(now))
                 break;
@@ -2018,17 +2140,24 @@ int main(int argc, char **argv)
                     break;
                 }
             } else {
-                if (!in_window && !window_done && now >= pub_start + (int64_t)(opt.warmup * 1e9))
+                int64_t opens = opt.wait_go ? go_start : pub_start + (int64_t)(opt.warmup * 1e9);
+                if (!in_window && !window_done && now >= opens)
                     start_window(now);
                 if (in_window && now >= win_end) {
                     end_window(now);
-                    if (opt.nonreaders == 0 || opt.drain <= 0 || start_drain() == 0)
+                    if (opt.wait_go) {
+                        /* every connection is read a while longer: per-reader counts */
+                        start_drain();
+                        if (opt.drain <= 0)
+                            break;
+                    } else if (opt.nonreaders == 0 || opt.drain <= 0 || start_drain() == 0) {
                         break;
+                    }
                     phase = 3;
                     drain_end = now + (int64_t)(opt.drain * 1e9);
                     continue;
                 }
-                if (pub->state != C_JOINED) {
+                if (pub && pub->state != C_JOINED) {
                     note("the publisher's connection closed");
                     if (in_window)
                         end_window(now);
@@ -2053,11 +2182,19 @@ int main(int argc, char **argv)
                 on_timer();
                 continue;
             }
+            if (events[i].data.ptr == &stdin_tag) {
+                if (read_go() < 0) {
+                    note("stdin ended before \"go\"");
+                    goto done;
+                }
+                continue;
+            }
             on_event(events[i].data.ptr, events[i].events);
         }
         if (publishing && opt.rate <= 0 && phase == 2)
             publish_saturating();
     }
+done:
     if (join_end == 0) {
         join_end = now_ns();
         end_join_cpu();
