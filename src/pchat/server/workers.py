@@ -10,6 +10,7 @@ workers, restarts a worker that died, and stops them all on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -54,7 +55,18 @@ def worker_main(build: AppBuilder, settings: Settings, hub_path: str, index: int
     )
     # With a cluster broker (Redis) every worker is a node of its own; else the hub relays.
     broker = None if settings.broker is not None else LocalBroker(Path(hub_path))
+    settings = worker_settings(settings, len(os.sched_getaffinity(0)))
     serve(build(settings, broker=broker), settings, reuse_port=True)
+
+
+def worker_settings(settings: Settings, cores: int) -> Settings:
+    """A worker's settings. The coalescing budget is the writes per second one core can do
+    (core/room.py): workers that outnumber the cores they may run on share it, else they
+    ask the cores for more writes than they can make and a big room falls behind."""
+    budget = settings.coalesce_budget
+    if not budget or settings.workers <= cores:
+        return settings
+    return dataclasses.replace(settings, coalesce_budget=budget * cores / settings.workers)
 
 
 def run_workers(
