@@ -36,8 +36,9 @@ Variables of a variant that are this runner's, not the server's: ``PCHAT_BENCH_S
 clients that ask; the expected deliveries are then divided by ``ceil(rate /
 PCHAT_VIEWER_MAX_RATE)``), and those of ``bench/lib/systems.py``.
 
-The coalescing budget (``PCHAT_COALESCE_BUDGET``, writes/s) is a process's: W workers on
-one core each get all of it unless the variant divides it (200,000 / W).
+The coalescing budget (``PCHAT_COALESCE_BUDGET``, writes/s) is one core's: since
+``454f816`` W workers on one core divide it among themselves (before, each had all of it
+unless the variant divided it, 200,000 / W).
 
 Results go to ``bench/results/bigroom-<time>/results.{json,md}`` (``--out``).
 """
