@@ -371,6 +371,24 @@ async def test_a_window_outlasts_a_long_write_a_little() -> None:
     await r.close()
 
 
+async def test_a_room_that_is_behind_rests_a_quarter_of_a_long_write() -> None:
+    # A room of 60 ms writes, behind: 2 and 3 queued up during the write of 1 and are
+    # written together at the window's end; after a write of several pushes the window
+    # stays open a quarter of it (15 ms, not 2), so a push 6 ms after it is gathered.
+    r, sinks = slow_room(20, 0.06)
+    r.publish(1, b"1")
+    r.publish(2, b"2")
+    r.publish(3, b"3")
+    await asyncio.sleep(0.003)  # resumes after the window's end wrote 2 and 3
+    assert sinks[0].frames == [frames(b"1"), frames(b"2", b"3")]
+    await asyncio.sleep(0.006)
+    r.publish(4, b"4")
+    assert sinks[0].frames == [frames(b"1"), frames(b"2", b"3")]
+    await asyncio.sleep(0.08)
+    assert sinks[0].frames[-1] == frames(b"4")
+    await r.close()
+
+
 async def test_pushes_further_apart_than_a_long_write_go_out_at_once() -> None:
     # The same room: a push 20 ms after the 30 ms write (the window closed 7.5 ms after
     # it) is written at once. 20 messages/s to 5,000 is this case: a push every 50 ms, a

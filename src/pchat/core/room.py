@@ -11,14 +11,15 @@ connection at most once per window. The window grows with the room's connections
 that the room's writes per second stay within a budget: ``len(connections) / budget``
 seconds (``coalesce_budget`` writes/s), at most ``coalesce_max``, and none below 1 ms (a
 room of a few hundred connections writes every push at once). It counts from the start of
-the write that opened it, but lasts a little past that write's end (a quarter of its time,
-at most 2 ms): a node short of CPU gathers the pushes that queued up during the write
-(they reach the room within a millisecond or two of its end) rather than fall behind, and
-a room whose pushes come further apart than its writes last (20 a second to 5,000: a push
-every 50 ms, a write of 35–50 ms) still writes each at once. A longer rest after a long
-write (a quarter of it, 9–13 ms) made such pushes wait with the loop idle: p99 twice the
-raw ceiling's (docs/benchmarks.md, second round). ``coalesce`` > 0 fixes the window's
-length instead.
+the write that opened it, and lasts past a longer write's end: a quarter of the write's
+time after a write of several gathered pushes (a room that is behind spends at most four
+fifths of its time writing, and gathers what queued up meanwhile rather than fall further
+behind), at most 2 ms after a write of one push (enough for the pushes that queued up
+during it, which reach the room 0–2 ms after its end). So a room whose pushes come further
+apart than its writes last (20 a second to 5,000: a push every 50 ms, a write of 35–50 ms)
+writes each at once: a quarter after every write (9–13 ms) made such pushes wait with the
+loop idle, p99 twice the raw ceiling's (docs/benchmarks.md, second round). ``coalesce`` > 0
+fixes the window's length instead.
 
 Joining connections are *buffered*: a connection is added before the room's position is
 read for its connect reply, and pushes that arrive meanwhile are kept (with their ``seq``)
@@ -93,10 +94,11 @@ class Targeted:
 
 Payload = bytes | Tailored | Targeted
 
-#: After a write longer than its window, the window stays open this share of the write's
-#: time, and at most ``_GATHER`` seconds: long enough for the pushes that queued up during
-#: the write to reach the room (read, stored, published: 0–2 ms measured), no longer.
+#: After a write of several pushes longer than its window, the window stays open this
+#: share of the write's time (the room then writes at most 1 / (1 + share) of the time).
 _AFTER_WRITE = 0.25
+#: After a write of one push, at most this (seconds): long enough for the pushes that
+#: queued up during the write to reach the room (read, stored, published: 0–2 ms measured).
 _GATHER = 0.002
 #: Below this window (seconds), a timer costs more than the writes it saves: none.
 _MIN_WINDOW = 0.001
@@ -301,7 +303,7 @@ class Room:
             return
         start = time.monotonic()
         self._write_all(frame)
-        self._open_window(window, start)
+        self._open_window(window, start, 1)
 
     def window(self) -> float:
         """The coalescing window for this room now, in seconds (0: none)."""
@@ -312,15 +314,17 @@ class Room:
             return 0.0
         return window if window < self._coalesce_max else self._coalesce_max
 
-    def _open_window(self, window: float, start: float) -> None:
-        """The window of a write that began at ``start``: it ends ``window`` after that, or,
-        when the write took longer, a little after the write's end (a quarter of its time,
-        at most ``_GATHER``): the pushes that queued up during a long write are gathered,
-        and pushes that come evenly spaced, further apart than a write, go out at once."""
+    def _open_window(self, window: float, start: float, pushes: int) -> None:
+        """The window of a write of ``pushes`` that began at ``start``: it ends ``window``
+        after that, or, when the write took longer, a quarter of the write's time after its
+        end (at most ``_GATHER`` after a write of one push): the pushes that queued up
+        during a long write are gathered, a room that is behind writes at most four fifths
+        of the time, and pushes that come evenly spaced, further apart than a write, go out
+        at once."""
         took = time.monotonic() - start
         rest = window - took
         least = took * _AFTER_WRITE
-        if least > _GATHER:
+        if pushes < 2 and least > _GATHER:
             least = _GATHER
         if rest < least:
             rest = least if least < self._coalesce_max else self._coalesce_max
@@ -331,10 +335,11 @@ class Room:
         self._flush_handle = None
         if self._pending or self._extra:
             window = self.window()
+            pushes = len(self._pending) or 1
             start = time.monotonic()
             self._write_pending()
             if window:
-                self._open_window(window, start)
+                self._open_window(window, start, pushes)
 
     def _deliver_targeted(self, seq: int | None, targeted: Targeted) -> None:
         """A few connections get their payload: at once, or at their place in the window."""
