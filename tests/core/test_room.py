@@ -371,6 +371,20 @@ async def test_a_window_outlasts_a_long_write_a_little() -> None:
     await r.close()
 
 
+async def test_a_very_long_write_of_one_push_rests_a_twentieth_of_it() -> None:
+    # A write of 400 ms (a big room on a core shared by workers): the window stays open
+    # 20 ms after it, so a push that reaches the room 5 ms after the write is gathered
+    # rather than written alone (2 ms made a big room write a push or two at a time).
+    r, sinks = slow_room(20, 0.4)
+    r.publish(1, b"1")
+    await asyncio.sleep(0.005)
+    r.publish(2, b"2")
+    assert sinks[0].frames == [frames(b"1")]
+    await asyncio.sleep(0.05)
+    assert sinks[0].frames == [frames(b"1"), frames(b"2")]
+    await r.close()
+
+
 async def test_a_room_that_is_behind_rests_a_quarter_of_a_long_write() -> None:
     # A room of 60 ms writes, behind: 2 and 3 queued up during the write of 1 and are
     # written together at the window's end; after a write of several pushes the window

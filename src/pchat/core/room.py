@@ -14,8 +14,9 @@ room of a few hundred connections writes every push at once). It counts from the
 the write that opened it, and lasts past a longer write's end: a quarter of the write's
 time after a write of several gathered pushes (a room that is behind spends at most four
 fifths of its time writing, and gathers what queued up meanwhile rather than fall further
-behind), at most 2 ms after a write of one push (enough for the pushes that queued up
-during it, which reach the room 0–2 ms after its end). So a room whose pushes come further
+behind), a twentieth of it, at least 2 ms, after a write of one push (enough for the
+pushes that queued up during it, which reach the room 0–2 ms after its end in one process,
+later where workers share a core). So a room whose pushes come further
 apart than its writes last (20 a second to 5,000: a push every 50 ms, a write of 35–50 ms)
 writes each at once: a quarter after every write (9–13 ms) made such pushes wait with the
 loop idle, p99 twice the raw ceiling's (docs/benchmarks.md, second round). ``coalesce`` > 0
@@ -97,9 +98,14 @@ Payload = bytes | Tailored | Targeted
 #: After a write of several pushes longer than its window, the window stays open this
 #: share of the write's time (the room then writes at most 1 / (1 + share) of the time).
 _AFTER_WRITE = 0.25
-#: After a write of one push, at most this (seconds): long enough for the pushes that
-#: queued up during the write to reach the room (read, stored, published: 0–2 ms measured).
+#: After a write of one push, this (seconds) or this share of the write's time, whichever
+#: is longer: long enough for the pushes that queued up during the write to reach the room
+#: (read, stored, published: 0–2 ms measured in one process; where several workers share a
+#: core, the worker may not even run for a few ms after a long write, and 2 ms gathered a
+#: push or two per write of a 50,000-viewer room, which then wrote without pause and fell
+#: seconds behind).
 _GATHER = 0.002
+_AFTER_ONE = 0.05
 #: Below this window (seconds), a timer costs more than the writes it saves: none.
 _MIN_WINDOW = 0.001
 #: What a write to a transport that closed raises (uvloop: "the handler is closed") while
@@ -317,15 +323,18 @@ class Room:
     def _open_window(self, window: float, start: float, pushes: int) -> None:
         """The window of a write of ``pushes`` that began at ``start``: it ends ``window``
         after that, or, when the write took longer, a quarter of the write's time after its
-        end (at most ``_GATHER`` after a write of one push): the pushes that queued up
-        during a long write are gathered, a room that is behind writes at most four fifths
+        end (a twentieth, at least ``_GATHER``, after a write of one push): the pushes that
+        queued up during a long write are gathered, a room that is behind writes at most four fifths
         of the time, and pushes that come evenly spaced, further apart than a write, go out
         at once."""
         took = time.monotonic() - start
         rest = window - took
-        least = took * _AFTER_WRITE
-        if pushes < 2 and least > _GATHER:
-            least = _GATHER
+        if pushes > 1:
+            least = took * _AFTER_WRITE
+        else:
+            least = took * _AFTER_ONE
+            if least < _GATHER:
+                least = _GATHER
         if rest < least:
             rest = least if least < self._coalesce_max else self._coalesce_max
         self._flush_handle = asyncio.get_running_loop().call_later(rest, self._window_end)
