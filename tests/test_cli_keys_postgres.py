@@ -81,9 +81,9 @@ def test_keys_live_in_postgresql(
     code, out, _ = run(capsys, "keys", "signing", *where)
     assert out.splitlines()[2].startswith(new) and "(signs new tokens)" in out
     code, _, err = run(capsys, "keys", "retire", new, *where)
-    assert code == 1 and "rotate first" in err
+    assert code == 1 and "rotate first" in err, err
     code, _, err = run(capsys, "keys", "retire", old, *where)
-    assert code == 1 and "may be valid until" in err
+    assert code == 1 and "may be valid until" in err, err
     code, out, _ = run(capsys, "keys", "retire", old, "--force", *where)
     assert code == 0 and f"retired signing key {old}" in out
     assert signing_kids(tmp_path) == [new]

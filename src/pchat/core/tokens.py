@@ -355,9 +355,10 @@ def _time_claim(claims: dict[str, Any], name: str) -> float | None:
 
 
 def new_signing_key(created_at: int | None = None) -> SigningKey:
-    """A fresh random signing key with a random id."""
+    """A fresh random signing key with a random id (16 hex digits: never starting with
+    "-", which ``pchat keys retire KID`` would take for an option)."""
     return SigningKey(
-        kid=secrets.token_urlsafe(12),
+        kid=secrets.token_hex(8),
         secret=secrets.token_bytes(SIGNING_KEY_BYTES),
         created_at=int(time.time()) if created_at is None else created_at,
     )
