@@ -58,10 +58,11 @@ MAX_MUTES = 1000
 #: once). Each read is a round trip to the store's thread, which under a join storm's load
 #: costs about 100 µs of CPU and half a millisecond: at a few thousand connects a second a
 #: read then serves a few dozen of them rather than three or four.
-#: At most this many stream events' replay parts are kept (then the cache starts anew).
-_REPLAYED_MAX = 4096
 _STORM = 0.01
 _GATHER = 0.004
+#: At most this many stream events' replay parts are kept (then the cache starts anew):
+#: as many as one recovery may replay (``recovery_max_events``, 1,000 by default).
+_REPLAYED_MAX = 1024
 
 
 def skip_push(seq: int) -> bytes:
