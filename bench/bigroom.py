@@ -67,7 +67,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.lib import loadgen  # noqa: E402
+from bench.lib import loadgen, report  # noqa: E402
 from bench.lib.harness import Config, Harness  # noqa: E402
 from bench.lib.procs import descendants, listen_drops, pinned  # noqa: E402
 from bench.lib.systems import System, builtin_systems, parse_variant  # noqa: E402
@@ -621,14 +621,14 @@ def main(argv: list[str] | None = None) -> int:
                         f"{r['errors']}, closed {r['closed']}"
                     )
                 results["runs"].append(r)
-                (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+                report.write_json(out_dir / "results.json", results)
     finally:
         if args.keep_work:
             _log(f"work files kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
     results["summary"] = summarize(results["runs"], names)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    report.write_json(out_dir / "results.json", results)
     md = markdown(results)
     (out_dir / "results.md").write_text(md)
     print(md)
