@@ -63,6 +63,9 @@ class LiveState:
         self._presence_reads: SingleFlight[str, int] = SingleFlight()
         #: The room-wide count a connect read when none was pushed yet, and when.
         self._online_read: dict[str, tuple[float, int]] = {}
+        #: When each room's count was last pushed here (or first reported: a room that is
+        #: big from the start had the count in its members' connect replies).
+        self._online_pushed: dict[str, float] = {}
         self._rounds = 0
         node.filter(Push.REACTIONS_STATS, self.current_stats)
         node.on_room_closed(self.forget)
@@ -166,15 +169,32 @@ class LiveState:
         refresh = self._rounds % _PRESENCE_REFRESH_ROUNDS == 0
         rooms = set(sizes) if refresh else self._online_dirty
         self._online_dirty = set()
+        now = time.monotonic()
         for room_id in rooms:
             if room_id not in sizes:
                 continue
             online = await self._presence.set_presence(room_id, sizes[room_id])
             if self._on_online is not None:
                 await self._on_online(room_id, online, False)
-            if self._online_sent.get(room_id) != online:
-                self._online_sent[room_id] = online
-                self._node.push_local(room_id, push_frame("online", {"online": online}))
+            if self._online_sent.get(room_id) == online:
+                continue
+            wait = self._push_wait(sizes[room_id])
+            last = self._online_pushed.setdefault(room_id, now)
+            if wait and now - last < wait:
+                self._online_dirty.add(room_id)  # pushed when its time comes, the newest
+                continue
+            self._online_pushed[room_id] = now
+            self._online_sent[room_id] = online
+            self._node.push_local(room_id, push_frame("online", {"online": online}))
+
+    def _push_wait(self, connections: int) -> float:
+        """Seconds between two online pushes to a room with this many connections here:
+        0 (every period) while they cost less than the budget's writes per second."""
+        s = self._settings
+        if not s.online_push_budget:
+            return 0.0
+        wait = connections / s.online_push_budget
+        return 0.0 if wait <= s.stats_interval else min(wait, s.online_push_max_interval)
 
     # After an outage, and when a room closes ----------------------------------------------
 
@@ -197,5 +217,6 @@ class LiveState:
             await self._on_online(room_id, online, True)
         self._online_sent.pop(room_id, None)
         self._online_read.pop(room_id, None)
+        self._online_pushed.pop(room_id, None)
         self._online_dirty.discard(room_id)
         self._stats.pop(room_id, None)

@@ -105,6 +105,12 @@ class CoreSettings:
     # Recovery and periods.
     recovery_max_events: int = 1000
     stats_interval: float = 1.0  # reaction statistics / online count push period
+    #: Writes per second a room's online-count pushes may cost on a node: each push is one
+    #: write per connection, so a room with more than this × ``stats_interval``
+    #: connections on the node gets its count every ``connections / budget`` seconds (at
+    #: most ``online_push_max_interval``) instead of every period. None: every period.
+    online_push_budget: float | None = 2000.0
+    online_push_max_interval: float = 10.0
     poll_tally_interval: float = 0.25  # coalescing window for poll tally pushes
     poll_scan_interval: float = 5.0  # how often scheduled polls of other nodes are armed
     # Big rooms (core/room.py, core/sampling.py; docs/operations.md, Big rooms).
