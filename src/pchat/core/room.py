@@ -22,6 +22,13 @@ writes each at once: a quarter after every write (9–13 ms) made such pushes wa
 loop idle, p99 twice the raw ceiling's (docs/benchmarks.md, second round). ``coalesce`` > 0
 fixes the window's length instead.
 
+A coalesced write to a room of more than ``_SLICE`` connections goes a slice per turn of the
+loop: in between the node reads what came in — a send, a relay from another node or worker,
+a join — instead of after a write that can take a quarter of a second at 50,000 viewers.
+Pushes that arrive meanwhile are gathered for the next window, a connection that left is
+skipped, and anything written out of turn (a join's buffered pushes, a tailored push, a
+flush) first finishes the write, so each connection still gets every push once and in order.
+
 Joining connections are *buffered*: a connection is added before the room's position is
 read for its connect reply, and pushes that arrive meanwhile are kept (with their ``seq``)
 and flushed after the reply, skipping those the reply already covers. This is what makes
@@ -108,12 +115,41 @@ _GATHER = 0.002
 _AFTER_ONE = 0.05
 #: Below this window (seconds), a timer costs more than the writes it saves: none.
 _MIN_WINDOW = 0.001
+#: Connections written per slice of a coalesced write: between two slices the loop runs
+#: (3–10 ms of writes), so what arrives during the write of a room of tens of thousands —
+#: a send, a relay from another node or worker, a join — is read then, not a pass later.
+_SLICE = 2048
 #: What a write to a transport that closed raises (uvloop: "the handler is closed") while
 #: its connection has not left the room yet (the leave runs in the disconnect's task).
 _CLOSED = (RuntimeError, OSError)
 
 GapFetcher = Callable[[str, int, int], Awaitable[list[tuple[int, Payload]]]]
 """``(room_id, after_seq, upto_seq)`` -> the missing publications ``(seq, payload)``."""
+
+
+class _Pass:
+    """A coalesced write under way in slices: the bytes, the connections of the room when
+    it began, how many of them were written, and the window it opens when done."""
+
+    __slots__ = ("data", "done", "handle", "own", "pushes", "sinks", "start", "window")
+
+    def __init__(
+        self,
+        data: bytes,
+        own: dict[Sink, bytes] | None,
+        sinks: list[Sink],
+        start: float,
+        window: float,
+        pushes: int,
+    ) -> None:
+        self.data = data
+        self.own = own
+        self.sinks = sinks
+        self.start = start
+        self.window = window
+        self.pushes = pushes
+        self.done = 0
+        self.handle: asyncio.Handle | None = None
 
 
 class _Frames:
@@ -163,6 +199,8 @@ class Room:
         self._extra: dict[Sink, list[tuple[int, bytes]]] | None = None
         #: The end of the current window (None: no window open; the next push goes at once).
         self._flush_handle: asyncio.TimerHandle | None = None
+        #: A coalesced write under way, a slice at a time (None: none).
+        self._pass: _Pass | None = None
         #: The sampling in force for this room's viewers (told in connect replies), or None.
         self.sampled: dict[str, int | float] | None = None
         self._joining: dict[Sink, list[tuple[int | None, bytes]]] = {}
@@ -300,16 +338,14 @@ class Room:
         frame = encode_text_frame(payload)
         for buffered in self._joining.values():
             buffered.append((seq, frame))
-        if self._flush_handle is not None:  # within a window: gathered for its end
-            self._pending.append(frame)
+        if self._flush_handle is not None or self._pass is not None:
+            self._pending.append(frame)  # within a window or a write: gathered for its end
             return
         window = self.window()
         if not window:
             self._write_all(frame)
             return
-        start = time.monotonic()
-        self._write_all(frame)
-        self._open_window(window, start, 1)
+        self._write_window(frame, None, window, 1)
 
     def window(self) -> float:
         """The coalescing window for this room now, in seconds (0: none)."""
@@ -345,10 +381,51 @@ class Room:
         if self._pending or self._extra:
             window = self.window()
             pushes = len(self._pending) or 1
-            start = time.monotonic()
-            self._write_pending()
+            data, own = self._take_pending()
             if window:
-                self._open_window(window, start, pushes)
+                self._write_window(data, own, window, pushes)
+            else:
+                self._write_sinks(data, own, self._sinks)
+
+    def _write_window(
+        self, data: bytes, own: dict[Sink, bytes] | None, window: float, pushes: int
+    ) -> None:
+        """A coalesced write, then its window: a room of more than a slice of connections
+        is written a slice per turn of the loop (:class:`_Pass`)."""
+        start = time.monotonic()
+        if len(self._sinks) <= _SLICE:
+            if own is None:
+                self._write_all(data)
+            else:
+                self._write_sinks(data, own, self._sinks)
+            self._open_window(window, start, pushes)
+            return
+        self._pass = _Pass(data, own, list(self._sinks), start, window, pushes)
+        self._next_slice()
+
+    def _next_slice(self) -> None:
+        write = self._pass
+        if write is None:
+            return
+        end = write.done + _SLICE
+        self._write_sinks(write.data, write.own, write.sinks[write.done : end], live=True)
+        write.done = end
+        if end < len(write.sinks):
+            write.handle = asyncio.get_running_loop().call_soon(self._next_slice)
+            return
+        self._pass = None
+        self._open_window(write.window, write.start, write.pushes)
+
+    def _finish_pass(self) -> None:
+        """Write the rest of a sliced write now (before anything written out of turn)."""
+        write = self._pass
+        if write is None:
+            return
+        if write.handle is not None:
+            write.handle.cancel()
+        self._pass = None
+        self._write_sinks(write.data, write.own, write.sinks[write.done :], live=True)
+        self._open_window(write.window, write.start, write.pushes)
 
     def _deliver_targeted(self, seq: int | None, targeted: Targeted) -> None:
         """A few connections get their payload: at once, or at their place in the window."""
@@ -360,7 +437,7 @@ class Room:
 
         self._buffer_joining(seq, frame_for)
         live = self._sinks
-        gathering = bool(self._pending)
+        gathering = bool(self._pending) or self._pass is not None
         limit = self._max_send_buffer
         slow: list[Sink] = []
         for sink in targeted.sinks:
@@ -430,19 +507,24 @@ class Room:
                 buffered.append((seq, frame))
 
     def flush(self) -> None:
-        """Write the gathered pushes now (the window goes on: later pushes gather)."""
+        """Write a sliced write's rest and the gathered pushes now (the window goes on:
+        later pushes gather)."""
+        self._finish_pass()
         if self._pending or self._extra:
-            self._write_pending()
+            data, own = self._take_pending()
+            if own is None:
+                self._write_all(data)
+            else:
+                self._write_sinks(data, own, self._sinks)
 
-    def _write_pending(self) -> None:
-        """The window's pushes, one write per connection; the few connections with frames
-        of their own (Targeted) get theirs in place."""
+    def _take_pending(self) -> tuple[bytes, dict[Sink, bytes] | None]:
+        """The window's pushes as one write for every connection, and the whole write of
+        each of the few connections with frames of their own (Targeted), in place."""
         pending, extra = self._pending, self._extra
         self._pending, self._extra = [], None
         data = b"".join(pending)
         if extra is None:
-            self._write_all(data)
-            return
+            return data, None
         own: dict[Sink, bytes] = {}
         for sink, frames in extra.items():
             parts: list[bytes] = []
@@ -453,11 +535,25 @@ class Room:
                 done = at
             parts.extend(pending[done:])
             own[sink] = b"".join(parts)
+        return data, own
+
+    def _write_sinks(
+        self,
+        data: bytes,
+        own: dict[Sink, bytes] | None,
+        sinks: Collection[Sink],
+        live: bool = False,
+    ) -> None:
+        """``data`` (or a connection's own bytes) to each of ``sinks``; ``live``: only to
+        those still in the room (a slice of a write: some may have left since it began)."""
         limit = self._max_send_buffer
         slow: list[Sink] = []
         gone: list[Sink] = []
-        get = own.get
-        for sink in self._sinks:
+        get = (own or {}).get
+        members = self._sinks
+        for sink in sinks:
+            if live and sink not in members:
+                continue
             try:
                 sink.write(get(sink, data))
             except _CLOSED:
