@@ -169,23 +169,25 @@ async def test_history_and_replay_use_the_indexes(make_node: MakeNode, tmp_path:
             " FROM generate_series(1, 3) AS g"
         )
         await conn.execute("ANALYZE")
-        from pchat.storage import store_postgres as pg
+        from pchat.storage import store_postgres_moderation as moderation
+        from pchat.storage import store_postgres_reports as reports
+        from pchat.storage import store_postgres_stream as stream
 
         for sql, args in (
-            (pg._SQL_HISTORY.format(view=""), ("big", 2500, 50)),
-            (pg._SQL_HISTORY_TS.format(view=""), ("big", 2**62, 50, T0 + 1500)),
-            (pg._SQL_EVENTS, ("big", 1200, 100)),
-            (pg._SQL_RECENT_TEXTS, ("big", MOD.id, 10)),
-            (pg._SQL_PURGE, ("big", MOD.id, T0 + 1000, "m", "m", "m", T0, 3002, 2**62)),
-            (pg._SQL_FILTER_ENTRIES, ("room7",)),
-            (pg.store_postgres_reports._SQL_LIST, ("big", 50)),
-            (pg.store_postgres_reports._SQL_ONE, ("big", "big7")),
+            (stream._SQL_HISTORY.format(view=""), ("big", 2500, 50)),
+            (stream._SQL_HISTORY_TS.format(view=""), ("big", 2**62, 50, T0 + 1500)),
+            (stream._SQL_EVENTS, ("big", 1200, 100)),
+            (moderation._SQL_RECENT_TEXTS, ("big", MOD.id, 10)),
+            (stream._SQL_PURGE, ("big", MOD.id, T0 + 1000, "m", "m", "m", T0, 3002, 2**62)),
+            (moderation._SQL_FILTER_ENTRIES, ("room7",)),
+            (reports._SQL_LIST, ("big", 50)),
+            (reports._SQL_ONE, ("big", "big7")),
         ):
             plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args))
             # The purge bumps the position in ``rooms``: two rows here, read whole.
             assert "Seq Scan" not in plan.replace("Seq Scan on rooms", ""), plan
             assert "Index" in plan, plan
-            if sql in (pg._SQL_RECENT_TEXTS, pg._SQL_PURGE):  # a user among many
+            if sql in (moderation._SQL_RECENT_TEXTS, stream._SQL_PURGE):  # a user among many
                 assert "messages_user" in plan, plan
     finally:
         await conn.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pchat.protocol.models import Poll, PollOption, User
-from pchat.storage import store_sqlite as sqlite_store
+from pchat.storage import store_sqlite_moderation, store_sqlite_reports, store_sqlite_stream
 from pchat.storage.base import StoreUnavailable
 from pchat.storage.store_sqlite import SQLiteStore
 from pchat.storage.store_sqlite_schema import SCHEMA_VERSION
@@ -155,15 +155,15 @@ async def test_schema_version_and_journal_mode(tmp_path: Path) -> None:
 
 async def test_queries_use_the_indexes(store: SQLiteStore) -> None:
     cases = [
-        (sqlite_store._SQL_HISTORY.format(view=""), ("r", 10, 50)),
-        (sqlite_store._SQL_HISTORY_TS.format(view=""), ("r", 10, 50, T0)),
-        (sqlite_store._SQL_EVENTS, ("r", 10, 50)),
-        (sqlite_store._SQL_BANS, ("r", T0)),
-        (sqlite_store._SQL_MOD_LOG, ("r", 10, 50)),
-        (sqlite_store._SQL_RECENT_TEXTS, ("r", "u", 5)),
-        (sqlite_store._SQL_PURGE, ("r", "u", T0, "m", "m", "m", T0, 2**62)),
-        (sqlite_store._SQL_FILTER_ENTRIES, ("r",)),
-        (sqlite_store._SQL_PUT_FILTER_ENTRY, ("r", "spam", "block")),
+        (store_sqlite_stream._SQL_HISTORY.format(view=""), ("r", 10, 50)),
+        (store_sqlite_stream._SQL_HISTORY_TS.format(view=""), ("r", 10, 50, T0)),
+        (store_sqlite_stream._SQL_EVENTS, ("r", 10, 50)),
+        (store_sqlite_moderation._SQL_BANS, ("r", T0)),
+        (store_sqlite_moderation._SQL_MOD_LOG, ("r", 10, 50)),
+        (store_sqlite_moderation._SQL_RECENT_TEXTS, ("r", "u", 5)),
+        (store_sqlite_stream._SQL_PURGE, ("r", "u", T0, "m", "m", "m", T0, 2**62)),
+        (store_sqlite_moderation._SQL_FILTER_ENTRIES, ("r",)),
+        (store_sqlite_moderation._SQL_PUT_FILTER_ENTRY, ("r", "spam", "block")),
     ]
     for sql, params in cases:
 
@@ -175,11 +175,11 @@ async def test_queries_use_the_indexes(store: SQLiteStore) -> None:
         details = await store._read(explain)
         assert all(not d.startswith("SCAN") for d in details), details
         assert all("TEMP B-TREE" not in d for d in details), details
-        if sql is sqlite_store._SQL_PURGE:  # the user's messages from the first at ``since``
+        if sql is store_sqlite_stream._SQL_PURGE:  # the user's messages from the first at ``since``
             assert details[0] == (
                 "SEARCH messages USING INDEX messages_user (room_id=? AND user_id=? AND seq>?)"
             ), details
-        if sql is sqlite_store._SQL_RECENT_TEXTS:
+        if sql is store_sqlite_moderation._SQL_RECENT_TEXTS:
             assert details == [
                 "SEARCH messages USING INDEX messages_user (room_id=? AND user_id=?)"
             ]
@@ -187,8 +187,8 @@ async def test_queries_use_the_indexes(store: SQLiteStore) -> None:
     # Reports: the room's reports by their key, the messages by id; only the few rows these
     # gather are walked and sorted.
     for sql, params in (
-        (sqlite_store.store_sqlite_reports._SQL_LIST, ("r", 50)),
-        (sqlite_store.store_sqlite_reports._SQL_ONE, ("r", "m")),
+        (store_sqlite_reports._SQL_LIST, ("r", 50)),
+        (store_sqlite_reports._SQL_ONE, ("r", "m")),
     ):
         details = await store._read(
             lambda c, q=sql, p=params: [r[3] for r in c.execute(f"EXPLAIN QUERY PLAN {q}", p)]
