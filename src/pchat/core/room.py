@@ -116,9 +116,9 @@ _AFTER_ONE = 0.05
 #: Below this window (seconds), a timer costs more than the writes it saves: none.
 _MIN_WINDOW = 0.001
 #: Connections written per slice of a coalesced write: between two slices the loop runs
-#: (3–10 ms of writes), so what arrives during the write of a room of tens of thousands —
+#: (2–10 ms of writes), so what arrives during the write of a room of tens of thousands —
 #: a send, a relay from another node or worker, a join — is read then, not a pass later.
-_SLICE = 2048
+_SLICE = 1024
 #: What a write to a transport that closed raises (uvloop: "the handler is closed") while
 #: its connection has not left the room yet (the leave runs in the disconnect's task).
 _CLOSED = (RuntimeError, OSError)
