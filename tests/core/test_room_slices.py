@@ -12,6 +12,7 @@ from pchat.core.room import Room, Tailored, Targeted
 from pchat.protocol.wsframe import encode_text_frame
 
 SLICE = room_module._SLICE
+FROM = room_module._SLICE_FROM
 
 
 class Sink:
@@ -29,7 +30,7 @@ def frames(*payloads: bytes) -> bytes:
     return b"".join(encode_text_frame(p) for p in payloads)
 
 
-def big_room(count: int = 3 * SLICE, **kw: object) -> tuple[Room, list[Sink]]:
+def big_room(count: int = FROM + 2 * SLICE, **kw: object) -> tuple[Room, list[Sink]]:
     kw = {"coalesce_budget": 100_000.0, "coalesce_max": 0.03, **kw}
     r = Room("r", max_send_buffer=None, on_slow=lambda s: None, **kw)  # type: ignore[arg-type]
     sinks = [Sink() for _ in range(count)]
@@ -99,6 +100,13 @@ async def test_a_join_a_tailored_push_or_a_close_finish_the_write_first() -> Non
     r.publish(4, b"4")
     await r.close()
     assert all(s.frames[-1] == frames(b"4") for s in [*sinks, newcomer])
+
+
+async def test_a_room_of_up_to_some_thousands_is_written_in_one_go() -> None:
+    r, sinks = big_room(FROM)
+    r.publish(1, b"1")
+    assert written(sinks) == FROM
+    await r.close()
 
 
 async def test_without_coalescing_a_big_room_writes_at_once() -> None:

@@ -22,7 +22,7 @@ writes each at once: a quarter after every write (9–13 ms) made such pushes wa
 loop idle, p99 twice the raw ceiling's (docs/benchmarks.md, second round). ``coalesce`` > 0
 fixes the window's length instead.
 
-A coalesced write to a room of more than ``_SLICE`` connections goes a slice per turn of the
+A coalesced write to a room of more than ``_SLICE_FROM`` connections goes a slice per turn of the
 loop: in between the node reads what came in — a send, a relay from another node or worker,
 a join — instead of after a write that can take a quarter of a second at 50,000 viewers.
 Pushes that arrive meanwhile are gathered for the next window, a connection that left is
@@ -55,7 +55,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Container
+from collections.abc import Awaitable, Callable, Collection, Container, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -119,6 +119,9 @@ _MIN_WINDOW = 0.001
 #: (2–10 ms of writes), so what arrives during the write of a room of tens of thousands —
 #: a send, a relay from another node or worker, a join — is read then, not a pass later.
 _SLICE = 1024
+#: Rooms up to this many connections here are written in one go (a write of 30-50 ms at
+#: most, the loop's own turn; slices would cost a few % more CPU per delivery there).
+_SLICE_FROM = 8 * _SLICE
 #: What a write to a transport that closed raises (uvloop: "the handler is closed") while
 #: its connection has not left the room yet (the leave runs in the disconnect's task).
 _CLOSED = (RuntimeError, OSError)
@@ -129,9 +132,10 @@ GapFetcher = Callable[[str, int, int], Awaitable[list[tuple[int, Payload]]]]
 
 class _Pass:
     """A coalesced write under way in slices: the bytes, the connections of the room when
-    it began, how many of them were written, and the window it opens when done."""
+    it began, how many of them were written, the window it opens when done, and the
+    room's count of connections that had left (:meth:`Room.leave`) when it began."""
 
-    __slots__ = ("data", "done", "handle", "own", "pushes", "sinks", "start", "window")
+    __slots__ = ("data", "done", "handle", "left", "own", "pushes", "sinks", "start", "window")
 
     def __init__(
         self,
@@ -141,6 +145,7 @@ class _Pass:
         start: float,
         window: float,
         pushes: int,
+        left: int,
     ) -> None:
         self.data = data
         self.own = own
@@ -148,6 +153,7 @@ class _Pass:
         self.start = start
         self.window = window
         self.pushes = pushes
+        self.left = left
         self.done = 0
         self.handle: asyncio.Handle | None = None
 
@@ -201,6 +207,8 @@ class Room:
         self._flush_handle: asyncio.TimerHandle | None = None
         #: A coalesced write under way, a slice at a time (None: none).
         self._pass: _Pass | None = None
+        #: Live connections that left, ever: a slice checks membership only when it grew.
+        self._left = 0
         #: The sampling in force for this room's viewers (told in connect replies), or None.
         self.sampled: dict[str, int | float] | None = None
         self._joining: dict[Sink, list[tuple[int | None, bytes]]] = {}
@@ -243,8 +251,11 @@ class Room:
         self._sinks[sink] = None
 
     def leave(self, sink: Sink) -> None:
-        if self._joining.pop(sink, None) is None:
-            self._sinks.pop(sink, None)
+        if self._joining.pop(sink, None) is not None:
+            return
+        if sink in self._sinks:
+            del self._sinks[sink]
+            self._left += 1
 
     def seed_position(self, seq: int) -> None:
         """Set the delivered position (at first subscription) and deliver what came since."""
@@ -393,14 +404,14 @@ class Room:
         """A coalesced write, then its window: a room of more than a slice of connections
         is written a slice per turn of the loop (:class:`_Pass`)."""
         start = time.monotonic()
-        if len(self._sinks) <= _SLICE:
+        if len(self._sinks) <= _SLICE_FROM:
             if own is None:
                 self._write_all(data)
             else:
                 self._write_sinks(data, own, self._sinks)
             self._open_window(window, start, pushes)
             return
-        self._pass = _Pass(data, own, list(self._sinks), start, window, pushes)
+        self._pass = _Pass(data, own, list(self._sinks), start, window, pushes, self._left)
         self._next_slice()
 
     def _next_slice(self) -> None:
@@ -408,7 +419,7 @@ class Room:
         if write is None:
             return
         end = write.done + _SLICE
-        self._write_sinks(write.data, write.own, write.sinks[write.done : end], live=True)
+        self._write_slice(write, end)
         write.done = end
         if end < len(write.sinks):
             write.handle = asyncio.get_running_loop().call_soon(self._next_slice)
@@ -424,8 +435,15 @@ class Room:
         if write.handle is not None:
             write.handle.cancel()
         self._pass = None
-        self._write_sinks(write.data, write.own, write.sinks[write.done :], live=True)
+        self._write_slice(write, len(write.sinks))
         self._open_window(write.window, write.start, write.pushes)
+
+    def _write_slice(self, write: _Pass, end: int) -> None:
+        sinks = write.sinks[write.done : end]
+        if write.own is None and write.left == self._left:  # nobody left since it began
+            self._write_all(write.data, sinks)
+        else:
+            self._write_sinks(write.data, write.own, sinks, live=True)
 
     def _deliver_targeted(self, seq: int | None, targeted: Targeted) -> None:
         """A few connections get their payload: at once, or at their place in the window."""
@@ -566,12 +584,13 @@ class Room:
             self._on_slow(sink)
         self._drop(gone)
 
-    def _write_all(self, data: bytes) -> None:
-        """The hot loop: the same bytes to every live connection's transport."""
+    def _write_all(self, data: bytes, sinks: Iterable[Sink] | None = None) -> None:
+        """The hot loop: the same bytes to every live connection's transport (or to
+        ``sinks``, a slice of them)."""
         limit = self._max_send_buffer
         slow: list[Sink] | None = None
         gone: list[Sink] | None = None
-        for sink in self._sinks:
+        for sink in self._sinks if sinks is None else sinks:
             try:  # free unless raised (3.11's exceptions cost nothing until raised)
                 sink.write(data)
             except _CLOSED:
