@@ -16,14 +16,15 @@ time after a write of several gathered pushes (a room that is behind spends at m
 fifths of its time writing, and gathers what queued up meanwhile rather than fall further
 behind), a twentieth of it, at least 2 ms, after a write of one push (enough for the
 pushes that queued up during it, which reach the room 0–2 ms after its end in one process,
-later where workers share a core). So a room whose pushes come further
-apart than its writes last (20 a second to 5,000: a push every 50 ms, a write of 35–50 ms)
-writes each at once: a quarter after every write (9–13 ms) made such pushes wait with the
-loop idle, p99 twice the raw ceiling's (docs/benchmarks.md, second round). ``coalesce`` > 0
-fixes the window's length instead.
+later where workers share a core) unless the room spends most of its time writing, when a
+quarter again (on PostgreSQL a push comes a commit, a few ms, after it was sent). So a
+room whose pushes come further apart than its writes last (20 a second to 5,000: a push
+every 50 ms, a write of 35–50 ms) writes each at once: a quarter after every write (9–13
+ms) made such pushes wait with the loop idle, p99 twice the raw ceiling's
+(docs/benchmarks.md, second round). ``coalesce`` > 0 fixes the window's length instead.
 
-A coalesced write to a room of more than ``_SLICE_FROM`` connections goes a slice per turn of the
-loop: in between the node reads what came in — a send, a relay from another node or worker,
+A coalesced write to a room of more than ``_SLICE_FROM`` connections goes a slice per turn
+of the loop: in between the node reads what came in — a send, a relay from another node or worker,
 a join — instead of after a write that can take a quarter of a second at 50,000 viewers.
 Pushes that arrive meanwhile are gathered for the next window, a connection that left is
 skipped, and anything written out of turn (a join's buffered pushes, a tailored push, a
@@ -113,6 +114,12 @@ _AFTER_WRITE = 0.25
 #: seconds behind).
 _GATHER = 0.002
 _AFTER_ONE = 0.05
+#: A room that spends more than this share of its time writing (each write's time over
+#: the time since the write before it began, averaged over the last writes) is behind or
+#: about to be: after a write of one push its window, too, stays open a quarter of the
+#: write. The pushes of a node whose messages take a few ms from the client to the room
+#: (a PostgreSQL commit) come just after 2 ms, and were each written alone.
+_BUSY = 0.75
 #: Below this window (seconds), a timer costs more than the writes it saves: none.
 _MIN_WINDOW = 0.001
 #: Connections written per slice of a coalesced write: between two slices the loop runs
@@ -209,6 +216,9 @@ class Room:
         self._pass: _Pass | None = None
         #: Live connections that left, ever: a slice checks membership only when it grew.
         self._left = 0
+        #: The start of the last write, and the room's share of its time spent writing.
+        self._last_start: float | None = None
+        self._busy = 0.0
         #: The sampling in force for this room's viewers (told in connect replies), or None.
         self.sampled: dict[str, int | float] | None = None
         self._joining: dict[Sink, list[tuple[int | None, bytes]]] = {}
@@ -370,13 +380,16 @@ class Room:
     def _open_window(self, window: float, start: float, pushes: int) -> None:
         """The window of a write of ``pushes`` that began at ``start``: it ends ``window``
         after that, or, when the write took longer, a quarter of the write's time after its
-        end (a twentieth, at least ``_GATHER``, after a write of one push): the pushes that
-        queued up during a long write are gathered, a room that is behind writes at most four fifths
-        of the time, and pushes that come evenly spaced, further apart than a write, go out
-        at once."""
+        end (a twentieth, at least ``_GATHER``, after a write of one push in a room that is
+        not busy, ``_BUSY``): the pushes that queued up during a long write are gathered, a
+        room that is behind writes at most four fifths of the time, and pushes that come
+        evenly spaced, further apart than a write, go out at once."""
         took = time.monotonic() - start
+        last, self._last_start = self._last_start, start
+        if last is not None and start > last:
+            self._busy = (self._busy + took / (start - last)) / 2
         rest = window - took
-        if pushes > 1:
+        if pushes > 1 or self._busy > _BUSY:
             least = took * _AFTER_WRITE
         else:
             least = took * _AFTER_ONE
