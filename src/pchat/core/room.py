@@ -24,8 +24,8 @@ ms) made such pushes wait with the loop idle, p99 twice the raw ceiling's
 (docs/benchmarks.md, second round). ``coalesce`` > 0 fixes the window's length instead.
 
 A coalesced write to a room of more than ``_SLICE_FROM`` connections goes a slice per turn
-of the loop: in between the node reads what came in — a send, a relay from another node or worker,
-a join — instead of after a write that can take a quarter of a second at 50,000 viewers.
+of the loop: in between the node reads what came in — a send, a relay from another node or
+worker, a join — instead of after a write that can take half a second at 50,000 viewers.
 Pushes that arrive meanwhile are gathered for the next window, a connection that left is
 skipped, and anything written out of turn (a join's buffered pushes, a tailored push, a
 flush) first finishes the write, so each connection still gets every push once and in order.
@@ -409,7 +409,7 @@ class Room:
             if window:
                 self._write_window(data, own, window, pushes)
             else:
-                self._write_sinks(data, own, self._sinks)
+                self._write_now(data, own)
 
     def _write_window(
         self, data: bytes, own: dict[Sink, bytes] | None, window: float, pushes: int
@@ -418,10 +418,7 @@ class Room:
         is written a slice per turn of the loop (:class:`_Pass`)."""
         start = time.monotonic()
         if len(self._sinks) <= _SLICE_FROM:
-            if own is None:
-                self._write_all(data)
-            else:
-                self._write_sinks(data, own, self._sinks)
+            self._write_now(data, own)
             self._open_window(window, start, pushes)
             return
         self._pass = _Pass(data, own, list(self._sinks), start, window, pushes, self._left)
@@ -542,11 +539,14 @@ class Room:
         later pushes gather)."""
         self._finish_pass()
         if self._pending or self._extra:
-            data, own = self._take_pending()
-            if own is None:
-                self._write_all(data)
-            else:
-                self._write_sinks(data, own, self._sinks)
+            self._write_now(*self._take_pending())
+
+    def _write_now(self, data: bytes, own: dict[Sink, bytes] | None) -> None:
+        """``data`` to every live connection (those in ``own``: their own bytes)."""
+        if own is None:
+            self._write_all(data)
+        else:
+            self._write_sinks(data, own, self._sinks)
 
     def _take_pending(self) -> tuple[bytes, dict[Sink, bytes] | None]:
         """The window's pushes as one write for every connection, and the whole write of
