@@ -6,6 +6,7 @@ Faults (node kill, Redis pause and restart) are in ``test_faults.py``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 from pchat.protocol.models import Message, Poll
@@ -131,3 +132,27 @@ async def test_a_users_send_rate_is_limited_across_nodes(cluster: Cluster) -> No
             refused += 1
     # One bucket of 4 for the user across the cluster (per-node buckets would pass all 8).
     assert accepted <= 5 and refused >= 3
+
+
+async def test_a_room_big_on_a_node_gets_the_room_wide_count_less_often(
+    cluster: Cluster,
+) -> None:
+    """Online pushes cost a room at most ``online_push_budget`` writes a second on a node:
+    on ``a`` (a budget of 10 writes a second, 5 to 25 connections: every 0.5-2.5 s instead
+    of every 0.1 s period) the count comes less often while clients keep joining there,
+    and the count it gets at last is the room-wide one, the newest."""
+    a = await cluster.start_node(online_push_budget=10.0)
+    b = await cluster.start_node()
+    on_b = await cluster.client(b, "arena", "b-0")
+    on_a = [await cluster.client(a, "arena", "a-0")]
+    loop = asyncio.get_running_loop()
+    seen: list[float] = []
+    on_a[0].on(Events.ONLINE, lambda n: seen.append(loop.time()))
+    start = loop.time()
+    while loop.time() - start < 2.0:  # the count on a changes every 0.1 s for 2 s
+        on_a.append(await cluster.client(a, "arena", f"a-{len(on_a)}"))
+        await asyncio.sleep(0.1)
+    total = 1 + len(on_a)
+    await until(lambda: all(s.online == total for s in [*on_a, on_b]), what="the newest count")
+    gaps = [later - earlier for earlier, later in itertools.pairwise(seen)]
+    assert seen and all(gap > 0.3 for gap in gaps), gaps  # not every period
