@@ -144,7 +144,8 @@ async def test_a_room_big_on_a_node_gets_the_room_wide_count_less_often(
     a = await cluster.start_node(online_push_budget=10.0)
     b = await cluster.start_node()
     on_b = await cluster.client(b, "arena", "b-0")
-    on_a = [await cluster.client(a, "arena", "a-0")]
+    on_a = [await cluster.client(a, "arena", f"a-{i}") for i in range(5)]
+    await until(lambda: all(s.online == 6 for s in on_a), what="online == 6 on a")
     loop = asyncio.get_running_loop()
     seen: list[float] = []
     on_a[0].on(Events.ONLINE, lambda n: seen.append(loop.time()))

@@ -416,14 +416,15 @@ async def test_pushes_further_apart_than_a_long_write_go_out_at_once() -> None:
 
 
 async def test_a_room_busy_most_of_its_time_gathers_a_push_that_comes_just_after() -> None:
-    # Writes of 30 ms, and each push reaches the room 4 ms after the write before it ended:
-    # the room writes nearly all its time. After a few such writes a push that comes 4 ms
-    # after one is gathered (the window stays open a quarter of the write, 7.5 ms), not
-    # written alone at once. On a node whose messages take a few ms from the client to the
-    # room (a PostgreSQL commit), a 2 ms rest wrote every push of a busy room alone: on
-    # Redis and PostgreSQL at 40 messages/s to 5,000 it delivered 145,000 of 200,000 a
-    # second, p99 2 s, where the quarter kept up (199,600, p99 67 ms).
-    r, sinks = slow_room(20, 0.03)
+    # Writes of 60 ms, and each push reaches the room 6 ms after the write before it ended:
+    # the room writes nearly all its time. After a few such writes a push that comes 6 ms
+    # after one is gathered (the window stays open a quarter of the write, 15 ms, where a
+    # room that is not busy rests a twentieth, 3 ms), not written alone at once. On a node
+    # whose messages take a few ms from the client to the room (a PostgreSQL commit), the
+    # short rest wrote every push of a busy room alone: on Redis and PostgreSQL at 40
+    # messages/s to 5,000 it delivered 145,000 of 200,000 a second, p99 2 s, where the
+    # quarter kept up (199,600, p99 67 ms).
+    r, sinks = slow_room(20, 0.06)
     loop = asyncio.get_running_loop()
     at_once: list[bool] = []
     n = 8
@@ -433,7 +434,7 @@ async def test_a_room_busy_most_of_its_time_gathers_a_push_that_comes_just_after
         r.publish(seq, str(seq).encode())
         at_once.append(len(sinks[0].frames) > before)
         if seq < n:
-            loop.call_later(0.004, arrive, seq + 1)
+            loop.call_later(0.006, arrive, seq + 1)
 
     arrive(1)
     while len(at_once) < n:
