@@ -9,39 +9,18 @@ import asyncio
 
 from pchat.core import room as room_module
 from pchat.core.room import Room, Tailored, Targeted
-from pchat.protocol.wsframe import encode_text_frame
+from tests.core.test_room import FakeSink, frames, live_room
 
 SLICE = room_module._SLICE
 FROM = room_module._SLICE_FROM
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.frames.append(data)
-
-    def get_write_buffer_size(self) -> int:
-        return 0
+def big_room(count: int = FROM + 2 * SLICE, **kw: object) -> tuple[Room, list[FakeSink]]:
+    """A room of ``count`` live connections whose writes are coalesced (a window)."""
+    return live_room(count, **{"coalesce_budget": 100_000.0, "coalesce_max": 0.03, **kw})
 
 
-def frames(*payloads: bytes) -> bytes:
-    return b"".join(encode_text_frame(p) for p in payloads)
-
-
-def big_room(count: int = FROM + 2 * SLICE, **kw: object) -> tuple[Room, list[Sink]]:
-    kw = {"coalesce_budget": 100_000.0, "coalesce_max": 0.03, **kw}
-    r = Room("r", max_send_buffer=None, on_slow=lambda s: None, **kw)  # type: ignore[arg-type]
-    sinks = [Sink() for _ in range(count)]
-    r.seed_position(0)
-    for s in sinks:
-        r.join(s)
-        r.activate(s, 0)
-    return r, sinks
-
-
-def written(sinks: list[Sink]) -> int:
+def written(sinks: list[FakeSink]) -> int:
     return sum(1 for s in sinks if s.frames)
 
 
@@ -86,7 +65,7 @@ async def test_a_connection_that_leaves_during_a_sliced_write_gets_nothing_more(
 
 async def test_a_join_a_tailored_push_or_a_close_finish_the_write_first() -> None:
     r, sinks = big_room()
-    newcomer = Sink()
+    newcomer = FakeSink()
     r.join(newcomer)
     r.publish(1, b"1")
     r.activate(newcomer, covered_seq=0)  # its buffer has 1; the others get 1 first
