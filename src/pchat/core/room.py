@@ -137,32 +137,21 @@ GapFetcher = Callable[[str, int, int], Awaitable[list[tuple[int, Payload]]]]
 """``(room_id, after_seq, upto_seq)`` -> the missing publications ``(seq, payload)``."""
 
 
+@dataclass(slots=True)
 class _Pass:
     """A coalesced write under way in slices: the bytes, the connections of the room when
     it began, how many of them were written, the window it opens when done, and the
     room's count of connections that had left (:meth:`Room.leave`) when it began."""
 
-    __slots__ = ("data", "done", "handle", "left", "own", "pushes", "sinks", "start", "window")
-
-    def __init__(
-        self,
-        data: bytes,
-        own: dict[Sink, bytes] | None,
-        sinks: list[Sink],
-        start: float,
-        window: float,
-        pushes: int,
-        left: int,
-    ) -> None:
-        self.data = data
-        self.own = own
-        self.sinks = sinks
-        self.start = start
-        self.window = window
-        self.pushes = pushes
-        self.left = left
-        self.done = 0
-        self.handle: asyncio.Handle | None = None
+    data: bytes
+    own: dict[Sink, bytes] | None
+    sinks: list[Sink]
+    start: float
+    window: float
+    pushes: int
+    left: int
+    done: int = 0
+    handle: asyncio.Handle | None = None
 
 
 class _Frames:
