@@ -19,10 +19,12 @@ Both select and insert the columns named here, in this order, so one mapping ser
   and read by :func:`held_from_row` (``mentions`` as in a message row);
 - stream events: the query :func:`sql_events`, each row read by :func:`event_from_row`;
 - reports: the query :func:`sql_reports`, its rows read by :func:`reports_from_rows`.
+- and what both stamp and page by: :func:`now_ms` and :data:`MAX_SEQ`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -44,6 +46,7 @@ from .base import Purge, StreamEvent
 __all__ = [
     "BAN_COLUMNS",
     "HELD_COLUMNS",
+    "MAX_SEQ",
     "MESSAGE_COLUMNS",
     "MOD_LOG_COLUMNS",
     "M_JOINED",
@@ -69,6 +72,7 @@ __all__ = [
     "message_to_row",
     "mod_action_from_row",
     "mod_action_to_row",
+    "now_ms",
     "pin_from_json",
     "pin_to_json",
     "poll_from_row",
@@ -81,6 +85,15 @@ __all__ = [
     "sql_filter_entries",
     "sql_reports",
 ]
+
+#: The largest stream position or log id (a BIGINT's): "before the newest" when paging.
+MAX_SEQ: Final = (1 << 63) - 1
+
+
+def now_ms() -> int:
+    """The wall clock in ms, for what a store stamps itself (a new room, a vote, an event)."""
+    return time.time_ns() // 1_000_000
+
 
 #: A message row, as :func:`message_from_row` reads it.
 MESSAGE_COLUMNS: Final = (

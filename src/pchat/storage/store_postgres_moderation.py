@@ -16,7 +16,6 @@ event on their connection (:func:`~pchat.storage.store_postgres_webhooks.record`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final, TypeAlias
@@ -56,8 +55,6 @@ __all__ = [
     "revoke_tokens",
     "room_settings",
 ]
-
-_MAX_SEQ: Final = (1 << 63) - 1
 
 
 def _sql_put(table: str, columns: tuple[str, ...], key: str) -> str:
@@ -127,10 +124,6 @@ _SQL_PUT_FILTER_ENTRY: Final = (
 )
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 async def _remove(conn: _Conn, table: str, column: str, room_id: str, key: str) -> bool:
     """Delete the room's row of ``table`` whose ``column`` is ``key``; False if none."""
     sql = f"DELETE FROM {table} WHERE room_id = $1 AND {column} = $2 RETURNING true"
@@ -186,7 +179,7 @@ async def remove_ban(conn: _Conn, room_id: str, user_id: str, types: frozenset[s
     if row is None:
         return False
     data = hooks.user_unbanned(sql_rows.ban_from_row(row))
-    await record(conn, types, [(hooks.USER_UNBANNED, room_id, _now_ms(), data)])
+    await record(conn, types, [(hooks.USER_UNBANNED, room_id, sql_rows.now_ms(), data)])
     return True
 
 
@@ -237,7 +230,7 @@ async def log_action(conn: _Conn, room_id: str, action: ModAction) -> ModAction:
 
 async def mod_log(conn: _Conn, room_id: str, before_id: int | None, limit: int) -> list[ModAction]:
     """The room's log entries before ``before_id`` (None: the newest), newest first."""
-    before = _MAX_SEQ if before_id is None else before_id
+    before = sql_rows.MAX_SEQ if before_id is None else before_id
     rows = await conn.fetch(_SQL_MOD_LOG, room_id, before, limit)
     return [sql_rows.mod_action_from_row(row) for row in rows]
 

@@ -15,7 +15,6 @@ their connection (:func:`~pchat.storage.store_postgres_webhooks.record`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
@@ -25,7 +24,7 @@ import asyncpg
 from pchat.protocol import webhooks as hooks
 from pchat.protocol.models import Poll
 
-from . import poll_rules
+from . import poll_rules, sql_rows
 from .sql_rows import P_JOINED, P, poll_from_row, poll_to_row
 from .store_postgres_webhooks import record
 
@@ -64,10 +63,6 @@ _SQL_VOTE: Final = """
     UPDATE poll_options SET votes = votes + 1
     WHERE room_id = $1 AND poll_id = $2 AND idx = $4 AND EXISTS (SELECT 1 FROM v)
     RETURNING true"""
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _polls(rows: Iterable[asyncpg.Record]) -> list[Poll]:
@@ -159,7 +154,7 @@ async def vote(conn: _Conn, room_id: str, poll_id: str, user_id: str, option: in
     """Count the user's vote (in a transaction)."""
     # The poll's row lock orders the votes of one poll: each sees the ones before.
     poll = poll_rules.poll_to_vote(await _locked_poll(conn, room_id, poll_id), option)
-    counted = await conn.fetchval(_SQL_VOTE, room_id, poll_id, user_id, option, _now_ms())
+    counted = await conn.fetchval(_SQL_VOTE, room_id, poll_id, user_id, option, sql_rows.now_ms())
     poll_rules.first_vote(bool(counted))
     return poll_rules.counted(poll, option)
 

@@ -24,7 +24,6 @@ their webhook events on their connection
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
@@ -56,8 +55,6 @@ __all__ = [
     "purge",
     "room_info",
 ]
-
-_MAX_SEQ: Final = (1 << 63) - 1
 
 
 def _sql_view(first: int) -> str:
@@ -145,10 +142,6 @@ _SQL_DELETE: Final = """
     UPDATE rooms SET last_seq = $7 WHERE room_id = $1"""
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 async def room_info(conn: _Conn, room_id: str) -> RoomInfo | None:
     row = await conn.fetchrow(_SQL_ROOM_INFO, room_id)
     return None if row is None else RoomInfo(room_id, row[0], row[1], row[2])
@@ -158,7 +151,7 @@ async def ensure_room(conn: _Conn, room_id: str) -> RoomInfo:
     """The room's info, creating the room if it has none."""
     row = await conn.fetchrow(_SQL_ROOM_INFO, room_id)
     if row is None:
-        await conn.execute(_SQL_NEW_ROOM, room_id, secrets.token_hex(8), _now_ms())
+        await conn.execute(_SQL_NEW_ROOM, room_id, secrets.token_hex(8), sql_rows.now_ms())
         row = await conn.fetchrow(_SQL_ROOM_INFO, room_id)
     assert row is not None
     return RoomInfo(room_id, row[0], row[1], row[2])
@@ -176,7 +169,7 @@ async def append(
     as :meth:`StreamStore.append_message` does (its ``seq`` and ``ts`` are set here)."""
     row = await conn.fetchrow(_SQL_LOCK_ROOM, room_id)
     if row is None:
-        await conn.execute(_SQL_NEW_ROOM, room_id, secrets.token_hex(8), _now_ms())
+        await conn.execute(_SQL_NEW_ROOM, room_id, secrets.token_hex(8), sql_rows.now_ms())
         row = await conn.fetchrow(_SQL_LOCK_ROOM, room_id)
     assert row is not None
     last_seq, last_ts = row[0], row[1]
@@ -247,7 +240,7 @@ async def purge(
         return None
     seq = room[0] + 1
     count: int = await conn.fetchval(
-        _SQL_PURGE, room_id, user_id, since, by.id, by.username, by.role, ts, seq, _MAX_SEQ
+        _SQL_PURGE, room_id, user_id, since, by.id, by.username, by.role, ts, seq, sql_rows.MAX_SEQ
     )
     if not count:
         return None
@@ -267,7 +260,7 @@ async def history(
 ) -> list[Message]:
     """The room's kept messages before ``before_seq`` (None: the newest) and ``before_ts``,
     oldest first, as ``view`` sees them (None: as stored)."""
-    seq = _MAX_SEQ if before_seq is None else before_seq
+    seq = sql_rows.MAX_SEQ if before_seq is None else before_seq
     sql = _SQL_HISTORY if before_ts is None else _SQL_HISTORY_TS
     params: list[Any] = [room_id, seq, limit]
     if before_ts is not None:

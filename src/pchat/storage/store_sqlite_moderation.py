@@ -16,7 +16,6 @@ their job (:func:`~pchat.storage.store_sqlite_webhooks.record`).
 from __future__ import annotations
 
 import sqlite3
-import time
 from dataclasses import replace
 from typing import Any, Final
 
@@ -51,7 +50,6 @@ __all__ = [
     "room_settings",
 ]
 
-_MAX_SEQ: Final = (1 << 63) - 1
 
 _SQL_MUTES_OF: Final = (
     "SELECT user_id, muted_id FROM mutes"
@@ -88,10 +86,6 @@ _SQL_PUT_FILTER_ENTRY: Final = """
     INSERT INTO filter_entries (room_id, pattern, action, seq)
     VALUES (?1, ?2, ?3, 1 + coalesce((SELECT max(seq) FROM filter_entries WHERE room_id = ?1), 0))
     ON CONFLICT (room_id, pattern) DO UPDATE SET action = excluded.action"""
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _insert(
@@ -156,7 +150,7 @@ def remove_ban(conn: sqlite3.Connection, room_id: str, user_id: str, types: froz
     ).fetchall()
     if rows and types:
         data = hooks.user_unbanned(sql_rows.ban_from_row(rows[0]))
-        record(conn, types, hooks.USER_UNBANNED, room_id, _now_ms(), data)
+        record(conn, types, hooks.USER_UNBANNED, room_id, sql_rows.now_ms(), data)
     return bool(rows)
 
 
@@ -216,7 +210,7 @@ def mod_log(
     conn: sqlite3.Connection, room_id: str, before_id: int | None, limit: int
 ) -> list[ModAction]:
     """The room's log entries before ``before_id`` (None: the newest), newest first."""
-    before = _MAX_SEQ if before_id is None else before_id
+    before = sql_rows.MAX_SEQ if before_id is None else before_id
     return [
         sql_rows.mod_action_from_row(r)
         for r in conn.execute(_SQL_MOD_LOG, (room_id, before, limit))

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import time
 from dataclasses import replace
 
 from pchat.protocol import webhooks as hooks
 from pchat.protocol.models import Poll
 
-from . import poll_rules
+from . import poll_rules, sql_rows
 from .sql_rows import P_JOINED, P, poll_from_row, poll_to_row
 from .store_sqlite_webhooks import record
 
@@ -33,10 +32,6 @@ __all__ = [
     "user_votes",
     "vote",
 ]
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def create_poll(conn: sqlite3.Connection, room_id: str, poll: Poll, types: frozenset[str]) -> Poll:
@@ -112,7 +107,7 @@ def vote(conn: sqlite3.Connection, room_id: str, poll_id: str, user_id: str, opt
     inserted = conn.execute(
         "INSERT INTO poll_votes (room_id, poll_id, user_id, option, ts) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT DO NOTHING",
-        (room_id, poll_id, user_id, option, _now_ms()),
+        (room_id, poll_id, user_id, option, sql_rows.now_ms()),
     ).rowcount
     poll_rules.first_vote(inserted > 0)
     conn.execute(

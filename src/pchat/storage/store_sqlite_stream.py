@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-import time
 from dataclasses import replace
 from typing import Any, Final
 
@@ -46,7 +45,6 @@ __all__ = [
     "room_info",
 ]
 
-_MAX_SEQ: Final = (1 << 63) - 1
 
 # What a viewer sees (``?5`` staff, ``?6`` the viewer, ``?7`` the muted ids as a JSON array).
 _SQL_VIEW: Final = """
@@ -86,10 +84,6 @@ _SQL_INSERT_PURGE: Final = (
 )
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def room_info(conn: sqlite3.Connection, room_id: str) -> RoomInfo | None:
     row = conn.execute(
         "SELECT epoch, last_seq, first_seq FROM rooms WHERE room_id = ?", (room_id,)
@@ -102,7 +96,7 @@ def ensure_room(conn: sqlite3.Connection, room_id: str) -> RoomInfo:
     conn.execute(
         "INSERT INTO rooms (room_id, epoch, last_seq, last_ts, created_at) VALUES (?, ?, 0, 0, ?)"
         " ON CONFLICT (room_id) DO NOTHING",
-        (room_id, secrets.token_hex(8), _now_ms()),
+        (room_id, secrets.token_hex(8), sql_rows.now_ms()),
     )
     info = room_info(conn, room_id)
     assert info is not None
@@ -139,7 +133,7 @@ def append(
         conn.execute(
             "INSERT INTO rooms (room_id, epoch, last_seq, last_ts, created_at)"
             " VALUES (?, ?, 1, ?, ?)",
-            (room_id, secrets.token_hex(8), ts, _now_ms()),
+            (room_id, secrets.token_hex(8), ts, sql_rows.now_ms()),
         )
     message = replace(draft, seq=seq, ts=ts)
     conn.execute(_SQL_INSERT_MESSAGE, (room_id, *sql_rows.message_to_row(message)))
@@ -204,7 +198,7 @@ def history(
 ) -> list[Message]:
     """The room's kept messages before ``before_seq`` (None: the newest) and ``before_ts``,
     oldest first, as ``view`` sees them (None: as stored)."""
-    seq = _MAX_SEQ if before_seq is None else before_seq
+    seq = sql_rows.MAX_SEQ if before_seq is None else before_seq
     sql = _SQL_HISTORY if before_ts is None else _SQL_HISTORY_TS
     params: tuple[Any, ...] = (room_id, seq, limit, before_ts)
     if view is None:
@@ -230,7 +224,7 @@ def purge(
 ) -> tuple[int, Purge] | None:
     """Soft-delete the user's messages sent at ``since`` or later, as one event at the
     room's next position; None if there were none (writer)."""
-    params = (room_id, user_id, since, by.id, by.username, by.role, ts, _MAX_SEQ)
+    params = (room_id, user_id, since, by.id, by.username, by.role, ts, sql_rows.MAX_SEQ)
     count = conn.execute(_SQL_PURGE, params).rowcount
     if count <= 0:
         return None
